@@ -1,0 +1,41 @@
+// Small, careful file operations shared by every binary.
+#ifndef MESHTRUST_BASE_FILES_H_
+#define MESHTRUST_BASE_FILES_H_
+
+#include "absl/strings/string_view.h"
+
+#include <sys/types.h>
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "base/secret_bytes.h"
+
+namespace meshtrust {
+
+// Reads a whole file; kNotFound when it does not exist, kInvalidArgument when
+// it is larger than `max_bytes`.
+absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max_bytes = 16 << 20);
+// The same into wiped memory, for key files and passphrases.
+absl::StatusOr<SecretBytes> ReadSecretFile(const std::string& path, size_t max_bytes = 1 << 20);
+
+// Writes `data` to `path` atomically: a temporary file in the same directory
+// with `mode`, fsync, rename over `path`, fsync of the directory. Readers see
+// the old content or the new, never a mix. With `exclusive`, fails with
+// kAlreadyExists instead of replacing an existing `path`.
+absl::Status WriteFileAtomically(const std::string& path, absl::string_view data, mode_t mode,
+                                 bool exclusive = false);
+
+// Creates a directory with `mode` (not its parents); kAlreadyExists if present.
+absl::Status MakeDirectory(const std::string& path, mode_t mode);
+
+// kFailedPrecondition when `path` (file or directory) can be written or read
+// by group or others, the mistake that leaks a state directory.
+absl::Status CheckPrivatePermissions(const std::string& path);
+
+bool PathExists(const std::string& path);
+
+}  // namespace meshtrust
+
+#endif  // MESHTRUST_BASE_FILES_H_

@@ -1,0 +1,29 @@
+// Verification of a stored audit log, shared by the online Admin call and
+// the offline `meshtrust-ca audit verify`.
+#ifndef MESHTRUST_CA_AUDIT_VERIFY_H_
+#define MESHTRUST_CA_AUDIT_VERIFY_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "ca/audit_chain.h"
+#include "ca/store.h"
+
+namespace meshtrust::ca {
+
+struct AuditVerification {
+  bool ok = true;
+  uint64_t records_checked = 0;
+  uint64_t first_bad_sequence = 0;  // With !ok.
+  std::string problem;              // With !ok: what is wrong with that record.
+  AuditHead head;                   // The last good record.
+  AuditCheckpoint checkpoint;       // Filled in by callers that can sign.
+};
+
+// Reads every record in stored order and checks sequence, hash chain and
+// signatures with `public_key` (32 bytes, Ed25519).
+absl::StatusOr<AuditVerification> VerifyStoredAudit(Store* store, const std::string& public_key);
+
+}  // namespace meshtrust::ca
+
+#endif  // MESHTRUST_CA_AUDIT_VERIFY_H_

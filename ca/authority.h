@@ -1,0 +1,165 @@
+// Authority: the CA's domain core. It authenticates nothing itself (the
+// transport hands it a verified Caller), but it authorizes every call,
+// applies the cluster policy, builds certificates from its own templates,
+// and records every decision — issuance or refusal — in the audit log.
+//
+// It knows nothing of gRPC; ca/grpc_service.cc translates.
+// Thread safe: no lock is held while signing.
+#ifndef MESHTRUST_CA_AUTHORITY_H_
+#define MESHTRUST_CA_AUTHORITY_H_
+
+#include "absl/strings/string_view.h"
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "base/clock.h"
+#include "ca/audit_chain.h"
+#include "ca/audit_verify.h"
+#include "ca/identity.h"
+#include "ca/policy.h"
+#include "ca/store.h"
+#include "keystore/keystore.h"
+#include "pki/ossl.h"
+
+namespace meshtrust::ca {
+
+struct AuthorityOptions {
+  std::string organization = "meshtrust";
+  std::chrono::seconds identity_ttl = std::chrono::hours(24);
+  std::chrono::seconds default_token_ttl = std::chrono::hours(1);
+  std::chrono::seconds max_token_ttl = std::chrono::hours(24 * 7);
+  // notBefore is set this far in the past, for clusters whose clocks lag.
+  std::chrono::seconds backdate = std::chrono::minutes(5);
+  // Written into intermediates as cRLDistributionPoints when set.
+  std::string crl_url;
+};
+
+// The control CA: signs client identities (and the server certificate).
+struct ControlCa {
+  ossl::UniquePtr<X509> certificate;
+  ossl::UniquePtr<EVP_PKEY> key;
+};
+
+struct TrustBundle {
+  std::string roots_pem;  // Oldest root first.
+  std::string sha256;     // Hex SHA-256 of roots_pem.
+};
+
+struct IssuedIdentity {
+  std::string identity;
+  std::string certificate_pem;
+  std::string control_ca_pem;
+  AuditCheckpoint checkpoint;
+};
+
+struct IssuedIntermediate {
+  std::string certificate_pem;
+  std::string chain_pem;  // Intermediate, signing CA, CAs above it, the anchor.
+  TrustBundle bundle;
+  std::string serial;
+  TimePoint not_after;
+  AuditCheckpoint checkpoint;
+};
+
+struct NewJoinToken {
+  std::string token;  // Shown once.
+  std::string subject;
+  TimePoint expires;
+};
+
+class Authority {
+ public:
+  // `store`, `keys`, `audit_signer` and `clock` must outlive the Authority.
+  // Loads the mesh roots from the store and the active root's key from the
+  // keystore.
+  static absl::StatusOr<std::unique_ptr<Authority>> Create(Store* store,
+                                                          const keystore::KeyStore* keys,
+                                                          const AuditSigner* audit_signer,
+                                                          const Clock* clock, ControlCa control,
+                                                          AuthorityOptions options);
+
+  // --- Agents (and admins enrolling) ---
+  absl::StatusOr<IssuedIdentity> Enroll(absl::string_view token, absl::string_view csr_der);
+  absl::StatusOr<IssuedIdentity> RenewIdentity(const Caller& caller, absl::string_view csr_der);
+  absl::StatusOr<IssuedIntermediate> SignIntermediate(const Caller& caller,
+                                                      absl::string_view cluster,
+                                                      absl::string_view csr_der,
+                                                      std::chrono::seconds ttl);
+  absl::StatusOr<TrustBundle> GetTrustBundle(const Caller& caller);
+  absl::Status Ack(const Caller& caller, absl::string_view cluster, absl::string_view serial,
+                   absl::string_view bundle_sha256);
+
+  // --- Admins ---
+  struct AddClusterResult {
+    ClusterRecord cluster;
+    NewJoinToken token;
+  };
+  absl::StatusOr<AddClusterResult> AddCluster(const Caller& caller, absl::string_view name,
+                                              const ClusterPolicy& policy,
+                                              std::chrono::seconds token_ttl);
+  absl::StatusOr<std::vector<ClusterRecord>> ListClusters(const Caller& caller);
+  absl::StatusOr<ClusterRecord> SetClusterEnabled(const Caller& caller, absl::string_view name,
+                                                  bool enabled);
+  absl::StatusOr<NewJoinToken> CreateJoinToken(const Caller& caller, absl::string_view cluster,
+                                               std::chrono::seconds ttl);
+  // A token that enrolls an admin. Only for the local, offline operator of
+  // the CA (meshtrust-ca admin-token), never over the network.
+  absl::StatusOr<NewJoinToken> CreateAdminToken(const EnrollmentSubject& admin,
+                                                std::chrono::seconds ttl);
+  absl::StatusOr<std::vector<CertificateRecord>> ListCertificates(const Caller& caller,
+                                                                  const CertificateFilter& filter);
+  absl::StatusOr<std::vector<AuditRecord>> ListAudit(const Caller& caller, uint64_t after_sequence,
+                                                     int limit);
+  absl::StatusOr<AuditVerification> VerifyAudit(const Caller& caller);
+
+  TrustBundle CurrentBundle() const;
+  AuditCheckpoint Checkpoint() const;
+
+ private:
+  struct SigningCa {
+    ossl::UniquePtr<X509> certificate;
+    ossl::UniquePtr<EVP_PKEY> key;
+    std::vector<ossl::UniquePtr<X509>> chain;  // Above it, up to and including the anchor.
+    std::string chain_pem;                     // Its PEM and those of `chain`, for responses.
+  };
+  Authority(Store* store, const AuditSigner* signer, const Clock* clock, ControlCa control,
+            AuthorityOptions options)
+      : store_(store), signer_(signer), clock_(clock), control_(std::move(control)),
+        options_(std::move(options)) {}
+
+  AuditEvent Event(const Caller& caller, absl::string_view action, absl::string_view target,
+                   absl::string_view request_digest) const;
+  // Records the refusal and returns `status` (annotated if even the audit
+  // write failed).
+  absl::Status Refuse(AuditEvent event, absl::Status status);
+  // kUnauthenticated/kPermissionDenied unless the caller is an agent whose
+  // identity certificate this CA issued and has not revoked, of an enabled
+  // cluster; returns that cluster.
+  absl::StatusOr<ClusterRecord> AuthorizeAgent(const Caller& caller);
+  absl::Status AuthorizeAdmin(const Caller& caller, bool mutating);
+  absl::StatusOr<ossl::UniquePtr<X509>> IssueIdentity(const EnrollmentSubject& subject,
+                                                      EVP_PKEY* key);
+  NewJoinToken MintToken(const std::string& subject, std::chrono::seconds ttl,
+                         JoinTokenRecord* record) const;
+
+  Store* store_;
+  const AuditSigner* signer_;
+  const Clock* clock_;
+  ControlCa control_;
+  AuthorityOptions options_;
+  std::string control_ca_pem_;
+  SigningCa active_;
+  TrustBundle bundle_;
+};
+
+// Hex SHA-256 over length-prefixed parts; the audit's request digest.
+std::string RequestDigest(std::initializer_list<absl::string_view> parts);
+
+}  // namespace meshtrust::ca
+
+#endif  // MESHTRUST_CA_AUTHORITY_H_

@@ -1,0 +1,66 @@
+// The gRPC face of the Authority: translates protobuf to Authority calls and
+// absl::Status to grpc::Status. No decisions are made here.
+#ifndef MESHTRUST_CA_GRPC_SERVICE_H_
+#define MESHTRUST_CA_GRPC_SERVICE_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+#include "ca/authority.h"
+#include "meshtrust/v1/meshtrust.grpc.pb.h"
+
+namespace meshtrust::ca {
+
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+// The caller of a call: anonymous without a client certificate, else the
+// meshtrust identity in the certificate the TLS layer verified.
+absl::StatusOr<Caller> CallerFromContext(const grpc::ServerContext* context);
+
+class TrustAuthorityService final : public v1::TrustAuthority::Service {
+ public:
+  explicit TrustAuthorityService(Authority* authority) : authority_(authority) {}
+  grpc::Status Enroll(grpc::ServerContext* context, const v1::EnrollRequest* request,
+                      v1::EnrollResponse* response) override;
+  grpc::Status RenewIdentity(grpc::ServerContext* context, const v1::RenewIdentityRequest* request,
+                             v1::RenewIdentityResponse* response) override;
+  grpc::Status SignIntermediate(grpc::ServerContext* context,
+                                const v1::SignIntermediateRequest* request,
+                                v1::SignIntermediateResponse* response) override;
+  grpc::Status GetTrustBundle(grpc::ServerContext* context, const v1::GetTrustBundleRequest* request,
+                              v1::TrustBundle* response) override;
+  grpc::Status Ack(grpc::ServerContext* context, const v1::AckRequest* request,
+                   v1::AckResponse* response) override;
+
+ private:
+  Authority* authority_;
+};
+
+class AdminService final : public v1::Admin::Service {
+ public:
+  explicit AdminService(Authority* authority) : authority_(authority) {}
+  grpc::Status AddCluster(grpc::ServerContext* context, const v1::AddClusterRequest* request,
+                          v1::AddClusterResponse* response) override;
+  grpc::Status ListClusters(grpc::ServerContext* context, const v1::ListClustersRequest* request,
+                            v1::ListClustersResponse* response) override;
+  grpc::Status SetClusterEnabled(grpc::ServerContext* context,
+                                 const v1::SetClusterEnabledRequest* request,
+                                 v1::Cluster* response) override;
+  grpc::Status CreateJoinToken(grpc::ServerContext* context,
+                               const v1::CreateJoinTokenRequest* request,
+                               v1::JoinToken* response) override;
+  grpc::Status ListCertificates(grpc::ServerContext* context,
+                                const v1::ListCertificatesRequest* request,
+                                v1::ListCertificatesResponse* response) override;
+  grpc::Status ListAudit(grpc::ServerContext* context, const v1::ListAuditRequest* request,
+                         v1::ListAuditResponse* response) override;
+  grpc::Status VerifyAudit(grpc::ServerContext* context, const v1::VerifyAuditRequest* request,
+                           v1::VerifyAuditResponse* response) override;
+
+ private:
+  Authority* authority_;
+};
+
+}  // namespace meshtrust::ca
+
+#endif  // MESHTRUST_CA_GRPC_SERVICE_H_

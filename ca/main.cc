@@ -1,0 +1,261 @@
+// meshtrust-ca: the root CA service.
+//
+//   meshtrust-ca init   --state-dir DIR (--kek-file F | --passphrase-file F) [...]
+//   meshtrust-ca serve  --state-dir DIR (--kek-file F | --passphrase-file F) [--listen ADDR]
+//   meshtrust-ca admin-token --state-dir DIR ... --name NAME [--role operator|auditor]
+//   meshtrust-ca audit verify --state-dir DIR [--public-key FILE]
+#include <openssl/crypto.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "base/clock.h"
+#include "base/files.h"
+#include "ca/audit_verify.h"
+#include "ca/authority.h"
+#include "ca/server.h"
+#include "ca/state_dir.h"
+#include "pki/key.h"
+#include "spdlog/sinks/stdout_sinks.h"
+#include "base/logging.h"
+
+namespace meshtrust::ca {
+namespace {
+
+struct KekFlags {
+  std::string kek_file;
+  std::string passphrase_file;
+
+  void Add(CLI::App* cmd) {
+    cmd->add_option("--kek-file", kek_file,
+                    "File holding the 32-byte keystore key-encryption key (e.g. a mounted Secret)")
+        ->envname("MESHTRUST_KEK_FILE");
+    cmd->add_option("--passphrase-file", passphrase_file,
+                    "File holding the keystore passphrase (Argon2id); alternative to --kek-file")
+        ->envname("MESHTRUST_PASSPHRASE_FILE");
+  }
+  absl::StatusOr<keystore::KekSource> Source() const {
+    if (kek_file.empty() == passphrase_file.empty()) {
+      return absl::InvalidArgumentError("give exactly one of --kek-file or --passphrase-file");
+    }
+    return kek_file.empty() ? keystore::KekSource::PassphraseFile(passphrase_file)
+                            : keystore::KekSource::KeyFile(kek_file);
+  }
+};
+
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "meshtrust-ca: %s\n", std::string(status.message()).c_str());
+  return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+}
+
+int RunInit(const InitOptions& base, const KekFlags& kek, const std::string& root_alg,
+            int root_ttl_days, const std::string& server_names) {
+  InitOptions options = base;
+  absl::StatusOr<keystore::KekSource> source = kek.Source();
+  if (!source.ok()) return Fail(source.status());
+  options.kek = *source;
+  absl::StatusOr<pki::KeyAlgorithm> alg = pki::ParseKeyAlgorithm(root_alg);
+  if (!alg.ok()) return Fail(alg.status());
+  if (*alg != pki::KeyAlgorithm::kEcdsaP256 && *alg != pki::KeyAlgorithm::kEcdsaP384 &&
+      *alg != pki::KeyAlgorithm::kRsa4096) {
+    return Fail(absl::InvalidArgumentError("--root-key must be ecdsa-p256, ecdsa-p384 or rsa-4096"));
+  }
+  options.root_algorithm = *alg;
+  if (root_ttl_days < 30 || root_ttl_days > 365 * 30) {
+    return Fail(absl::InvalidArgumentError("--root-ttl-days must be between 30 and 10950"));
+  }
+  options.root_ttl = std::chrono::hours(24 * root_ttl_days);
+  if (!server_names.empty()) {
+    options.server_dns_names.clear();
+    options.server_ip_addresses.clear();
+    for (absl::string_view name : absl::StrSplit(server_names, ',')) {
+      if (name.empty()) continue;
+      bool is_ip = name.find_first_not_of("0123456789.:abcdef") == absl::string_view::npos &&
+                   (name.find('.') != absl::string_view::npos || name.find(':') != absl::string_view::npos);
+      (is_ip ? options.server_ip_addresses : options.server_dns_names).emplace_back(name);
+    }
+  }
+  absl::StatusOr<InitResult> result = InitializeStateDir(options, SystemClock::Get());
+  if (!result.ok()) return Fail(result.status());
+  std::printf("Initialised a meshtrust CA in %s\n", options.state_dir.c_str());
+  std::printf("  mesh root SHA-256:    %s\n", result->root_fingerprint.c_str());
+  std::printf("  control CA pin:       %s\n", result->control_ca_pin.c_str());
+  std::printf("  first admin identity: %s\n", result->admin_identity.c_str());
+  std::printf("  admin join token (single use, expires in %lld min):\n    %s\n",
+              static_cast<long long>(options.admin_token_ttl.count() / 60),
+              result->admin_token.c_str());
+  std::printf("Next: meshtrust-ca serve --state-dir %s ..., then\n"
+              "      meshtrustctl login --ca HOST:PORT --pin %s --token <admin join token>\n",
+              options.state_dir.c_str(), result->control_ca_pin.c_str());
+  return 0;
+}
+
+int RunServe(const std::string& state_dir, const KekFlags& kek, const std::string& listen,
+             const std::string& crl_url, const std::string& port_file) {
+  absl::StatusOr<keystore::KekSource> source = kek.Source();
+  if (!source.ok()) return Fail(source.status());
+  absl::StatusOr<CaState> state = OpenStateDir(state_dir, *source);
+  if (!state.ok()) return Fail(state.status());
+  absl::StatusOr<ControlCa> control = state->LoadControlCa();
+  if (!control.ok()) return Fail(control.status());
+  AuthorityOptions options;
+  options.crl_url = crl_url;
+  absl::StatusOr<std::unique_ptr<Authority>> authority =
+      Authority::Create(state->store.get(), state->keys.get(), state->audit_signer.get(),
+                        &SystemClock::Get(), *std::move(control), options);
+  if (!authority.ok()) return Fail(authority.status());
+
+  // Block the stop signals before gRPC starts its threads, then wait for one.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+
+  ServerOptions server_options;
+  server_options.listen_address = listen;
+  server_options.server_chain_pem = state->server_chain_pem;
+  server_options.server_key_pem = &state->server_key_pem;
+  server_options.client_ca_pem = state->control_ca_pem;
+  absl::StatusOr<std::unique_ptr<CaServer>> server = CaServer::Start(authority->get(), server_options);
+  state->server_key_pem = SecretBytes();  // Wipe our copy; gRPC holds its own.
+  if (!server.ok()) return Fail(server.status());
+  spdlog::info("meshtrust-ca serving on port {} (state {}, audit head {})", (*server)->port(),
+               state_dir, state->store->Head().sequence);
+  if (!port_file.empty()) {
+    if (absl::Status s = WriteFileAtomically(port_file, absl::StrCat((*server)->port(), "\n"), 0644);
+        !s.ok()) {
+      return Fail(s);
+    }
+  }
+  int sig = 0;
+  sigwait(&stop, &sig);
+  spdlog::info("received signal {}, shutting down", sig);
+  (*server)->Shutdown();
+  return 0;
+}
+
+int RunAdminToken(const std::string& state_dir, const KekFlags& kek, const std::string& name,
+                  const std::string& role, int ttl_minutes) {
+  absl::StatusOr<keystore::KekSource> source = kek.Source();
+  if (!source.ok()) return Fail(source.status());
+  absl::StatusOr<CaState> state = OpenStateDir(state_dir, *source);
+  if (!state.ok()) return Fail(state.status());
+  absl::StatusOr<ControlCa> control = state->LoadControlCa();
+  if (!control.ok()) return Fail(control.status());
+  absl::StatusOr<std::unique_ptr<Authority>> authority =
+      Authority::Create(state->store.get(), state->keys.get(), state->audit_signer.get(),
+                        &SystemClock::Get(), *std::move(control), AuthorityOptions{});
+  if (!authority.ok()) return Fail(authority.status());
+  if (role != "operator" && role != "auditor") {
+    return Fail(absl::InvalidArgumentError("--role must be operator or auditor"));
+  }
+  EnrollmentSubject subject{role == "operator" ? CallerKind::kOperator : CallerKind::kAuditor, name};
+  absl::StatusOr<NewJoinToken> token =
+      (*authority)->CreateAdminToken(subject, std::chrono::minutes(ttl_minutes));
+  if (!token.ok()) return Fail(token.status());
+  std::printf("%s\n", token->token.c_str());
+  return 0;
+}
+
+int RunAuditVerify(const std::string& state_dir, std::string public_key_path) {
+  if (public_key_path.empty()) public_key_path = state_dir + "/audit-public-key";
+  absl::StatusOr<std::string> key = ReadAuditPublicKey(public_key_path);
+  if (!key.ok()) return Fail(key.status());
+  absl::StatusOr<std::unique_ptr<SqliteStore>> store = OpenStoreReadOnly(state_dir);
+  if (!store.ok()) return Fail(store.status());
+  absl::StatusOr<AuditVerification> result = VerifyStoredAudit(store->get(), *key);
+  if (!result.ok()) return Fail(result.status());
+  if (!result->ok) {
+    std::printf("audit log BROKEN at record %llu: %s\n(%llu records before it verified)\n",
+                static_cast<unsigned long long>(result->first_bad_sequence),
+                result->problem.c_str(), static_cast<unsigned long long>(result->records_checked));
+    return 1;
+  }
+  std::printf("audit log OK: %llu records, head %s\n",
+              static_cast<unsigned long long>(result->records_checked),
+              HexEncode(result->head.hash).c_str());
+  return 0;
+}
+
+}  // namespace
+}  // namespace meshtrust::ca
+
+int main(int argc, char** argv) {
+  using namespace meshtrust::ca;  // NOLINT(build/namespaces)
+  meshtrust::EnsureSodiumInitialized();
+  ::umask(077);  // Everything the CA writes is private unless chmod'ed on purpose.
+  // Private key material OpenSSL allocates goes to its locked secure heap.
+  if (CRYPTO_secure_malloc_init(1 << 20, 32) != 1) {
+    spdlog::warn("OpenSSL secure heap unavailable (mlock limit?); keys use ordinary memory");
+  }
+  spdlog::set_default_logger(spdlog::stderr_logger_mt("meshtrust-ca"));
+
+  CLI::App app{"meshtrust-ca: the meshtrust root CA service"};
+  app.require_subcommand(1);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
+
+  InitOptions init;
+  KekFlags init_kek;
+  std::string root_alg = "ecdsa-p256";
+  int root_ttl_days = 3650;
+  std::string server_names;
+  CLI::App* init_cmd = app.add_subcommand("init", "Create a new CA state directory");
+  init_cmd->add_option("--state-dir", init.state_dir, "Directory to create (must not exist or be empty)")->required();
+  init_kek.Add(init_cmd);
+  init_cmd->add_option("--root-key", root_alg, "Mesh root key: ecdsa-p256, ecdsa-p384, rsa-4096")->capture_default_str();
+  init_cmd->add_option("--root-ttl-days", root_ttl_days, "Mesh root lifetime in days")->capture_default_str();
+  init_cmd->add_option("--organization", init.organization, "O= of the CA certificates")->capture_default_str();
+  init_cmd->add_option("--server-names", server_names,
+                       "Comma-separated DNS names and IPs of the CA server certificate "
+                       "(default localhost,127.0.0.1,::1)");
+  init_cmd->add_option("--import-cert", init.import_certificate, "Import this CA certificate (PEM) as the mesh signing CA");
+  init_cmd->add_option("--import-key", init.import_key, "Its private key (PEM); sealed into the keystore");
+  init_cmd->add_option("--import-chain", init.import_chain, "The CAs above an imported intermediate, ending with the offline root");
+  init_cmd->add_option("--admin-name", init.admin_name, "Name of the first operator")->capture_default_str();
+
+  std::string state_dir, listen = "127.0.0.1:8443", crl_url, port_file;
+  KekFlags serve_kek;
+  CLI::App* serve_cmd = app.add_subcommand("serve", "Serve the gRPC API");
+  serve_cmd->add_option("--state-dir", state_dir, "CA state directory")->required();
+  serve_kek.Add(serve_cmd);
+  serve_cmd->add_option("--listen", listen, "host:port to listen on (port 0 picks one)")->capture_default_str();
+  serve_cmd->add_option("--crl-url", crl_url, "URL written into intermediates as cRLDistributionPoints");
+  serve_cmd->add_option("--port-file", port_file, "Write the listening port to this file once serving");
+
+  std::string admin_name, admin_role = "operator";
+  int admin_ttl_minutes = 60;
+  KekFlags admin_kek;
+  CLI::App* admin_cmd = app.add_subcommand("admin-token", "Create a join token for an admin (offline)");
+  admin_cmd->add_option("--state-dir", state_dir, "CA state directory")->required();
+  admin_kek.Add(admin_cmd);
+  admin_cmd->add_option("--name", admin_name, "Admin name")->required();
+  admin_cmd->add_option("--role", admin_role, "operator or auditor")->capture_default_str();
+  admin_cmd->add_option("--ttl-minutes", admin_ttl_minutes, "Token lifetime")->capture_default_str();
+
+  std::string public_key;
+  CLI::App* audit_cmd = app.add_subcommand("audit", "Audit log tools");
+  audit_cmd->require_subcommand(1);
+  CLI::App* verify_cmd = audit_cmd->add_subcommand("verify", "Verify the audit log offline");
+  verify_cmd->add_option("--state-dir", state_dir, "CA state directory")->required();
+  verify_cmd->add_option("--public-key", public_key,
+                         "Audit public key file (hex); default <state-dir>/audit-public-key. Pin "
+                         "a copy kept elsewhere to detect a replaced key");
+
+  CLI11_PARSE(app, argc, argv);
+  spdlog::set_level(spdlog::level::from_str(log_level));
+
+  if (init_cmd->parsed()) return RunInit(init, init_kek, root_alg, root_ttl_days, server_names);
+  if (serve_cmd->parsed()) return RunServe(state_dir, serve_kek, listen, crl_url, port_file);
+  if (admin_cmd->parsed()) {
+    return RunAdminToken(state_dir, admin_kek, admin_name, admin_role, admin_ttl_minutes);
+  }
+  if (verify_cmd->parsed()) return RunAuditVerify(state_dir, public_key);
+  return 2;
+}

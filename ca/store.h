@@ -1,0 +1,130 @@
+// Store: the CA's durable state (clusters, join tokens, issued certificates,
+// mesh roots and the audit log) behind one small interface, so the embedded
+// SQLite backend and a future PostgreSQL backend are interchangeable.
+//
+// Contract for every implementation:
+//  - Each mutating call commits its change and exactly one audit record in
+//    one durable transaction. If the audit record cannot be written, nothing
+//    is changed and the call fails (the CA fails closed).
+//  - Audit records are numbered 1, 2, 3, ... with no gaps and sealed by the
+//    AuditSigner given at creation, chained to the previous record.
+//  - Thread safe.
+#ifndef MESHTRUST_CA_STORE_H_
+#define MESHTRUST_CA_STORE_H_
+
+#include "absl/strings/string_view.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "base/clock.h"
+#include "ca/audit_chain.h"
+#include "ca/policy.h"
+
+namespace meshtrust::ca {
+
+struct ClusterRecord {
+  std::string name;
+  bool enabled = true;
+  ClusterPolicy policy;
+  TimePoint created;
+  std::string current_serial;  // Latest intermediate issued.
+  TimePoint current_not_after;
+  std::string acked_serial;
+  std::string acked_bundle_sha256;
+  TimePoint acked_at;
+};
+
+struct JoinTokenRecord {
+  std::string hash;     // Hex BLAKE2b-256 of the token; the token itself is never stored.
+  std::string subject;  // Identity URI the token enrolls.
+  TimePoint created;
+  TimePoint expires;
+  bool used = false;
+};
+
+inline constexpr absl::string_view kKindIntermediate = "intermediate";
+inline constexpr absl::string_view kKindAgentIdentity = "agent-identity";
+inline constexpr absl::string_view kKindAdminIdentity = "admin-identity";
+
+struct CertificateRecord {
+  std::string serial;        // Lowercase hex; unique across everything the CA issued.
+  std::string kind;          // One of the kKind* above.
+  std::string subject_name;  // Cluster or admin name.
+  std::string subject;       // X.509 subject, RFC 2253.
+  TimePoint not_before;
+  TimePoint not_after;
+  std::string certificate_pem;
+  TimePoint issued_at;
+  bool revoked = false;
+};
+
+struct CertificateFilter {
+  std::string subject_name;  // Empty: any.
+  std::string kind;          // Empty: any.
+  int limit = 100;
+};
+
+// A mesh signing CA: a root the CA generated, or an imported intermediate of
+// an offline root.
+struct RootRecord {
+  int64_t id = 0;             // Assigned by the store.
+  std::string key_id;         // Keystore id of its private key.
+  std::string certificate_pem;
+  std::string chain_pem;      // CAs between it and the anchor (may be empty).
+  std::string anchor_pem;     // The trust anchor (== certificate_pem for a generated root).
+  std::string status;         // "active" (signs) or "trusted" (in the bundle only).
+  TimePoint created;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Clusters. AddCluster also stores the cluster's first join token.
+  virtual absl::Status AddCluster(const ClusterRecord& cluster, const JoinTokenRecord& token,
+                                  const AuditEvent& audit) = 0;
+  virtual absl::StatusOr<ClusterRecord> GetCluster(absl::string_view name) = 0;
+  virtual absl::StatusOr<std::vector<ClusterRecord>> ListClusters() = 0;
+  virtual absl::Status SetClusterEnabled(absl::string_view name, bool enabled,
+                                         const AuditEvent& audit) = 0;
+  virtual absl::Status RecordAck(absl::string_view cluster, absl::string_view serial,
+                                 absl::string_view bundle_sha256, TimePoint at,
+                                 const AuditEvent& audit) = 0;
+
+  // Join tokens.
+  virtual absl::Status AddJoinToken(const JoinTokenRecord& token, const AuditEvent& audit) = 0;
+  virtual absl::StatusOr<JoinTokenRecord> GetJoinToken(absl::string_view hash) = 0;
+  // Marks the token used and records the certificate it was exchanged for,
+  // atomically and only if the token is unused and unexpired at `now`: of
+  // any number of concurrent redemptions exactly one succeeds; the others get
+  // kAlreadyExists (used) or kDeadlineExceeded (expired).
+  virtual absl::Status RedeemJoinToken(absl::string_view hash, TimePoint now,
+                                       const CertificateRecord& cert,
+                                       const AuditEvent& audit) = 0;
+
+  // Issued certificates. For intermediates the cluster's current serial is
+  // updated in the same transaction.
+  virtual absl::Status RecordCertificate(const CertificateRecord& cert,
+                                         const AuditEvent& audit) = 0;
+  virtual absl::StatusOr<CertificateRecord> GetCertificate(absl::string_view serial) = 0;
+  virtual absl::StatusOr<std::vector<CertificateRecord>> ListCertificates(
+      const CertificateFilter& filter) = 0;
+
+  // Mesh roots, oldest first.
+  virtual absl::Status AddRoot(const RootRecord& root, const AuditEvent& audit) = 0;
+  virtual absl::StatusOr<std::vector<RootRecord>> ListRoots() = 0;
+
+  // Audit log. AppendAudit records an event that changes nothing else (a
+  // refusal, a read by an admin).
+  virtual absl::Status AppendAudit(const AuditEvent& audit) = 0;
+  virtual absl::StatusOr<std::vector<AuditRecord>> ReadAudit(uint64_t after_sequence,
+                                                             int limit) = 0;
+  virtual AuditHead Head() = 0;
+};
+
+}  // namespace meshtrust::ca
+
+#endif  // MESHTRUST_CA_STORE_H_

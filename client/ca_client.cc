@@ -1,0 +1,80 @@
+#include "client/ca_client.h"
+
+#include <sodium.h>
+
+#include "absl/strings/str_cat.h"
+#include "meshtrust/v1/meshtrust.grpc.pb.h"
+#include "pki/certificate.h"
+#include "pki/csr.h"
+#include "pki/pinned_ca.h"
+
+namespace meshtrust::client {
+
+std::shared_ptr<grpc::Channel> CreateChannel(const std::string& address,
+                                             const std::string& control_ca_pem,
+                                             const Identity* identity) {
+  grpc::SslCredentialsOptions tls;
+  tls.pem_root_certs = control_ca_pem;
+  if (identity != nullptr) {
+    // gRPC copies the key into its own credentials object.
+    tls.pem_private_key = std::string(identity->key_pem.UnsafeSecretString());
+    tls.pem_cert_chain = identity->certificate_pem;
+  }
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(4 * 1024 * 1024);
+  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 1);
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateCustomChannel(address, grpc::SslCredentials(tls), args);
+  if (identity != nullptr) sodium_memzero(tls.pem_private_key.data(), tls.pem_private_key.size());
+  return channel;
+}
+
+absl::Status FromGrpcStatus(const grpc::Status& status) {
+  if (status.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+}
+
+std::unique_ptr<grpc::ClientContext> NewContext(std::chrono::milliseconds timeout) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(std::chrono::system_clock::now() + timeout);
+  return context;
+}
+
+absl::StatusOr<Identity> Enroll(const std::string& address, const std::string& pin,
+                                const std::string& token, pki::KeyAlgorithm algorithm,
+                                std::chrono::milliseconds timeout) {
+  absl::StatusOr<ossl::UniquePtr<X509>> control = pki::FetchPinnedCa(address, pin, timeout);
+  if (!control.ok()) return control.status();
+  std::string control_pem = pki::CertificatePem(control->get());
+  absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> key = pki::GenerateKey(algorithm);
+  if (!key.ok()) return key.status();
+  absl::StatusOr<std::string> csr = pki::BuildCsrDer(key->get(), "");
+  if (!csr.ok()) return csr.status();
+
+  auto stub = v1::TrustAuthority::NewStub(CreateChannel(address, control_pem, nullptr));
+  v1::EnrollRequest request;
+  request.set_token(token);
+  request.set_csr_der(*csr);
+  v1::EnrollResponse response;
+  auto context = NewContext(timeout);
+  grpc::Status status = stub->Enroll(context.get(), request, &response);
+  // The request held the token; wipe it now.
+  sodium_memzero(request.mutable_token()->data(), request.token().size());
+  if (!status.ok()) {
+    absl::Status s = FromGrpcStatus(status);
+    return absl::Status(s.code(), absl::StrCat("enrollment refused: ", s.message()));
+  }
+  absl::StatusOr<ossl::UniquePtr<X509>> cert = pki::ParseCertificatePem(response.certificate_pem());
+  if (!cert.ok()) return cert.status();
+  if (!pki::SamePublicKey(pki::PublicKeyOf(cert->get()), key->get())) {
+    return absl::DataLossError("the CA returned an identity certificate for a different key");
+  }
+  if (response.control_ca_pem() != control_pem) {
+    return absl::DataLossError("the CA returned a control CA other than the pinned one");
+  }
+  absl::StatusOr<SecretBytes> key_pem = pki::PrivateKeyToPkcs8Pem(key->get());
+  if (!key_pem.ok()) return key_pem.status();
+  return Identity{response.identity(), response.certificate_pem(), *std::move(key_pem), control_pem};
+}
+
+}  // namespace meshtrust::client

@@ -1,0 +1,48 @@
+// Connecting to the CA, shared by meshtrustctl and meshtrust-agent: TLS
+// channels verified against the control CA, and enrollment with a join token.
+#ifndef MESHTRUST_CLIENT_CA_CLIENT_H_
+#define MESHTRUST_CLIENT_CA_CLIENT_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "base/secret_bytes.h"
+#include "pki/key.h"
+
+namespace meshtrust::client {
+
+inline constexpr std::chrono::seconds kDefaultCallTimeout{15};
+
+// A client identity: certificate and key (PEM), and the control CA that
+// issued it and the server's certificate.
+struct Identity {
+  std::string identity;  // spiffe://meshtrust/...
+  std::string certificate_pem;
+  SecretBytes key_pem;
+  std::string control_ca_pem;
+};
+
+// A channel to `address` that verifies the server against `control_ca_pem`,
+// presenting `identity`'s certificate when given.
+std::shared_ptr<grpc::Channel> CreateChannel(const std::string& address,
+                                             const std::string& control_ca_pem,
+                                             const Identity* identity);
+
+// Bootstraps trust with `pin`, generates a key of `algorithm` locally,
+// and exchanges `token` and a CSR for an identity certificate.
+absl::StatusOr<Identity> Enroll(const std::string& address, const std::string& pin,
+                                const std::string& token, pki::KeyAlgorithm algorithm,
+                                std::chrono::milliseconds timeout = kDefaultCallTimeout);
+
+absl::Status FromGrpcStatus(const grpc::Status& status);
+
+// A ClientContext with a deadline.
+std::unique_ptr<grpc::ClientContext> NewContext(std::chrono::milliseconds timeout = kDefaultCallTimeout);
+
+}  // namespace meshtrust::client
+
+#endif  // MESHTRUST_CLIENT_CA_CLIENT_H_

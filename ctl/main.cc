@@ -1,0 +1,388 @@
+// meshtrustctl: the operator's command line for a meshtrust CA.
+#include <sodium.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "base/files.h"
+#include "client/ca_client.h"
+#include "ctl/output.h"
+#include "meshtrust/v1/meshtrust.grpc.pb.h"
+#include "pki/key.h"
+
+namespace meshtrust::ctl {
+namespace {
+
+struct Globals {
+  std::string config_dir;
+  std::string ca_address;
+  std::string output = "table";
+  int timeout_seconds = 15;
+
+  Format format() const { return output == "json" ? Format::kJson : Format::kTable; }
+  std::chrono::seconds timeout() const { return std::chrono::seconds(timeout_seconds); }
+  std::string Path(absl::string_view name) const { return absl::StrCat(config_dir, "/", name); }
+};
+
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "meshtrustctl: %s\n", std::string(status.message()).c_str());
+  switch (status.code()) {
+    case absl::StatusCode::kInvalidArgument:
+      return 2;
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+      return 3;
+    default:
+      return 1;
+  }
+}
+
+std::string DefaultConfigDir() {
+  if (const char* dir = std::getenv("MESHTRUSTCTL_CONFIG_DIR")) return dir;
+  const char* home = std::getenv("HOME");
+  return absl::StrCat(home != nullptr ? home : ".", "/.config/meshtrust");
+}
+
+std::string FormatTime(const google::protobuf::Timestamp& t) {
+  if (t.seconds() == 0) return "-";
+  std::time_t s = static_cast<std::time_t>(t.seconds());
+  std::tm tm{};
+  gmtime_r(&s, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// The operator's stored credentials, written by `login`.
+absl::StatusOr<client::Identity> LoadIdentity(Globals& g) {
+  client::Identity id;
+  absl::StatusOr<std::string> ca = ReadFile(g.Path("control-ca.pem"));
+  absl::StatusOr<std::string> cert = ReadFile(g.Path("client.crt"));
+  if (!ca.ok() || !cert.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "no credentials in ", g.config_dir, "; run `meshtrustctl login --ca HOST:PORT --pin ... "
+        "--token ...` first"));
+  }
+  if (absl::Status s = CheckPrivatePermissions(g.Path("client.key")); !s.ok()) return s;
+  absl::StatusOr<SecretBytes> key = ReadSecretFile(g.Path("client.key"));
+  if (!key.ok()) return key.status();
+  if (g.ca_address.empty()) {
+    absl::StatusOr<std::string> address = ReadFile(g.Path("ca-address"));
+    if (!address.ok()) return absl::FailedPreconditionError("no CA address: give --ca HOST:PORT");
+    g.ca_address = std::string(absl::StripAsciiWhitespace(*address));
+  }
+  id.control_ca_pem = *std::move(ca);
+  id.certificate_pem = *std::move(cert);
+  id.key_pem = *std::move(key);
+  return id;
+}
+
+absl::StatusOr<std::unique_ptr<v1::Admin::Stub>> AdminStub(Globals& g) {
+  absl::StatusOr<client::Identity> id = LoadIdentity(g);
+  if (!id.ok()) return id.status();
+  return v1::Admin::NewStub(client::CreateChannel(g.ca_address, id->control_ca_pem, &*id));
+}
+
+template <typename Call>
+absl::Status Invoke(Globals& g, Call call) {
+  absl::StatusOr<std::unique_ptr<v1::Admin::Stub>> stub = AdminStub(g);
+  if (!stub.ok()) return stub.status();
+  auto context = client::NewContext(g.timeout());
+  return client::FromGrpcStatus(call(stub->get(), context.get()));
+}
+
+nlohmann::json ClusterJson(const v1::Cluster& c) {
+  nlohmann::json j;
+  j["name"] = c.name();
+  j["enabled"] = c.enabled();
+  j["trust_domain"] = c.policy().trust_domain();
+  j["allowed_key_algorithms"] = std::vector<std::string>(c.policy().allowed_key_algorithms().begin(),
+                                                         c.policy().allowed_key_algorithms().end());
+  j["max_ttl_seconds"] = c.policy().max_ttl_seconds();
+  j["name_constraints"] = c.policy().name_constraints();
+  j["current_serial"] = c.current_serial();
+  j["current_not_after"] = FormatTime(c.current_not_after());
+  j["acked_serial"] = c.acked_serial();
+  j["acked_bundle_sha256"] = c.acked_bundle_sha256();
+  j["acked_at"] = FormatTime(c.acked_at());
+  return j;
+}
+
+void PrintClusters(const Globals& g, const std::vector<v1::Cluster>& clusters) {
+  if (g.format() == Format::kJson) {
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& c : clusters) arr.push_back(ClusterJson(c));
+    std::fputs(RenderJson(arr).c_str(), stdout);
+    return;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& c : clusters) {
+    rows.push_back({c.name(), c.enabled() ? "yes" : "no", c.policy().trust_domain(),
+                    c.current_serial().empty() ? "-" : c.current_serial(),
+                    FormatTime(c.current_not_after()),
+                    c.acked_serial().empty() ? "-" : c.acked_serial(), FormatTime(c.acked_at())});
+  }
+  std::fputs(RenderTable({"NAME", "ENABLED", "TRUST DOMAIN", "INTERMEDIATE", "EXPIRES",
+                          "ACKED SERIAL", "ACKED AT"},
+                         rows)
+                 .c_str(),
+             stdout);
+}
+
+void PrintToken(const Globals& g, const v1::JoinToken& t) {
+  if (g.format() == Format::kJson) {
+    std::fputs(RenderJson({{"cluster", t.cluster()}, {"token", t.token()},
+                           {"expires", FormatTime(t.expires())}})
+                   .c_str(),
+               stdout);
+    return;
+  }
+  std::printf("join token for %s (single use, expires %s):\n%s\n", t.cluster().c_str(),
+              FormatTime(t.expires()).c_str(), t.token().c_str());
+}
+
+int Login(Globals& g, const std::string& pin, const std::string& token, const std::string& alg_name) {
+  if (g.ca_address.empty()) return Fail(absl::InvalidArgumentError("--ca HOST:PORT is required"));
+  absl::StatusOr<pki::KeyAlgorithm> alg = pki::ParseKeyAlgorithm(alg_name);
+  if (!alg.ok()) return Fail(alg.status());
+  absl::StatusOr<client::Identity> id = client::Enroll(g.ca_address, pin, token, *alg, g.timeout());
+  if (!id.ok()) return Fail(id.status());
+  if (!PathExists(g.config_dir)) {
+    std::string parent = g.config_dir.substr(0, g.config_dir.rfind('/'));
+    if (!parent.empty() && !PathExists(parent)) (void)MakeDirectory(parent, 0700);
+    if (absl::Status s = MakeDirectory(g.config_dir, 0700); !s.ok()) return Fail(s);
+  }
+  // The key is written 0600, like an SSH or kubeconfig credential; it was
+  // generated here and never left this machine.
+  for (auto [name, data, mode] :
+       {std::tuple{"client.key", id->key_pem.UnsafeSecretString(), 0600},
+        std::tuple{"client.crt", absl::string_view(id->certificate_pem), 0644},
+        std::tuple{"control-ca.pem", absl::string_view(id->control_ca_pem), 0644},
+        std::tuple{"ca-address", absl::string_view(g.ca_address), 0644}}) {
+    if (absl::Status s = WriteFileAtomically(g.Path(name), data, static_cast<mode_t>(mode)); !s.ok()) {
+      return Fail(s);
+    }
+  }
+  std::printf("logged in to %s as %s; credentials in %s\n", g.ca_address.c_str(),
+              id->identity.c_str(), g.config_dir.c_str());
+  return 0;
+}
+
+}  // namespace
+}  // namespace meshtrust::ctl
+
+int main(int argc, char** argv) {
+  using namespace meshtrust::ctl;  // NOLINT(build/namespaces)
+  using meshtrust::v1::Admin;
+  namespace v1 = meshtrust::v1;
+  meshtrust::EnsureSodiumInitialized();
+
+  CLI::App app{"meshtrustctl: administer a meshtrust CA"};
+  app.require_subcommand(1);
+  app.fallthrough();  // Global options may follow the subcommand.
+  Globals g;
+  g.config_dir = DefaultConfigDir();
+  app.add_option("--config-dir", g.config_dir,
+                 "Where login stores credentials (env MESHTRUSTCTL_CONFIG_DIR)")
+      ->capture_default_str();
+  app.add_option("--ca", g.ca_address, "CA address host:port (default: the one from login)")
+      ->envname("MESHTRUSTCTL_CA");
+  app.add_option("-o,--output", g.output, "Output format: table or json")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->capture_default_str();
+  app.add_option("--timeout", g.timeout_seconds, "Per-call deadline in seconds")->capture_default_str();
+
+  std::string pin, token, key_alg = "ecdsa-p256";
+  CLI::App* login = app.add_subcommand("login", "Enroll as an admin with a one-time token");
+  login->add_option("--pin", pin, "Control CA pin (sha256:...) printed by meshtrust-ca init")->required();
+  login->add_option("--token", token, "Admin join token")->required()->envname("MESHTRUSTCTL_TOKEN");
+  login->add_option("--key-algorithm", key_alg, "Key for the admin identity")->capture_default_str();
+
+  CLI::App* cluster = app.add_subcommand("cluster", "Manage clusters");
+  cluster->require_subcommand(1);
+  std::string name, trust_domain = "cluster.local", allowed_keys;
+  int64_t max_ttl_hours = 0, token_ttl_minutes = 60;
+  bool name_constraints = false;
+  CLI::App* add = cluster->add_subcommand("add", "Register a cluster and print its join token");
+  add->add_option("name", name, "Cluster name")->required();
+  add->add_option("--trust-domain", trust_domain, "Istio trust domain")->capture_default_str();
+  add->add_option("--allowed-keys", allowed_keys,
+                  "Comma-separated key algorithms (default: all of ecdsa-p256, ecdsa-p384, "
+                  "rsa-2048, rsa-3072, rsa-4096)");
+  add->add_option("--max-ttl-hours", max_ttl_hours, "Maximum intermediate lifetime (default 720)");
+  add->add_flag("--name-constraints", name_constraints,
+                "Constrain the intermediate's URI names to the trust domain");
+  add->add_option("--token-ttl-minutes", token_ttl_minutes, "Join token lifetime")->capture_default_str();
+  CLI::App* list = cluster->add_subcommand("list", "List clusters");
+  CLI::App* disable = cluster->add_subcommand("disable", "Disable a cluster: no more signing for it");
+  disable->add_option("name", name, "Cluster name")->required();
+  CLI::App* enable = cluster->add_subcommand("enable", "Enable a disabled cluster");
+  enable->add_option("name", name, "Cluster name")->required();
+
+  CLI::App* token_cmd = app.add_subcommand("token", "Join tokens");
+  token_cmd->require_subcommand(1);
+  CLI::App* token_create = token_cmd->add_subcommand("create", "Create a join token for a cluster");
+  token_create->add_option("--cluster", name, "Cluster name")->required();
+  token_create->add_option("--ttl-minutes", token_ttl_minutes, "Lifetime")->capture_default_str();
+
+  CLI::App* certs = app.add_subcommand("certs", "Issued certificates");
+  certs->require_subcommand(1);
+  std::string kind;
+  int limit = 100;
+  CLI::App* certs_list = certs->add_subcommand("list", "List issued certificates, newest first");
+  certs_list->add_option("--cluster", name, "Only this cluster (or admin)");
+  certs_list->add_option("--kind", kind, "intermediate, agent-identity or admin-identity");
+  certs_list->add_option("--limit", limit, "At most this many")->capture_default_str();
+
+  CLI::App* audit = app.add_subcommand("audit", "The audit log");
+  audit->require_subcommand(1);
+  uint64_t after = 0;
+  CLI::App* audit_list = audit->add_subcommand("list", "List audit records");
+  audit_list->add_option("--after", after, "Only records after this sequence number");
+  audit_list->add_option("--limit", limit, "At most this many")->capture_default_str();
+  CLI::App* audit_verify = audit->add_subcommand("verify", "Verify the hash chain and signatures");
+
+  CLI11_PARSE(app, argc, argv);
+
+  absl::Status status;
+  if (login->parsed()) return Login(g, pin, token, key_alg);
+
+  if (add->parsed()) {
+    v1::AddClusterRequest req;
+    req.set_name(name);
+    req.mutable_policy()->set_trust_domain(trust_domain);
+    for (absl::string_view k : absl::StrSplit(allowed_keys, ',', absl::SkipEmpty())) {
+      req.mutable_policy()->add_allowed_key_algorithms(std::string(k));
+    }
+    req.mutable_policy()->set_max_ttl_seconds(max_ttl_hours * 3600);
+    req.mutable_policy()->set_name_constraints(name_constraints);
+    req.set_token_ttl_seconds(token_ttl_minutes * 60);
+    v1::AddClusterResponse resp;
+    status = Invoke(g, [&](Admin::Stub* s, grpc::ClientContext* c) { return s->AddCluster(c, req, &resp); });
+    if (!status.ok()) return Fail(status);
+    if (g.format() == Format::kJson) {
+      std::fputs(RenderJson({{"cluster", ClusterJson(resp.cluster())},
+                             {"token", resp.token().token()},
+                             {"token_expires", FormatTime(resp.token().expires())}})
+                     .c_str(),
+                 stdout);
+    } else {
+      std::printf("cluster %s added (trust domain %s)\n", resp.cluster().name().c_str(),
+                  resp.cluster().policy().trust_domain().c_str());
+      PrintToken(g, resp.token());
+    }
+    return 0;
+  }
+  if (list->parsed()) {
+    v1::ListClustersResponse resp;
+    status = Invoke(g, [&](Admin::Stub* s, grpc::ClientContext* c) {
+      return s->ListClusters(c, v1::ListClustersRequest(), &resp);
+    });
+    if (!status.ok()) return Fail(status);
+    PrintClusters(g, {resp.clusters().begin(), resp.clusters().end()});
+    return 0;
+  }
+  if (disable->parsed() || enable->parsed()) {
+    v1::SetClusterEnabledRequest req;
+    req.set_name(name);
+    req.set_enabled(enable->parsed());
+    v1::Cluster resp;
+    status = Invoke(g, [&](Admin::Stub* s, grpc::ClientContext* c) { return s->SetClusterEnabled(c, req, &resp); });
+    if (!status.ok()) return Fail(status);
+    PrintClusters(g, {resp});
+    return 0;
+  }
+  if (token_create->parsed()) {
+    v1::CreateJoinTokenRequest req;
+    req.set_cluster(name);
+    req.set_ttl_seconds(token_ttl_minutes * 60);
+    v1::JoinToken resp;
+    status = Invoke(g, [&](Admin::Stub* s, grpc::ClientContext* c) { return s->CreateJoinToken(c, req, &resp); });
+    if (!status.ok()) return Fail(status);
+    PrintToken(g, resp);
+    return 0;
+  }
+  if (certs_list->parsed()) {
+    v1::ListCertificatesRequest req;
+    req.set_cluster(name);
+    req.set_kind(kind);
+    req.set_limit(limit);
+    v1::ListCertificatesResponse resp;
+    status = Invoke(g, [&](Admin::Stub* s, grpc::ClientContext* c) { return s->ListCertificates(c, req, &resp); });
+    if (!status.ok()) return Fail(status);
+    if (g.format() == Format::kJson) {
+      nlohmann::json arr = nlohmann::json::array();
+      for (const auto& c : resp.certificates()) {
+        arr.push_back({{"serial", c.serial()}, {"kind", c.kind()}, {"name", c.subject_name()},
+                       {"subject", c.subject()}, {"not_before", FormatTime(c.not_before())},
+                       {"not_after", FormatTime(c.not_after())}, {"revoked", c.revoked()},
+                       {"certificate_pem", c.certificate_pem()}});
+      }
+      std::fputs(RenderJson(arr).c_str(), stdout);
+    } else {
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& c : resp.certificates()) {
+        rows.push_back({c.serial(), c.kind(), c.subject_name(), FormatTime(c.not_after()),
+                        c.revoked() ? "yes" : "no"});
+      }
+      std::fputs(RenderTable({"SERIAL", "KIND", "NAME", "NOT AFTER", "REVOKED"}, rows).c_str(), stdout);
+    }
+    return 0;
+  }
+  if (audit_list->parsed()) {
+    v1::ListAuditRequest req;
+    req.set_after_sequence(after);
+    req.set_limit(limit);
+    v1::ListAuditResponse resp;
+    status = Invoke(g, [&](Admin::Stub* s, grpc::ClientContext* c) { return s->ListAudit(c, req, &resp); });
+    if (!status.ok()) return Fail(status);
+    if (g.format() == Format::kJson) {
+      nlohmann::json arr = nlohmann::json::array();
+      for (const auto& r : resp.records()) {
+        arr.push_back({{"sequence", r.sequence()}, {"time", FormatTime(r.time())},
+                       {"caller", r.caller()}, {"action", r.action()}, {"target", r.target()},
+                       {"request_sha256", r.request_sha256()}, {"result", r.result()},
+                       {"serial", r.serial()}});
+      }
+      std::fputs(RenderJson(arr).c_str(), stdout);
+    } else {
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& r : resp.records()) {
+        rows.push_back({std::to_string(r.sequence()), FormatTime(r.time()), r.caller(), r.action(),
+                        r.target(), r.serial().empty() ? "-" : r.serial(), r.result()});
+      }
+      std::fputs(RenderTable({"SEQ", "TIME", "CALLER", "ACTION", "TARGET", "SERIAL", "RESULT"}, rows)
+                     .c_str(),
+                 stdout);
+    }
+    return 0;
+  }
+  if (audit_verify->parsed()) {
+    v1::VerifyAuditResponse resp;
+    status = Invoke(g, [&](Admin::Stub* s, grpc::ClientContext* c) {
+      return s->VerifyAudit(c, v1::VerifyAuditRequest(), &resp);
+    });
+    if (!status.ok()) return Fail(status);
+    if (g.format() == Format::kJson) {
+      std::fputs(RenderJson({{"ok", resp.ok()}, {"records_checked", resp.records_checked()},
+                             {"first_bad_sequence", resp.first_bad_sequence()},
+                             {"problem", resp.problem()}})
+                     .c_str(),
+                 stdout);
+    } else if (resp.ok()) {
+      std::printf("audit log OK: %llu records verified\n",
+                  static_cast<unsigned long long>(resp.records_checked()));
+    } else {
+      std::printf("audit log BROKEN at record %llu: %s\n",
+                  static_cast<unsigned long long>(resp.first_bad_sequence()), resp.problem().c_str());
+    }
+    return resp.ok() ? 0 : 1;
+  }
+  return 2;
+}

@@ -1,0 +1,36 @@
+#include "keystore/keystore.h"
+
+#include "absl/strings/str_cat.h"
+#include "pki/key.h"
+
+namespace meshtrust::keystore {
+
+absl::Status ValidateKeyId(absl::string_view id) {
+  if (id.empty() || id.size() > 128) {
+    return absl::InvalidArgumentError("key id must be 1 to 128 characters");
+  }
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+    if (!ok) return absl::InvalidArgumentError(absl::StrCat("key id \"", id, "\" has characters outside [a-z0-9._-]"));
+  }
+  if (id[0] == '.') return absl::InvalidArgumentError("key id must not start with '.'");
+  return absl::OkStatus();
+}
+
+absl::Status KeyStore::PutKey(absl::string_view id, EVP_PKEY* key) {
+  absl::StatusOr<SecretBytes> der = pki::PrivateKeyToPkcs8Der(key);
+  if (!der.ok()) return der.status();
+  return PutSecret(id, kFormatPkcs8, *der);
+}
+
+absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> KeyStore::GetKey(absl::string_view id) const {
+  absl::StatusOr<SecretEntry> entry = GetSecret(id);
+  if (!entry.ok()) return entry.status();
+  if (entry->format != kFormatPkcs8) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("key \"", id, "\" holds ", entry->format, ", not a PKCS#8 private key"));
+  }
+  return pki::PrivateKeyFromPkcs8Der(entry->secret);
+}
+
+}  // namespace meshtrust::keystore

@@ -1,0 +1,335 @@
+#include "pki/certificate.h"
+
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <sodium.h>
+
+#include <ctime>
+
+#include "absl/strings/str_cat.h"
+#include "pki/error.h"
+#include "pki/key.h"
+#include "pki/pem.h"
+
+namespace meshtrust::pki {
+namespace {
+
+absl::StatusOr<ossl::UniquePtr<ASN1_INTEGER>> RandomSerial() {
+  unsigned char bytes[16];
+  if (RAND_bytes(bytes, sizeof(bytes)) != 1) return InternalOpenSslError("drawing a random serial");
+  bytes[0] &= 0x7f;  // Positive.
+  bytes[0] |= 0x40;  // Exactly 127 significant bits: never zero, never short.
+  ossl::UniquePtr<BIGNUM> bn(BN_bin2bn(bytes, sizeof(bytes), nullptr));
+  if (bn == nullptr) return InternalOpenSslError("building a serial");
+  ossl::UniquePtr<ASN1_INTEGER> serial(BN_to_ASN1_INTEGER(bn.get(), nullptr));
+  if (serial == nullptr) return InternalOpenSslError("building a serial");
+  return serial;
+}
+
+const EVP_MD* DigestFor(EVP_PKEY* signer) {
+  if (EVP_PKEY_is_a(signer, "EC") && EVP_PKEY_get_bits(signer) >= 384) return EVP_sha384();
+  return EVP_sha256();
+}
+
+absl::Status AddConfExtension(X509* cert, X509V3_CTX* ctx, int nid, const char* value) {
+  ossl::UniquePtr<X509_EXTENSION> ext(X509V3_EXT_conf_nid(nullptr, ctx, nid, value));
+  if (ext == nullptr || X509_add_ext(cert, ext.get(), -1) != 1) {
+    return InternalOpenSslError(absl::StrCat("adding extension ", OBJ_nid2sn(nid)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AddExtension(X509* cert, int nid, bool critical, void* value) {
+  if (X509_add1_ext_i2d(cert, nid, value, critical ? 1 : 0, X509V3_ADD_APPEND) != 1) {
+    return InternalOpenSslError(absl::StrCat("adding extension ", OBJ_nid2sn(nid)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PushName(GENERAL_NAMES* names, int type, absl::string_view value) {
+  ossl::UniquePtr<ASN1_IA5STRING> s(ASN1_IA5STRING_new());
+  if (s == nullptr || ASN1_STRING_set(s.get(), value.data(), static_cast<int>(value.size())) != 1) {
+    return InternalOpenSslError("building a general name");
+  }
+  GENERAL_NAME* gn = GENERAL_NAME_new();
+  if (gn == nullptr) return InternalOpenSslError("building a general name");
+  GENERAL_NAME_set0_value(gn, type, s.release());  // gn takes ownership of the string.
+  if (sk_GENERAL_NAME_push(names, gn) == 0) {
+    GENERAL_NAME_free(gn);
+    return InternalOpenSslError("building a general name");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PushIp(GENERAL_NAMES* names, const std::string& ip) {
+  ossl::UniquePtr<ASN1_OCTET_STRING> addr(a2i_IPADDRESS(ip.c_str()));
+  if (addr == nullptr) {
+    return OpenSslError(absl::StatusCode::kInvalidArgument,
+                        absl::StrCat("\"", ip, "\" is not an IP address"));
+  }
+  GENERAL_NAME* gn = GENERAL_NAME_new();
+  if (gn == nullptr) return InternalOpenSslError("building a general name");
+  GENERAL_NAME_set0_value(gn, GEN_IPADD, addr.release());  // gn takes ownership.
+  if (sk_GENERAL_NAME_push(names, gn) == 0) {
+    GENERAL_NAME_free(gn);
+    return InternalOpenSslError("building a general name");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AddSubjectAltNames(X509* cert, const CertificateTemplate& tmpl) {
+  if (tmpl.dns_names.empty() && tmpl.ip_addresses.empty() && tmpl.uris.empty()) {
+    return absl::OkStatus();
+  }
+  ossl::UniquePtr<GENERAL_NAMES> names(sk_GENERAL_NAME_new_null());
+  if (names == nullptr) return InternalOpenSslError("building subjectAltName");
+  for (const std::string& dns : tmpl.dns_names) {
+    if (absl::Status s = PushName(names.get(), GEN_DNS, dns); !s.ok()) return s;
+  }
+  for (const std::string& ip : tmpl.ip_addresses) {
+    if (absl::Status s = PushIp(names.get(), ip); !s.ok()) return s;
+  }
+  for (const std::string& uri : tmpl.uris) {
+    if (absl::Status s = PushName(names.get(), GEN_URI, uri); !s.ok()) return s;
+  }
+  // A subject with no name needs a critical SAN (RFC 5280 4.2.1.6).
+  return AddExtension(cert, NID_subject_alt_name, tmpl.subject.empty(), names.get());
+}
+
+absl::Status AddNameConstraints(X509* cert, const CertificateTemplate& tmpl) {
+  if (tmpl.permitted_uri_domains.empty()) return absl::OkStatus();
+  ossl::UniquePtr<NAME_CONSTRAINTS> nc(NAME_CONSTRAINTS_new());
+  if (nc == nullptr) return InternalOpenSslError("building nameConstraints");
+  nc->permittedSubtrees = sk_GENERAL_SUBTREE_new_null();
+  if (nc->permittedSubtrees == nullptr) return InternalOpenSslError("building nameConstraints");
+  for (const std::string& domain : tmpl.permitted_uri_domains) {
+    ossl::UniquePtr<GENERAL_NAMES> holder(sk_GENERAL_NAME_new_null());
+    if (absl::Status s = PushName(holder.get(), GEN_URI, domain); !s.ok()) return s;
+    GENERAL_SUBTREE* subtree = GENERAL_SUBTREE_new();
+    if (subtree == nullptr) return InternalOpenSslError("building nameConstraints");
+    GENERAL_NAME_free(subtree->base);
+    subtree->base = sk_GENERAL_NAME_pop(holder.get());  // The subtree takes the name.
+    if (sk_GENERAL_SUBTREE_push(nc->permittedSubtrees, subtree) == 0) {
+      GENERAL_SUBTREE_free(subtree);
+      return InternalOpenSslError("building nameConstraints");
+    }
+  }
+  return AddExtension(cert, NID_name_constraints, /*critical=*/true, nc.get());
+}
+
+std::string KeyUsageConf(uint32_t bits) {
+  std::string out = "critical";
+  if (bits & kDigitalSignature) out += ",digitalSignature";
+  if (bits & kKeyEncipherment) out += ",keyEncipherment";
+  if (bits & kKeyCertSign) out += ",keyCertSign";
+  if (bits & kCrlSign) out += ",cRLSign";
+  return out;
+}
+
+absl::StatusOr<ossl::UniquePtr<X509_NAME>> BuildName(const std::vector<NameEntry>& entries) {
+  ossl::UniquePtr<X509_NAME> name(X509_NAME_new());
+  if (name == nullptr) return InternalOpenSslError("building a name");
+  for (const NameEntry& e : entries) {
+    if (X509_NAME_add_entry_by_txt(name.get(), e.field.c_str(), MBSTRING_UTF8,
+                                   reinterpret_cast<const unsigned char*>(e.value.data()),
+                                   static_cast<int>(e.value.size()), -1, 0) != 1) {
+      return OpenSslError(absl::StatusCode::kInvalidArgument,
+                          absl::StrCat("invalid name entry ", e.field));
+    }
+  }
+  return name;
+}
+
+TimePoint FromAsn1Time(const ASN1_TIME* t) {
+  std::tm tm{};
+  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return TimePoint{};
+  return Clock::from_time_t(timegm(&tm));
+}
+
+}  // namespace
+
+absl::StatusOr<ossl::UniquePtr<X509>> IssueCertificate(const CertificateTemplate& tmpl,
+                                                      EVP_PKEY* subject_key, X509* issuer,
+                                                      EVP_PKEY* issuer_key) {
+  if (tmpl.not_after <= tmpl.not_before) {
+    return absl::InvalidArgumentError("certificate notAfter must be later than notBefore");
+  }
+  ossl::UniquePtr<X509> cert(X509_new());
+  if (cert == nullptr || X509_set_version(cert.get(), X509_VERSION_3) != 1) {
+    return InternalOpenSslError("allocating a certificate");
+  }
+  absl::StatusOr<ossl::UniquePtr<ASN1_INTEGER>> serial = RandomSerial();
+  if (!serial.ok()) return serial.status();
+  absl::StatusOr<ossl::UniquePtr<X509_NAME>> subject = BuildName(tmpl.subject);
+  if (!subject.ok()) return subject.status();
+  ossl::UniquePtr<ASN1_TIME> not_before(ASN1_TIME_set(nullptr, Clock::to_time_t(tmpl.not_before)));
+  ossl::UniquePtr<ASN1_TIME> not_after(ASN1_TIME_set(nullptr, Clock::to_time_t(tmpl.not_after)));
+  X509_NAME* issuer_name = issuer != nullptr ? X509_get_subject_name(issuer) : subject->get();
+  if (not_before == nullptr || not_after == nullptr ||
+      X509_set_serialNumber(cert.get(), serial->get()) != 1 ||
+      X509_set_subject_name(cert.get(), subject->get()) != 1 ||
+      X509_set_issuer_name(cert.get(), issuer_name) != 1 ||
+      X509_set1_notBefore(cert.get(), not_before.get()) != 1 ||
+      X509_set1_notAfter(cert.get(), not_after.get()) != 1 ||
+      X509_set_pubkey(cert.get(), subject_key) != 1) {
+    return InternalOpenSslError("filling in a certificate");
+  }
+
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, issuer != nullptr ? issuer : cert.get(), cert.get(), nullptr, nullptr, 0);
+  std::string bc = tmpl.is_ca ? (tmpl.path_len >= 0
+                                     ? absl::StrCat("critical,CA:TRUE,pathlen:", tmpl.path_len)
+                                     : std::string("critical,CA:TRUE"))
+                              : std::string("critical,CA:FALSE");
+  if (absl::Status s = AddConfExtension(cert.get(), &ctx, NID_basic_constraints, bc.c_str());
+      !s.ok()) {
+    return s;
+  }
+  if (tmpl.key_usage != 0) {
+    std::string ku = KeyUsageConf(tmpl.key_usage);
+    if (absl::Status s = AddConfExtension(cert.get(), &ctx, NID_key_usage, ku.c_str()); !s.ok()) {
+      return s;
+    }
+  }
+  if (!tmpl.extended_key_usage.empty()) {
+    std::string eku;
+    for (ExtendedKeyUsage u : tmpl.extended_key_usage) {
+      if (!eku.empty()) eku += ",";
+      eku += u == ExtendedKeyUsage::kServerAuth ? "serverAuth" : "clientAuth";
+    }
+    if (absl::Status s = AddConfExtension(cert.get(), &ctx, NID_ext_key_usage, eku.c_str());
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (absl::Status s = AddConfExtension(cert.get(), &ctx, NID_subject_key_identifier, "hash");
+      !s.ok()) {
+    return s;
+  }
+  if (issuer != nullptr) {
+    if (absl::Status s =
+            AddConfExtension(cert.get(), &ctx, NID_authority_key_identifier, "keyid:always");
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (absl::Status s = AddSubjectAltNames(cert.get(), tmpl); !s.ok()) return s;
+  if (absl::Status s = AddNameConstraints(cert.get(), tmpl); !s.ok()) return s;
+  if (!tmpl.crl_distribution_point.empty()) {
+    std::string dp = absl::StrCat("URI:", tmpl.crl_distribution_point);
+    if (absl::Status s = AddConfExtension(cert.get(), &ctx, NID_crl_distribution_points, dp.c_str());
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (X509_sign(cert.get(), issuer_key, DigestFor(issuer_key)) <= 0) {
+    return InternalOpenSslError("signing a certificate");
+  }
+  return cert;
+}
+
+absl::StatusOr<ossl::UniquePtr<X509>> ParseCertificateDer(absl::string_view der) {
+  const auto* begin = reinterpret_cast<const unsigned char*>(der.data());
+  const unsigned char* p = begin;
+  ossl::UniquePtr<X509> cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+  if (cert == nullptr) {
+    return OpenSslError(absl::StatusCode::kInvalidArgument, "certificate is not valid DER");
+  }
+  if (p != begin + der.size()) {
+    return absl::InvalidArgumentError("certificate DER has trailing bytes");
+  }
+  return cert;
+}
+
+absl::StatusOr<ossl::UniquePtr<X509>> ParseCertificatePem(absl::string_view pem) {
+  absl::StatusOr<std::string> der = DecodeSinglePem(pem, "CERTIFICATE");
+  if (!der.ok()) return der.status();
+  return ParseCertificateDer(*der);
+}
+
+absl::StatusOr<std::vector<ossl::UniquePtr<X509>>> ParseCertificateChainPem(absl::string_view pem) {
+  absl::StatusOr<std::vector<std::string>> ders = DecodePemSequence(pem, "CERTIFICATE");
+  if (!ders.ok()) return ders.status();
+  std::vector<ossl::UniquePtr<X509>> out;
+  for (const std::string& der : *ders) {
+    absl::StatusOr<ossl::UniquePtr<X509>> cert = ParseCertificateDer(der);
+    if (!cert.ok()) return cert.status();
+    out.push_back(*std::move(cert));
+  }
+  return out;
+}
+
+std::string CertificateDer(X509* cert) {
+  int len = i2d_X509(cert, nullptr);
+  if (len <= 0) return "";
+  std::string der(static_cast<size_t>(len), '\0');
+  auto* p = reinterpret_cast<unsigned char*>(der.data());
+  i2d_X509(cert, &p);
+  return der;
+}
+
+std::string CertificatePem(X509* cert) { return EncodePem(CertificateDer(cert), "CERTIFICATE"); }
+
+std::string SerialHex(const X509* cert) {
+  ossl::UniquePtr<BIGNUM> bn(ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr));
+  if (bn == nullptr) return "";
+  ossl::OpenSslBuffer<char> hex(BN_bn2hex(bn.get()));
+  std::string out(hex.get());
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  size_t nz = out.find_first_not_of('0');
+  return nz == std::string::npos ? "0" : out.substr(nz);
+}
+
+int SerialBits(const X509* cert) {
+  ossl::UniquePtr<BIGNUM> bn(ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr));
+  return bn == nullptr ? 0 : BN_num_bits(bn.get());
+}
+
+TimePoint NotBefore(const X509* cert) { return FromAsn1Time(X509_get0_notBefore(cert)); }
+TimePoint NotAfter(const X509* cert) { return FromAsn1Time(X509_get0_notAfter(cert)); }
+
+namespace {
+std::string NameString(const X509_NAME* name) {
+  ossl::UniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
+  X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
+  char* data = nullptr;
+  long len = BIO_get_mem_data(bio.get(), &data);  // NOLINT(runtime/int)
+  return std::string(data, static_cast<size_t>(len));
+}
+}  // namespace
+
+std::string SubjectString(const X509* cert) { return NameString(X509_get_subject_name(cert)); }
+std::string IssuerString(const X509* cert) { return NameString(X509_get_issuer_name(cert)); }
+
+std::vector<std::string> UriSans(X509* cert) {
+  std::vector<std::string> out;
+  ossl::UniquePtr<GENERAL_NAMES> names(static_cast<GENERAL_NAMES*>(
+      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
+  if (names == nullptr) return out;
+  for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
+    const GENERAL_NAME* gn = sk_GENERAL_NAME_value(names.get(), i);
+    if (gn->type != GEN_URI) continue;
+    const ASN1_IA5STRING* s = gn->d.uniformResourceIdentifier;
+    out.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                     static_cast<size_t>(ASN1_STRING_length(s)));
+  }
+  return out;
+}
+
+bool IsCa(X509* cert) { return X509_check_ca(cert) == 1 && (X509_get_extension_flags(cert) & EXFLAG_CA); }
+
+long PathLen(X509* cert) { return X509_get_pathlen(cert); }  // NOLINT(runtime/int)
+
+EVP_PKEY* PublicKeyOf(X509* cert) { return X509_get0_pubkey(cert); }
+
+std::string CertificateSha256Hex(X509* cert) {
+  std::string der = CertificateDer(cert);
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(der.data()), der.size(), digest);
+  char hex[2 * SHA256_DIGEST_LENGTH + 1];
+  sodium_bin2hex(hex, sizeof(hex), digest, sizeof(digest));
+  return hex;
+}
+
+}  // namespace meshtrust::pki

@@ -1,0 +1,91 @@
+// X.509 certificates: building from a template, parsing, inspecting.
+//
+// Certificates are built only from a CertificateTemplate the caller fills in
+// from its own policy; nothing is ever copied from a CSR but the public key.
+#ifndef MESHTRUST_PKI_CERTIFICATE_H_
+#define MESHTRUST_PKI_CERTIFICATE_H_
+
+#include "absl/strings/string_view.h"
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "pki/ossl.h"
+
+namespace meshtrust::pki {
+
+using Clock = std::chrono::system_clock;
+using TimePoint = std::chrono::system_clock::time_point;
+
+// keyUsage bits (RFC 5280 4.2.1.3).
+enum KeyUsage : uint32_t {
+  kDigitalSignature = 1u << 0,
+  kKeyEncipherment = 1u << 2,
+  kKeyCertSign = 1u << 5,
+  kCrlSign = 1u << 6,
+};
+
+enum class ExtendedKeyUsage { kServerAuth, kClientAuth };
+
+struct NameEntry {
+  std::string field;  // "O", "OU", "CN"
+  std::string value;
+};
+
+struct CertificateTemplate {
+  std::vector<NameEntry> subject;
+  TimePoint not_before;
+  TimePoint not_after;
+  bool is_ca = false;
+  int path_len = -1;        // With is_ca: -1 leaves pathLenConstraint out.
+  uint32_t key_usage = 0;   // KeyUsage bits; always marked critical.
+  std::vector<ExtendedKeyUsage> extended_key_usage;  // Empty: no EKU extension.
+  std::vector<std::string> dns_names;
+  std::vector<std::string> ip_addresses;
+  std::vector<std::string> uris;
+  // With is_ca: a critical nameConstraints extension permitting only URIs in
+  // these hosts/domains (RFC 5280: "host" or ".domain").
+  std::vector<std::string> permitted_uri_domains;
+  std::string crl_distribution_point;  // Empty: no cRLDistributionPoints.
+};
+
+// Signs a certificate for `subject_key` (its public half) built from `tmpl`.
+// With `issuer` == nullptr the certificate is self-signed by `issuer_key`
+// (which must then be `subject_key`'s private key). The serial is 128 random
+// bits, positive. The digest follows the issuer key: SHA-384 for P-384,
+// SHA-256 otherwise.
+absl::StatusOr<ossl::UniquePtr<X509>> IssueCertificate(const CertificateTemplate& tmpl,
+                                                      EVP_PKEY* subject_key, X509* issuer,
+                                                      EVP_PKEY* issuer_key);
+
+// Parsing. DER must be consumed completely; PEM must be exactly one
+// CERTIFICATE block (or, for chains, one or more).
+absl::StatusOr<ossl::UniquePtr<X509>> ParseCertificateDer(absl::string_view der);
+absl::StatusOr<ossl::UniquePtr<X509>> ParseCertificatePem(absl::string_view pem);
+absl::StatusOr<std::vector<ossl::UniquePtr<X509>>> ParseCertificateChainPem(absl::string_view pem);
+
+std::string CertificateDer(X509* cert);
+std::string CertificatePem(X509* cert);
+
+// Inspection.
+std::string SerialHex(const X509* cert);  // Lowercase, no leading zeros.
+int SerialBits(const X509* cert);
+TimePoint NotBefore(const X509* cert);
+TimePoint NotAfter(const X509* cert);
+std::string SubjectString(const X509* cert);  // RFC 2253.
+std::string IssuerString(const X509* cert);
+std::vector<std::string> UriSans(X509* cert);
+bool IsCa(X509* cert);
+long PathLen(X509* cert);  // -1 if absent.  NOLINT(runtime/int)
+// The certificate's public key, borrowed (get0).
+EVP_PKEY* PublicKeyOf(X509* cert);
+// SHA-256 of the DER, lowercase hex.
+std::string CertificateSha256Hex(X509* cert);
+
+}  // namespace meshtrust::pki
+
+#endif  // MESHTRUST_PKI_CERTIFICATE_H_
