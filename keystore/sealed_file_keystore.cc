@@ -248,7 +248,8 @@ absl::StatusOr<std::unique_ptr<SealedFileKeyStore>> SealedFileKeyStore::Open(
         kind == kKindPassphrase ? "passphrase" : "key file", ", but a ",
         expected_kind == kKindPassphrase ? "passphrase" : "key file", " was given"));
   }
-  if (params.opslimit > crypto_pwhash_OPSLIMIT_MAX || params.memlimit > (4ull << 30)) {
+  if (params.opslimit < crypto_pwhash_OPSLIMIT_MIN || params.opslimit > crypto_pwhash_OPSLIMIT_MAX ||
+      params.memlimit < crypto_pwhash_MEMLIMIT_MIN || params.memlimit > (4ull << 30)) {
     return Corrupt(absl::StrCat(meta_path, " has out-of-range Argon2id parameters"));
   }
   absl::StatusOr<SecretBytes> kek = DeriveKek(kek_source, salt, params);

@@ -1,0 +1,89 @@
+// The offline verifier (`meshtrust-ca audit verify`) names the first bad
+// record after the log is edited, truncated in the middle or reordered.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include "tests/testing/subprocess.h"
+#include "tests/testing/test_ca.h"
+
+namespace meshtrust::ca {
+namespace {
+
+using ::meshtrust::testing::RunCommand;
+using ::testing::HasSubstr;
+
+class AuditCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    testing::TestCaOptions options;
+    options.serve = false;
+    ca_ = testing::TestCa::Create(options);
+    ca_->AddCluster("cluster1");
+    ca_->AddCluster("cluster2");
+    ca_->LocalAgent("cluster1");
+    ASSERT_GE(ca_->store()->Head().sequence, 8u);
+  }
+  void Sql(const std::string& stmt) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((ca_->state_dir() + "/ca.db").c_str(), &db), SQLITE_OK);
+    char* err = nullptr;
+    int rc = sqlite3_exec(db, stmt.c_str(), nullptr, nullptr, &err);
+    std::string msg = err ? err : "";
+    sqlite3_free(err);
+    sqlite3_close(db);
+    ASSERT_EQ(rc, SQLITE_OK) << msg;
+  }
+  testing::CommandResult Verify() {
+    return RunCommand(std::string(MESHTRUST_CA_BINARY) + " audit verify --state-dir " + ca_->state_dir());
+  }
+  std::unique_ptr<testing::TestCa> ca_;
+};
+
+TEST_F(AuditCliTest, IntactLogVerifies) {
+  auto r = Verify();
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("audit log OK"));
+}
+
+TEST_F(AuditCliTest, ChangedByteIsNamed) {
+  Sql("UPDATE audit SET target = 'cluster9' WHERE seq = 4");
+  auto r = Verify();
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("BROKEN at record 4"));
+  EXPECT_THAT(r.output, HasSubstr("does not match its hash"));
+}
+
+TEST_F(AuditCliTest, ChangedTimestampIsNamed) {
+  Sql("UPDATE audit SET time_ms = time_ms + 1 WHERE seq = 2");
+  auto r = Verify();
+  EXPECT_THAT(r.output, HasSubstr("BROKEN at record 2"));
+}
+
+TEST_F(AuditCliTest, DeletedRecordIsNamed) {
+  Sql("DELETE FROM audit WHERE seq = 5");
+  auto r = Verify();
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.output, HasSubstr("BROKEN at record 6: record 6 follows record 4"));
+}
+
+TEST_F(AuditCliTest, ReorderedRecordsAreNamed) {
+  // Swap the contents of records 3 and 4, renumbering them.
+  Sql("UPDATE audit SET seq = -3 WHERE seq = 3; UPDATE audit SET seq = 3 WHERE seq = 4; "
+      "UPDATE audit SET seq = 4 WHERE seq = -3;");
+  auto r = Verify();
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.output, HasSubstr("BROKEN at record 3"));
+}
+
+TEST_F(AuditCliTest, ForeignPublicKeyIsRejected) {
+  std::string key_file = ca_->state_dir() + "/../other.pub";
+  ASSERT_EQ(RunCommand("printf '%064d\\n' 0 > " + key_file).exit_code, 0);
+  auto r = RunCommand(std::string(MESHTRUST_CA_BINARY) + " audit verify --state-dir " + ca_->state_dir() +
+               " --public-key " + key_file);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("BROKEN at record 1"));
+}
+
+}  // namespace
+}  // namespace meshtrust::ca

@@ -1,0 +1,167 @@
+#include "keystore/sealed_file_keystore.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "base/files.h"
+#include "pki/key.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/temp_dir.h"
+
+namespace meshtrust::keystore {
+namespace {
+
+using ::meshtrust::testing::IsOk;
+using ::meshtrust::testing::StatusIs;
+using ::meshtrust::testing::TempDir;
+using ::testing::HasSubstr;
+
+void WriteBytes(const std::string& path, const std::string& data) {
+  ASSERT_THAT(WriteFileAtomically(path, data, 0600), IsOk());
+}
+
+std::string Slurp(const std::string& path) { return *ReadFile(path); }
+
+class SealedFileKeyStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    WriteBytes(dir_.Sub("kek"), std::string(32, '\x42'));
+    std::filesystem::create_directory(dir_.Sub("keys"));
+    auto store = SealedFileKeyStore::Create(dir_.Sub("keys"), KekSource::KeyFile(dir_.Sub("kek")));
+    ASSERT_THAT(store, IsOk());
+    store_ = *std::move(store);
+    key_ = *pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
+    ASSERT_THAT(store_->PutKey("root", key_.get()), IsOk());
+  }
+  TempDir dir_;
+  std::unique_ptr<SealedFileKeyStore> store_;
+  ossl::UniquePtr<EVP_PKEY> key_;
+};
+
+TEST_F(SealedFileKeyStoreTest, RoundTripsThroughReopen) {
+  ASSERT_OK_AND_ASSIGN(auto reopened,
+                       SealedFileKeyStore::Open(dir_.Sub("keys"), KekSource::KeyFile(dir_.Sub("kek"))));
+  ASSERT_OK_AND_ASSIGN(ossl::UniquePtr<EVP_PKEY> back, reopened->GetKey("root"));
+  EXPECT_TRUE(pki::SamePublicKey(back.get(), key_.get()));
+  EXPECT_THAT(reopened->List(), ::testing::ElementsAre("root"));
+  EXPECT_TRUE(reopened->Contains("root"));
+  EXPECT_FALSE(reopened->Contains("other"));
+}
+
+TEST_F(SealedFileKeyStoreTest, FileHoldsNoPlaintextKey) {
+  ASSERT_OK_AND_ASSIGN(SecretBytes der, pki::PrivateKeyToPkcs8Der(key_.get()));
+  std::string file = Slurp(store_->PathFor("root"));
+  // Neither the PKCS#8 encoding nor any 16-byte window of it appears.
+  std::string plain(der.UnsafeSecretString());
+  for (size_t i = 0; i + 16 <= plain.size(); i += 8) {
+    EXPECT_EQ(file.find(plain.substr(i, 16)), std::string::npos) << "window at " << i;
+  }
+  EXPECT_EQ(file.rfind("meshtrust-sealed-key v1\n", 0), 0u);
+}
+
+TEST_F(SealedFileKeyStoreTest, NeverOverwrites) {
+  auto other = *pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
+  std::string before = Slurp(store_->PathFor("root"));
+  EXPECT_THAT(store_->PutKey("root", other.get()),
+              StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("never overwritten")));
+  EXPECT_EQ(Slurp(store_->PathFor("root")), before);
+}
+
+TEST_F(SealedFileKeyStoreTest, WrongKeyFileIsRefusedAndReadsNothing) {
+  WriteBytes(dir_.Sub("wrong"), std::string(32, '\x43'));
+  EXPECT_THAT(SealedFileKeyStore::Open(dir_.Sub("keys"), KekSource::KeyFile(dir_.Sub("wrong"))),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("passphrase or key file is wrong")));
+  WriteBytes(dir_.Sub("short"), std::string(31, '\x43'));
+  EXPECT_THAT(SealedFileKeyStore::Open(dir_.Sub("keys"), KekSource::KeyFile(dir_.Sub("short"))),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("exactly 32 random bytes")));
+  EXPECT_THAT(SealedFileKeyStore::Open(dir_.Sub("keys"), KekSource::PassphraseFile(dir_.Sub("kek"))),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("sealed with a key file")));
+}
+
+TEST_F(SealedFileKeyStoreTest, EveryFlippedBitIsDetected) {
+  std::string path = store_->PathFor("root");
+  std::string good = Slurp(path);
+  for (size_t i = 0; i < good.size(); ++i) {
+    std::string bad = good;
+    bad[i] = static_cast<char>(bad[i] ^ 0x01);
+    WriteBytes(path, bad);
+    EXPECT_THAT(store_->GetSecret("root"), StatusIs(absl::StatusCode::kDataLoss, ::testing::_))
+        << "bit flip at byte " << i << " went unnoticed";
+  }
+  WriteBytes(path, good);
+  EXPECT_THAT(store_->GetSecret("root"), IsOk());
+}
+
+TEST_F(SealedFileKeyStoreTest, TruncationAndSwapsAreDetected) {
+  std::string path = store_->PathFor("root");
+  std::string good = Slurp(path);
+  WriteBytes(path, good.substr(0, good.size() - 1));
+  EXPECT_THAT(store_->GetSecret("root"), StatusIs(absl::StatusCode::kDataLoss, HasSubstr("failed authentication")));
+  WriteBytes(path, good + "x");
+  EXPECT_THAT(store_->GetSecret("root"), StatusIs(absl::StatusCode::kDataLoss, ::testing::_));
+  WriteBytes(path, good);
+
+  // Swapping two entries' files.
+  auto other = *pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
+  ASSERT_THAT(store_->PutKey("other", other.get()), IsOk());
+  std::string other_file = Slurp(store_->PathFor("other"));
+  WriteBytes(path, other_file);
+  EXPECT_THAT(store_->GetSecret("root"), StatusIs(absl::StatusCode::kDataLoss, HasSubstr("renamed or swapped")));
+  // Even with the id in the header rewritten, the associated data gives it away.
+  std::string forged = other_file;
+  size_t at = forged.find("other");
+  forged.replace(at, 5, "root\0", 5);
+  forged[at - 1] = 4;
+  forged.erase(at + 4, 1);
+  WriteBytes(path, forged);
+  EXPECT_THAT(store_->GetSecret("root"), StatusIs(absl::StatusCode::kDataLoss, ::testing::_));
+}
+
+TEST_F(SealedFileKeyStoreTest, RejectsBadIds) {
+  EXPECT_THAT(store_->PutKey("../escape", key_.get()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("outside")));
+  EXPECT_THAT(store_->GetSecret("Root"), StatusIs(absl::StatusCode::kInvalidArgument, ::testing::_));
+  EXPECT_THAT(store_->GetSecret("missing"), StatusIs(absl::StatusCode::kNotFound, HasSubstr("no key")));
+}
+
+TEST(SealedFileKeyStorePassphraseTest, PassphraseKekWorksAndWrongOneIsRefused) {
+  TempDir dir;
+  std::filesystem::create_directory(dir.Sub("keys"));
+  WriteBytes(dir.Sub("pass"), "correct horse battery staple\n");
+  WriteBytes(dir.Sub("wrong"), "incorrect horse battery staple\n");
+  WriteBytes(dir.Sub("short"), "short\n");
+  Argon2Params cheap{1, 8u << 20};  // Fast for tests; production defaults are stronger.
+  EXPECT_THAT(SealedFileKeyStore::Create(dir.Sub("keys"), KekSource::PassphraseFile(dir.Sub("short")), cheap),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("shorter than 12")));
+  ASSERT_OK_AND_ASSIGN(auto store, SealedFileKeyStore::Create(
+                                       dir.Sub("keys"), KekSource::PassphraseFile(dir.Sub("pass")), cheap));
+  SecretBytes seed = SecretBytes::CopyOf(absl::string_view("0123456789abcdef0123456789abcdef"));
+  ASSERT_THAT(store->PutSecret("seed", kFormatEd25519Seed, seed), IsOk());
+  ASSERT_OK_AND_ASSIGN(auto reopened,
+                       SealedFileKeyStore::Open(dir.Sub("keys"), KekSource::PassphraseFile(dir.Sub("pass"))));
+  ASSERT_OK_AND_ASSIGN(SecretEntry entry, reopened->GetSecret("seed"));
+  EXPECT_EQ(entry.format, kFormatEd25519Seed);
+  EXPECT_TRUE(entry.secret.Equals(seed));
+  EXPECT_THAT(reopened->GetKey("seed"), StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("not a PKCS#8")));
+  EXPECT_THAT(SealedFileKeyStore::Open(dir.Sub("keys"), KekSource::PassphraseFile(dir.Sub("wrong"))),
+              StatusIs(absl::StatusCode::kPermissionDenied, ::testing::_));
+  EXPECT_THAT(SealedFileKeyStore::Create(dir.Sub("keys"), KekSource::PassphraseFile(dir.Sub("pass")), cheap),
+              StatusIs(absl::StatusCode::kAlreadyExists, ::testing::_));
+
+  // A tampered header (here the Argon2id cost) fails the check value: nothing is read.
+  std::string meta = Slurp(dir.Sub("keys/keystore.meta"));
+  meta[22 + 1 + 16 + 7] ^= 0x02;  // Low byte of opslimit: 1 becomes 3.
+  WriteBytes(dir.Sub("keys/keystore.meta"), meta);
+  EXPECT_THAT(SealedFileKeyStore::Open(dir.Sub("keys"), KekSource::PassphraseFile(dir.Sub("pass"))),
+              StatusIs(absl::StatusCode::kPermissionDenied, ::testing::_));
+  meta[22 + 1 + 16 + 7] = 0;  // Below libsodium's minimum: reported as corruption.
+  WriteBytes(dir.Sub("keys/keystore.meta"), meta);
+  EXPECT_THAT(SealedFileKeyStore::Open(dir.Sub("keys"), KekSource::PassphraseFile(dir.Sub("pass"))),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("out-of-range Argon2id")));
+}
+
+}  // namespace
+}  // namespace meshtrust::keystore

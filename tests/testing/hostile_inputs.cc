@@ -1,0 +1,138 @@
+#include "tests/testing/hostile_inputs.h"
+
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/rsa.h>
+
+#include <cstdlib>
+
+namespace meshtrust::testing {
+namespace {
+
+void Check(bool ok, const char* what) {
+  if (!ok) {
+    std::fprintf(stderr, "test input builder failed: %s\n", what);
+    std::abort();
+  }
+}
+
+std::string SignAndEncode(X509_REQ* req, EVP_PKEY* key) {
+  Check(X509_REQ_set_pubkey(req, key) == 1, "set pubkey");
+  Check(X509_REQ_sign(req, key, EVP_sha256()) > 0, "sign");
+  int len = i2d_X509_REQ(req, nullptr);
+  std::string der(static_cast<size_t>(len), '\0');
+  auto* p = reinterpret_cast<unsigned char*>(der.data());
+  i2d_X509_REQ(req, &p);
+  return der;
+}
+
+ossl::UniquePtr<X509_REQ> NewReq(const std::string& cn) {
+  ossl::UniquePtr<X509_REQ> req(X509_REQ_new());
+  X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req.get()), "CN", MBSTRING_UTF8,
+                             reinterpret_cast<const unsigned char*>(cn.data()),
+                             static_cast<int>(cn.size()), -1, 0);
+  return req;
+}
+
+}  // namespace
+
+ossl::UniquePtr<EVP_PKEY> EcKeyOnCurve(const char* curve_name) {
+  EVP_PKEY* key = EVP_EC_gen(curve_name);
+  Check(key != nullptr, curve_name);
+  return ossl::UniquePtr<EVP_PKEY>(key);
+}
+
+ossl::UniquePtr<EVP_PKEY> RsaKey(int bits, unsigned long exponent) {  // NOLINT
+  ossl::UniquePtr<EVP_PKEY_CTX> ctx(EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr));
+  Check(ctx != nullptr && EVP_PKEY_keygen_init(ctx.get()) == 1, "rsa ctx");
+  Check(EVP_PKEY_CTX_set_rsa_keygen_bits(ctx.get(), bits) == 1, "rsa bits");
+  ossl::UniquePtr<BIGNUM> e(BN_new());
+  BN_set_word(e.get(), exponent);
+  Check(EVP_PKEY_CTX_set1_rsa_keygen_pubexp(ctx.get(), e.get()) == 1, "rsa exponent");
+  EVP_PKEY* key = nullptr;
+  Check(EVP_PKEY_keygen(ctx.get(), &key) == 1, "rsa keygen");
+  return ossl::UniquePtr<EVP_PKEY>(key);
+}
+
+ossl::UniquePtr<EVP_PKEY> ExplicitParamsP256Key() {
+  ossl::UniquePtr<EVP_PKEY_CTX> ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
+  Check(EVP_PKEY_keygen_init(ctx.get()) == 1, "ec ctx");
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, const_cast<char*>("P-256"), 0),
+      OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_EC_ENCODING,
+                                       const_cast<char*>(OSSL_PKEY_EC_ENCODING_EXPLICIT), 0),
+      OSSL_PARAM_construct_end()};
+  Check(EVP_PKEY_CTX_set_params(ctx.get(), params) == 1, "explicit params");
+  EVP_PKEY* key = nullptr;
+  Check(EVP_PKEY_keygen(ctx.get(), &key) == 1, "ec keygen");
+  ossl::UniquePtr<EVP_PKEY> generated(key);
+  // Round-trip the private key so the decoder records the explicit encoding.
+  int len = i2d_PrivateKey(generated.get(), nullptr);
+  std::string der(static_cast<size_t>(len), '\0');
+  auto* p = reinterpret_cast<unsigned char*>(der.data());
+  i2d_PrivateKey(generated.get(), &p);
+  const auto* q = reinterpret_cast<const unsigned char*>(der.data());
+  EVP_PKEY* decoded = d2i_PrivateKey(EVP_PKEY_EC, nullptr, &q, len);
+  Check(decoded != nullptr, "decode explicit key");
+  return ossl::UniquePtr<EVP_PKEY>(decoded);
+}
+
+std::string CsrWithExtensions(EVP_PKEY* key,
+                              const std::vector<std::pair<std::string, std::string>>& extensions,
+                              const std::string& common_name) {
+  ossl::UniquePtr<X509_REQ> req = NewReq(common_name);
+  ossl::ExtensionStack exts(sk_X509_EXTENSION_new_null());
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, nullptr, nullptr, req.get(), nullptr, 0);
+  for (const auto& [name, value] : extensions) {
+    X509_EXTENSION* ext = X509V3_EXT_nconf(nullptr, &ctx, name.c_str(), value.c_str());
+    Check(ext != nullptr, name.c_str());
+    sk_X509_EXTENSION_push(exts.get(), ext);  // The stack owns ext.
+  }
+  Check(X509_REQ_add_extensions(req.get(), exts.get()) == 1, "add extensions");
+  return SignAndEncode(req.get(), key);
+}
+
+std::string CsrWithRawUriSan(EVP_PKEY* key, const std::string& uri) {
+  ossl::UniquePtr<X509_REQ> req = NewReq("attacker");
+  ossl::UniquePtr<GENERAL_NAMES> names(sk_GENERAL_NAME_new_null());
+  GENERAL_NAME* gn = GENERAL_NAME_new();
+  ASN1_IA5STRING* s = ASN1_IA5STRING_new();
+  ASN1_STRING_set(s, uri.data(), static_cast<int>(uri.size()));
+  GENERAL_NAME_set0_value(gn, GEN_URI, s);  // gn owns s.
+  sk_GENERAL_NAME_push(names.get(), gn);    // names owns gn.
+  ossl::ExtensionStack exts(sk_X509_EXTENSION_new_null());
+  X509_EXTENSION* ext = X509V3_EXT_i2d(NID_subject_alt_name, 0, names.get());
+  sk_X509_EXTENSION_push(exts.get(), ext);  // exts owns ext.
+  Check(X509_REQ_add_extensions(req.get(), exts.get()) == 1, "add SAN");
+  return SignAndEncode(req.get(), key);
+}
+
+std::string CsrWithChallengePassword(EVP_PKEY* key) {
+  ossl::UniquePtr<X509_REQ> req = NewReq("attacker");
+  Check(X509_REQ_add1_attr_by_NID(req.get(), NID_pkcs9_challengePassword, MBSTRING_ASC,
+                                  reinterpret_cast<const unsigned char*>("secret"), -1) == 1,
+        "challengePassword");
+  return SignAndEncode(req.get(), key);
+}
+
+std::string CsrWithUnknownCriticalExtension(EVP_PKEY* key) {
+  ossl::UniquePtr<X509_REQ> req = NewReq("attacker");
+  ASN1_OBJECT* oid = OBJ_txt2obj("1.3.6.1.4.1.99999.1", 1);
+  ossl::UniquePtr<ASN1_STRING> value(ASN1_OCTET_STRING_new());
+  ASN1_OCTET_STRING_set(value.get(), reinterpret_cast<const unsigned char*>("\x05\x00"), 2);
+  X509_EXTENSION* ext = X509_EXTENSION_create_by_OBJ(nullptr, oid, 1, value.get());
+  ASN1_OBJECT_free(oid);
+  ossl::ExtensionStack exts(sk_X509_EXTENSION_new_null());
+  sk_X509_EXTENSION_push(exts.get(), ext);  // exts owns ext.
+  Check(X509_REQ_add_extensions(req.get(), exts.get()) == 1, "unknown ext");
+  return SignAndEncode(req.get(), key);
+}
+
+std::string FlipLastBit(std::string der) {
+  der.back() = static_cast<char>(der.back() ^ 0x01);
+  return der;
+}
+
+}  // namespace meshtrust::testing

@@ -1,0 +1,36 @@
+// Builders for keys and CSRs that meshtrust must refuse. All made by code at
+// test time; nothing is a committed blob.
+#ifndef MESHTRUST_TESTS_TESTING_HOSTILE_INPUTS_H_
+#define MESHTRUST_TESTS_TESTING_HOSTILE_INPUTS_H_
+
+#include <string>
+#include <vector>
+
+#include "pki/ossl.h"
+
+namespace meshtrust::testing {
+
+// Keys.
+ossl::UniquePtr<EVP_PKEY> EcKeyOnCurve(const char* curve_name);  // e.g. "secp256k1"
+ossl::UniquePtr<EVP_PKEY> RsaKey(int bits, unsigned long exponent = 65537);  // NOLINT
+// A P-256 key whose encoding carries explicit curve parameters, as an
+// attacker's CSR would (round-tripped through DER so OpenSSL marks it).
+ossl::UniquePtr<EVP_PKEY> ExplicitParamsP256Key();
+
+// A DER CSR for `key` that requests `extensions` (OpenSSL config syntax,
+// e.g. {"basicConstraints", "critical,CA:TRUE,pathlen:5"}).
+std::string CsrWithExtensions(EVP_PKEY* key,
+                              const std::vector<std::pair<std::string, std::string>>& extensions,
+                              const std::string& common_name = "attacker");
+// A DER CSR whose SAN is a URI with exactly these bytes (may contain NUL).
+std::string CsrWithRawUriSan(EVP_PKEY* key, const std::string& uri);
+// A DER CSR with a challengePassword attribute.
+std::string CsrWithChallengePassword(EVP_PKEY* key);
+// A DER CSR requesting an unknown critical extension (OID 1.3.6.1.4.1.99999.1).
+std::string CsrWithUnknownCriticalExtension(EVP_PKEY* key);
+// `der` with one bit flipped in its last byte (inside the signature).
+std::string FlipLastBit(std::string der);
+
+}  // namespace meshtrust::testing
+
+#endif  // MESHTRUST_TESTS_TESTING_HOSTILE_INPUTS_H_

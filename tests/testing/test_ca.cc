@@ -1,0 +1,119 @@
+#include "tests/testing/test_ca.h"
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "base/files.h"
+#include "pki/certificate.h"
+#include "pki/csr.h"
+
+namespace meshtrust::testing {
+namespace {
+
+void Die(const absl::Status& s, const char* what) {
+  if (!s.ok()) {
+    ADD_FAILURE() << what << ": " << s;
+    std::abort();
+  }
+}
+
+}  // namespace
+
+ca::Caller CallerOf(const std::string& certificate_pem) {
+  auto cert = pki::ParseCertificatePem(certificate_pem);
+  Die(cert.status(), "parse identity");
+  auto caller = ca::CallerFromCertificate(cert->get());
+  Die(caller.status(), "identity of certificate");
+  return *caller;
+}
+
+std::unique_ptr<TestCa> TestCa::Create(TestCaOptions options) {
+  std::unique_ptr<TestCa> t(new TestCa());
+  const Clock* clock = options.clock != nullptr ? options.clock : &SystemClock::Get();
+  t->state_dir_ = t->dir_.Sub("state");
+  t->kek_file_ = t->dir_.Sub("kek");
+  Die(WriteFileAtomically(t->kek_file_, std::string(32, '\x17'), 0600), "write kek");
+  ca::InitOptions init;
+  init.state_dir = t->state_dir_;
+  init.kek = keystore::KekSource::KeyFile(t->kek_file_);
+  auto result = ca::InitializeStateDir(init, *clock);
+  Die(result.status(), "init");
+  t->init_ = *result;
+  auto state = ca::OpenStateDir(t->state_dir_, init.kek);
+  Die(state.status(), "open state");
+  t->state_ = *std::move(state);
+  auto control = t->state_.LoadControlCa();
+  Die(control.status(), "control CA");
+  auto authority = ca::Authority::Create(t->state_.store.get(), t->state_.keys.get(),
+                                         t->state_.audit_signer.get(), clock,
+                                         *std::move(control), options.authority);
+  Die(authority.status(), "authority");
+  t->authority_ = *std::move(authority);
+  if (options.serve) {
+    ca::ServerOptions server;
+    server.listen_address = "127.0.0.1:0";
+    server.server_chain_pem = t->state_.server_chain_pem;
+    server.server_key_pem = &t->state_.server_key_pem;
+    server.client_ca_pem = t->state_.control_ca_pem;
+    auto started = ca::CaServer::Start(t->authority_.get(), server);
+    Die(started.status(), "server");
+    t->server_ = *std::move(started);
+  }
+  return t;
+}
+
+TestCa::~TestCa() { StopServer(); }
+
+void TestCa::StopServer() {
+  if (server_ != nullptr) server_->Shutdown(std::chrono::milliseconds(100));
+  server_.reset();
+}
+
+std::string TestCa::address() const {
+  return absl::StrCat("127.0.0.1:", server_ != nullptr ? server_->port() : 0);
+}
+
+ca::Caller TestCa::LocalOperator() {
+  if (operator_.has_value()) return *operator_;
+  std::string name = absl::StrCat("op", admin_count_++);
+  auto token = authority_->CreateAdminToken({ca::CallerKind::kOperator, name}, std::chrono::hours(1));
+  Die(token.status(), "admin token");
+  auto key = pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
+  auto csr = pki::BuildCsrDer(key->get(), "");
+  auto issued = authority_->Enroll(token->token, *csr);
+  Die(issued.status(), "admin enroll");
+  operator_ = CallerOf(issued->certificate_pem);
+  return *operator_;
+}
+
+std::string TestCa::AddCluster(const std::string& name, const ca::ClusterPolicy& policy) {
+  auto result = authority_->AddCluster(LocalOperator(), name, policy, std::chrono::hours(1));
+  Die(result.status(), "add cluster");
+  return result->token.token;
+}
+
+ca::Caller TestCa::LocalAgent(const std::string& cluster) {
+  auto token = authority_->CreateJoinToken(LocalOperator(), cluster, std::chrono::hours(1));
+  Die(token.status(), "join token");
+  auto key = pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
+  auto csr = pki::BuildCsrDer(key->get(), "");
+  auto issued = authority_->Enroll(token->token, *csr);
+  Die(issued.status(), "agent enroll");
+  return CallerOf(issued->certificate_pem);
+}
+
+client::Identity TestCa::EnrollOverGrpc(const std::string& token, pki::KeyAlgorithm alg) {
+  auto identity = client::Enroll(address(), pin(), token, alg);
+  Die(identity.status(), "enroll over gRPC");
+  return *std::move(identity);
+}
+
+std::unique_ptr<v1::Admin::Stub> TestCa::AdminStub(const client::Identity& identity) {
+  return v1::Admin::NewStub(client::CreateChannel(address(), identity.control_ca_pem, &identity));
+}
+
+std::unique_ptr<v1::TrustAuthority::Stub> TestCa::AgentStub(const client::Identity& identity) {
+  return v1::TrustAuthority::NewStub(client::CreateChannel(address(), identity.control_ca_pem, &identity));
+}
+
+}  // namespace meshtrust::testing

@@ -1,0 +1,72 @@
+// A complete CA for tests: a state directory made by InitializeStateDir in a
+// temporary directory, opened as the server opens it, with an Authority and,
+// optionally, the real gRPC server on a loopback port chosen by the kernel.
+#ifndef MESHTRUST_TESTS_TESTING_TEST_CA_H_
+#define MESHTRUST_TESTS_TESTING_TEST_CA_H_
+
+#include <memory>
+#include <string>
+
+#include "ca/authority.h"
+#include "ca/server.h"
+#include "ca/state_dir.h"
+#include "client/ca_client.h"
+#include "meshtrust/v1/meshtrust.grpc.pb.h"
+#include "tests/testing/temp_dir.h"
+
+namespace meshtrust::testing {
+
+struct TestCaOptions {
+  bool serve = true;
+  const Clock* clock = nullptr;  // Default: the system clock.
+  ca::AuthorityOptions authority;
+};
+
+class TestCa {
+ public:
+  static std::unique_ptr<TestCa> Create(TestCaOptions options = {});
+  ~TestCa();
+
+  const std::string& state_dir() const { return state_dir_; }
+  const std::string& kek_file() const { return kek_file_; }
+  const ca::InitResult& init() const { return init_; }
+  ca::CaState& state() { return state_; }
+  ca::Authority* authority() { return authority_.get(); }
+  ca::SqliteStore* store() { return state_.store.get(); }
+  std::string address() const;
+  const std::string& pin() const { return init_.control_ca_pin; }
+
+  // Directly through the Authority (no network): an operator caller whose
+  // identity certificate the CA issued.
+  ca::Caller LocalOperator();
+  // A cluster added by LocalOperator(); returns its join token.
+  std::string AddCluster(const std::string& name, const ca::ClusterPolicy& policy = {});
+  // An agent caller for `cluster`, enrolled directly through the Authority.
+  ca::Caller LocalAgent(const std::string& cluster);
+
+  // Over gRPC with real mTLS.
+  client::Identity EnrollOverGrpc(const std::string& token,
+                                  pki::KeyAlgorithm alg = pki::KeyAlgorithm::kEcdsaP256);
+  std::unique_ptr<v1::Admin::Stub> AdminStub(const client::Identity& identity);
+  std::unique_ptr<v1::TrustAuthority::Stub> AgentStub(const client::Identity& identity);
+
+  void StopServer();
+
+ private:
+  TestCa() = default;
+  TempDir dir_;
+  std::string state_dir_, kek_file_;
+  ca::InitResult init_;
+  ca::CaState state_;
+  std::unique_ptr<ca::Authority> authority_;
+  std::unique_ptr<ca::CaServer> server_;
+  std::optional<ca::Caller> operator_;
+  int admin_count_ = 0;
+};
+
+// A caller for a certificate PEM (as the gRPC layer derives it).
+ca::Caller CallerOf(const std::string& certificate_pem);
+
+}  // namespace meshtrust::testing
+
+#endif  // MESHTRUST_TESTS_TESTING_TEST_CA_H_
