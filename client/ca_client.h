@@ -11,20 +11,12 @@
 
 #include "absl/status/statusor.h"
 #include "base/secret_bytes.h"
+#include "client/identity.h"
 #include "pki/key.h"
 
 namespace meshtrust::client {
 
 inline constexpr std::chrono::seconds kDefaultCallTimeout{15};
-
-// A client identity: certificate and key (PEM), and the control CA that
-// issued it and the server's certificate.
-struct Identity {
-  std::string identity;  // spiffe://meshtrust/...
-  std::string certificate_pem;
-  SecretBytes key_pem;
-  std::string control_ca_pem;
-};
 
 // A channel to `address` that verifies the server against `control_ca_pem`,
 // presenting `identity`'s certificate when given.

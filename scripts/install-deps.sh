@@ -8,7 +8,7 @@ packages=(
   libssl-dev openssl
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libabsl-dev
   libsodium-dev libspdlog-dev libsqlite3-dev
-  libcli11-dev nlohmann-json3-dev
+  libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev
   ca-certificates curl
 )

@@ -1,0 +1,40 @@
+// CaConnection: what the agent needs from the CA, as an interface so the
+// installation logic knows nothing of gRPC (grpc_ca_connection.cc implements
+// it; tests may fake it).
+#ifndef MESHTRUST_AGENT_CA_CONNECTION_H_
+#define MESHTRUST_AGENT_CA_CONNECTION_H_
+
+#include <chrono>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace meshtrust::agent {
+
+struct SignedIntermediate {
+  std::string certificate_pem;
+  std::string chain_pem;
+  std::string roots_pem;
+  std::string bundle_sha256;
+  std::string serial;
+};
+
+struct TrustBundleInfo {
+  std::string roots_pem;
+  std::string sha256;
+};
+
+class CaConnection {
+ public:
+  virtual ~CaConnection() = default;
+  virtual absl::StatusOr<SignedIntermediate> SignIntermediate(const std::string& cluster,
+                                                              const std::string& csr_der,
+                                                              std::chrono::seconds ttl) = 0;
+  virtual absl::StatusOr<TrustBundleInfo> GetTrustBundle() = 0;
+  virtual absl::Status Ack(const std::string& cluster, const std::string& serial,
+                           const std::string& bundle_sha256) = 0;
+};
+
+}  // namespace meshtrust::agent
+
+#endif  // MESHTRUST_AGENT_CA_CONNECTION_H_

@@ -1,0 +1,83 @@
+#include "agent/grpc_ca_connection.h"
+
+#include "absl/strings/str_cat.h"
+#include "meshtrust/v1/meshtrust.grpc.pb.h"
+#include "pki/csr.h"
+#include "pki/key.h"
+
+namespace meshtrust::agent {
+
+class GrpcCaConnection::Stub {
+ public:
+  explicit Stub(std::shared_ptr<grpc::Channel> channel) : stub(v1::TrustAuthority::NewStub(channel)) {}
+  std::unique_ptr<v1::TrustAuthority::Stub> stub;
+};
+
+GrpcCaConnection::GrpcCaConnection(std::shared_ptr<grpc::Channel> channel,
+                                   std::chrono::milliseconds timeout)
+    : stub_(std::make_unique<Stub>(std::move(channel))), timeout_(timeout) {}
+
+GrpcCaConnection::~GrpcCaConnection() = default;
+
+namespace {
+absl::Status Annotate(const grpc::Status& status, absl::string_view call) {
+  absl::Status s = client::FromGrpcStatus(status);
+  return absl::Status(s.code(), absl::StrCat("CA refused ", call, ": ", s.message()));
+}
+}  // namespace
+
+absl::StatusOr<SignedIntermediate> GrpcCaConnection::SignIntermediate(const std::string& cluster,
+                                                                      const std::string& csr_der,
+                                                                      std::chrono::seconds ttl) {
+  v1::SignIntermediateRequest req;
+  req.set_cluster(cluster);
+  req.set_csr_der(csr_der);
+  req.set_ttl_seconds(ttl.count());
+  v1::SignIntermediateResponse resp;
+  auto ctx = client::NewContext(timeout_);
+  grpc::Status status = stub_->stub->SignIntermediate(ctx.get(), req, &resp);
+  if (!status.ok()) return Annotate(status, "SignIntermediate");
+  return SignedIntermediate{resp.certificate_pem(), resp.chain_pem(), resp.bundle().roots_pem(),
+                            resp.bundle().sha256(), resp.serial()};
+}
+
+absl::StatusOr<TrustBundleInfo> GrpcCaConnection::GetTrustBundle() {
+  v1::TrustBundle resp;
+  auto ctx = client::NewContext(timeout_);
+  grpc::Status status = stub_->stub->GetTrustBundle(ctx.get(), v1::GetTrustBundleRequest(), &resp);
+  if (!status.ok()) return Annotate(status, "GetTrustBundle");
+  return TrustBundleInfo{resp.roots_pem(), resp.sha256()};
+}
+
+absl::Status GrpcCaConnection::Ack(const std::string& cluster, const std::string& serial,
+                                   const std::string& bundle_sha256) {
+  v1::AckRequest req;
+  req.set_cluster(cluster);
+  req.set_serial(serial);
+  req.set_bundle_sha256(bundle_sha256);
+  v1::AckResponse resp;
+  auto ctx = client::NewContext(timeout_);
+  grpc::Status status = stub_->stub->Ack(ctx.get(), req, &resp);
+  if (!status.ok()) return Annotate(status, "Ack");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<client::Identity> GrpcCaConnection::RenewIdentity(const client::Identity& current,
+                                                                 pki::KeyAlgorithm algorithm) {
+  absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> key = pki::GenerateKey(algorithm);
+  if (!key.ok()) return key.status();
+  absl::StatusOr<std::string> csr = pki::BuildCsrDer(key->get(), "");
+  if (!csr.ok()) return csr.status();
+  v1::RenewIdentityRequest req;
+  req.set_csr_der(*csr);
+  v1::RenewIdentityResponse resp;
+  auto ctx = client::NewContext(timeout_);
+  grpc::Status status = stub_->stub->RenewIdentity(ctx.get(), req, &resp);
+  if (!status.ok()) return Annotate(status, "RenewIdentity");
+  absl::StatusOr<SecretBytes> key_pem = pki::PrivateKeyToPkcs8Pem(key->get());
+  if (!key_pem.ok()) return key_pem.status();
+  return client::Identity{current.identity, resp.certificate_pem(), *std::move(key_pem),
+                          current.control_ca_pem};
+}
+
+}  // namespace meshtrust::agent

@@ -1,0 +1,38 @@
+// CaConnection over gRPC with the agent's mTLS identity.
+#ifndef MESHTRUST_AGENT_GRPC_CA_CONNECTION_H_
+#define MESHTRUST_AGENT_GRPC_CA_CONNECTION_H_
+
+#include <memory>
+
+#include "agent/ca_connection.h"
+#include "client/ca_client.h"
+
+namespace meshtrust::v1 {
+class TrustAuthority;
+}
+
+namespace meshtrust::agent {
+
+class GrpcCaConnection final : public CaConnection {
+ public:
+  GrpcCaConnection(std::shared_ptr<grpc::Channel> channel, std::chrono::milliseconds timeout);
+  ~GrpcCaConnection() override;
+  absl::StatusOr<SignedIntermediate> SignIntermediate(const std::string& cluster,
+                                                      const std::string& csr_der,
+                                                      std::chrono::seconds ttl) override;
+  absl::StatusOr<TrustBundleInfo> GetTrustBundle() override;
+  absl::Status Ack(const std::string& cluster, const std::string& serial,
+                   const std::string& bundle_sha256) override;
+  // Renews the identity certificate for a freshly generated key.
+  absl::StatusOr<client::Identity> RenewIdentity(const client::Identity& current,
+                                                 pki::KeyAlgorithm algorithm);
+
+ private:
+  class Stub;
+  std::unique_ptr<Stub> stub_;
+  std::chrono::milliseconds timeout_;
+};
+
+}  // namespace meshtrust::agent
+
+#endif  // MESHTRUST_AGENT_GRPC_CA_CONNECTION_H_

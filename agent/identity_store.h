@@ -1,0 +1,50 @@
+// Where the agent keeps its enrollment identity, so restarts never
+// re-enroll: a Secret in the agent's own namespace, or a directory.
+#ifndef MESHTRUST_AGENT_IDENTITY_STORE_H_
+#define MESHTRUST_AGENT_IDENTITY_STORE_H_
+
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "agent/kube_secrets.h"
+#include "client/identity.h"
+
+namespace meshtrust::agent {
+
+class IdentityStore {
+ public:
+  virtual ~IdentityStore() = default;
+  virtual absl::StatusOr<std::optional<client::Identity>> Load() = 0;
+  virtual absl::Status Save(const client::Identity& identity) = 0;
+  virtual std::string Describe() const = 0;
+};
+
+class KubernetesIdentityStore final : public IdentityStore {
+ public:
+  KubernetesIdentityStore(KubeClient* client, std::string ns, std::string name)
+      : secrets_(client), ns_(std::move(ns)), name_(std::move(name)) {}
+  absl::StatusOr<std::optional<client::Identity>> Load() override;
+  absl::Status Save(const client::Identity& identity) override;
+  std::string Describe() const override { return "Secret " + ns_ + "/" + name_; }
+
+ private:
+  KubeSecrets secrets_;
+  std::string ns_, name_;
+  std::string version_;  // resourceVersion seen by Load.
+};
+
+class FileIdentityStore final : public IdentityStore {
+ public:
+  explicit FileIdentityStore(std::string dir) : dir_(std::move(dir)) {}
+  absl::StatusOr<std::optional<client::Identity>> Load() override;
+  absl::Status Save(const client::Identity& identity) override;
+  std::string Describe() const override { return "directory " + dir_; }
+
+ private:
+  std::string dir_;
+};
+
+}  // namespace meshtrust::agent
+
+#endif  // MESHTRUST_AGENT_IDENTITY_STORE_H_

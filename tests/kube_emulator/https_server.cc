@@ -1,0 +1,205 @@
+#include "tests/kube_emulator/https_server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "pki/certificate.h"
+#include "pki/error.h"
+
+namespace meshtrust::testing {
+namespace {
+
+constexpr size_t kMaxHeaderBytes = 64 * 1024;
+constexpr size_t kMaxBodyBytes = 8 * 1024 * 1024;
+
+const char* Reason(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Entity";
+    case 500: return "Internal Server Error";
+    default: return "Status";
+  }
+}
+
+// Reads from `ssl` until `buf` holds a complete request; false on EOF/error.
+bool ReadRequest(SSL* ssl, std::string* buf, HttpRequest* req) {
+  size_t header_end;
+  while ((header_end = buf->find("\r\n\r\n")) == std::string::npos) {
+    if (buf->size() > kMaxHeaderBytes) return false;
+    char chunk[16384];
+    int n = SSL_read(ssl, chunk, sizeof(chunk));
+    if (n <= 0) return false;
+    buf->append(chunk, static_cast<size_t>(n));
+  }
+  std::string head = buf->substr(0, header_end);
+  size_t line_end = head.find("\r\n");
+  std::string request_line = head.substr(0, line_end);
+  size_t sp1 = request_line.find(' ');
+  size_t sp2 = request_line.rfind(' ');
+  if (sp1 == std::string::npos || sp2 == sp1) return false;
+  req->method = request_line.substr(0, sp1);
+  std::string target = request_line.substr(sp1 + 1, sp2 - sp1 - 1);
+  size_t q = target.find('?');
+  req->path = target.substr(0, q);
+  req->query = q == std::string::npos ? "" : target.substr(q + 1);
+  req->headers.clear();
+  size_t pos = line_end == std::string::npos ? head.size() : line_end + 2;
+  while (pos < head.size()) {
+    size_t end = head.find("\r\n", pos);
+    if (end == std::string::npos) end = head.size();
+    std::string line = head.substr(pos, end - pos);
+    size_t colon = line.find(':');
+    if (colon != std::string::npos) {
+      std::string name = absl::AsciiStrToLower(line.substr(0, colon));
+      std::string value(absl::StripAsciiWhitespace(line.substr(colon + 1)));
+      req->headers[name] = value;
+    }
+    pos = end + 2;
+  }
+  size_t length = 0;
+  std::string cl = req->Header("content-length");
+  if (!cl.empty() && (!absl::SimpleAtoi(cl, &length) || length > kMaxBodyBytes)) return false;
+  if (absl::AsciiStrToLower(req->Header("transfer-encoding")) == "chunked") return false;
+  size_t body_start = header_end + 4;
+  while (buf->size() < body_start + length) {
+    char chunk[16384];
+    int n = SSL_read(ssl, chunk, sizeof(chunk));
+    if (n <= 0) return false;
+    buf->append(chunk, static_cast<size_t>(n));
+  }
+  req->body = buf->substr(body_start, length);
+  buf->erase(0, body_start + length);
+  return true;
+}
+
+bool WriteAll(SSL* ssl, const std::string& data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    int n = SSL_write(ssl, data.data() + done, static_cast<int>(data.size() - done));
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<HttpsServer>> HttpsServer::Start(int port,
+                                                                 const std::string& cert_chain_pem,
+                                                                 EVP_PKEY* key, Handler handler) {
+  std::unique_ptr<HttpsServer> server(new HttpsServer());
+  server->handler_ = std::move(handler);
+  server->ctx_.reset(SSL_CTX_new(TLS_server_method()));
+  SSL_CTX_set_min_proto_version(server->ctx_.get(), TLS1_2_VERSION);
+  absl::StatusOr<std::vector<ossl::UniquePtr<X509>>> chain = pki::ParseCertificateChainPem(cert_chain_pem);
+  if (!chain.ok()) return chain.status();
+  if (SSL_CTX_use_certificate(server->ctx_.get(), (*chain)[0].get()) != 1 ||
+      SSL_CTX_use_PrivateKey(server->ctx_.get(), key) != 1) {
+    return pki::InternalOpenSslError("configuring the emulator's TLS");
+  }
+  for (size_t i = 1; i < chain->size(); ++i) {
+    // The context takes ownership of one reference.
+    SSL_CTX_add_extra_chain_cert(server->ctx_.get(), ossl::UpRef((*chain)[i].get()).release());
+  }
+  // Offer only HTTP/1.1 so clients (kubectl) do not try HTTP/2.
+  SSL_CTX_set_alpn_select_cb(
+      server->ctx_.get(),
+      [](SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+         unsigned int inlen, void*) -> int {
+        static const unsigned char kProto[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+        unsigned char* selected = nullptr;
+        if (SSL_select_next_proto(&selected, outlen, kProto, sizeof(kProto), in, inlen) ==
+            OPENSSL_NPN_NEGOTIATED) {
+          *out = selected;
+          return SSL_TLSEXT_ERR_OK;
+        }
+        return SSL_TLSEXT_ERR_NOACK;
+      },
+      nullptr);
+
+  server->listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  ::setsockopt(server->listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  if (::bind(server->listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::listen(server->listen_fd_, 64) != 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on port ", port, ": ", std::strerror(errno)));
+  }
+  socklen_t len = sizeof(addr);
+  ::getsockname(server->listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+  server->port_ = ntohs(addr.sin_port);
+  server->acceptor_ = std::thread([s = server.get()] { s->AcceptLoop(); });
+  return server;
+}
+
+HttpsServer::~HttpsServer() { Stop(); }
+
+void HttpsServer::Stop() {
+  if (stopping_.exchange(true)) return;
+  ::shutdown(listen_fd_, SHUT_RDWR);
+  ::close(listen_fd_);
+  if (acceptor_.joinable()) acceptor_.join();
+  std::vector<std::thread> workers;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (int fd : open_fds_) ::shutdown(fd, SHUT_RDWR);
+    workers.swap(workers_);
+  }
+  for (auto& t : workers) t.join();
+}
+
+void HttpsServer::AcceptLoop() {
+  while (!stopping_) {
+    int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (stopping_) return;
+      continue;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    open_fds_.push_back(fd);
+    workers_.emplace_back([this, fd] { Serve(fd); });
+  }
+}
+
+void HttpsServer::Serve(int fd) {
+  ossl::UniquePtr<SSL> ssl(SSL_new(ctx_.get()));
+  SSL_set_fd(ssl.get(), fd);
+  if (SSL_accept(ssl.get()) == 1) {
+    std::string buf;
+    HttpRequest req;
+    while (!stopping_ && ReadRequest(ssl.get(), &buf, &req)) {
+      HttpResponse resp = handler_(req);
+      std::string out = absl::StrCat("HTTP/1.1 ", resp.status, " ", Reason(resp.status),
+                                     "\r\nContent-Type: ", resp.content_type,
+                                     "\r\nContent-Length: ", resp.body.size(),
+                                     "\r\nCache-Control: no-cache, private\r\n\r\n", resp.body);
+      if (!WriteAll(ssl.get(), out)) break;
+    }
+    SSL_shutdown(ssl.get());
+  }
+  ERR_clear_error();
+  std::lock_guard<std::mutex> lock(mu_);
+  open_fds_.erase(std::remove(open_fds_.begin(), open_fds_.end(), fd), open_fds_.end());
+  ::close(fd);
+}
+
+}  // namespace meshtrust::testing
