@@ -4,6 +4,7 @@
 //   meshtrust-agent once --ca HOST:PORT --cluster NAME [--pin sha256:... --token-file F]
 //                        [--sink kubernetes|file] ...
 #include <openssl/crypto.h>
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <cstdio>
@@ -168,6 +169,7 @@ int main(int argc, char** argv) {
   using meshtrust::agent::Flags;
   meshtrust::EnsureSodiumInitialized();
   ::umask(077);
+  ::signal(SIGPIPE, SIG_IGN);  // A peer closing early is an error, not a crash.
   CRYPTO_secure_malloc_init(1 << 16, 32);
   spdlog::set_default_logger(spdlog::stderr_logger_mt("meshtrust-agent"));
 

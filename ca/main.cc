@@ -189,7 +189,8 @@ int RunAuditVerify(const std::string& state_dir, std::string public_key_path) {
 int main(int argc, char** argv) {
   using namespace meshtrust::ca;  // NOLINT(build/namespaces)
   meshtrust::EnsureSodiumInitialized();
-  ::umask(077);  // Everything the CA writes is private unless chmod'ed on purpose.
+  ::umask(077);
+  ::signal(SIGPIPE, SIG_IGN);  // A peer closing early is an error, not a crash.
   // Private key material OpenSSL allocates goes to its locked secure heap.
   if (CRYPTO_secure_malloc_init(1 << 20, 32) != 1) {
     spdlog::warn("OpenSSL secure heap unavailable (mlock limit?); keys use ordinary memory");

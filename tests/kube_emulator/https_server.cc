@@ -1,6 +1,7 @@
 #include "tests/kube_emulator/https_server.h"
 
 #include <arpa/inet.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -103,6 +104,8 @@ bool WriteAll(SSL* ssl, const std::string& data) {
 absl::StatusOr<std::unique_ptr<HttpsServer>> HttpsServer::Start(int port,
                                                                  const std::string& cert_chain_pem,
                                                                  EVP_PKEY* key, Handler handler) {
+  // A client closing early must not kill the process with SIGPIPE.
+  ::signal(SIGPIPE, SIG_IGN);
   std::unique_ptr<HttpsServer> server(new HttpsServer());
   server->handler_ = std::move(handler);
   server->ctx_.reset(SSL_CTX_new(TLS_server_method()));

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# End to end: runs the demo (CA, two emulated clusters, two agents, openssl
+# cross-cluster mTLS and the unrelated-root refusal), then checks the cacerts
+# sets it read back with kubectl.
+set -euo pipefail
+BIN_DIR=${1:?usage: two_cluster_test.sh BIN_DIR}
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+OUT=$(mktemp -d /tmp/meshtrust-e2e.XXXXXX)
+trap 'rm -rf "$OUT"' EXIT
+BIN_DIR=$BIN_DIR DEMO_OUT=$OUT "$SRC/scripts/demo.sh" >"$OUT/demo.log" 2>&1 || { cat "$OUT/demo.log"; exit 1; }
+grep -q "meshtrust demo: OK" "$OUT/demo.log"
+
+for c in cluster1 cluster2; do
+  [ "$(ls "$OUT/$c" | sort | tr '\n' ' ')" = "ca-cert.pem ca-key.pem cert-chain.pem root-cert.pem " ] ||
+    { echo "unexpected files in $c: $(ls "$OUT/$c")"; exit 1; }
+  head -1 "$OUT/$c/ca-key.pem" | grep -qx -- "-----BEGIN PRIVATE KEY-----" || { echo "$c key is not PKCS#8"; exit 1; }
+  [ "$(openssl pkey -in "$OUT/$c/ca-key.pem" -pubout)" = "$(openssl x509 -in "$OUT/$c/ca-cert.pem" -noout -pubkey)" ] ||
+    { echo "$c key does not match its certificate"; exit 1; }
+  [ "$(cat "$OUT/$c/ca-cert.pem" "$OUT/$c/root-cert.pem")" = "$(cat "$OUT/$c/cert-chain.pem")" ] ||
+    { echo "$c cert-chain.pem is not intermediate then root"; exit 1; }
+  openssl x509 -in "$OUT/$c/ca-cert.pem" -noout -text | grep -q "CA:TRUE, pathlen:0" || { echo "$c profile"; exit 1; }
+done
+cmp "$OUT/cluster1/root-cert.pem" "$OUT/cluster2/root-cert.pem"
+! cmp -s "$OUT/cluster1/ca-key.pem" "$OUT/cluster2/ca-key.pem"
+echo "two-cluster end to end: OK"
