@@ -80,10 +80,11 @@ absl::Status FileSink::Write(const CaCerts& certs, const std::string& expected_v
   std::string version = absl::StrCat("..", stamp, ".", ::getpid());
   std::string data_dir = absl::StrCat(dir_, "/", version);
   if (absl::Status s = MakeDirectory(data_dir, 0755); !s.ok()) return s;
-  nlohmann::json meta = {{"managed_by", "meshtrust"},
-                         {"serial", certs.serial},
-                         {"not_after", certs.not_after},
-                         {"bundle_sha256", certs.bundle_sha256}};
+  std::string meta = nlohmann::json{{"managed_by", "meshtrust"},
+                                    {"serial", certs.serial},
+                                    {"not_after", certs.not_after},
+                                    {"bundle_sha256", certs.bundle_sha256}}
+                         .dump();
   struct File {
     const char* name;
     absl::string_view data;
@@ -93,8 +94,8 @@ absl::Status FileSink::Write(const CaCerts& certs, const std::string& expected_v
                         File{kCaKeyFile, certs.ca_key_pem.UnsafeSecretString(), 0600},
                         File{kCertChainFile, certs.cert_chain_pem, 0644},
                         File{kRootCertFile, certs.root_cert_pem, 0644},
-                        File{kMetadataFile, meta.dump(), 0644}}) {
-    if (absl::Status s = WriteFileAtomically(absl::StrCat(data_dir, "/", f.name), std::string(f.data), f.mode);
+                        File{kMetadataFile, meta, 0644}}) {
+    if (absl::Status s = WriteFileAtomically(absl::StrCat(data_dir, "/", f.name), f.data, f.mode);
         !s.ok()) {
       std::error_code ec;
       fs::remove_all(data_dir, ec);

@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <mutex>
+#include <optional>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -60,12 +61,17 @@ struct SlistDeleter {
 };
 
 // Looks up `name` in a kubeconfig list such as `clusters`.
-YAML::Node FindNamed(const YAML::Node& list, const std::string& name, const char* inner) {
-  if (!list || !list.IsSequence()) return YAML::Node();
+// A missing entry is nullopt: a default YAML::Node would count as defined.
+std::optional<YAML::Node> FindNamed(const YAML::Node& list, const std::string& name,
+                                    const char* inner) {
+  if (!list || !list.IsSequence()) return std::nullopt;
   for (const auto& item : list) {
-    if (item["name"] && item["name"].as<std::string>() == name) return item[inner];
+    if (item.IsMap() && item["name"] && item["name"].as<std::string>() == name && item[inner] &&
+        item[inner].IsMap()) {
+      return item[inner];
+    }
   }
-  return YAML::Node();
+  return std::nullopt;
 }
 
 }  // namespace
@@ -79,14 +85,16 @@ absl::StatusOr<KubeConfig> LoadKubeconfig(const std::string& path) {
     if (!root.IsMap()) return absl::InvalidArgumentError(absl::StrCat(path, " is not a kubeconfig (not a YAML map)"));
     std::string context_name = root["current-context"] ? root["current-context"].as<std::string>() : "";
     if (context_name.empty()) return absl::InvalidArgumentError(absl::StrCat(path, " has no current-context"));
-    YAML::Node context = FindNamed(root["contexts"], context_name, "context");
-    if (!context) return absl::InvalidArgumentError(absl::StrCat(path, ": context \"", context_name, "\" is not defined"));
+    std::optional<YAML::Node> context_entry = FindNamed(root["contexts"], context_name, "context");
+    if (!context_entry) return absl::InvalidArgumentError(absl::StrCat(path, ": context \"", context_name, "\" is not defined"));
+    const YAML::Node& context = *context_entry;
     std::string cluster_name = context["cluster"] ? context["cluster"].as<std::string>() : "";
     std::string user_name = context["user"] ? context["user"].as<std::string>() : "";
-    YAML::Node cluster = FindNamed(root["clusters"], cluster_name, "cluster");
-    if (!cluster || !cluster["server"]) {
+    std::optional<YAML::Node> cluster_entry = FindNamed(root["clusters"], cluster_name, "cluster");
+    if (!cluster_entry || !(*cluster_entry)["server"]) {
       return absl::InvalidArgumentError(absl::StrCat(path, ": cluster \"", cluster_name, "\" has no server"));
     }
+    const YAML::Node& cluster = *cluster_entry;
     config.server = cluster["server"].as<std::string>();
     if (!absl::StartsWith(config.server, "https://")) {
       return absl::InvalidArgumentError(absl::StrCat(path, ": server ", config.server, " is not https; meshtrust only talks TLS to the API server"));
@@ -100,8 +108,8 @@ absl::StatusOr<KubeConfig> LoadKubeconfig(const std::string& path) {
       if (!ca.ok()) return ca.status();
       config.ca_pem = *ca;
     }
-    YAML::Node user = FindNamed(root["users"], user_name, "user");
-    if (user) {
+    if (std::optional<YAML::Node> user_entry = FindNamed(root["users"], user_name, "user")) {
+      const YAML::Node& user = *user_entry;
       if (user["token"]) config.token = user["token"].as<std::string>();
       if (user["tokenFile"]) config.token_file = user["tokenFile"].as<std::string>();
       if (user["client-certificate-data"]) {

@@ -10,9 +10,10 @@
 
 namespace meshtrust::client {
 
-std::shared_ptr<grpc::Channel> CreateChannel(const std::string& address,
-                                             const std::string& control_ca_pem,
-                                             const Identity* identity) {
+std::shared_ptr<grpc::Channel> CreateChannel(
+    const std::string& address, const std::string& control_ca_pem, const Identity* identity,
+    std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
+        interceptors) {
   grpc::SslCredentialsOptions tls;
   tls.pem_root_certs = control_ca_pem;
   if (identity != nullptr) {
@@ -24,7 +25,10 @@ std::shared_ptr<grpc::Channel> CreateChannel(const std::string& address,
   args.SetMaxReceiveMessageSize(4 * 1024 * 1024);
   args.SetInt(GRPC_ARG_ENABLE_RETRIES, 1);
   std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateCustomChannel(address, grpc::SslCredentials(tls), args);
+      interceptors.empty()
+          ? grpc::CreateCustomChannel(address, grpc::SslCredentials(tls), args)
+          : grpc::experimental::CreateCustomChannelWithInterceptors(
+                address, grpc::SslCredentials(tls), args, std::move(interceptors));
   if (identity != nullptr) sodium_memzero(tls.pem_private_key.data(), tls.pem_private_key.size());
   return channel;
 }

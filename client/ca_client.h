@@ -4,6 +4,7 @@
 #define MESHTRUST_CLIENT_CA_CLIENT_H_
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/support/client_interceptor.h>
 
 #include <chrono>
 #include <memory>
@@ -20,9 +21,11 @@ inline constexpr std::chrono::seconds kDefaultCallTimeout{15};
 
 // A channel to `address` that verifies the server against `control_ca_pem`,
 // presenting `identity`'s certificate when given.
-std::shared_ptr<grpc::Channel> CreateChannel(const std::string& address,
-                                             const std::string& control_ca_pem,
-                                             const Identity* identity);
+// `interceptors` observe every call (tests use them to see the bytes sent).
+std::shared_ptr<grpc::Channel> CreateChannel(
+    const std::string& address, const std::string& control_ca_pem, const Identity* identity,
+    std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
+        interceptors = {});
 
 // Bootstraps trust with `pin`, generates a key of `algorithm` locally,
 // and exchanges `token` and a CSR for an identity certificate.

@@ -168,6 +168,7 @@ void KubeEmulator::Put(const std::string& resource, const std::string& ns, json 
   object["metadata"]["namespace"] = ns;
   object["metadata"]["resourceVersion"] = std::to_string(++resource_version_);
   if (!object["metadata"].contains("uid")) object["metadata"]["uid"] = absl::StrCat("uid-", resource_version_);
+  if (!object["metadata"].contains("creationTimestamp")) object["metadata"]["creationTimestamp"] = Now();
   std::string name = object["metadata"]["name"];
   objects_[resource][ns + "/" + name] = std::move(object);
 }
@@ -349,8 +350,9 @@ HttpResponse KubeEmulator::HandleObject(const HttpRequest& req, const KubeUser& 
     obj["metadata"]["namespace"] = ns;
     obj["metadata"]["resourceVersion"] = std::to_string(++resource_version_);
     if (previous != nullptr) {
-      obj["metadata"]["uid"] = (*previous)["metadata"]["uid"];
-      obj["metadata"]["creationTimestamp"] = (*previous)["metadata"]["creationTimestamp"];
+      // value() rather than const operator[], which is undefined for a missing key.
+      obj["metadata"]["uid"] = previous->at("metadata").value("uid", "");
+      obj["metadata"]["creationTimestamp"] = previous->at("metadata").value("creationTimestamp", Now());
     } else {
       obj["metadata"]["uid"] = absl::StrCat("uid-", resource_version_);
       obj["metadata"]["creationTimestamp"] = Now();
