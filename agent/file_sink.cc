@@ -56,7 +56,8 @@ absl::StatusOr<std::optional<InstalledCaCerts>> FileSink::Read() {
   out.complete = !out.files.ca_cert_pem.empty() && !out.files.ca_key_pem.empty() &&
                  !out.files.cert_chain_pem.empty() && !out.files.root_cert_pem.empty();
   out.version = CurrentVersion(dir_);
-  absl::StatusOr<std::string> meta = ReadFile(absl::StrCat(dir_, "/", kDataLink, "/", kMetadataFile), 1 << 16);
+  absl::StatusOr<std::string> meta =
+      ReadFile(absl::StrCat(dir_, "/", kDataLink, "/", kMetadataFile), 1 << 16);
   if (meta.ok()) {
     nlohmann::json j = nlohmann::json::parse(*meta, nullptr, false);
     if (j.is_object() && j.value("managed_by", "") == "meshtrust") {
@@ -90,11 +91,11 @@ absl::Status FileSink::Write(const CaCerts& certs, const std::string& expected_v
     absl::string_view data;
     mode_t mode;
   };
-  for (const File& f : {File{kCaCertFile, certs.ca_cert_pem, 0644},
-                        File{kCaKeyFile, certs.ca_key_pem.UnsafeSecretString(), 0600},
-                        File{kCertChainFile, certs.cert_chain_pem, 0644},
-                        File{kRootCertFile, certs.root_cert_pem, 0644},
-                        File{kMetadataFile, meta, 0644}}) {
+  for (const File& f :
+       {File{kCaCertFile, certs.ca_cert_pem, 0644},
+        File{kCaKeyFile, certs.ca_key_pem.UnsafeSecretString(), 0600},
+        File{kCertChainFile, certs.cert_chain_pem, 0644},
+        File{kRootCertFile, certs.root_cert_pem, 0644}, File{kMetadataFile, meta, 0644}}) {
     if (absl::Status s = WriteFileAtomically(absl::StrCat(data_dir, "/", f.name), f.data, f.mode);
         !s.ok()) {
       std::error_code ec;
@@ -105,7 +106,8 @@ absl::Status FileSink::Write(const CaCerts& certs, const std::string& expected_v
   // Switch ..data in one rename, then make sure the per-file links exist.
   std::string tmp_link = absl::StrCat(dir_, "/..data_tmp.", ::getpid());
   ::unlink(tmp_link.c_str());
-  if (::symlink(version.c_str(), tmp_link.c_str()) != 0) return Errno("cannot create symlink", tmp_link);
+  if (::symlink(version.c_str(), tmp_link.c_str()) != 0)
+    return Errno("cannot create symlink", tmp_link);
   if (::rename(tmp_link.c_str(), absl::StrCat(dir_, "/", kDataLink).c_str()) != 0) {
     return Errno("cannot switch", absl::StrCat(dir_, "/", kDataLink));
   }

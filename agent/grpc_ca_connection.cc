@@ -9,7 +9,8 @@ namespace meshtrust::agent {
 
 class GrpcCaConnection::Stub {
  public:
-  explicit Stub(std::shared_ptr<grpc::Channel> channel) : stub(v1::TrustAuthority::NewStub(channel)) {}
+  explicit Stub(std::shared_ptr<grpc::Channel> channel)
+      : stub(v1::TrustAuthority::NewStub(channel)) {}
   std::unique_ptr<v1::TrustAuthority::Stub> stub;
 };
 

@@ -1,8 +1,8 @@
 #include "agent/identity_store.h"
 
-#include "absl/strings/str_cat.h"
 #include <sodium.h>
 
+#include "absl/strings/str_cat.h"
 #include "base/files.h"
 #include "nlohmann/json.hpp"
 
@@ -23,8 +23,8 @@ absl::StatusOr<std::optional<client::Identity>> KubernetesIdentityStore::Load() 
   version_ = s.resource_version;
   for (const char* key : {kCert, kKey, kControlCa, kIdentity}) {
     if (s.data.find(key) == s.data.end()) {
-      return absl::DataLossError(absl::StrCat(Describe(), " lacks key ", key,
-                                              "; delete it and enroll again with a new join token"));
+      return absl::DataLossError(absl::StrCat(
+          Describe(), " lacks key ", key, "; delete it and enroll again with a new join token"));
     }
   }
   client::Identity id;
@@ -61,7 +61,8 @@ absl::StatusOr<std::optional<client::Identity>> FileIdentityStore::Load() {
   if (!file.ok()) return file.status();
   nlohmann::json j = nlohmann::json::parse(file->UnsafeSecretString(), nullptr, false);
   if (!j.is_object() || !j.contains(kKey) || !j[kKey].is_string()) {
-    return absl::DataLossError(absl::StrCat(path, " is corrupt; delete it and enroll again with a new join token"));
+    return absl::DataLossError(
+        absl::StrCat(path, " is corrupt; delete it and enroll again with a new join token"));
   }
   client::Identity id;
   id.identity = j.value(kIdentity, "");

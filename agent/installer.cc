@@ -40,23 +40,30 @@ std::string Rfc3339(TimePoint t) {
   return buf;
 }
 
-absl::Status VerifySignedIntermediate(const SignedIntermediate& si, EVP_PKEY* our_key, TimePoint now) {
+absl::Status VerifySignedIntermediate(const SignedIntermediate& si, EVP_PKEY* our_key,
+                                      TimePoint now) {
   auto refuse = [](absl::string_view why) {
     return absl::DataLossError(absl::StrCat("the CA's answer was not installed: ", why));
   };
   absl::StatusOr<ossl::UniquePtr<X509>> cert = pki::ParseCertificatePem(si.certificate_pem);
-  if (!cert.ok()) return refuse(absl::StrCat("the certificate is unreadable: ", cert.status().message()));
+  if (!cert.ok())
+    return refuse(absl::StrCat("the certificate is unreadable: ", cert.status().message()));
   if (!pki::SamePublicKey(pki::PublicKeyOf(cert->get()), our_key)) {
     return refuse("the certificate is not for the key this agent generated");
   }
-  absl::StatusOr<std::vector<ossl::UniquePtr<X509>>> chain = pki::ParseCertificateChainPem(si.chain_pem);
-  if (!chain.ok()) return refuse(absl::StrCat("the chain is unreadable: ", chain.status().message()));
+  absl::StatusOr<std::vector<ossl::UniquePtr<X509>>> chain =
+      pki::ParseCertificateChainPem(si.chain_pem);
+  if (!chain.ok())
+    return refuse(absl::StrCat("the chain is unreadable: ", chain.status().message()));
   if (pki::CertificateDer((*chain)[0].get()) != pki::CertificateDer(cert->get())) {
     return refuse("the chain does not start with the certificate");
   }
-  absl::StatusOr<std::vector<ossl::UniquePtr<X509>>> roots = pki::ParseCertificateChainPem(si.roots_pem);
-  if (!roots.ok()) return refuse(absl::StrCat("the trust bundle is unreadable: ", roots.status().message()));
-  if (Sha256Hex(si.roots_pem) != si.bundle_sha256) return refuse("the trust bundle digest does not match");
+  absl::StatusOr<std::vector<ossl::UniquePtr<X509>>> roots =
+      pki::ParseCertificateChainPem(si.roots_pem);
+  if (!roots.ok())
+    return refuse(absl::StrCat("the trust bundle is unreadable: ", roots.status().message()));
+  if (Sha256Hex(si.roots_pem) != si.bundle_sha256)
+    return refuse("the trust bundle digest does not match");
   pki::ChainCheck check;
   check.at = now;
   if (absl::Status s = pki::VerifyChain(cert->get(), Raw(*chain, 1), Raw(*roots), check); !s.ok()) {
@@ -75,29 +82,36 @@ absl::Status VerifySignedIntermediate(const SignedIntermediate& si, EVP_PKEY* ou
   return absl::OkStatus();
 }
 
-std::string Installer::WhyReplace(const InstalledCaCerts& installed, const TrustBundleInfo& bundle) const {
+std::string Installer::WhyReplace(const InstalledCaCerts& installed,
+                                  const TrustBundleInfo& bundle) const {
   if (!installed.complete) return "the installed set is incomplete";
-  absl::StatusOr<ossl::UniquePtr<X509>> cert = pki::ParseCertificatePem(installed.files.ca_cert_pem);
+  absl::StatusOr<ossl::UniquePtr<X509>> cert =
+      pki::ParseCertificatePem(installed.files.ca_cert_pem);
   if (!cert.ok()) return "the installed ca-cert.pem is unreadable";
-  absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> key = pki::PrivateKeyFromPem(installed.files.ca_key_pem);
+  absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> key =
+      pki::PrivateKeyFromPem(installed.files.ca_key_pem);
   if (!key.ok() || !pki::SamePublicKey(key->get(), pki::PublicKeyOf(cert->get()))) {
     return "the installed ca-key.pem does not match ca-cert.pem";
   }
   if (installed.files.root_cert_pem != bundle.roots_pem) return "the CA's trust bundle changed";
   absl::StatusOr<std::vector<ossl::UniquePtr<X509>>> chain =
       pki::ParseCertificateChainPem(installed.files.cert_chain_pem);
-  absl::StatusOr<std::vector<ossl::UniquePtr<X509>>> roots = pki::ParseCertificateChainPem(bundle.roots_pem);
+  absl::StatusOr<std::vector<ossl::UniquePtr<X509>>> roots =
+      pki::ParseCertificateChainPem(bundle.roots_pem);
   TimePoint now = clock_->Now();
   pki::ChainCheck check;
   check.at = now;
-  if (!chain.ok() || !roots.ok() || !pki::VerifyChain(cert->get(), Raw(*chain, 1), Raw(*roots), check).ok()) {
+  if (!chain.ok() || !roots.ok() ||
+      !pki::VerifyChain(cert->get(), Raw(*chain, 1), Raw(*roots), check).ok()) {
     return "the installed intermediate does not verify against the trust bundle";
   }
   TimePoint not_before = pki::NotBefore(cert->get());
   TimePoint not_after = pki::NotAfter(cert->get());
   auto lifetime = not_after - not_before;
-  TimePoint renew_at = not_before + std::chrono::duration_cast<TimePoint::duration>(lifetime * options_.renew_fraction);
-  if (now >= renew_at) return absl::StrCat("the intermediate is due for renewal (expires ", Rfc3339(not_after), ")");
+  TimePoint renew_at = not_before + std::chrono::duration_cast<TimePoint::duration>(
+                                        lifetime * options_.renew_fraction);
+  if (now >= renew_at)
+    return absl::StrCat("the intermediate is due for renewal (expires ", Rfc3339(not_after), ")");
   return "";
 }
 
@@ -105,9 +119,10 @@ absl::StatusOr<InstallResult> Installer::EnsureInstalled() {
   absl::StatusOr<std::optional<InstalledCaCerts>> current = sink_->Read();
   if (!current.ok()) return current.status();
   auto refuse_foreign = [this] {
-    return absl::FailedPreconditionError(absl::StrCat(
-        sink_->Describe(), " exists and was not written by meshtrust; leaving it untouched. Run "
-        "with --adopt to let meshtrust replace it"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(sink_->Describe(),
+                     " exists and was not written by meshtrust; leaving it untouched. Run "
+                     "with --adopt to let meshtrust replace it"));
   };
   if (current->has_value() && !(*current)->managed && !options_.adopt) return refuse_foreign();
 
@@ -117,12 +132,14 @@ absl::StatusOr<InstallResult> Installer::EnsureInstalled() {
   InstallResult result;
   std::string reason = "nothing is installed yet";
   if (current->has_value()) {
-    reason = (*current)->managed ? WhyReplace(**current, *bundle) : "adopting a cacerts meshtrust did not write";
+    reason = (*current)->managed ? WhyReplace(**current, *bundle)
+                                 : "adopting a cacerts meshtrust did not write";
     if (reason.empty()) {
       result.reason = "current";
       result.serial = (*current)->files.serial;
       result.bundle_sha256 = bundle->sha256;
-      if (absl::Status s = ca_->Ack(options_.cluster, result.serial, bundle->sha256); !s.ok()) return s;
+      if (absl::Status s = ca_->Ack(options_.cluster, result.serial, bundle->sha256); !s.ok())
+        return s;
       return result;
     }
   }
@@ -136,7 +153,8 @@ absl::StatusOr<InstallResult> Installer::EnsureInstalled() {
   absl::StatusOr<SignedIntermediate> signed_intermediate =
       ca_->SignIntermediate(options_.cluster, *csr, options_.ttl);
   if (!signed_intermediate.ok()) return signed_intermediate.status();
-  if (absl::Status s = VerifySignedIntermediate(*signed_intermediate, key->get(), clock_->Now()); !s.ok()) {
+  if (absl::Status s = VerifySignedIntermediate(*signed_intermediate, key->get(), clock_->Now());
+      !s.ok()) {
     return s;
   }
   absl::StatusOr<SecretBytes> key_pem = pki::PrivateKeyToPkcs8Pem(key->get());
@@ -157,7 +175,8 @@ absl::StatusOr<InstallResult> Installer::EnsureInstalled() {
     if (written.ok()) break;
     if (!absl::IsAborted(written) || attempt >= options_.max_conflict_retries) return written;
     // Someone else wrote in between: look again before overwriting.
-    spdlog::warn("{} changed while installing ({}); re-reading", sink_->Describe(), written.message());
+    spdlog::warn("{} changed while installing ({}); re-reading", sink_->Describe(),
+                 written.message());
     absl::StatusOr<std::optional<InstalledCaCerts>> again = sink_->Read();
     if (!again.ok()) return again.status();
     if (again->has_value() && !(*again)->managed && !options_.adopt) return refuse_foreign();
@@ -172,9 +191,11 @@ absl::StatusOr<InstallResult> Installer::EnsureInstalled() {
       !(*installed)->files.ca_key_pem.Equals(certs.ca_key_pem) ||
       (*installed)->files.root_cert_pem != certs.root_cert_pem ||
       (*installed)->files.cert_chain_pem != certs.cert_chain_pem) {
-    return absl::DataLossError(absl::StrCat(sink_->Describe(), " does not hold what was just written"));
+    return absl::DataLossError(
+        absl::StrCat(sink_->Describe(), " does not hold what was just written"));
   }
-  if (absl::Status s = ca_->Ack(options_.cluster, certs.serial, certs.bundle_sha256); !s.ok()) return s;
+  if (absl::Status s = ca_->Ack(options_.cluster, certs.serial, certs.bundle_sha256); !s.ok())
+    return s;
   result.changed = true;
   result.reason = reason;
   result.serial = certs.serial;

@@ -40,7 +40,7 @@ struct KubeResponse {
 class KubeClient {
  public:
   static absl::StatusOr<std::unique_ptr<KubeClient>> Create(KubeConfig config,
-                                                           std::chrono::milliseconds timeout);
+                                                            std::chrono::milliseconds timeout);
   ~KubeClient();
 
   // kUnavailable when the server cannot be reached or times out; any HTTP

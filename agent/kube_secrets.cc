@@ -21,14 +21,16 @@ void Wipe(std::string* s) { sodium_memzero(s->data(), s->size()); }
 
 absl::StatusOr<std::optional<KubeSecret>> KubeSecrets::Get(const std::string& ns,
                                                            const std::string& name) {
-  absl::StatusOr<KubeResponse> resp = client_->Request("GET", absl::StrCat(SecretsPath(ns), "/", name));
+  absl::StatusOr<KubeResponse> resp =
+      client_->Request("GET", absl::StrCat(SecretsPath(ns), "/", name));
   if (!resp.ok()) return resp.status();
   if (resp->status == 404) return std::nullopt;
   if (resp->status != 200) return KubeError(*resp, "get", "secrets", ns, name);
   json j = json::parse(resp->body, nullptr, /*allow_exceptions=*/false);
   Wipe(&resp->body);
   if (j.is_discarded() || !j.is_object() || !j.contains("metadata") || !j["metadata"].is_object()) {
-    return absl::DataLossError(absl::StrCat("the Kubernetes API returned malformed JSON for secret ", ns, "/", name));
+    return absl::DataLossError(
+        absl::StrCat("the Kubernetes API returned malformed JSON for secret ", ns, "/", name));
   }
   KubeSecret secret;
   secret.name = name;
@@ -45,17 +47,19 @@ absl::StatusOr<std::optional<KubeSecret>> KubeSecrets::Get(const std::string& ns
   if (j.contains("data") && j["data"].is_object()) {
     for (auto& [k, v] : j["data"].items()) {
       if (!v.is_string()) {
-        return absl::DataLossError(absl::StrCat("secret ", ns, "/", name, " key ", k, " is not a string"));
+        return absl::DataLossError(
+            absl::StrCat("secret ", ns, "/", name, " key ", k, " is not a string"));
       }
       std::string b64 = v.get<std::string>();
       SecretBytes decoded(b64.size());
       size_t len = 0;
       const char* end = nullptr;
-      if (sodium_base642bin(decoded.UnsafeSecretView().data(), decoded.size(), b64.data(), b64.size(),
-                            nullptr, &len, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+      if (sodium_base642bin(decoded.UnsafeSecretView().data(), decoded.size(), b64.data(),
+                            b64.size(), nullptr, &len, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
           end != b64.data() + b64.size()) {
         Wipe(&b64);
-        return absl::DataLossError(absl::StrCat("secret ", ns, "/", name, " key ", k, " is not valid base64"));
+        return absl::DataLossError(
+            absl::StrCat("secret ", ns, "/", name, " key ", k, " is not valid base64"));
       }
       Wipe(&b64);
       decoded.Truncate(len);

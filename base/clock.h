@@ -29,7 +29,8 @@ class SystemClock final : public Clock {
 // A clock tests set and advance by hand.
 class FakeClock final : public Clock {
  public:
-  explicit FakeClock(TimePoint start = std::chrono::system_clock::now()) : now_(start.time_since_epoch().count()) {}
+  explicit FakeClock(TimePoint start = std::chrono::system_clock::now())
+      : now_(start.time_since_epoch().count()) {}
   TimePoint Now() const override { return TimePoint(TimePoint::duration(now_.load())); }
   void Advance(std::chrono::seconds d) {
     now_ += std::chrono::duration_cast<TimePoint::duration>(d).count();

@@ -63,10 +63,11 @@ absl::Status ReadInto(const std::string& path, size_t max_bytes, Buffer* out) {
   if (fd.get() < 0) return ErrnoError("cannot open", path, errno);
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return ErrnoError("cannot stat", path, errno);
-  if (!S_ISREG(st.st_mode)) return absl::InvalidArgumentError(absl::StrCat(path, " is not a regular file"));
+  if (!S_ISREG(st.st_mode))
+    return absl::InvalidArgumentError(absl::StrCat(path, " is not a regular file"));
   if (static_cast<size_t>(st.st_size) > max_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(path, " is ", st.st_size,
-                                                   " bytes; the limit is ", max_bytes));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " is ", st.st_size, " bytes; the limit is ", max_bytes));
   }
   *out = Buffer(static_cast<size_t>(st.st_size));
   size_t done = 0;
@@ -78,7 +79,8 @@ absl::Status ReadInto(const std::string& path, size_t max_bytes, Buffer* out) {
     if (n == 0) break;
     done += static_cast<size_t>(n);
   }
-  if (done != out->size()) return absl::DataLossError(absl::StrCat(path, " changed while being read"));
+  if (done != out->size())
+    return absl::DataLossError(absl::StrCat(path, " changed while being read"));
   return absl::OkStatus();
 }
 
@@ -133,7 +135,8 @@ absl::Status WriteFileAtomically(const std::string& path, absl::string_view data
   if (fd.Close() != 0) return cleanup(ErrnoError("cannot close", tmp, errno));
   if (exclusive) {
     // link() fails if `path` exists, which rename() would silently replace.
-    if (::link(tmp.c_str(), path.c_str()) != 0) return cleanup(ErrnoError("cannot create", path, errno));
+    if (::link(tmp.c_str(), path.c_str()) != 0)
+      return cleanup(ErrnoError("cannot create", path, errno));
     ::unlink(tmp.c_str());
   } else if (::rename(tmp.c_str(), path.c_str()) != 0) {
     return cleanup(ErrnoError("cannot replace", path, errno));

@@ -2,14 +2,13 @@
 #ifndef MESHTRUST_BASE_FILES_H_
 #define MESHTRUST_BASE_FILES_H_
 
-#include "absl/strings/string_view.h"
-
 #include <sys/types.h>
 
 #include <string>
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "base/secret_bytes.h"
 
 namespace meshtrust {

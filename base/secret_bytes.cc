@@ -1,5 +1,6 @@
 #include "base/secret_bytes.h"
 
+#include <openssl/crypto.h>
 #include <sodium.h>
 
 #include <cstdlib>
@@ -7,8 +8,6 @@
 #include <mutex>
 #include <new>
 #include <utility>
-
-#include <openssl/crypto.h>
 
 namespace meshtrust {
 
@@ -35,8 +34,8 @@ SecretBytes SecretBytes::CopyOf(std::span<const uint8_t> bytes) {
 }
 
 SecretBytes SecretBytes::CopyOf(absl::string_view bytes) {
-  return CopyOf(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()),
-                                         bytes.size()));
+  return CopyOf(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
 }
 
 SecretBytes::~SecretBytes() { Release(); }

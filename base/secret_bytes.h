@@ -8,12 +8,12 @@
 #ifndef MESHTRUST_BASE_SECRET_BYTES_H_
 #define MESHTRUST_BASE_SECRET_BYTES_H_
 
-#include "absl/strings/string_view.h"
-
 #include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string_view>
+
+#include "absl/strings/string_view.h"
 
 namespace meshtrust {
 

@@ -37,9 +37,8 @@ std::string CheckpointMessage(uint64_t sequence, const std::string& head_hash) {
 std::string CanonicalAuditBytes(uint64_t sequence, const AuditEvent& event) {
   std::string out(kRecordDomain);
   PutU64(&out, sequence);
-  int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                   event.time.time_since_epoch())
-                   .count();
+  int64_t ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(event.time.time_since_epoch()).count();
   PutU64(&out, static_cast<uint64_t>(ms));
   for (const std::string* f : {&event.caller, &event.action, &event.target, &event.request_sha256,
                                &event.result, &event.serial}) {

@@ -10,13 +10,12 @@
 #ifndef MESHTRUST_CA_AUDIT_CHAIN_H_
 #define MESHTRUST_CA_AUDIT_CHAIN_H_
 
-#include "absl/strings/string_view.h"
-
 #include <cstdint>
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "base/clock.h"
 #include "base/secret_bytes.h"
 
@@ -43,7 +42,7 @@ struct AuditRecord {
 };
 
 struct AuditHead {
-  uint64_t sequence = 0;                         // 0: empty log.
+  uint64_t sequence = 0;  // 0: empty log.
   std::string hash = std::string(kAuditHashBytes, '\0');
 };
 

@@ -7,10 +7,10 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "base/logging.h"
 #include "pki/certificate.h"
 #include "pki/csr.h"
 #include "pki/key.h"
-#include "base/logging.h"
 
 namespace meshtrust::ca {
 namespace {
@@ -34,7 +34,8 @@ std::string TokenHash(absl::string_view token) {
 }
 
 absl::Status ValidateTokenFormat(absl::string_view token) {
-  size_t b64_len = sodium_base64_encoded_len(kTokenBytes, sodium_base64_VARIANT_URLSAFE_NO_PADDING) - 1;
+  size_t b64_len =
+      sodium_base64_encoded_len(kTokenBytes, sodium_base64_VARIANT_URLSAFE_NO_PADDING) - 1;
   if (!absl::StartsWith(token, kTokenPrefix) || token.size() != kTokenPrefix.size() + b64_len) {
     return absl::InvalidArgumentError(
         "join token is malformed: expected \"mtj1.\" followed by 43 base64url characters, as "
@@ -50,8 +51,7 @@ absl::Status ValidateTokenFormat(absl::string_view token) {
 
 std::string ResultOf(const absl::Status& status) {
   if (status.ok()) return "ok";
-  return absl::StrCat("refused: ", absl::StatusCodeToString(status.code()), ": ",
-                      status.message());
+  return absl::StrCat("refused: ", absl::StatusCodeToString(status.code()), ": ", status.message());
 }
 
 }  // namespace
@@ -67,10 +67,10 @@ std::string RequestDigest(std::initializer_list<absl::string_view> parts) {
 }
 
 absl::StatusOr<std::unique_ptr<Authority>> Authority::Create(Store* store,
-                                                            const keystore::KeyStore* keys,
-                                                            const AuditSigner* audit_signer,
-                                                            const Clock* clock, ControlCa control,
-                                                            AuthorityOptions options) {
+                                                             const keystore::KeyStore* keys,
+                                                             const AuditSigner* audit_signer,
+                                                             const Clock* clock, ControlCa control,
+                                                             AuthorityOptions options) {
   if (control.certificate == nullptr || control.key == nullptr) {
     return absl::InvalidArgumentError("control CA certificate and key are required");
   }
@@ -89,7 +89,8 @@ absl::StatusOr<std::unique_ptr<Authority>> Authority::Create(Store* store,
     }
   }
   if (active == nullptr) {
-    return absl::FailedPreconditionError("the store holds no active mesh root; run meshtrust-ca init");
+    return absl::FailedPreconditionError(
+        "the store holds no active mesh root; run meshtrust-ca init");
   }
   authority->bundle_.sha256 = Sha256Hex(authority->bundle_.roots_pem);
 
@@ -109,8 +110,8 @@ absl::StatusOr<std::unique_ptr<Authority>> Authority::Create(Store* store,
   return authority;
 }
 
-AuditEvent Authority::Event(const Caller& caller, absl::string_view action, absl::string_view target,
-                            absl::string_view request_digest) const {
+AuditEvent Authority::Event(const Caller& caller, absl::string_view action,
+                            absl::string_view target, absl::string_view request_digest) const {
   AuditEvent e;
   e.time = clock_->Now();
   e.caller = caller.ToString();
@@ -142,9 +143,9 @@ absl::StatusOr<ClusterRecord> Authority::AuthorizeAgent(const Caller& caller) {
   absl::StatusOr<CertificateRecord> identity = store_->GetCertificate(caller.serial);
   if (!identity.ok() || identity->kind != kKindAgentIdentity ||
       identity->subject_name != caller.name) {
-    return absl::UnauthenticatedError(absl::StrCat(
-        "client certificate ", caller.serial, " was not issued by this CA as the identity of ",
-        caller.ToString()));
+    return absl::UnauthenticatedError(absl::StrCat("client certificate ", caller.serial,
+                                                   " was not issued by this CA as the identity of ",
+                                                   caller.ToString()));
   }
   if (identity->revoked) {
     return absl::UnauthenticatedError(
@@ -153,9 +154,11 @@ absl::StatusOr<ClusterRecord> Authority::AuthorizeAgent(const Caller& caller) {
   absl::StatusOr<ClusterRecord> cluster = store_->GetCluster(caller.name);
   if (!cluster.ok()) return cluster.status();
   if (!cluster->enabled) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "cluster \"", caller.name, "\" is disabled; an operator must run `meshtrustctl cluster "
-        "enable ", caller.name, "`"));
+    return absl::PermissionDeniedError(
+        absl::StrCat("cluster \"", caller.name,
+                     "\" is disabled; an operator must run `meshtrustctl cluster "
+                     "enable ",
+                     caller.name, "`"));
   }
   return cluster;
 }
@@ -170,12 +173,14 @@ absl::Status Authority::AuthorizeAdmin(const Caller& caller, bool mutating) {
         absl::StrCat(caller.ToString(), " is an auditor (read-only); this call needs an operator"));
   }
   absl::StatusOr<CertificateRecord> identity = store_->GetCertificate(caller.serial);
-  if (!identity.ok() || identity->kind != kKindAdminIdentity || identity->subject_name != caller.name) {
-    return absl::UnauthenticatedError(absl::StrCat("client certificate ", caller.serial,
-                                                   " was not issued by this CA as an admin identity"));
+  if (!identity.ok() || identity->kind != kKindAdminIdentity ||
+      identity->subject_name != caller.name) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        "client certificate ", caller.serial, " was not issued by this CA as an admin identity"));
   }
   if (identity->revoked) {
-    return absl::UnauthenticatedError(absl::StrCat("client certificate ", caller.serial, " has been revoked"));
+    return absl::UnauthenticatedError(
+        absl::StrCat("client certificate ", caller.serial, " has been revoked"));
   }
   return absl::OkStatus();
 }
@@ -194,29 +199,33 @@ absl::StatusOr<ossl::UniquePtr<X509>> Authority::IssueIdentity(const EnrollmentS
   return pki::IssueCertificate(tmpl, key, control_.certificate.get(), control_.key.get());
 }
 
-absl::StatusOr<IssuedIdentity> Authority::Enroll(absl::string_view token, absl::string_view csr_der) {
+absl::StatusOr<IssuedIdentity> Authority::Enroll(absl::string_view token,
+                                                 absl::string_view csr_der) {
   AuditEvent event = Event(Caller::Anonymous(), "Enroll", "", RequestDigest({csr_der}));
   if (absl::Status s = ValidateTokenFormat(token); !s.ok()) return Refuse(event, s);
   std::string hash = TokenHash(token);
   absl::StatusOr<JoinTokenRecord> record = store_->GetJoinToken(hash);
   if (!record.ok()) {
     if (absl::IsNotFound(record.status())) {
-      return Refuse(event, absl::UnauthenticatedError(
-                               "join token is not valid; create one with `meshtrustctl token create`"));
+      return Refuse(event,
+                    absl::UnauthenticatedError(
+                        "join token is not valid; create one with `meshtrustctl token create`"));
     }
     return Refuse(event, record.status());
   }
   event.target = record->subject;
   if (record->used) {
-    return Refuse(event, absl::UnauthenticatedError(
-                             "join token was already used; tokens are single-use, create a new one"));
+    return Refuse(event,
+                  absl::UnauthenticatedError(
+                      "join token was already used; tokens are single-use, create a new one"));
   }
   TimePoint now = clock_->Now();
   if (record->expires <= now) {
     return Refuse(event, absl::UnauthenticatedError("join token has expired; create a new one"));
   }
   absl::StatusOr<EnrollmentSubject> subject = EnrollmentSubject::Parse(record->subject);
-  if (!subject.ok()) return Refuse(event, absl::DataLossError("stored join token names no identity"));
+  if (!subject.ok())
+    return Refuse(event, absl::DataLossError("stored join token names no identity"));
   if (subject->kind == CallerKind::kAgent) {
     absl::StatusOr<ClusterRecord> cluster = store_->GetCluster(subject->name);
     if (!cluster.ok()) return Refuse(event, cluster.status());
@@ -230,12 +239,14 @@ absl::StatusOr<IssuedIdentity> Authority::Enroll(absl::string_view token, absl::
   if (absl::StatusOr<pki::KeyAlgorithm> alg = CheckIdentityCsr(csr->get()); !alg.ok()) {
     return Refuse(event, alg.status());
   }
-  absl::StatusOr<ossl::UniquePtr<X509>> cert = IssueIdentity(*subject, pki::PublicKeyOf(csr->get()));
+  absl::StatusOr<ossl::UniquePtr<X509>> cert =
+      IssueIdentity(*subject, pki::PublicKeyOf(csr->get()));
   if (!cert.ok()) return Refuse(event, cert.status());
 
   CertificateRecord rec;
   rec.serial = pki::SerialHex(cert->get());
-  rec.kind = std::string(subject->kind == CallerKind::kAgent ? kKindAgentIdentity : kKindAdminIdentity);
+  rec.kind =
+      std::string(subject->kind == CallerKind::kAgent ? kKindAgentIdentity : kKindAdminIdentity);
   rec.subject_name = subject->name;
   rec.subject = pki::SubjectString(cert->get());
   rec.not_before = pki::NotBefore(cert->get());
@@ -246,8 +257,9 @@ absl::StatusOr<IssuedIdentity> Authority::Enroll(absl::string_view token, absl::
   event.serial = rec.serial;
   absl::Status redeemed = store_->RedeemJoinToken(hash, now, rec, event);
   if (absl::IsAlreadyExists(redeemed) && absl::StrContains(redeemed.message(), "join token")) {
-    return Refuse(event, absl::UnauthenticatedError(
-                             "join token was already used; tokens are single-use, create a new one"));
+    return Refuse(event,
+                  absl::UnauthenticatedError(
+                      "join token was already used; tokens are single-use, create a new one"));
   }
   if (absl::IsDeadlineExceeded(redeemed)) {
     return Refuse(event, absl::UnauthenticatedError("join token has expired; create a new one"));
@@ -294,9 +306,11 @@ absl::StatusOr<IssuedIntermediate> Authority::SignIntermediate(const Caller& cal
   absl::StatusOr<ClusterRecord> cluster = AuthorizeAgent(caller);
   if (!cluster.ok()) return Refuse(event, cluster.status());
   if (cluster_name != caller.name) {
-    return Refuse(event, absl::PermissionDeniedError(absl::StrCat(
-                             "identity ", caller.ToString(), " may not request an intermediate for "
-                             "cluster \"", cluster_name, "\"")));
+    return Refuse(event,
+                  absl::PermissionDeniedError(absl::StrCat("identity ", caller.ToString(),
+                                                           " may not request an intermediate for "
+                                                           "cluster \"",
+                                                           cluster_name, "\"")));
   }
   if (ttl.count() < 0) {
     return Refuse(event, absl::InvalidArgumentError("requested TTL is negative"));
@@ -308,8 +322,8 @@ absl::StatusOr<IssuedIntermediate> Authority::SignIntermediate(const Caller& cal
   if (!alg.ok()) return Refuse(event, alg.status());
 
   TimePoint now = clock_->Now();
-  std::chrono::seconds lifetime = ttl.count() == 0 ? cluster->policy.max_ttl
-                                                   : std::min(ttl, cluster->policy.max_ttl);
+  std::chrono::seconds lifetime =
+      ttl.count() == 0 ? cluster->policy.max_ttl : std::min(ttl, cluster->policy.max_ttl);
   TimePoint not_after = std::min(now + lifetime, pki::NotAfter(active_.certificate.get()));
   if (not_after - now < kMinTtl) {
     return Refuse(event, absl::FailedPreconditionError(
@@ -370,7 +384,8 @@ absl::StatusOr<TrustBundle> Authority::GetTrustBundle(const Caller& caller) {
 
 absl::Status Authority::Ack(const Caller& caller, absl::string_view cluster_name,
                             absl::string_view serial, absl::string_view bundle_sha256) {
-  AuditEvent event = Event(caller, "Ack", cluster_name, RequestDigest({cluster_name, serial, bundle_sha256}));
+  AuditEvent event =
+      Event(caller, "Ack", cluster_name, RequestDigest({cluster_name, serial, bundle_sha256}));
   absl::StatusOr<ClusterRecord> cluster = AuthorizeAgent(caller);
   if (!cluster.ok()) return Refuse(event, cluster.status());
   if (cluster_name != caller.name) {
@@ -380,8 +395,9 @@ absl::Status Authority::Ack(const Caller& caller, absl::string_view cluster_name
   }
   absl::StatusOr<CertificateRecord> cert = store_->GetCertificate(serial);
   if (!cert.ok() || cert->kind != kKindIntermediate || cert->subject_name != caller.name) {
-    return Refuse(event, absl::InvalidArgumentError(absl::StrCat(
-                             "serial \"", serial, "\" is not an intermediate issued to ", caller.name)));
+    return Refuse(event,
+                  absl::InvalidArgumentError(absl::StrCat(
+                      "serial \"", serial, "\" is not an intermediate issued to ", caller.name)));
   }
   event.result = "ok";
   event.serial = std::string(serial);
@@ -409,16 +425,17 @@ NewJoinToken Authority::MintToken(const std::string& subject, std::chrono::secon
 }
 
 absl::StatusOr<Authority::AddClusterResult> Authority::AddCluster(const Caller& caller,
-                                                                 absl::string_view name,
-                                                                 const ClusterPolicy& policy,
-                                                                 std::chrono::seconds token_ttl) {
+                                                                  absl::string_view name,
+                                                                  const ClusterPolicy& policy,
+                                                                  std::chrono::seconds token_ttl) {
   AuditEvent event = Event(caller, "AddCluster", name, RequestDigest({name, policy.ToJson()}));
   if (absl::Status s = AuthorizeAdmin(caller, /*mutating=*/true); !s.ok()) return Refuse(event, s);
   if (absl::Status s = ValidateClusterName(name); !s.ok()) return Refuse(event, s);
   if (absl::Status s = policy.Validate(); !s.ok()) return Refuse(event, s);
   if (token_ttl.count() == 0) token_ttl = options_.default_token_ttl;
   if (token_ttl.count() < 0 || token_ttl > options_.max_token_ttl) {
-    return Refuse(event, absl::InvalidArgumentError("join token TTL must be between 1s and 7 days"));
+    return Refuse(event,
+                  absl::InvalidArgumentError("join token TTL must be between 1s and 7 days"));
   }
   AddClusterResult result;
   result.cluster.name = std::string(name);
@@ -465,7 +482,8 @@ absl::StatusOr<NewJoinToken> Authority::CreateJoinToken(const Caller& caller,
   if (!cluster.ok()) return Refuse(event, cluster.status());
   if (ttl.count() == 0) ttl = options_.default_token_ttl;
   if (ttl.count() < 0 || ttl > options_.max_token_ttl) {
-    return Refuse(event, absl::InvalidArgumentError("join token TTL must be between 1s and 7 days"));
+    return Refuse(event,
+                  absl::InvalidArgumentError("join token TTL must be between 1s and 7 days"));
   }
   JoinTokenRecord record;
   NewJoinToken token =
@@ -485,7 +503,8 @@ absl::StatusOr<NewJoinToken> Authority::CreateAdminToken(const EnrollmentSubject
   }
   if (absl::Status s = ValidateAdminName(admin.name); !s.ok()) return Refuse(event, s);
   if (ttl.count() <= 0 || ttl > options_.max_token_ttl) {
-    return Refuse(event, absl::InvalidArgumentError("join token TTL must be between 1s and 7 days"));
+    return Refuse(event,
+                  absl::InvalidArgumentError("join token TTL must be between 1s and 7 days"));
   }
   JoinTokenRecord record;
   NewJoinToken token = MintToken(admin.ToString(), ttl, &record);

@@ -8,8 +8,6 @@
 #ifndef MESHTRUST_CA_AUTHORITY_H_
 #define MESHTRUST_CA_AUTHORITY_H_
 
-#include "absl/strings/string_view.h"
-
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -17,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "base/clock.h"
 #include "ca/audit_chain.h"
 #include "ca/audit_verify.h"
@@ -78,10 +77,10 @@ class Authority {
   // Loads the mesh roots from the store and the active root's key from the
   // keystore.
   static absl::StatusOr<std::unique_ptr<Authority>> Create(Store* store,
-                                                          const keystore::KeyStore* keys,
-                                                          const AuditSigner* audit_signer,
-                                                          const Clock* clock, ControlCa control,
-                                                          AuthorityOptions options);
+                                                           const keystore::KeyStore* keys,
+                                                           const AuditSigner* audit_signer,
+                                                           const Clock* clock, ControlCa control,
+                                                           AuthorityOptions options);
 
   // --- Agents (and admins enrolling) ---
   absl::StatusOr<IssuedIdentity> Enroll(absl::string_view token, absl::string_view csr_der);
@@ -129,7 +128,10 @@ class Authority {
   };
   Authority(Store* store, const AuditSigner* signer, const Clock* clock, ControlCa control,
             AuthorityOptions options)
-      : store_(store), signer_(signer), clock_(clock), control_(std::move(control)),
+      : store_(store),
+        signer_(signer),
+        clock_(clock),
+        control_(std::move(control)),
         options_(std::move(options)) {}
 
   AuditEvent Event(const Caller& caller, absl::string_view action, absl::string_view target,

@@ -84,14 +84,14 @@ absl::StatusOr<Caller> CallerFromContext(const grpc::ServerContext* context) {
   absl::string_view pem(pems[0].data(), pems[0].size());
   absl::StatusOr<ossl::UniquePtr<X509>> cert = pki::ParseCertificatePem(pem);
   if (!cert.ok()) {
-    return absl::UnauthenticatedError(absl::StrCat("client certificate is unreadable: ",
-                                                   cert.status().message()));
+    return absl::UnauthenticatedError(
+        absl::StrCat("client certificate is unreadable: ", cert.status().message()));
   }
   return CallerFromCertificate(cert->get());
 }
 
-#define MESHTRUST_CALLER_OR_RETURN(caller, context)                   \
-  absl::StatusOr<Caller> caller = CallerFromContext(context);         \
+#define MESHTRUST_CALLER_OR_RETURN(caller, context)           \
+  absl::StatusOr<Caller> caller = CallerFromContext(context); \
   if (!caller.ok()) return ToGrpcStatus(caller.status())
 
 grpc::Status TrustAuthorityService::Enroll(grpc::ServerContext* context,
@@ -121,8 +121,9 @@ grpc::Status TrustAuthorityService::SignIntermediate(grpc::ServerContext* contex
                                                      const v1::SignIntermediateRequest* request,
                                                      v1::SignIntermediateResponse* response) {
   MESHTRUST_CALLER_OR_RETURN(caller, context);
-  absl::StatusOr<IssuedIntermediate> issued = authority_->SignIntermediate(
-      *caller, request->cluster(), request->csr_der(), std::chrono::seconds(request->ttl_seconds()));
+  absl::StatusOr<IssuedIntermediate> issued =
+      authority_->SignIntermediate(*caller, request->cluster(), request->csr_der(),
+                                   std::chrono::seconds(request->ttl_seconds()));
   if (!issued.ok()) return ToGrpcStatus(issued.status());
   response->set_certificate_pem(issued->certificate_pem);
   response->set_chain_pem(issued->chain_pem);
@@ -201,7 +202,8 @@ grpc::Status AdminService::ListCertificates(grpc::ServerContext* context,
                                             v1::ListCertificatesResponse* response) {
   MESHTRUST_CALLER_OR_RETURN(caller, context);
   CertificateFilter filter{request->cluster(), request->kind(), request->limit()};
-  absl::StatusOr<std::vector<CertificateRecord>> certs = authority_->ListCertificates(*caller, filter);
+  absl::StatusOr<std::vector<CertificateRecord>> certs =
+      authority_->ListCertificates(*caller, filter);
   if (!certs.ok()) return ToGrpcStatus(certs.status());
   for (const CertificateRecord& c : *certs) {
     v1::CertificateRecord* out = response->add_certificates();

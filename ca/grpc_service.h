@@ -27,7 +27,8 @@ class TrustAuthorityService final : public v1::TrustAuthority::Service {
   grpc::Status SignIntermediate(grpc::ServerContext* context,
                                 const v1::SignIntermediateRequest* request,
                                 v1::SignIntermediateResponse* response) override;
-  grpc::Status GetTrustBundle(grpc::ServerContext* context, const v1::GetTrustBundleRequest* request,
+  grpc::Status GetTrustBundle(grpc::ServerContext* context,
+                              const v1::GetTrustBundleRequest* request,
                               v1::TrustBundle* response) override;
   grpc::Status Ack(grpc::ServerContext* context, const v1::AckRequest* request,
                    v1::AckResponse* response) override;

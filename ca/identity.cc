@@ -45,8 +45,10 @@ absl::StatusOr<EnrollmentSubject> EnrollmentSubject::Parse(absl::string_view uri
     return EnrollmentSubject{CallerKind::kAgent, std::string(parts[1])};
   }
   if (parts.size() == 3 && parts[0] == "admin" && IsLabel(parts[2])) {
-    if (parts[1] == "operator") return EnrollmentSubject{CallerKind::kOperator, std::string(parts[2])};
-    if (parts[1] == "auditor") return EnrollmentSubject{CallerKind::kAuditor, std::string(parts[2])};
+    if (parts[1] == "operator")
+      return EnrollmentSubject{CallerKind::kOperator, std::string(parts[2])};
+    if (parts[1] == "auditor")
+      return EnrollmentSubject{CallerKind::kAuditor, std::string(parts[2])};
   }
   return absl::InvalidArgumentError(absl::StrCat("\"", uri, "\" is not a meshtrust identity"));
 }
@@ -57,7 +59,8 @@ absl::StatusOr<Caller> CallerFromCertificate(X509* cert) {
   for (const std::string& uri : uris) {
     if (!absl::StartsWith(uri, kPrefix)) continue;
     if (found != nullptr) {
-      return absl::UnauthenticatedError("client certificate holds more than one meshtrust identity");
+      return absl::UnauthenticatedError(
+          "client certificate holds more than one meshtrust identity");
     }
     found = &uri;
   }
@@ -71,9 +74,10 @@ absl::StatusOr<Caller> CallerFromCertificate(X509* cert) {
 
 absl::Status ValidateClusterName(absl::string_view name) {
   if (!IsLabel(name)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "cluster name \"", name,
-        "\" is invalid: use 1-63 lowercase letters, digits and '-', not starting or ending with '-'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cluster name \"", name,
+                     "\" is invalid: use 1-63 lowercase letters, digits and '-', not starting or "
+                     "ending with '-'"));
   }
   return absl::OkStatus();
 }
@@ -96,8 +100,9 @@ absl::Status ValidateTrustDomain(absl::string_view domain) {
       ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_');
     }
     if (!ok) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "trust domain \"", domain, "\" is invalid: use a lowercase DNS name such as cluster.local"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("trust domain \"", domain,
+                       "\" is invalid: use a lowercase DNS name such as cluster.local"));
     }
   }
   return absl::OkStatus();

@@ -6,12 +6,11 @@
 #ifndef MESHTRUST_CA_IDENTITY_H_
 #define MESHTRUST_CA_IDENTITY_H_
 
-#include "absl/strings/string_view.h"
-
 #include <string>
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "pki/ossl.h"
 
 namespace meshtrust::ca {

@@ -16,13 +16,13 @@
 #include "absl/strings/str_split.h"
 #include "base/clock.h"
 #include "base/files.h"
+#include "base/logging.h"
 #include "ca/audit_verify.h"
 #include "ca/authority.h"
 #include "ca/server.h"
 #include "ca/state_dir.h"
 #include "pki/key.h"
 #include "spdlog/sinks/stdout_sinks.h"
-#include "base/logging.h"
 
 namespace meshtrust::ca {
 namespace {
@@ -63,7 +63,8 @@ int RunInit(const InitOptions& base, const KekFlags& kek, const std::string& roo
   if (!alg.ok()) return Fail(alg.status());
   if (*alg != pki::KeyAlgorithm::kEcdsaP256 && *alg != pki::KeyAlgorithm::kEcdsaP384 &&
       *alg != pki::KeyAlgorithm::kRsa4096) {
-    return Fail(absl::InvalidArgumentError("--root-key must be ecdsa-p256, ecdsa-p384 or rsa-4096"));
+    return Fail(
+        absl::InvalidArgumentError("--root-key must be ecdsa-p256, ecdsa-p384 or rsa-4096"));
   }
   options.root_algorithm = *alg;
   if (root_ttl_days < 30 || root_ttl_days > 365 * 30) {
@@ -75,8 +76,9 @@ int RunInit(const InitOptions& base, const KekFlags& kek, const std::string& roo
     options.server_ip_addresses.clear();
     for (absl::string_view name : absl::StrSplit(server_names, ',')) {
       if (name.empty()) continue;
-      bool is_ip = name.find_first_not_of("0123456789.:abcdef") == absl::string_view::npos &&
-                   (name.find('.') != absl::string_view::npos || name.find(':') != absl::string_view::npos);
+      bool is_ip =
+          name.find_first_not_of("0123456789.:abcdef") == absl::string_view::npos &&
+          (name.find('.') != absl::string_view::npos || name.find(':') != absl::string_view::npos);
       (is_ip ? options.server_ip_addresses : options.server_dns_names).emplace_back(name);
     }
   }
@@ -89,9 +91,10 @@ int RunInit(const InitOptions& base, const KekFlags& kek, const std::string& roo
   std::printf("  admin join token (single use, expires in %lld min):\n    %s\n",
               static_cast<long long>(options.admin_token_ttl.count() / 60),
               result->admin_token.c_str());
-  std::printf("Next: meshtrust-ca serve --state-dir %s ..., then\n"
-              "      meshtrustctl login --ca HOST:PORT --pin %s --token <admin join token>\n",
-              options.state_dir.c_str(), result->control_ca_pin.c_str());
+  std::printf(
+      "Next: meshtrust-ca serve --state-dir %s ..., then\n"
+      "      meshtrustctl login --ca HOST:PORT --pin %s --token <admin join token>\n",
+      options.state_dir.c_str(), result->control_ca_pin.c_str());
   return 0;
 }
 
@@ -122,13 +125,15 @@ int RunServe(const std::string& state_dir, const KekFlags& kek, const std::strin
   server_options.server_chain_pem = state->server_chain_pem;
   server_options.server_key_pem = &state->server_key_pem;
   server_options.client_ca_pem = state->control_ca_pem;
-  absl::StatusOr<std::unique_ptr<CaServer>> server = CaServer::Start(authority->get(), server_options);
+  absl::StatusOr<std::unique_ptr<CaServer>> server =
+      CaServer::Start(authority->get(), server_options);
   state->server_key_pem = SecretBytes();  // Wipe our copy; gRPC holds its own.
   if (!server.ok()) return Fail(server.status());
   spdlog::info("meshtrust-ca serving on port {} (state {}, audit head {})", (*server)->port(),
                state_dir, state->store->Head().sequence);
   if (!port_file.empty()) {
-    if (absl::Status s = WriteFileAtomically(port_file, absl::StrCat((*server)->port(), "\n"), 0644);
+    if (absl::Status s =
+            WriteFileAtomically(port_file, absl::StrCat((*server)->port(), "\n"), 0644);
         !s.ok()) {
       return Fail(s);
     }
@@ -155,7 +160,8 @@ int RunAdminToken(const std::string& state_dir, const KekFlags& kek, const std::
   if (role != "operator" && role != "auditor") {
     return Fail(absl::InvalidArgumentError("--role must be operator or auditor"));
   }
-  EnrollmentSubject subject{role == "operator" ? CallerKind::kOperator : CallerKind::kAuditor, name};
+  EnrollmentSubject subject{role == "operator" ? CallerKind::kOperator : CallerKind::kAuditor,
+                            name};
   absl::StatusOr<NewJoinToken> token =
       (*authority)->CreateAdminToken(subject, std::chrono::minutes(ttl_minutes));
   if (!token.ok()) return Fail(token.status());
@@ -208,37 +214,52 @@ int main(int argc, char** argv) {
   int root_ttl_days = 3650;
   std::string server_names;
   CLI::App* init_cmd = app.add_subcommand("init", "Create a new CA state directory");
-  init_cmd->add_option("--state-dir", init.state_dir, "Directory to create (must not exist or be empty)")->required();
+  init_cmd
+      ->add_option("--state-dir", init.state_dir,
+                   "Directory to create (must not exist or be empty)")
+      ->required();
   init_kek.Add(init_cmd);
-  init_cmd->add_option("--root-key", root_alg, "Mesh root key: ecdsa-p256, ecdsa-p384, rsa-4096")->capture_default_str();
-  init_cmd->add_option("--root-ttl-days", root_ttl_days, "Mesh root lifetime in days")->capture_default_str();
-  init_cmd->add_option("--organization", init.organization, "O= of the CA certificates")->capture_default_str();
+  init_cmd->add_option("--root-key", root_alg, "Mesh root key: ecdsa-p256, ecdsa-p384, rsa-4096")
+      ->capture_default_str();
+  init_cmd->add_option("--root-ttl-days", root_ttl_days, "Mesh root lifetime in days")
+      ->capture_default_str();
+  init_cmd->add_option("--organization", init.organization, "O= of the CA certificates")
+      ->capture_default_str();
   init_cmd->add_option("--server-names", server_names,
                        "Comma-separated DNS names and IPs of the CA server certificate "
                        "(default localhost,127.0.0.1,::1)");
-  init_cmd->add_option("--import-cert", init.import_certificate, "Import this CA certificate (PEM) as the mesh signing CA");
-  init_cmd->add_option("--import-key", init.import_key, "Its private key (PEM); sealed into the keystore");
-  init_cmd->add_option("--import-chain", init.import_chain, "The CAs above an imported intermediate, ending with the offline root");
-  init_cmd->add_option("--admin-name", init.admin_name, "Name of the first operator")->capture_default_str();
+  init_cmd->add_option("--import-cert", init.import_certificate,
+                       "Import this CA certificate (PEM) as the mesh signing CA");
+  init_cmd->add_option("--import-key", init.import_key,
+                       "Its private key (PEM); sealed into the keystore");
+  init_cmd->add_option("--import-chain", init.import_chain,
+                       "The CAs above an imported intermediate, ending with the offline root");
+  init_cmd->add_option("--admin-name", init.admin_name, "Name of the first operator")
+      ->capture_default_str();
 
   std::string state_dir, listen = "127.0.0.1:8443", crl_url, port_file;
   KekFlags serve_kek;
   CLI::App* serve_cmd = app.add_subcommand("serve", "Serve the gRPC API");
   serve_cmd->add_option("--state-dir", state_dir, "CA state directory")->required();
   serve_kek.Add(serve_cmd);
-  serve_cmd->add_option("--listen", listen, "host:port to listen on (port 0 picks one)")->capture_default_str();
-  serve_cmd->add_option("--crl-url", crl_url, "URL written into intermediates as cRLDistributionPoints");
-  serve_cmd->add_option("--port-file", port_file, "Write the listening port to this file once serving");
+  serve_cmd->add_option("--listen", listen, "host:port to listen on (port 0 picks one)")
+      ->capture_default_str();
+  serve_cmd->add_option("--crl-url", crl_url,
+                        "URL written into intermediates as cRLDistributionPoints");
+  serve_cmd->add_option("--port-file", port_file,
+                        "Write the listening port to this file once serving");
 
   std::string admin_name, admin_role = "operator";
   int admin_ttl_minutes = 60;
   KekFlags admin_kek;
-  CLI::App* admin_cmd = app.add_subcommand("admin-token", "Create a join token for an admin (offline)");
+  CLI::App* admin_cmd =
+      app.add_subcommand("admin-token", "Create a join token for an admin (offline)");
   admin_cmd->add_option("--state-dir", state_dir, "CA state directory")->required();
   admin_kek.Add(admin_cmd);
   admin_cmd->add_option("--name", admin_name, "Admin name")->required();
   admin_cmd->add_option("--role", admin_role, "operator or auditor")->capture_default_str();
-  admin_cmd->add_option("--ttl-minutes", admin_ttl_minutes, "Token lifetime")->capture_default_str();
+  admin_cmd->add_option("--ttl-minutes", admin_ttl_minutes, "Token lifetime")
+      ->capture_default_str();
 
   std::string public_key;
   CLI::App* audit_cmd = app.add_subcommand("audit", "Audit log tools");

@@ -20,7 +20,8 @@ absl::Status ClusterPolicy::Validate() const {
         absl::StrCat("policy max TTL ", max_ttl.count(), "s is below the minimum of 1h"));
   }
   if (max_ttl > std::chrono::hours(24 * 366)) {
-    return absl::InvalidArgumentError("policy max TTL is above one year; intermediates must rotate");
+    return absl::InvalidArgumentError(
+        "policy max TTL is above one year; intermediates must rotate");
   }
   return absl::OkStatus();
 }
@@ -81,7 +82,7 @@ absl::Status CheckCsrStructure(X509_REQ* csr) {
 }
 
 absl::StatusOr<pki::KeyAlgorithm> CheckIntermediateCsr(X509_REQ* csr, absl::string_view cluster,
-                                                      const ClusterPolicy& policy) {
+                                                       const ClusterPolicy& policy) {
   if (absl::Status s = CheckCsrStructure(csr); !s.ok()) return s;
   EVP_PKEY* key = pki::PublicKeyOf(csr);
   absl::StatusOr<pki::KeyAlgorithm> alg = pki::ClassifyKey(key);

@@ -3,13 +3,12 @@
 #ifndef MESHTRUST_CA_POLICY_H_
 #define MESHTRUST_CA_POLICY_H_
 
-#include "absl/strings/string_view.h"
-
 #include <chrono>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "pki/key.h"
 #include "pki/ossl.h"
 
@@ -40,7 +39,7 @@ absl::Status CheckCsrStructure(X509_REQ* csr);
 // CheckCsrStructure, then the key against the cluster policy. Returns the
 // key's algorithm, or kInvalidArgument / kPermissionDenied saying why.
 absl::StatusOr<pki::KeyAlgorithm> CheckIntermediateCsr(X509_REQ* csr, absl::string_view cluster,
-                                                      const ClusterPolicy& policy);
+                                                       const ClusterPolicy& policy);
 
 // CheckCsrStructure, then any approved key.
 absl::StatusOr<pki::KeyAlgorithm> CheckIdentityCsr(X509_REQ* csr);

@@ -114,13 +114,15 @@ class Statement {
   }
   std::string Text(int col) const {
     const unsigned char* p = sqlite3_column_text(stmt_, col);
-    return p == nullptr ? "" : std::string(reinterpret_cast<const char*>(p),
-                                           static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
+    return p == nullptr ? ""
+                        : std::string(reinterpret_cast<const char*>(p),
+                                      static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
   }
   std::string Blob(int col) const {
     const void* p = sqlite3_column_blob(stmt_, col);
-    return p == nullptr ? "" : std::string(static_cast<const char*>(p),
-                                           static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
+    return p == nullptr ? ""
+                        : std::string(static_cast<const char*>(p),
+                                      static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
   }
   int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
   bool IsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
@@ -282,8 +284,8 @@ absl::Status SqliteStore::Mutate(const AuditEvent& audit, Body body) {
       head_ = std::move(new_head);
       return absl::OkStatus();
     }
-    s = absl::UnavailableError(absl::StrCat("database commit failed, so nothing was done: ",
-                                            sqlite3_errmsg(db_)));
+    s = absl::UnavailableError(
+        absl::StrCat("database commit failed, so nothing was done: ", sqlite3_errmsg(db_)));
   }
   sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
   return s;
@@ -292,14 +294,14 @@ absl::Status SqliteStore::Mutate(const AuditEvent& audit, Body body) {
 absl::Status SqliteStore::AddCluster(const ClusterRecord& cluster, const JoinTokenRecord& token,
                                      const AuditEvent& audit) {
   return Mutate(audit, [&]() -> absl::Status {
-    Statement st(db_,
-                 "INSERT INTO clusters (name, enabled, policy, created) VALUES (?, ?, ?, ?)");
+    Statement st(db_, "INSERT INTO clusters (name, enabled, policy, created) VALUES (?, ?, ?, ?)");
     st.Bind(cluster.name).Bind(int64_t{cluster.enabled}).Bind(cluster.policy.ToJson());
     st.Bind(Ms(cluster.created));
     if (st.Step() != SQLITE_DONE) {
       absl::Status s = st.Error("adding a cluster");
       if (absl::IsAlreadyExists(s)) {
-        return absl::AlreadyExistsError(absl::StrCat("cluster \"", cluster.name, "\" already exists"));
+        return absl::AlreadyExistsError(
+            absl::StrCat("cluster \"", cluster.name, "\" already exists"));
       }
       return s;
     }
@@ -312,7 +314,8 @@ absl::Status SqliteStore::AddCluster(const ClusterRecord& cluster, const JoinTok
 
 absl::StatusOr<ClusterRecord> SqliteStore::GetCluster(absl::string_view name) {
   std::lock_guard<std::mutex> lock(mu_);
-  Statement st(db_, absl::StrCat("SELECT ", kClusterColumns, " FROM clusters WHERE name = ?").c_str());
+  Statement st(db_,
+               absl::StrCat("SELECT ", kClusterColumns, " FROM clusters WHERE name = ?").c_str());
   st.Bind(name);
   int rc = st.Step();
   if (rc == SQLITE_DONE) {
@@ -324,7 +327,8 @@ absl::StatusOr<ClusterRecord> SqliteStore::GetCluster(absl::string_view name) {
 
 absl::StatusOr<std::vector<ClusterRecord>> SqliteStore::ListClusters() {
   std::lock_guard<std::mutex> lock(mu_);
-  Statement st(db_, absl::StrCat("SELECT ", kClusterColumns, " FROM clusters ORDER BY name").c_str());
+  Statement st(db_,
+               absl::StrCat("SELECT ", kClusterColumns, " FROM clusters ORDER BY name").c_str());
   std::vector<ClusterRecord> out;
   int rc;
   while ((rc = st.Step()) == SQLITE_ROW) {
@@ -412,20 +416,24 @@ absl::Status SqliteStore::RecordCertificate(const CertificateRecord& cert,
   return Mutate(audit, [&]() -> absl::Status {
     if (absl::Status s = InsertCertificate(db_, cert); !s.ok()) return s;
     if (cert.kind != kKindIntermediate) return absl::OkStatus();
-    Statement st(db_, "UPDATE clusters SET current_serial = ?, current_not_after = ? WHERE name = ?");
+    Statement st(db_,
+                 "UPDATE clusters SET current_serial = ?, current_not_after = ? WHERE name = ?");
     st.Bind(cert.serial).Bind(Ms(cert.not_after)).Bind(cert.subject_name);
     if (absl::Status s = st.Run(); !s.ok()) return s;
-    return ExpectOneRowChanged(db_, absl::StrCat("cluster \"", cert.subject_name, "\" is not registered"));
+    return ExpectOneRowChanged(
+        db_, absl::StrCat("cluster \"", cert.subject_name, "\" is not registered"));
   });
 }
 
 absl::StatusOr<CertificateRecord> SqliteStore::GetCertificate(absl::string_view serial) {
   std::lock_guard<std::mutex> lock(mu_);
-  Statement st(db_, absl::StrCat("SELECT ", kCertificateColumns,
-                                 " FROM certificates WHERE serial = ?").c_str());
+  Statement st(
+      db_,
+      absl::StrCat("SELECT ", kCertificateColumns, " FROM certificates WHERE serial = ?").c_str());
   st.Bind(serial);
   int rc = st.Step();
-  if (rc == SQLITE_DONE) return absl::NotFoundError(absl::StrCat("no certificate with serial ", serial));
+  if (rc == SQLITE_DONE)
+    return absl::NotFoundError(absl::StrCat("no certificate with serial ", serial));
   if (rc != SQLITE_ROW) return st.Error("reading a certificate");
   return ReadCertificate(st);
 }

@@ -3,12 +3,11 @@
 #ifndef MESHTRUST_CA_SQLITE_STORE_H_
 #define MESHTRUST_CA_SQLITE_STORE_H_
 
-#include "absl/strings/string_view.h"
-
 #include <memory>
 #include <mutex>
 #include <string>
 
+#include "absl/strings/string_view.h"
 #include "ca/store.h"
 
 struct sqlite3;

@@ -8,17 +8,19 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "base/files.h"
+#include "base/logging.h"
 #include "keystore/keystore.h"
 #include "pki/certificate.h"
 #include "pki/chain.h"
-#include "base/logging.h"
 
 namespace meshtrust::ca {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string Path(const std::string& dir, absl::string_view name) { return absl::StrCat(dir, "/", name); }
+std::string Path(const std::string& dir, absl::string_view name) {
+  return absl::StrCat(dir, "/", name);
+}
 
 absl::StatusOr<bool> IsEmptyDirectory(const std::string& dir) {
   std::error_code ec;
@@ -29,9 +31,10 @@ absl::StatusOr<bool> IsEmptyDirectory(const std::string& dir) {
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     std::string name = entry.path().filename();
     if (name == "lost+found") continue;  // Fresh ext4 volumes.
-    return absl::AlreadyExistsError(absl::StrCat(
-        "state directory ", dir, " is not empty; meshtrust-ca init never overwrites a CA. "
-        "Choose a new directory or remove this one deliberately"));
+    return absl::AlreadyExistsError(
+        absl::StrCat("state directory ", dir,
+                     " is not empty; meshtrust-ca init never overwrites a CA. "
+                     "Choose a new directory or remove this one deliberately"));
   }
   return true;
 }
@@ -72,13 +75,15 @@ absl::StatusOr<GeneratedCa> ImportCa(const InitOptions& options, TimePoint now) 
   if (!cert_pem.ok()) return cert_pem.status();
   absl::StatusOr<ossl::UniquePtr<X509>> cert = pki::ParseCertificatePem(*cert_pem);
   if (!cert.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(options.import_certificate, ": ", cert.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(options.import_certificate, ": ", cert.status().message()));
   }
   absl::StatusOr<SecretBytes> key_pem = ReadSecretFile(options.import_key, 1 << 20);
   if (!key_pem.ok()) return key_pem.status();
   absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> key = pki::PrivateKeyFromPem(*key_pem);
   if (!key.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(options.import_key, ": ", key.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(options.import_key, ": ", key.status().message()));
   }
   if (!pki::SamePublicKey(key->get(), pki::PublicKeyOf(cert->get()))) {
     return absl::InvalidArgumentError("the imported key does not match the imported certificate");
@@ -111,13 +116,16 @@ absl::StatusOr<GeneratedCa> ImportCa(const InitOptions& options, TimePoint now) 
     }
     absl::StatusOr<std::string> chain_pem = ReadFile(options.import_chain, 1 << 20);
     if (!chain_pem.ok()) return chain_pem.status();
-    absl::StatusOr<std::vector<ossl::UniquePtr<X509>>> chain = pki::ParseCertificateChainPem(*chain_pem);
+    absl::StatusOr<std::vector<ossl::UniquePtr<X509>>> chain =
+        pki::ParseCertificateChainPem(*chain_pem);
     if (!chain.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(options.import_chain, ": ", chain.status().message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat(options.import_chain, ": ", chain.status().message()));
     }
     X509* anchor = chain->back().get();
     if (X509_check_issued(anchor, anchor) != X509_V_OK) {
-      return absl::InvalidArgumentError("the last certificate of --import-chain must be the self-signed root");
+      return absl::InvalidArgumentError(
+          "the last certificate of --import-chain must be the self-signed root");
     }
     std::vector<X509*> between;
     for (size_t i = 0; i + 1 < chain->size(); ++i) {
@@ -125,7 +133,8 @@ absl::StatusOr<GeneratedCa> ImportCa(const InitOptions& options, TimePoint now) 
       out.chain_pem += pki::CertificatePem((*chain)[i].get());
     }
     if (absl::Status s = pki::VerifyChain(cert->get(), between, {anchor}); !s.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("the imported CA does not chain to the given root: ", s.message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("the imported CA does not chain to the given root: ", s.message()));
     }
     out.anchor_pem = pki::CertificatePem(anchor);
   }
@@ -145,7 +154,8 @@ absl::StatusOr<InitResult> Initialize(const InitOptions& options, const Clock& c
 
   // The audit key first: everything after it is audited.
   SecretBytes seed = AuditSigner::GenerateSeed();
-  if (absl::Status s = (*keys)->PutSecret(kAuditKeyId, keystore::kFormatEd25519Seed, seed); !s.ok()) {
+  if (absl::Status s = (*keys)->PutSecret(kAuditKeyId, keystore::kFormatEd25519Seed, seed);
+      !s.ok()) {
     return s;
   }
   absl::StatusOr<std::unique_ptr<AuditSigner>> signer = AuditSigner::FromSeed(seed);
@@ -155,7 +165,8 @@ absl::StatusOr<InitResult> Initialize(const InitOptions& options, const Clock& c
       !s.ok()) {
     return s;
   }
-  absl::StatusOr<std::unique_ptr<SqliteStore>> store = SqliteStore::Open(Path(dir, "ca.db"), signer->get());
+  absl::StatusOr<std::unique_ptr<SqliteStore>> store =
+      SqliteStore::Open(Path(dir, "ca.db"), signer->get());
   if (!store.ok()) return store.status();
 
   // The mesh root.
@@ -193,12 +204,14 @@ absl::StatusOr<InitResult> Initialize(const InitOptions& options, const Clock& c
   if (!control.ok()) return control.status();
   if (absl::Status s = (*keys)->PutKey(kControlCaKeyId, control->key.get()); !s.ok()) return s;
   std::string control_pem = pki::CertificatePem(control->certificate.get());
-  if (absl::Status s = WriteFileAtomically(Path(dir, "control-ca.pem"), control_pem, 0644, true); !s.ok()) {
+  if (absl::Status s = WriteFileAtomically(Path(dir, "control-ca.pem"), control_pem, 0644, true);
+      !s.ok()) {
     return s;
   }
 
   // The server's TLS certificate.
-  absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> server_key = pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
+  absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> server_key =
+      pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
   if (!server_key.ok()) return server_key.status();
   pki::CertificateTemplate server;
   server.subject = {{"O", options.organization}, {"CN", "meshtrust-ca"}};
@@ -212,9 +225,9 @@ absl::StatusOr<InitResult> Initialize(const InitOptions& options, const Clock& c
       server, server_key->get(), control->certificate.get(), control->key.get());
   if (!server_cert.ok()) return server_cert.status();
   if (absl::Status s = (*keys)->PutKey(kServerKeyId, server_key->get()); !s.ok()) return s;
-  if (absl::Status s = WriteFileAtomically(Path(dir, "server.pem"),
-                                           pki::CertificatePem(server_cert->get()) + control_pem,
-                                           0644, true);
+  if (absl::Status s =
+          WriteFileAtomically(Path(dir, "server.pem"),
+                              pki::CertificatePem(server_cert->get()) + control_pem, 0644, true);
       !s.ok()) {
     return s;
   }
@@ -226,7 +239,8 @@ absl::StatusOr<InitResult> Initialize(const InitOptions& options, const Clock& c
       store->get(), keys->get(), signer->get(), &clock, std::move(control_ca), AuthorityOptions{});
   if (!authority.ok()) return authority.status();
   EnrollmentSubject admin{CallerKind::kOperator, options.admin_name};
-  absl::StatusOr<NewJoinToken> token = (*authority)->CreateAdminToken(admin, options.admin_token_ttl);
+  absl::StatusOr<NewJoinToken> token =
+      (*authority)->CreateAdminToken(admin, options.admin_token_ttl);
   if (!token.ok()) return token.status();
 
   InitResult result;
@@ -285,7 +299,8 @@ absl::StatusOr<ControlCa> CaState::LoadControlCa() const {
 
 absl::StatusOr<CaState> OpenStateDir(const std::string& dir, const keystore::KekSource& kek) {
   if (!PathExists(dir)) {
-    return absl::NotFoundError(absl::StrCat("state directory ", dir, " does not exist; run meshtrust-ca init"));
+    return absl::NotFoundError(
+        absl::StrCat("state directory ", dir, " does not exist; run meshtrust-ca init"));
   }
   if (absl::Status s = CheckPrivatePermissions(dir); !s.ok()) return s;
   if (absl::Status s = CheckPrivatePermissions(Path(dir, "keys")); !s.ok()) return s;
@@ -303,7 +318,8 @@ absl::StatusOr<CaState> OpenStateDir(const std::string& dir, const keystore::Kek
   absl::StatusOr<std::string> pub = ReadAuditPublicKey(Path(dir, "audit-public-key"));
   if (!pub.ok()) return pub.status();
   if (*pub != state.audit_signer->public_key()) {
-    return absl::DataLossError("audit-public-key does not match the audit signing key in the keystore");
+    return absl::DataLossError(
+        "audit-public-key does not match the audit signing key in the keystore");
   }
   absl::StatusOr<std::unique_ptr<SqliteStore>> store =
       SqliteStore::Open(Path(dir, "ca.db"), state.audit_signer.get());
@@ -335,7 +351,8 @@ absl::StatusOr<std::string> ReadAuditPublicKey(const std::string& path) {
   absl::string_view trimmed = absl::StripAsciiWhitespace(*hex);
   absl::StatusOr<std::string> key = HexDecode(trimmed);
   if (!key.ok() || key->size() != 32) {
-    return absl::DataLossError(absl::StrCat(path, " does not hold a 32-byte hex Ed25519 public key"));
+    return absl::DataLossError(
+        absl::StrCat(path, " does not hold a 32-byte hex Ed25519 public key"));
   }
   return key;
 }

@@ -12,14 +12,13 @@
 #ifndef MESHTRUST_CA_STATE_DIR_H_
 #define MESHTRUST_CA_STATE_DIR_H_
 
-#include "absl/strings/string_view.h"
-
 #include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "base/clock.h"
 #include "ca/audit_chain.h"
 #include "ca/authority.h"

@@ -12,13 +12,12 @@
 #ifndef MESHTRUST_CA_STORE_H_
 #define MESHTRUST_CA_STORE_H_
 
-#include "absl/strings/string_view.h"
-
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "base/clock.h"
 #include "ca/audit_chain.h"
 #include "ca/policy.h"
@@ -70,12 +69,12 @@ struct CertificateFilter {
 // A mesh signing CA: a root the CA generated, or an imported intermediate of
 // an offline root.
 struct RootRecord {
-  int64_t id = 0;             // Assigned by the store.
-  std::string key_id;         // Keystore id of its private key.
+  int64_t id = 0;      // Assigned by the store.
+  std::string key_id;  // Keystore id of its private key.
   std::string certificate_pem;
-  std::string chain_pem;      // CAs between it and the anchor (may be empty).
-  std::string anchor_pem;     // The trust anchor (== certificate_pem for a generated root).
-  std::string status;         // "active" (signs) or "trusted" (in the bundle only).
+  std::string chain_pem;   // CAs between it and the anchor (may be empty).
+  std::string anchor_pem;  // The trust anchor (== certificate_pem for a generated root).
+  std::string status;      // "active" (signs) or "trusted" (in the bundle only).
   TimePoint created;
 };
 
@@ -102,8 +101,7 @@ class Store {
   // any number of concurrent redemptions exactly one succeeds; the others get
   // kAlreadyExists (used) or kDeadlineExceeded (expired).
   virtual absl::Status RedeemJoinToken(absl::string_view hash, TimePoint now,
-                                       const CertificateRecord& cert,
-                                       const AuditEvent& audit) = 0;
+                                       const CertificateRecord& cert, const AuditEvent& audit) = 0;
 
   // Issued certificates. For intermediates the cluster's current serial is
   // updated in the same transaction.

@@ -25,10 +25,9 @@ std::shared_ptr<grpc::Channel> CreateChannel(
   args.SetMaxReceiveMessageSize(4 * 1024 * 1024);
   args.SetInt(GRPC_ARG_ENABLE_RETRIES, 1);
   std::shared_ptr<grpc::Channel> channel =
-      interceptors.empty()
-          ? grpc::CreateCustomChannel(address, grpc::SslCredentials(tls), args)
-          : grpc::experimental::CreateCustomChannelWithInterceptors(
-                address, grpc::SslCredentials(tls), args, std::move(interceptors));
+      interceptors.empty() ? grpc::CreateCustomChannel(address, grpc::SslCredentials(tls), args)
+                           : grpc::experimental::CreateCustomChannelWithInterceptors(
+                                 address, grpc::SslCredentials(tls), args, std::move(interceptors));
   if (identity != nullptr) sodium_memzero(tls.pem_private_key.data(), tls.pem_private_key.size());
   return channel;
 }
@@ -78,7 +77,8 @@ absl::StatusOr<Identity> Enroll(const std::string& address, const std::string& p
   }
   absl::StatusOr<SecretBytes> key_pem = pki::PrivateKeyToPkcs8Pem(key->get());
   if (!key_pem.ok()) return key_pem.status();
-  return Identity{response.identity(), response.certificate_pem(), *std::move(key_pem), control_pem};
+  return Identity{response.identity(), response.certificate_pem(), *std::move(key_pem),
+                  control_pem};
 }
 
 }  // namespace meshtrust::client

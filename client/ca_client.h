@@ -36,7 +36,8 @@ absl::StatusOr<Identity> Enroll(const std::string& address, const std::string& p
 absl::Status FromGrpcStatus(const grpc::Status& status);
 
 // A ClientContext with a deadline.
-std::unique_ptr<grpc::ClientContext> NewContext(std::chrono::milliseconds timeout = kDefaultCallTimeout);
+std::unique_ptr<grpc::ClientContext> NewContext(
+    std::chrono::milliseconds timeout = kDefaultCallTimeout);
 
 }  // namespace meshtrust::client
 

@@ -65,9 +65,10 @@ absl::StatusOr<client::Identity> LoadIdentity(Globals& g) {
   absl::StatusOr<std::string> ca = ReadFile(g.Path("control-ca.pem"));
   absl::StatusOr<std::string> cert = ReadFile(g.Path("client.crt"));
   if (!ca.ok() || !cert.ok()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "no credentials in ", g.config_dir, "; run `meshtrustctl login --ca HOST:PORT --pin ... "
-        "--token ...` first"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("no credentials in ", g.config_dir,
+                     "; run `meshtrustctl login --ca HOST:PORT --pin ... "
+                     "--token ...` first"));
   }
   if (absl::Status s = CheckPrivatePermissions(g.Path("client.key")); !s.ok()) return s;
   absl::StatusOr<SecretBytes> key = ReadSecretFile(g.Path("client.key"));
@@ -102,8 +103,8 @@ nlohmann::json ClusterJson(const v1::Cluster& c) {
   j["name"] = c.name();
   j["enabled"] = c.enabled();
   j["trust_domain"] = c.policy().trust_domain();
-  j["allowed_key_algorithms"] = std::vector<std::string>(c.policy().allowed_key_algorithms().begin(),
-                                                         c.policy().allowed_key_algorithms().end());
+  j["allowed_key_algorithms"] = std::vector<std::string>(
+      c.policy().allowed_key_algorithms().begin(), c.policy().allowed_key_algorithms().end());
   j["max_ttl_seconds"] = c.policy().max_ttl_seconds();
   j["name_constraints"] = c.policy().name_constraints();
   j["current_serial"] = c.current_serial();
@@ -137,17 +138,19 @@ void PrintClusters(const Globals& g, const std::vector<v1::Cluster>& clusters) {
 
 void PrintToken(const Globals& g, const v1::JoinToken& t) {
   if (g.format() == Format::kJson) {
-    std::fputs(RenderJson({{"cluster", t.cluster()}, {"token", t.token()},
-                           {"expires", FormatTime(t.expires())}})
-                   .c_str(),
-               stdout);
+    std::fputs(
+        RenderJson(
+            {{"cluster", t.cluster()}, {"token", t.token()}, {"expires", FormatTime(t.expires())}})
+            .c_str(),
+        stdout);
     return;
   }
   std::printf("join token for %s (single use, expires %s):\n%s\n", t.cluster().c_str(),
               FormatTime(t.expires()).c_str(), t.token().c_str());
 }
 
-int Login(Globals& g, const std::string& pin, const std::string& token, const std::string& alg_name) {
+int Login(Globals& g, const std::string& pin, const std::string& token,
+          const std::string& alg_name) {
   if (g.ca_address.empty()) return Fail(absl::InvalidArgumentError("--ca HOST:PORT is required"));
   absl::StatusOr<pki::KeyAlgorithm> alg = pki::ParseKeyAlgorithm(alg_name);
   if (!alg.ok()) return Fail(alg.status());
@@ -165,7 +168,8 @@ int Login(Globals& g, const std::string& pin, const std::string& token, const st
         std::tuple{"client.crt", absl::string_view(id->certificate_pem), 0644},
         std::tuple{"control-ca.pem", absl::string_view(id->control_ca_pem), 0644},
         std::tuple{"ca-address", absl::string_view(g.ca_address), 0644}}) {
-    if (absl::Status s = WriteFileAtomically(g.Path(name), data, static_cast<mode_t>(mode)); !s.ok()) {
+    if (absl::Status s = WriteFileAtomically(g.Path(name), data, static_cast<mode_t>(mode));
+        !s.ok()) {
       return Fail(s);
     }
   }
@@ -196,13 +200,18 @@ int main(int argc, char** argv) {
   app.add_option("-o,--output", g.output, "Output format: table or json")
       ->check(CLI::IsMember({"table", "json"}))
       ->capture_default_str();
-  app.add_option("--timeout", g.timeout_seconds, "Per-call deadline in seconds")->capture_default_str();
+  app.add_option("--timeout", g.timeout_seconds, "Per-call deadline in seconds")
+      ->capture_default_str();
 
   std::string pin, token, key_alg = "ecdsa-p256";
   CLI::App* login = app.add_subcommand("login", "Enroll as an admin with a one-time token");
-  login->add_option("--pin", pin, "Control CA pin (sha256:...) printed by meshtrust-ca init")->required();
-  login->add_option("--token", token, "Admin join token")->required()->envname("MESHTRUSTCTL_TOKEN");
-  login->add_option("--key-algorithm", key_alg, "Key for the admin identity")->capture_default_str();
+  login->add_option("--pin", pin, "Control CA pin (sha256:...) printed by meshtrust-ca init")
+      ->required();
+  login->add_option("--token", token, "Admin join token")
+      ->required()
+      ->envname("MESHTRUSTCTL_TOKEN");
+  login->add_option("--key-algorithm", key_alg, "Key for the admin identity")
+      ->capture_default_str();
 
   CLI::App* cluster = app.add_subcommand("cluster", "Manage clusters");
   cluster->require_subcommand(1);
@@ -218,9 +227,11 @@ int main(int argc, char** argv) {
   add->add_option("--max-ttl-hours", max_ttl_hours, "Maximum intermediate lifetime (default 720)");
   add->add_flag("--name-constraints", name_constraints,
                 "Constrain the intermediate's URI names to the trust domain");
-  add->add_option("--token-ttl-minutes", token_ttl_minutes, "Join token lifetime")->capture_default_str();
+  add->add_option("--token-ttl-minutes", token_ttl_minutes, "Join token lifetime")
+      ->capture_default_str();
   CLI::App* list = cluster->add_subcommand("list", "List clusters");
-  CLI::App* disable = cluster->add_subcommand("disable", "Disable a cluster: no more signing for it");
+  CLI::App* disable =
+      cluster->add_subcommand("disable", "Disable a cluster: no more signing for it");
   disable->add_option("name", name, "Cluster name")->required();
   CLI::App* enable = cluster->add_subcommand("enable", "Enable a disabled cluster");
   enable->add_option("name", name, "Cluster name")->required();
@@ -264,7 +275,8 @@ int main(int argc, char** argv) {
     req.mutable_policy()->set_name_constraints(name_constraints);
     req.set_token_ttl_seconds(token_ttl_minutes * 60);
     v1::AddClusterResponse resp;
-    status = Invoke(g, [&](Admin::Stub* s, grpc::ClientContext* c) { return s->AddCluster(c, req, &resp); });
+    status = Invoke(
+        g, [&](Admin::Stub* s, grpc::ClientContext* c) { return s->AddCluster(c, req, &resp); });
     if (!status.ok()) return Fail(status);
     if (g.format() == Format::kJson) {
       std::fputs(RenderJson({{"cluster", ClusterJson(resp.cluster())},
@@ -293,7 +305,9 @@ int main(int argc, char** argv) {
     req.set_name(name);
     req.set_enabled(enable->parsed());
     v1::Cluster resp;
-    status = Invoke(g, [&](Admin::Stub* s, grpc::ClientContext* c) { return s->SetClusterEnabled(c, req, &resp); });
+    status = Invoke(g, [&](Admin::Stub* s, grpc::ClientContext* c) {
+      return s->SetClusterEnabled(c, req, &resp);
+    });
     if (!status.ok()) return Fail(status);
     PrintClusters(g, {resp});
     return 0;
@@ -303,7 +317,9 @@ int main(int argc, char** argv) {
     req.set_cluster(name);
     req.set_ttl_seconds(token_ttl_minutes * 60);
     v1::JoinToken resp;
-    status = Invoke(g, [&](Admin::Stub* s, grpc::ClientContext* c) { return s->CreateJoinToken(c, req, &resp); });
+    status = Invoke(g, [&](Admin::Stub* s, grpc::ClientContext* c) {
+      return s->CreateJoinToken(c, req, &resp);
+    });
     if (!status.ok()) return Fail(status);
     PrintToken(g, resp);
     return 0;
@@ -314,14 +330,20 @@ int main(int argc, char** argv) {
     req.set_kind(kind);
     req.set_limit(limit);
     v1::ListCertificatesResponse resp;
-    status = Invoke(g, [&](Admin::Stub* s, grpc::ClientContext* c) { return s->ListCertificates(c, req, &resp); });
+    status = Invoke(g, [&](Admin::Stub* s, grpc::ClientContext* c) {
+      return s->ListCertificates(c, req, &resp);
+    });
     if (!status.ok()) return Fail(status);
     if (g.format() == Format::kJson) {
       nlohmann::json arr = nlohmann::json::array();
       for (const auto& c : resp.certificates()) {
-        arr.push_back({{"serial", c.serial()}, {"kind", c.kind()}, {"name", c.subject_name()},
-                       {"subject", c.subject()}, {"not_before", FormatTime(c.not_before())},
-                       {"not_after", FormatTime(c.not_after())}, {"revoked", c.revoked()},
+        arr.push_back({{"serial", c.serial()},
+                       {"kind", c.kind()},
+                       {"name", c.subject_name()},
+                       {"subject", c.subject()},
+                       {"not_before", FormatTime(c.not_before())},
+                       {"not_after", FormatTime(c.not_after())},
+                       {"revoked", c.revoked()},
                        {"certificate_pem", c.certificate_pem()}});
       }
       std::fputs(RenderJson(arr).c_str(), stdout);
@@ -331,7 +353,8 @@ int main(int argc, char** argv) {
         rows.push_back({c.serial(), c.kind(), c.subject_name(), FormatTime(c.not_after()),
                         c.revoked() ? "yes" : "no"});
       }
-      std::fputs(RenderTable({"SERIAL", "KIND", "NAME", "NOT AFTER", "REVOKED"}, rows).c_str(), stdout);
+      std::fputs(RenderTable({"SERIAL", "KIND", "NAME", "NOT AFTER", "REVOKED"}, rows).c_str(),
+                 stdout);
     }
     return 0;
   }
@@ -340,14 +363,19 @@ int main(int argc, char** argv) {
     req.set_after_sequence(after);
     req.set_limit(limit);
     v1::ListAuditResponse resp;
-    status = Invoke(g, [&](Admin::Stub* s, grpc::ClientContext* c) { return s->ListAudit(c, req, &resp); });
+    status = Invoke(
+        g, [&](Admin::Stub* s, grpc::ClientContext* c) { return s->ListAudit(c, req, &resp); });
     if (!status.ok()) return Fail(status);
     if (g.format() == Format::kJson) {
       nlohmann::json arr = nlohmann::json::array();
       for (const auto& r : resp.records()) {
-        arr.push_back({{"sequence", r.sequence()}, {"time", FormatTime(r.time())},
-                       {"caller", r.caller()}, {"action", r.action()}, {"target", r.target()},
-                       {"request_sha256", r.request_sha256()}, {"result", r.result()},
+        arr.push_back({{"sequence", r.sequence()},
+                       {"time", FormatTime(r.time())},
+                       {"caller", r.caller()},
+                       {"action", r.action()},
+                       {"target", r.target()},
+                       {"request_sha256", r.request_sha256()},
+                       {"result", r.result()},
                        {"serial", r.serial()}});
       }
       std::fputs(RenderJson(arr).c_str(), stdout);
@@ -357,9 +385,10 @@ int main(int argc, char** argv) {
         rows.push_back({std::to_string(r.sequence()), FormatTime(r.time()), r.caller(), r.action(),
                         r.target(), r.serial().empty() ? "-" : r.serial(), r.result()});
       }
-      std::fputs(RenderTable({"SEQ", "TIME", "CALLER", "ACTION", "TARGET", "SERIAL", "RESULT"}, rows)
-                     .c_str(),
-                 stdout);
+      std::fputs(
+          RenderTable({"SEQ", "TIME", "CALLER", "ACTION", "TARGET", "SERIAL", "RESULT"}, rows)
+              .c_str(),
+          stdout);
     }
     return 0;
   }
@@ -370,7 +399,8 @@ int main(int argc, char** argv) {
     });
     if (!status.ok()) return Fail(status);
     if (g.format() == Format::kJson) {
-      std::fputs(RenderJson({{"ok", resp.ok()}, {"records_checked", resp.records_checked()},
+      std::fputs(RenderJson({{"ok", resp.ok()},
+                             {"records_checked", resp.records_checked()},
                              {"first_bad_sequence", resp.first_bad_sequence()},
                              {"problem", resp.problem()}})
                      .c_str(),
@@ -380,7 +410,8 @@ int main(int argc, char** argv) {
                   static_cast<unsigned long long>(resp.records_checked()));
     } else {
       std::printf("audit log BROKEN at record %llu: %s\n",
-                  static_cast<unsigned long long>(resp.first_bad_sequence()), resp.problem().c_str());
+                  static_cast<unsigned long long>(resp.first_bad_sequence()),
+                  resp.problem().c_str());
     }
     return resp.ok() ? 0 : 1;
   }

@@ -11,7 +11,9 @@ absl::Status ValidateKeyId(absl::string_view id) {
   }
   for (char c : id) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
-    if (!ok) return absl::InvalidArgumentError(absl::StrCat("key id \"", id, "\" has characters outside [a-z0-9._-]"));
+    if (!ok)
+      return absl::InvalidArgumentError(
+          absl::StrCat("key id \"", id, "\" has characters outside [a-z0-9._-]"));
   }
   if (id[0] == '.') return absl::InvalidArgumentError("key id must not start with '.'");
   return absl::OkStatus();

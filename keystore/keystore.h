@@ -7,15 +7,14 @@
 #ifndef MESHTRUST_KEYSTORE_KEYSTORE_H_
 #define MESHTRUST_KEYSTORE_KEYSTORE_H_
 
-#include "absl/strings/string_view.h"
-
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "pki/ossl.h"
+#include "absl/strings/string_view.h"
 #include "base/secret_bytes.h"
+#include "pki/ossl.h"
 
 namespace meshtrust::keystore {
 

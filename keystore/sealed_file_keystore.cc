@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <cstring>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "base/files.h"
 
 namespace meshtrust::keystore {
@@ -145,11 +145,11 @@ absl::StatusOr<SecretBytes> DeriveKek(const KekSource& source, absl::string_view
                                       const Argon2Params& params) {
   absl::StatusOr<SecretBytes> material = ReadSecretFile(source.path, 4096);
   if (!material.ok()) {
-    return absl::Status(material.status().code(),
-                        absl::StrCat("cannot read the keystore ",
-                                     source.kind == KekSource::Kind::kKeyFile ? "key file"
-                                                                              : "passphrase file",
-                                     ": ", material.status().message()));
+    return absl::Status(
+        material.status().code(),
+        absl::StrCat("cannot read the keystore ",
+                     source.kind == KekSource::Kind::kKeyFile ? "key file" : "passphrase file",
+                     ": ", material.status().message()));
   }
   if (source.kind == KekSource::Kind::kKeyFile) {
     if (material->size() != kKekBytes) {
@@ -169,16 +169,14 @@ absl::StatusOr<SecretBytes> DeriveKek(const KekSource& source, absl::string_view
   }
   SecretBytes kek(kKekBytes);
   if (crypto_pwhash(kek.UnsafeSecretView().data(), kek.size(),
-                    reinterpret_cast<const char*>(material->UnsafeSecretView().data()), len, U(salt),
-                    params.opslimit, params.memlimit, crypto_pwhash_ALG_ARGON2ID13) != 0) {
+                    reinterpret_cast<const char*>(material->UnsafeSecretView().data()), len,
+                    U(salt), params.opslimit, params.memlimit, crypto_pwhash_ALG_ARGON2ID13) != 0) {
     return absl::ResourceExhaustedError("Argon2id ran out of memory deriving the keystore KEK");
   }
   return kek;
 }
 
-absl::Status Corrupt(absl::string_view what) {
-  return absl::DataLossError(what);
-}
+absl::Status Corrupt(absl::string_view what) { return absl::DataLossError(what); }
 
 }  // namespace
 
@@ -189,14 +187,15 @@ absl::StatusOr<std::unique_ptr<SealedFileKeyStore>> SealedFileKeyStore::Create(
   if (PathExists(meta_path)) {
     return absl::AlreadyExistsError(absl::StrCat("a keystore already exists in ", dir));
   }
-  if (params.opslimit < crypto_pwhash_OPSLIMIT_MIN || params.memlimit < crypto_pwhash_MEMLIMIT_MIN) {
+  if (params.opslimit < crypto_pwhash_OPSLIMIT_MIN ||
+      params.memlimit < crypto_pwhash_MEMLIMIT_MIN) {
     return absl::InvalidArgumentError("Argon2id parameters are below libsodium's minimum");
   }
   uint8_t salt[kSaltBytes];
   randombytes_buf(salt, sizeof(salt));
   bool passphrase = kek_source.kind == KekSource::Kind::kPassphrase;
-  absl::StatusOr<SecretBytes> kek = DeriveKek(
-      kek_source, absl::string_view(reinterpret_cast<char*>(salt), sizeof(salt)), params);
+  absl::StatusOr<SecretBytes> kek =
+      DeriveKek(kek_source, absl::string_view(reinterpret_cast<char*>(salt), sizeof(salt)), params);
   if (!kek.ok()) return kek.status();
 
   Writer w;
@@ -209,7 +208,8 @@ absl::StatusOr<std::unique_ptr<SealedFileKeyStore>> SealedFileKeyStore::Create(
   // The check value's associated data covers the header, so edited Argon2id
   // parameters or salt are reported as tampering, not as a wrong passphrase.
   Seal(*kek, absl::StrCat(kCheckAd, w.data()), zeros, &w);
-  if (absl::Status s = WriteFileAtomically(meta_path, w.data(), 0600, /*exclusive=*/true); !s.ok()) {
+  if (absl::Status s = WriteFileAtomically(meta_path, w.data(), 0600, /*exclusive=*/true);
+      !s.ok()) {
     return s;
   }
   return std::unique_ptr<SealedFileKeyStore>(new SealedFileKeyStore(dir, *std::move(kek)));
@@ -222,7 +222,8 @@ absl::StatusOr<std::unique_ptr<SealedFileKeyStore>> SealedFileKeyStore::Open(
   absl::StatusOr<std::string> meta = ReadFile(meta_path, 4096);
   if (!meta.ok()) {
     if (absl::IsNotFound(meta.status())) {
-      return absl::NotFoundError(absl::StrCat("no keystore in ", dir, " (", kMetaFile, " is missing)"));
+      return absl::NotFoundError(
+          absl::StrCat("no keystore in ", dir, " (", kMetaFile, " is missing)"));
     }
     return meta.status();
   }
@@ -243,12 +244,13 @@ absl::StatusOr<std::unique_ptr<SealedFileKeyStore>> SealedFileKeyStore::Open(
     return Corrupt(absl::StrCat(meta_path, " names an unknown KEK kind"));
   }
   if (kind != expected_kind) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the keystore in ", dir, " is sealed with a ",
-        kind == kKindPassphrase ? "passphrase" : "key file", ", but a ",
-        expected_kind == kKindPassphrase ? "passphrase" : "key file", " was given"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("the keystore in ", dir, " is sealed with a ",
+                     kind == kKindPassphrase ? "passphrase" : "key file", ", but a ",
+                     expected_kind == kKindPassphrase ? "passphrase" : "key file", " was given"));
   }
-  if (params.opslimit < crypto_pwhash_OPSLIMIT_MIN || params.opslimit > crypto_pwhash_OPSLIMIT_MAX ||
+  if (params.opslimit < crypto_pwhash_OPSLIMIT_MIN ||
+      params.opslimit > crypto_pwhash_OPSLIMIT_MAX ||
       params.memlimit < crypto_pwhash_MEMLIMIT_MIN || params.memlimit > (4ull << 30)) {
     return Corrupt(absl::StrCat(meta_path, " has out-of-range Argon2id parameters"));
   }
@@ -258,9 +260,9 @@ absl::StatusOr<std::unique_ptr<SealedFileKeyStore>> SealedFileKeyStore::Open(
   absl::string_view header = absl::string_view(*meta).substr(0, kMetaHeaderBytes);
   if (!::meshtrust::keystore::Open(*kek, absl::StrCat(kCheckAd, header), &r, 16, &check) ||
       !r.AtEnd()) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "the keystore passphrase or key file is wrong for ", dir,
-        " (the KEK check value does not decrypt); nothing was read"));
+    return absl::PermissionDeniedError(
+        absl::StrCat("the keystore passphrase or key file is wrong for ", dir,
+                     " (the KEK check value does not decrypt); nothing was read"));
   }
   return std::unique_ptr<SealedFileKeyStore>(new SealedFileKeyStore(dir, *std::move(kek)));
 }
@@ -286,7 +288,8 @@ absl::Status SealedFileKeyStore::PutSecret(absl::string_view id, absl::string_vi
   Seal(dek, Ad("key", id, format), secret.UnsafeSecretView(), &w);
   absl::Status s = WriteFileAtomically(PathFor(id), w.data(), 0600, /*exclusive=*/true);
   if (absl::IsAlreadyExists(s)) {
-    return absl::AlreadyExistsError(absl::StrCat("key \"", id, "\" already exists; keys are never overwritten"));
+    return absl::AlreadyExistsError(
+        absl::StrCat("key \"", id, "\" already exists; keys are never overwritten"));
   }
   return s;
 }
@@ -306,7 +309,8 @@ absl::StatusOr<SecretEntry> SealedFileKeyStore::GetSecret(absl::string_view id) 
   if (!r.Bytes(kKeyMagic.size(), &magic) || magic != kKeyMagic) {
     return Corrupt(absl::StrCat(path, " is not a meshtrust sealed key v1 file"));
   }
-  if (!r.Str16(&stored_id) || !r.Str16(&format)) return Corrupt(absl::StrCat(path, " is truncated"));
+  if (!r.Str16(&stored_id) || !r.Str16(&format))
+    return Corrupt(absl::StrCat(path, " is truncated"));
   if (stored_id != id) {
     return Corrupt(absl::StrCat(path, " holds the key \"", stored_id, "\", not \"", id,
                                 "\"; the file was renamed or swapped"));

@@ -11,12 +11,11 @@
 #ifndef MESHTRUST_KEYSTORE_SEALED_FILE_KEYSTORE_H_
 #define MESHTRUST_KEYSTORE_SEALED_FILE_KEYSTORE_H_
 
-#include "absl/strings/string_view.h"
-
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "base/secret_bytes.h"
 #include "keystore/keystore.h"
 
@@ -63,7 +62,8 @@ class SealedFileKeyStore final : public KeyStore {
   std::string PathFor(absl::string_view id) const;
 
  private:
-  SealedFileKeyStore(std::string dir, SecretBytes kek) : dir_(std::move(dir)), kek_(std::move(kek)) {}
+  SealedFileKeyStore(std::string dir, SecretBytes kek)
+      : dir_(std::move(dir)), kek_(std::move(kek)) {}
   std::string dir_;
   SecretBytes kek_;  // 32 bytes.
 };

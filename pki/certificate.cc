@@ -149,8 +149,8 @@ TimePoint FromAsn1Time(const ASN1_TIME* t) {
 }  // namespace
 
 absl::StatusOr<ossl::UniquePtr<X509>> IssueCertificate(const CertificateTemplate& tmpl,
-                                                      EVP_PKEY* subject_key, X509* issuer,
-                                                      EVP_PKEY* issuer_key) {
+                                                       EVP_PKEY* subject_key, X509* issuer,
+                                                       EVP_PKEY* issuer_key) {
   if (tmpl.not_after <= tmpl.not_before) {
     return absl::InvalidArgumentError("certificate notAfter must be later than notBefore");
   }
@@ -178,10 +178,10 @@ absl::StatusOr<ossl::UniquePtr<X509>> IssueCertificate(const CertificateTemplate
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);
   X509V3_set_ctx(&ctx, issuer != nullptr ? issuer : cert.get(), cert.get(), nullptr, nullptr, 0);
-  std::string bc = tmpl.is_ca ? (tmpl.path_len >= 0
-                                     ? absl::StrCat("critical,CA:TRUE,pathlen:", tmpl.path_len)
-                                     : std::string("critical,CA:TRUE"))
-                              : std::string("critical,CA:FALSE");
+  std::string bc =
+      tmpl.is_ca ? (tmpl.path_len >= 0 ? absl::StrCat("critical,CA:TRUE,pathlen:", tmpl.path_len)
+                                       : std::string("critical,CA:TRUE"))
+                 : std::string("critical,CA:FALSE");
   if (absl::Status s = AddConfExtension(cert.get(), &ctx, NID_basic_constraints, bc.c_str());
       !s.ok()) {
     return s;
@@ -218,7 +218,8 @@ absl::StatusOr<ossl::UniquePtr<X509>> IssueCertificate(const CertificateTemplate
   if (absl::Status s = AddNameConstraints(cert.get(), tmpl); !s.ok()) return s;
   if (!tmpl.crl_distribution_point.empty()) {
     std::string dp = absl::StrCat("URI:", tmpl.crl_distribution_point);
-    if (absl::Status s = AddConfExtension(cert.get(), &ctx, NID_crl_distribution_points, dp.c_str());
+    if (absl::Status s =
+            AddConfExtension(cert.get(), &ctx, NID_crl_distribution_points, dp.c_str());
         !s.ok()) {
       return s;
     }
@@ -304,8 +305,8 @@ std::string IssuerString(const X509* cert) { return NameString(X509_get_issuer_n
 
 std::vector<std::string> UriSans(X509* cert) {
   std::vector<std::string> out;
-  ossl::UniquePtr<GENERAL_NAMES> names(static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
+  ossl::UniquePtr<GENERAL_NAMES> names(
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
   if (names == nullptr) return out;
   for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
     const GENERAL_NAME* gn = sk_GENERAL_NAME_value(names.get(), i);
@@ -317,7 +318,9 @@ std::vector<std::string> UriSans(X509* cert) {
   return out;
 }
 
-bool IsCa(X509* cert) { return X509_check_ca(cert) == 1 && (X509_get_extension_flags(cert) & EXFLAG_CA); }
+bool IsCa(X509* cert) {
+  return X509_check_ca(cert) == 1 && (X509_get_extension_flags(cert) & EXFLAG_CA);
+}
 
 long PathLen(X509* cert) { return X509_get_pathlen(cert); }  // NOLINT(runtime/int)
 

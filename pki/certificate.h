@@ -5,8 +5,6 @@
 #ifndef MESHTRUST_PKI_CERTIFICATE_H_
 #define MESHTRUST_PKI_CERTIFICATE_H_
 
-#include "absl/strings/string_view.h"
-
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -14,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "pki/ossl.h"
 
 namespace meshtrust::pki {
@@ -41,8 +40,8 @@ struct CertificateTemplate {
   TimePoint not_before;
   TimePoint not_after;
   bool is_ca = false;
-  int path_len = -1;        // With is_ca: -1 leaves pathLenConstraint out.
-  uint32_t key_usage = 0;   // KeyUsage bits; always marked critical.
+  int path_len = -1;                                 // With is_ca: -1 leaves pathLenConstraint out.
+  uint32_t key_usage = 0;                            // KeyUsage bits; always marked critical.
   std::vector<ExtendedKeyUsage> extended_key_usage;  // Empty: no EKU extension.
   std::vector<std::string> dns_names;
   std::vector<std::string> ip_addresses;
@@ -59,8 +58,8 @@ struct CertificateTemplate {
 // bits, positive. The digest follows the issuer key: SHA-384 for P-384,
 // SHA-256 otherwise.
 absl::StatusOr<ossl::UniquePtr<X509>> IssueCertificate(const CertificateTemplate& tmpl,
-                                                      EVP_PKEY* subject_key, X509* issuer,
-                                                      EVP_PKEY* issuer_key);
+                                                       EVP_PKEY* subject_key, X509* issuer,
+                                                       EVP_PKEY* issuer_key);
 
 // Parsing. DER must be consumed completely; PEM must be exactly one
 // CERTIFICATE block (or, for chains, one or more).

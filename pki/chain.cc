@@ -36,9 +36,9 @@ absl::Status VerifyChain(X509* leaf, const std::vector<X509*>& intermediates,
     int err = X509_STORE_CTX_get_error(ctx.get());
     int depth = X509_STORE_CTX_get_error_depth(ctx.get());
     ERR_clear_error();
-    return absl::FailedPreconditionError(absl::StrCat(
-        "certificate chain does not verify: ", X509_verify_cert_error_string(err), " (at depth ",
-        depth, ")"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("certificate chain does not verify: ", X509_verify_cert_error_string(err),
+                     " (at depth ", depth, ")"));
   }
   return absl::OkStatus();
 }

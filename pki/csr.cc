@@ -29,8 +29,8 @@ absl::StatusOr<std::string> BuildCsrDer(EVP_PKEY* key, absl::string_view common_
                                  static_cast<int>(common_name.size()), -1, 0) != 1) {
     return OpenSslError(absl::StatusCode::kInvalidArgument, "invalid CSR common name");
   }
-  const EVP_MD* md = (EVP_PKEY_is_a(key, "EC") && EVP_PKEY_get_bits(key) >= 384) ? EVP_sha384()
-                                                                                 : EVP_sha256();
+  const EVP_MD* md =
+      (EVP_PKEY_is_a(key, "EC") && EVP_PKEY_get_bits(key) >= 384) ? EVP_sha384() : EVP_sha256();
   if (X509_REQ_set_pubkey(req.get(), key) != 1 || X509_REQ_sign(req.get(), key, md) <= 0) {
     return InternalOpenSslError("signing a CSR");
   }
@@ -45,8 +45,8 @@ absl::StatusOr<std::string> BuildCsrDer(EVP_PKEY* key, absl::string_view common_
 absl::StatusOr<ossl::UniquePtr<X509_REQ>> ParseCsr(absl::string_view bytes) {
   if (bytes.empty()) return absl::InvalidArgumentError("CSR is empty");
   if (bytes.size() > kMaxCsrBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("CSR is ", bytes.size(),
-                                                   " bytes; the limit is ", kMaxCsrBytes));
+    return absl::InvalidArgumentError(
+        absl::StrCat("CSR is ", bytes.size(), " bytes; the limit is ", kMaxCsrBytes));
   }
   std::string der_storage;
   absl::string_view der = bytes;
@@ -63,8 +63,8 @@ absl::StatusOr<ossl::UniquePtr<X509_REQ>> ParseCsr(absl::string_view bytes) {
     return OpenSslError(absl::StatusCode::kInvalidArgument, "CSR is not valid PKCS#10 DER");
   }
   if (p != begin + der.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("CSR has ", begin + der.size() - p, " trailing bytes after the PKCS#10 structure"));
+    return absl::InvalidArgumentError(absl::StrCat("CSR has ", begin + der.size() - p,
+                                                   " trailing bytes after the PKCS#10 structure"));
   }
   if (X509_REQ_get0_pubkey(req.get()) == nullptr) {
     return OpenSslError(absl::StatusCode::kInvalidArgument, "CSR public key cannot be decoded");

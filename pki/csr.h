@@ -2,13 +2,12 @@
 #ifndef MESHTRUST_PKI_CSR_H_
 #define MESHTRUST_PKI_CSR_H_
 
-#include "absl/strings/string_view.h"
-
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "pki/ossl.h"
 
 namespace meshtrust::pki {

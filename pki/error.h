@@ -2,12 +2,11 @@
 #ifndef MESHTRUST_PKI_ERROR_H_
 #define MESHTRUST_PKI_ERROR_H_
 
-#include "absl/strings/string_view.h"
-
 #include <string>
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 
 namespace meshtrust::pki {
 

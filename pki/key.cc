@@ -122,9 +122,8 @@ absl::StatusOr<KeyAlgorithm> ClassifyKey(EVP_PKEY* key) {
     std::string curve = CurveName(key);
     if (curve == "prime256v1" || curve == "P-256") return KeyAlgorithm::kEcdsaP256;
     if (curve == "secp384r1" || curve == "P-384") return KeyAlgorithm::kEcdsaP384;
-    return absl::InvalidArgumentError(
-        absl::StrCat("key is ", DescribeKey(key),
-                     "; only the named curves P-256 and P-384 are accepted"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "key is ", DescribeKey(key), "; only the named curves P-256 and P-384 are accepted"));
   }
   if (EVP_PKEY_is_a(key, kRsaFamily.data())) {
     int bits = EVP_PKEY_get_bits(key);
@@ -134,18 +133,17 @@ absl::StatusOr<KeyAlgorithm> ClassifyKey(EVP_PKEY* key) {
     }
     ossl::UniquePtr<BIGNUM> e(e_raw);
     if (!BN_is_word(e.get(), RSA_F4)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("RSA key has public exponent ", BN_get_word(e.get()),
-                       "; only 65537 is accepted"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "RSA key has public exponent ", BN_get_word(e.get()), "; only 65537 is accepted"));
     }
     if (bits == 2048) return KeyAlgorithm::kRsa2048;
     if (bits == 3072) return KeyAlgorithm::kRsa3072;
     if (bits == 4096) return KeyAlgorithm::kRsa4096;
-    return absl::InvalidArgumentError(absl::StrCat(
-        "key is RSA-", bits, "; only RSA-2048, RSA-3072 and RSA-4096 are accepted"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("key is RSA-", bits, "; only RSA-2048, RSA-3072 and RSA-4096 are accepted"));
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("key is ", DescribeKey(key), "; only ECDSA (P-256, P-384) and RSA are accepted"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "key is ", DescribeKey(key), "; only ECDSA (P-256, P-384) and RSA are accepted"));
 }
 
 absl::StatusOr<std::string> PublicKeySpkiDer(EVP_PKEY* key) {
@@ -203,7 +201,8 @@ absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> PrivateKeyFromPkcs8Der(const SecretByt
     return OpenSslError(absl::StatusCode::kInvalidArgument, "private key is not valid PKCS#8 DER");
   }
   if (p != bytes.data() + bytes.size()) {
-    return absl::InvalidArgumentError("private key DER has trailing bytes after the PKCS#8 structure");
+    return absl::InvalidArgumentError(
+        "private key DER has trailing bytes after the PKCS#8 structure");
   }
   ossl::UniquePtr<EVP_PKEY> key(EVP_PKCS82PKEY(p8.get()));
   if (key == nullptr) {
@@ -229,8 +228,7 @@ absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> PrivateKeyFromPem(const SecretBytes& p
   }
   std::span<const uint8_t> bytes = block->der.UnsafeSecretView();
   const unsigned char* p = bytes.data();
-  ossl::UniquePtr<EVP_PKEY> key(
-      d2i_PrivateKey(type, nullptr, &p, static_cast<long>(bytes.size())));
+  ossl::UniquePtr<EVP_PKEY> key(d2i_PrivateKey(type, nullptr, &p, static_cast<long>(bytes.size())));
   if (key == nullptr) {
     return OpenSslError(absl::StatusCode::kInvalidArgument,
                         absl::StrCat("cannot parse the ", block->label));

@@ -2,8 +2,6 @@
 #ifndef MESHTRUST_PKI_KEY_H_
 #define MESHTRUST_PKI_KEY_H_
 
-#include "absl/strings/string_view.h"
-
 #include <cstdint>
 #include <span>
 #include <string>
@@ -11,8 +9,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "pki/ossl.h"
+#include "absl/strings/string_view.h"
 #include "base/secret_bytes.h"
+#include "pki/ossl.h"
 
 namespace meshtrust::pki {
 

@@ -8,9 +8,9 @@
 #define MESHTRUST_PKI_OSSL_H_
 
 #include <openssl/asn1.h>
-#include <openssl/err.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -23,9 +23,9 @@ namespace meshtrust::ossl {
 template <typename T>
 struct Deleter;
 
-#define MESHTRUST_OSSL_DELETER(type, free_fn) \
-  template <>                                 \
-  struct Deleter<type> {                      \
+#define MESHTRUST_OSSL_DELETER(type, free_fn)      \
+  template <>                                      \
+  struct Deleter<type> {                           \
     void operator()(type* p) const { free_fn(p); } \
   }
 

@@ -38,8 +38,8 @@ absl::StatusOr<std::vector<RawBlock>> ScanBlocks(absl::string_view pem) {
     if (pem.substr(pos, kBegin.size()) != kBegin) {
       return absl::InvalidArgumentError(
           blocks.empty() ? "PEM input does not start with a -----BEGIN line"
-                         : absl::StrCat("PEM input has unexpected data after block ",
-                                        blocks.size(), " (only whitespace may follow an END line)"));
+                         : absl::StrCat("PEM input has unexpected data after block ", blocks.size(),
+                                        " (only whitespace may follow an END line)"));
     }
     size_t label_start = pos + kBegin.size();
     size_t label_end = pem.find(kDashes, label_start);
@@ -51,7 +51,8 @@ absl::StatusOr<std::vector<RawBlock>> ScanBlocks(absl::string_view pem) {
       return absl::InvalidArgumentError("PEM block label is empty or too long");
     }
     for (char c : label) {
-      if (!IsLabelChar(c)) return absl::InvalidArgumentError("PEM block label has invalid characters");
+      if (!IsLabelChar(c))
+        return absl::InvalidArgumentError("PEM block label has invalid characters");
     }
     size_t body_start = label_end + kDashes.size();
     std::string end_line = absl::StrCat(kEnd, label, kDashes);
@@ -61,8 +62,8 @@ absl::StatusOr<std::vector<RawBlock>> ScanBlocks(absl::string_view pem) {
     }
     absl::string_view body = pem.substr(body_start, end_pos - body_start);
     if (body.find(':') != absl::string_view::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("PEM block \"", label, "\" has headers; encrypted or annotated PEM is not accepted"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "PEM block \"", label, "\" has headers; encrypted or annotated PEM is not accepted"));
     }
     if (body.find(kDashes) != absl::string_view::npos) {
       return absl::InvalidArgumentError(absl::StrCat("PEM block \"", label, "\" is malformed"));
@@ -142,8 +143,8 @@ absl::StatusOr<std::string> DecodeSinglePem(absl::string_view pem, absl::string_
         absl::StrCat("expected exactly one PEM block \"", label, "\", found ", blocks->size()));
   }
   if ((*blocks)[0].label != label) {
-    return absl::InvalidArgumentError(absl::StrCat("expected a PEM block \"", label, "\", found \"",
-                                                   (*blocks)[0].label, "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("expected a PEM block \"", label, "\", found \"", (*blocks)[0].label, "\""));
   }
   return std::move((*blocks)[0].der);
 }
@@ -155,8 +156,8 @@ absl::StatusOr<std::vector<std::string>> DecodePemSequence(absl::string_view pem
   std::vector<std::string> out;
   for (PemBlock& block : *blocks) {
     if (block.label != label) {
-      return absl::InvalidArgumentError(absl::StrCat("expected only PEM blocks \"", label,
-                                                     "\", found \"", block.label, "\""));
+      return absl::InvalidArgumentError(
+          absl::StrCat("expected only PEM blocks \"", label, "\", found \"", block.label, "\""));
     }
     out.push_back(std::move(block.der));
   }
@@ -184,8 +185,8 @@ absl::StatusOr<PemSecretBlock> DecodeSecretPem(const SecretBytes& pem) {
   }
   const RawBlock& block = (*raw)[0];
   SecretBytes der(MaxDecodedSize(block.base64));
-  absl::StatusOr<size_t> len = DecodeBase64Into(block.label, block.base64,
-                                                der.UnsafeSecretView().data(), der.size());
+  absl::StatusOr<size_t> len =
+      DecodeBase64Into(block.label, block.base64, der.UnsafeSecretView().data(), der.size());
   if (!len.ok()) return len.status();
   der.Truncate(*len);
   return PemSecretBlock{std::string(block.label), std::move(der)};

@@ -7,13 +7,12 @@
 #ifndef MESHTRUST_PKI_PEM_H_
 #define MESHTRUST_PKI_PEM_H_
 
-#include "absl/strings/string_view.h"
-
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "base/secret_bytes.h"
 
 namespace meshtrust::pki {

@@ -56,7 +56,8 @@ absl::Status ConnectWithTimeout(const std::string& host, const std::string& port
   std::string last_error = "no address";
   for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
     Socket s;
-    s.Reset(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol));
+    s.Reset(
+        ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol));
     if (s.fd() < 0) continue;
     if (::connect(s.fd(), ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS) {
       last_error = std::strerror(errno);
@@ -85,7 +86,8 @@ absl::Status ConnectWithTimeout(const std::string& host, const std::string& port
     return absl::OkStatus();
   }
   ::freeaddrinfo(res);
-  return absl::UnavailableError(absl::StrCat("cannot connect to ", host, ":", port, ": ", last_error));
+  return absl::UnavailableError(
+      absl::StrCat("cannot connect to ", host, ":", port, ": ", last_error));
 }
 
 }  // namespace
@@ -159,13 +161,14 @@ absl::StatusOr<ossl::UniquePtr<X509>> FetchPinnedCa(const std::string& address,
   }
   SSL_shutdown(ssl.get());
   if (pinned == nullptr) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "no CA certificate presented by ", address,
-        " matches the pin; check the pin printed by meshtrust-ca init (or someone is in the middle)"));
+    return absl::PermissionDeniedError(
+        absl::StrCat("no CA certificate presented by ", address,
+                     " matches the pin; check the pin printed by meshtrust-ca init (or someone is "
+                     "in the middle)"));
   }
   if (absl::Status s = VerifyChain(leaf, others, {pinned}); !s.ok()) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("the server certificate of ", address, " is not issued by the pinned CA: ", s.message()));
+    return absl::PermissionDeniedError(absl::StrCat(
+        "the server certificate of ", address, " is not issued by the pinned CA: ", s.message()));
   }
   return ossl::UpRef(pinned);
 }

@@ -10,7 +10,7 @@ packages=(
   libsodium-dev libspdlog-dev libsqlite3-dev
   libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev
-  ca-certificates curl
+  ca-certificates curl clang-format
 )
 
 missing=()

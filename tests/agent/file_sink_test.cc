@@ -44,7 +44,8 @@ TEST(FileSinkTest, WritesTheWholeSetAndSwitchesAtomically) {
 
   // A writer holding a stale version is refused; the set is unchanged.
   ASSERT_THAT(sink.Write(Certs("2"), first->version), IsOk());
-  EXPECT_THAT(sink.Write(Certs("3"), first->version), StatusIs(absl::StatusCode::kAborted, ::testing::_));
+  EXPECT_THAT(sink.Write(Certs("3"), first->version),
+              StatusIs(absl::StatusCode::kAborted, ::testing::_));
   ASSERT_OK_AND_ASSIGN(auto second, sink.Read());
   EXPECT_EQ(second->files.ca_cert_pem, "cert-2");
   EXPECT_EQ(second->files.root_cert_pem, "root-2");

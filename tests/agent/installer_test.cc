@@ -56,7 +56,8 @@ class RecordingInterceptor : public grpc::experimental::Interceptor {
         std::vector<grpc::Slice> slices;
         if (buffer->Dump(&slices).ok()) {
           std::string bytes;
-          for (const auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+          for (const auto& s : slices)
+            bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
           recorder_->Add(std::move(bytes));
         }
       }
@@ -71,7 +72,8 @@ class RecordingInterceptor : public grpc::experimental::Interceptor {
 class RecordingFactory : public grpc::experimental::ClientInterceptorFactoryInterface {
  public:
   explicit RecordingFactory(WireRecorder* recorder) : recorder_(recorder) {}
-  grpc::experimental::Interceptor* CreateClientInterceptor(grpc::experimental::ClientRpcInfo*) override {
+  grpc::experimental::Interceptor* CreateClientInterceptor(
+      grpc::experimental::ClientRpcInfo*) override {
     return new RecordingInterceptor(recorder_);  // gRPC takes ownership.
   }
 
@@ -85,7 +87,8 @@ class TamperingConnection : public CaConnection {
  public:
   TamperingConnection(CaConnection* real, std::function<void(SignedIntermediate*)> tamper)
       : real_(real), tamper_(std::move(tamper)) {}
-  absl::StatusOr<SignedIntermediate> SignIntermediate(const std::string& cluster, const std::string& csr,
+  absl::StatusOr<SignedIntermediate> SignIntermediate(const std::string& cluster,
+                                                      const std::string& csr,
                                                       std::chrono::seconds ttl) override {
     auto r = real_->SignIntermediate(cluster, csr, ttl);
     if (r.ok()) tamper_(&*r);
@@ -113,7 +116,8 @@ class InstallerTest : public ::testing::Test {
     kube_->AddToken("agent", {"system:serviceaccount:istio-system:meshtrust-agent",
                               {KubeRule{"get,update", "secrets", "istio-system", "cacerts"},
                                KubeRule{"create", "secrets", "istio-system", "*"}}});
-    kube_->AddToken("no-create", {"limited", {KubeRule{"get", "secrets", "istio-system", "cacerts"}}});
+    kube_->AddToken("no-create",
+                    {"limited", {KubeRule{"get", "secrets", "istio-system", "cacerts"}}});
     agent_ = ca_->EnrollOverGrpc(ca_->AddCluster("cluster1"));
     connection_ = std::make_unique<GrpcCaConnection>(
         client::CreateChannel(ca_->address(), agent_.control_ca_pem, &agent_, Interceptors()),
@@ -122,7 +126,8 @@ class InstallerTest : public ::testing::Test {
     sink_ = std::make_unique<KubernetesSink>(kube_client_.get(), "istio-system");
   }
 
-  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> Interceptors() {
+  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
+  Interceptors() {
     std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> v;
     v.push_back(std::make_unique<RecordingFactory>(&wire_));
     return v;
@@ -161,10 +166,12 @@ TEST_F(InstallerTest, InstallsVerifiesAndAcks) {
   ASSERT_TRUE(secret.has_value());
   std::vector<std::string> keys;
   for (auto& [k, v] : (*secret)["data"].items()) keys.push_back(k);
-  EXPECT_THAT(keys, ::testing::ElementsAre("ca-cert.pem", "ca-key.pem", "cert-chain.pem", "root-cert.pem"));
+  EXPECT_THAT(
+      keys, ::testing::ElementsAre("ca-cert.pem", "ca-key.pem", "cert-chain.pem", "root-cert.pem"));
   EXPECT_EQ((*secret)["metadata"]["labels"]["app.kubernetes.io/managed-by"], "meshtrust");
   EXPECT_EQ((*secret)["metadata"]["annotations"]["meshtrust.io/serial"], result.serial);
-  EXPECT_EQ((*secret)["metadata"]["annotations"]["meshtrust.io/bundle-sha256"], result.bundle_sha256);
+  EXPECT_EQ((*secret)["metadata"]["annotations"]["meshtrust.io/bundle-sha256"],
+            result.bundle_sha256);
   auto cluster = *ca_->store()->GetCluster("cluster1");
   EXPECT_EQ(cluster.acked_serial, result.serial);
   EXPECT_EQ(cluster.acked_bundle_sha256, result.bundle_sha256);
@@ -195,7 +202,8 @@ TEST_F(InstallerTest, PrivateKeyNeverTravelsToTheCa) {
   ASSERT_GE(messages.size(), 3u);  // GetTrustBundle, SignIntermediate, Ack.
   for (const std::string& m : messages) {
     for (size_t i = 0; i + 12 <= scalar.size(); i += 2) {
-      ASSERT_EQ(m.find(scalar.substr(i, 12)), std::string::npos) << "private key bytes were sent to the CA";
+      ASSERT_EQ(m.find(scalar.substr(i, 12)), std::string::npos)
+          << "private key bytes were sent to the CA";
     }
     ASSERT_EQ(m.find(pem_body), std::string::npos);
     ASSERT_EQ(m.find("PRIVATE KEY"), std::string::npos);
@@ -218,8 +226,9 @@ TEST_F(InstallerTest, RetriesAfterAConflict) {
   int puts = 0;
   kube_->SetFault([&](const testing::HttpRequest& req) -> std::optional<testing::HttpResponse> {
     if (req.method == "PUT" && ++puts == 1) {
-      return testing::HttpResponse{409, "application/json",
-                                   R"({"kind":"Status","reason":"Conflict","code":409,"message":"the object has been modified"})"};
+      return testing::HttpResponse{
+          409, "application/json",
+          R"({"kind":"Status","reason":"Conflict","code":409,"message":"the object has been modified"})"};
     }
     return std::nullopt;
   });
@@ -233,14 +242,17 @@ TEST_F(InstallerTest, RetriesAfterAConflict) {
 
 TEST_F(InstallerTest, LeavesAForeignCacertsAlone) {
   kube_->Put("secrets", "istio-system",
-             {{"apiVersion", "v1"}, {"kind", "Secret"}, {"metadata", {{"name", "cacerts"}}},
+             {{"apiVersion", "v1"},
+              {"kind", "Secret"},
+              {"metadata", {{"name", "cacerts"}}},
               {"data", {{"ca-cert.pem", "dGhlaXJz"}}}});
   std::string rv = (*Cacerts())["metadata"]["resourceVersion"];
   Installer installer(connection_.get(), sink_.get(), &SystemClock::Get(), Options());
-  EXPECT_THAT(installer.EnsureInstalled(),
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("Secret istio-system/cacerts exists and was not written by meshtrust; "
-                                 "leaving it untouched. Run with --adopt")));
+  EXPECT_THAT(
+      installer.EnsureInstalled(),
+      StatusIs(absl::StatusCode::kFailedPrecondition,
+               HasSubstr("Secret istio-system/cacerts exists and was not written by meshtrust; "
+                         "leaving it untouched. Run with --adopt")));
   EXPECT_EQ((*Cacerts())["metadata"]["resourceVersion"], rv);
   EXPECT_TRUE(ca_->store()->ListCertificates({"cluster1", "intermediate", 10})->empty());
 
@@ -257,7 +269,8 @@ TEST_F(InstallerTest, ApiServerDownFailsClearlyAndWritesNothing) {
     return testing::HttpResponse{503, "text/plain", "unavailable"};
   });
   Installer installer(connection_.get(), sink_.get(), &SystemClock::Get(), Options());
-  EXPECT_THAT(installer.EnsureInstalled(), StatusIs(absl::StatusCode::kUnavailable, HasSubstr("(503)")));
+  EXPECT_THAT(installer.EnsureInstalled(),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("(503)")));
   kube_->SetFault(nullptr);
   EXPECT_FALSE(Cacerts().has_value());
 
@@ -268,22 +281,26 @@ TEST_F(InstallerTest, ApiServerDownFailsClearlyAndWritesNothing) {
   auto client = *KubeClient::Create(std::move(gone), std::chrono::seconds(2));
   KubernetesSink sink(client.get(), "istio-system");
   Installer nowhere(connection_.get(), &sink, &SystemClock::Get(), Options());
-  EXPECT_THAT(nowhere.EnsureInstalled(),
-              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("cannot reach the Kubernetes API")));
+  EXPECT_THAT(nowhere.EnsureInstalled(), StatusIs(absl::StatusCode::kUnavailable,
+                                                  HasSubstr("cannot reach the Kubernetes API")));
 }
 
 TEST_F(InstallerTest, RejectedCredentialsAndMissingRbacAreNamed) {
   auto bad_token = Client("expired-token");
   KubernetesSink sink401(bad_token.get(), "istio-system");
   Installer a(connection_.get(), &sink401, &SystemClock::Get(), Options());
-  EXPECT_THAT(a.EnsureInstalled(), StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("invalid or expired")));
+  EXPECT_THAT(a.EnsureInstalled(),
+              StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("invalid or expired")));
 
   auto limited = Client("no-create");
   KubernetesSink sink403(limited.get(), "istio-system");
   Installer b(connection_.get(), &sink403, &SystemClock::Get(), Options());
-  EXPECT_THAT(b.EnsureInstalled(),
-              StatusIs(absl::StatusCode::kPermissionDenied,
-                       HasSubstr("grant the agent's service account the verb \"create\" on resource \"secrets\"")));
+  EXPECT_THAT(
+      b.EnsureInstalled(),
+      StatusIs(
+          absl::StatusCode::kPermissionDenied,
+          HasSubstr(
+              "grant the agent's service account the verb \"create\" on resource \"secrets\"")));
   EXPECT_FALSE(Cacerts().has_value());
 }
 
@@ -293,14 +310,15 @@ TEST_F(InstallerTest, RefusesAnswersThatAreNotOursOrDoNotChain) {
   GrpcCaConnection other_conn(client::CreateChannel(ca_->address(), other.control_ca_pem, &other),
                               std::chrono::seconds(10));
   auto other_key = *pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
-  auto foreign = *other_conn.SignIntermediate("cluster2", *pki::BuildCsrDer(other_key.get(), ""), std::chrono::seconds(0));
+  auto foreign = *other_conn.SignIntermediate("cluster2", *pki::BuildCsrDer(other_key.get(), ""),
+                                              std::chrono::seconds(0));
   TamperingConnection swap(connection_.get(), [&](SignedIntermediate* si) {
     si->certificate_pem = foreign.certificate_pem;
     si->chain_pem = foreign.chain_pem;
   });
   Installer a(&swap, sink_.get(), &SystemClock::Get(), Options());
-  EXPECT_THAT(a.EnsureInstalled(),
-              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("not for the key this agent generated")));
+  EXPECT_THAT(a.EnsureInstalled(), StatusIs(absl::StatusCode::kDataLoss,
+                                            HasSubstr("not for the key this agent generated")));
   EXPECT_FALSE(Cacerts().has_value());
 
   // A bundle the certificate does not chain to.

@@ -19,16 +19,18 @@ using ::testing::HasSubstr;
 TEST(KubeconfigTest, ReadsTokenAndInlineCa) {
   TempDir dir;
   ASSERT_THAT(WriteFileAtomically(dir.Sub("ca.pem"), "CA PEM", 0644), IsOk());
-  ASSERT_THAT(WriteFileAtomically(dir.Sub("config"),
-                                  "apiVersion: v1\nkind: Config\ncurrent-context: b\n"
-                                  "clusters:\n- name: one\n  cluster:\n    server: https://a:1\n"
-                                  "- name: two\n  cluster:\n    server: https://b:2\n    certificate-authority: " +
-                                      dir.Sub("ca.pem") +
-                                      "\ncontexts:\n- name: a\n  context: {cluster: one, user: u1}\n"
-                                      "- name: b\n  context: {cluster: two, user: u2}\n"
-                                      "users:\n- name: u1\n  user: {token: t1}\n- name: u2\n  user: {tokenFile: /tok}\n",
-                                  0600),
-              IsOk());
+  ASSERT_THAT(
+      WriteFileAtomically(
+          dir.Sub("config"),
+          "apiVersion: v1\nkind: Config\ncurrent-context: b\n"
+          "clusters:\n- name: one\n  cluster:\n    server: https://a:1\n"
+          "- name: two\n  cluster:\n    server: https://b:2\n    certificate-authority: " +
+              dir.Sub("ca.pem") +
+              "\ncontexts:\n- name: a\n  context: {cluster: one, user: u1}\n"
+              "- name: b\n  context: {cluster: two, user: u2}\n"
+              "users:\n- name: u1\n  user: {token: t1}\n- name: u2\n  user: {tokenFile: /tok}\n",
+          0600),
+      IsOk());
   ASSERT_OK_AND_ASSIGN(KubeConfig c, LoadKubeconfig(dir.Sub("config")));
   EXPECT_EQ(c.server, "https://b:2");
   EXPECT_EQ(c.ca_pem, "CA PEM");
@@ -42,26 +44,33 @@ TEST(KubeconfigTest, RejectsBrokenFiles) {
     EXPECT_THAT(WriteFileAtomically(dir.Sub("c"), text, 0600), IsOk());
     return LoadKubeconfig(dir.Sub("c"));
   };
-  EXPECT_THAT(load("[1, 2"), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not valid YAML")));
-  EXPECT_THAT(load("- a\n"), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not a YAML map")));
-  EXPECT_THAT(load("kind: Config\n"), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no current-context")));
-  EXPECT_THAT(load("current-context: x\n"), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("\"x\" is not defined")));
+  EXPECT_THAT(load("[1, 2"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not valid YAML")));
+  EXPECT_THAT(load("- a\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not a YAML map")));
+  EXPECT_THAT(load("kind: Config\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no current-context")));
+  EXPECT_THAT(load("current-context: x\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("\"x\" is not defined")));
   EXPECT_THAT(load("current-context: x\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\n"
                    "clusters:\n- name: c\n  cluster: {server: 'http://plain:80'}\n"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is not https")));
   EXPECT_THAT(load("current-context: x\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\n"
-                   "clusters:\n- name: c\n  cluster: {server: 'https://a:1', certificate-authority-data: '%%%'}\n"),
+                   "clusters:\n- name: c\n  cluster: {server: 'https://a:1', "
+                   "certificate-authority-data: '%%%'}\n"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not valid base64")));
   EXPECT_THAT(load("current-context: x\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\n"
                    "clusters:\n- name: c\n  cluster: {server: 'https://a:1'}\n"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no token")));
-  EXPECT_THAT(LoadKubeconfig(dir.Sub("missing")), StatusIs(absl::StatusCode::kNotFound, ::testing::_));
+  EXPECT_THAT(LoadKubeconfig(dir.Sub("missing")),
+              StatusIs(absl::StatusCode::kNotFound, ::testing::_));
 }
 
 TEST(InClusterConfigTest, UsesServiceAccountFiles) {
   TempDir dir;
   ::unsetenv("KUBERNETES_SERVICE_HOST");
-  EXPECT_THAT(InClusterConfig(dir.path()), StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("--kubeconfig")));
+  EXPECT_THAT(InClusterConfig(dir.path()),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("--kubeconfig")));
   ::setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1", 1);
   ::setenv("KUBERNETES_SERVICE_PORT", "443", 1);
   ASSERT_THAT(WriteFileAtomically(dir.Sub("ca.crt"), "CA", 0644), IsOk());
@@ -77,13 +86,15 @@ TEST(InClusterConfigTest, UsesServiceAccountFiles) {
 
 TEST(KubeErrorTest, NamesWhatRbacIsMissing) {
   KubeResponse forbidden{403, R"({"kind":"Status","message":"secrets \"cacerts\" is forbidden"})"};
-  EXPECT_THAT(KubeError(forbidden, "update", "secrets", "istio-system", "cacerts"),
-              StatusIs(absl::StatusCode::kPermissionDenied,
-                       HasSubstr("grant the agent's service account the verb \"update\" on resource "
-                                 "\"secrets\" named \"cacerts\" in namespace istio-system")));
+  EXPECT_THAT(
+      KubeError(forbidden, "update", "secrets", "istio-system", "cacerts"),
+      StatusIs(absl::StatusCode::kPermissionDenied,
+               HasSubstr("grant the agent's service account the verb \"update\" on resource "
+                         "\"secrets\" named \"cacerts\" in namespace istio-system")));
   EXPECT_THAT(KubeError({401, "{}"}, "get", "secrets", "ns", "x"),
               StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("invalid or expired")));
-  EXPECT_THAT(KubeError({409, "{}"}, "update", "secrets", "ns", "x"), StatusIs(absl::StatusCode::kAborted, ::testing::_));
+  EXPECT_THAT(KubeError({409, "{}"}, "update", "secrets", "ns", "x"),
+              StatusIs(absl::StatusCode::kAborted, ::testing::_));
   EXPECT_THAT(KubeError({503, "<html>"}, "get", "secrets", "ns", "x"),
               StatusIs(absl::StatusCode::kUnavailable, HasSubstr("(503)")));
 }
@@ -93,8 +104,9 @@ TEST(KubeClientTest, UnreachableServerIsUnavailable) {
   c.server = "https://127.0.0.1:1";
   c.token = "t";
   auto client = *KubeClient::Create(std::move(c), std::chrono::seconds(2));
-  EXPECT_THAT(client->Request("GET", "/version"),
-              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("cannot reach the Kubernetes API")));
+  EXPECT_THAT(
+      client->Request("GET", "/version"),
+      StatusIs(absl::StatusCode::kUnavailable, HasSubstr("cannot reach the Kubernetes API")));
 }
 
 }  // namespace

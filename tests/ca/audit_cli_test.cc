@@ -35,7 +35,8 @@ class AuditCliTest : public ::testing::Test {
     ASSERT_EQ(rc, SQLITE_OK) << msg;
   }
   testing::CommandResult Verify() {
-    return RunCommand(std::string(MESHTRUST_CA_BINARY) + " audit verify --state-dir " + ca_->state_dir());
+    return RunCommand(std::string(MESHTRUST_CA_BINARY) + " audit verify --state-dir " +
+                      ca_->state_dir());
   }
   std::unique_ptr<testing::TestCa> ca_;
 };
@@ -79,8 +80,8 @@ TEST_F(AuditCliTest, ReorderedRecordsAreNamed) {
 TEST_F(AuditCliTest, ForeignPublicKeyIsRejected) {
   std::string key_file = ca_->state_dir() + "/../other.pub";
   ASSERT_EQ(RunCommand("printf '%064d\\n' 0 > " + key_file).exit_code, 0);
-  auto r = RunCommand(std::string(MESHTRUST_CA_BINARY) + " audit verify --state-dir " + ca_->state_dir() +
-               " --public-key " + key_file);
+  auto r = RunCommand(std::string(MESHTRUST_CA_BINARY) + " audit verify --state-dir " +
+                      ca_->state_dir() + " --public-key " + key_file);
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_THAT(r.output, HasSubstr("BROKEN at record 1"));
 }

@@ -84,10 +84,10 @@ class AuthorityTest : public ::testing::Test {
 TEST_F(AuthorityTest, SignsIntermediateFromTemplateAndAuditsIt) {
   auto key = *pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
   // The CSR's own subject must not leak into the certificate.
-  ASSERT_OK_AND_ASSIGN(IssuedIntermediate issued,
-                       ca_->authority()->SignIntermediate(agent1_, "cluster1",
-                                                          *pki::BuildCsrDer(key.get(), "evil"),
-                                                          std::chrono::seconds(0)));
+  ASSERT_OK_AND_ASSIGN(
+      IssuedIntermediate issued,
+      ca_->authority()->SignIntermediate(agent1_, "cluster1", *pki::BuildCsrDer(key.get(), "evil"),
+                                         std::chrono::seconds(0)));
   auto cert = *pki::ParseCertificatePem(issued.certificate_pem);
   EXPECT_TRUE(pki::SamePublicKey(pki::PublicKeyOf(cert.get()), key.get()));
   EXPECT_THAT(pki::SubjectString(cert.get()), StartsWith("CN=cluster1 intermediate CA "));
@@ -132,41 +132,41 @@ TEST_F(AuthorityTest, RefusesCsrsThatRequestExtensions) {
                                 std::chrono::seconds(0)),
                             kInvalid, "CSR requests extensions (" + exts[0].first, before);
   }
-  for (const std::string& uri : {std::string("spiffe://cluster.local\0.evil", 28),
-                                 std::string("spiffe://fe80::1%25eth0/x"),
-                                 std::string("spiffe://[::1]/ns/x")}) {
+  for (const std::string& uri :
+       {std::string("spiffe://cluster.local\0.evil", 28), std::string("spiffe://fe80::1%25eth0/x"),
+        std::string("spiffe://[::1]/ns/x")}) {
     ExpectRefusedAndAudited(ca_->authority()->SignIntermediate(
                                 agent1_, "cluster1", testing::CsrWithRawUriSan(key.get(), uri),
                                 std::chrono::seconds(0)),
                             kInvalid, "CSR requests extensions (subjectAltName)", 0);
   }
   ExpectRefusedAndAudited(
-      ca_->authority()->SignIntermediate(
-          agent1_, "cluster1", testing::CsrWithUnknownCriticalExtension(key.get()), std::chrono::seconds(0)),
-      kInvalid, "1.3.6.1.4.1.99999.1", 0);
-  ExpectRefusedAndAudited(
       ca_->authority()->SignIntermediate(agent1_, "cluster1",
-                                         testing::CsrWithChallengePassword(key.get()),
+                                         testing::CsrWithUnknownCriticalExtension(key.get()),
                                          std::chrono::seconds(0)),
-      kInvalid, "CSR carries attributes (challengePassword)", 0);
+      kInvalid, "1.3.6.1.4.1.99999.1", 0);
+  ExpectRefusedAndAudited(ca_->authority()->SignIntermediate(
+                              agent1_, "cluster1", testing::CsrWithChallengePassword(key.get()),
+                              std::chrono::seconds(0)),
+                          kInvalid, "CSR carries attributes (challengePassword)", 0);
 }
 
 TEST_F(AuthorityTest, RefusesBadSignaturesAndMalformedCsrs) {
   std::string csr = Csr();
-  ExpectRefusedAndAudited(ca_->authority()->SignIntermediate(agent1_, "cluster1",
-                                                             testing::FlipLastBit(csr),
-                                                             std::chrono::seconds(0)),
-                          kInvalid, "CSR signature does not verify", 0);
+  ExpectRefusedAndAudited(
+      ca_->authority()->SignIntermediate(agent1_, "cluster1", testing::FlipLastBit(csr),
+                                         std::chrono::seconds(0)),
+      kInvalid, "CSR signature does not verify", 0);
   ExpectRefusedAndAudited(ca_->authority()->SignIntermediate(agent1_, "cluster1", csr + "junk",
                                                              std::chrono::seconds(0)),
                           kInvalid, "trailing bytes", 0);
-  ExpectRefusedAndAudited(ca_->authority()->SignIntermediate(agent1_, "cluster1",
-                                                             csr.substr(0, 40), std::chrono::seconds(0)),
-                          kInvalid, "not valid PKCS#10", 0);
-  ExpectRefusedAndAudited(ca_->authority()->SignIntermediate(agent1_, "cluster1",
-                                                             std::string(1 << 20, 'A'),
+  ExpectRefusedAndAudited(ca_->authority()->SignIntermediate(agent1_, "cluster1", csr.substr(0, 40),
                                                              std::chrono::seconds(0)),
-                          kInvalid, "the limit is", 0);
+                          kInvalid, "not valid PKCS#10", 0);
+  ExpectRefusedAndAudited(
+      ca_->authority()->SignIntermediate(agent1_, "cluster1", std::string(1 << 20, 'A'),
+                                         std::chrono::seconds(0)),
+      kInvalid, "the limit is", 0);
 }
 
 TEST_F(AuthorityTest, RefusesWeakAndUnapprovedKeys) {
@@ -182,9 +182,8 @@ TEST_F(AuthorityTest, RefusesWeakAndUnapprovedKeys) {
       {testing::ExplicitParamsP256Key(), "explicit EC curve parameters"},
   };
   for (Case& c : cases) {
-    ExpectRefusedAndAudited(ca_->authority()->SignIntermediate(agent1_, "cluster1",
-                                                               CsrFor(c.key.get()),
-                                                               std::chrono::seconds(0)),
+    ExpectRefusedAndAudited(ca_->authority()->SignIntermediate(
+                                agent1_, "cluster1", CsrFor(c.key.get()), std::chrono::seconds(0)),
                             kInvalid, c.fragment, 0);
   }
 }
@@ -194,25 +193,30 @@ TEST_F(AuthorityTest, AppliesPerClusterKeyPolicy) {
   strict.allowed_keys = {pki::KeyAlgorithm::kEcdsaP256};
   ca_->AddCluster("strict", strict);
   Caller agent = ca_->LocalAgent("strict");
-  EXPECT_THAT(ca_->authority()->SignIntermediate(agent, "strict", Csr(pki::KeyAlgorithm::kEcdsaP384),
-                                                 std::chrono::seconds(0)),
-              StatusIs(kDenied, HasSubstr("CSR key is ecdsa-p384; strict's policy allows ecdsa-p256")));
-  EXPECT_THAT(ca_->authority()->SignIntermediate(agent, "strict", Csr(), std::chrono::seconds(0)), IsOk());
+  EXPECT_THAT(
+      ca_->authority()->SignIntermediate(agent, "strict", Csr(pki::KeyAlgorithm::kEcdsaP384),
+                                         std::chrono::seconds(0)),
+      StatusIs(kDenied, HasSubstr("CSR key is ecdsa-p384; strict's policy allows ecdsa-p256")));
+  EXPECT_THAT(ca_->authority()->SignIntermediate(agent, "strict", Csr(), std::chrono::seconds(0)),
+              IsOk());
 }
 
 TEST_F(AuthorityTest, RefusesWrongIdentity) {
   // An identity of cluster1 asking for cluster2.
   ExpectRefusedAndAudited(
       ca_->authority()->SignIntermediate(agent1_, "cluster2", Csr(), std::chrono::seconds(0)),
-      kDenied, "spiffe://meshtrust/cluster/cluster1 may not request an intermediate for cluster \"cluster2\"", 0);
+      kDenied,
+      "spiffe://meshtrust/cluster/cluster1 may not request an intermediate for cluster "
+      "\"cluster2\"",
+      0);
   EXPECT_EQ(Intermediates("cluster2"), 0u);
   // No identity at all.
   ExpectRefusedAndAudited(ca_->authority()->SignIntermediate(Caller::Anonymous(), "cluster1", Csr(),
                                                              std::chrono::seconds(0)),
                           kDenied, "anonymous is not a cluster agent", 0);
   // An admin is not an agent.
-  ExpectRefusedAndAudited(ca_->authority()->SignIntermediate(ca_->LocalOperator(), "cluster1", Csr(),
-                                                             std::chrono::seconds(0)),
+  ExpectRefusedAndAudited(ca_->authority()->SignIntermediate(ca_->LocalOperator(), "cluster1",
+                                                             Csr(), std::chrono::seconds(0)),
                           kDenied, "is not a cluster agent", 0);
   // A well-formed identity this CA never issued (e.g. forged with a stolen
   // control key, or from a wiped database).
@@ -229,19 +233,25 @@ TEST_F(AuthorityTest, RefusesDisabledClusterUntilReenabled) {
       kDenied, "cluster \"cluster1\" is disabled", 0);
   EXPECT_THAT(ca_->authority()->GetTrustBundle(agent1_), StatusIs(kDenied, HasSubstr("disabled")));
   ASSERT_THAT(ca_->authority()->SetClusterEnabled(ca_->LocalOperator(), "cluster1", true), IsOk());
-  EXPECT_THAT(ca_->authority()->SignIntermediate(agent1_, "cluster1", Csr(), std::chrono::seconds(0)), IsOk());
+  EXPECT_THAT(
+      ca_->authority()->SignIntermediate(agent1_, "cluster1", Csr(), std::chrono::seconds(0)),
+      IsOk());
 }
 
 TEST_F(AuthorityTest, CapsLifetimeByPolicyAndRoot) {
-  ASSERT_OK_AND_ASSIGN(IssuedIntermediate short_lived,
-                       ca_->authority()->SignIntermediate(agent1_, "cluster1", Csr(), std::chrono::hours(2)));
-  EXPECT_EQ(short_lived.not_after, std::chrono::floor<std::chrono::seconds>(clock_.Now() + std::chrono::hours(2)));
-  ASSERT_OK_AND_ASSIGN(IssuedIntermediate capped,
-                       ca_->authority()->SignIntermediate(agent1_, "cluster1", Csr(),
-                                                          std::chrono::hours(24 * 365)));
-  EXPECT_EQ(capped.not_after, std::chrono::floor<std::chrono::seconds>(clock_.Now() + std::chrono::hours(24 * 30)));
-  EXPECT_THAT(ca_->authority()->SignIntermediate(agent1_, "cluster1", Csr(), std::chrono::seconds(-1)),
-              StatusIs(kInvalid, HasSubstr("negative")));
+  ASSERT_OK_AND_ASSIGN(
+      IssuedIntermediate short_lived,
+      ca_->authority()->SignIntermediate(agent1_, "cluster1", Csr(), std::chrono::hours(2)));
+  EXPECT_EQ(short_lived.not_after,
+            std::chrono::floor<std::chrono::seconds>(clock_.Now() + std::chrono::hours(2)));
+  ASSERT_OK_AND_ASSIGN(
+      IssuedIntermediate capped,
+      ca_->authority()->SignIntermediate(agent1_, "cluster1", Csr(), std::chrono::hours(24 * 365)));
+  EXPECT_EQ(capped.not_after,
+            std::chrono::floor<std::chrono::seconds>(clock_.Now() + std::chrono::hours(24 * 30)));
+  EXPECT_THAT(
+      ca_->authority()->SignIntermediate(agent1_, "cluster1", Csr(), std::chrono::seconds(-1)),
+      StatusIs(kInvalid, HasSubstr("negative")));
 }
 
 TEST(AuthorityRootExpiryTest, LifetimeNeverOutlivesTheRoot) {
@@ -255,11 +265,12 @@ TEST(AuthorityRootExpiryTest, LifetimeNeverOutlivesTheRoot) {
   auto roots = *ca->store()->ListRoots();
   auto root = *pki::ParseCertificatePem(roots[0].certificate_pem);
   TimePoint root_end = pki::NotAfter(root.get());
-  clock.Advance(std::chrono::duration_cast<std::chrono::seconds>(
-      root_end - clock.Now() - std::chrono::hours(24 * 10)));
+  clock.Advance(std::chrono::duration_cast<std::chrono::seconds>(root_end - clock.Now() -
+                                                                 std::chrono::hours(24 * 10)));
   Caller agent = ca->LocalAgent("cluster1");
-  ASSERT_OK_AND_ASSIGN(IssuedIntermediate issued,
-                       ca->authority()->SignIntermediate(agent, "cluster1", Csr(), std::chrono::seconds(0)));
+  ASSERT_OK_AND_ASSIGN(
+      IssuedIntermediate issued,
+      ca->authority()->SignIntermediate(agent, "cluster1", Csr(), std::chrono::seconds(0)));
   EXPECT_EQ(issued.not_after, root_end);
   clock.Advance(std::chrono::hours(24 * 10) - std::chrono::minutes(30));
   EXPECT_THAT(ca->authority()->SignIntermediate(agent, "cluster1", Csr(), std::chrono::seconds(0)),
@@ -273,19 +284,23 @@ TEST_F(AuthorityTest, JoinTokensAreCheckedAndSingleUse) {
               StatusIs(kUnauthenticated, HasSubstr("join token is not valid")));
   EXPECT_THAT(LastAudit().event.result, HasSubstr("refused: UNAUTHENTICATED"));
 
-  auto token = *ca_->authority()->CreateJoinToken(ca_->LocalOperator(), "cluster2", std::chrono::minutes(10));
+  auto token = *ca_->authority()->CreateJoinToken(ca_->LocalOperator(), "cluster2",
+                                                  std::chrono::minutes(10));
   ASSERT_OK_AND_ASSIGN(IssuedIdentity identity, enroll(token.token));
   EXPECT_EQ(identity.identity, "spiffe://meshtrust/cluster/cluster2");
   EXPECT_THAT(enroll(token.token), StatusIs(kUnauthenticated, HasSubstr("already used")));
 
-  auto expiring = *ca_->authority()->CreateJoinToken(ca_->LocalOperator(), "cluster2", std::chrono::minutes(10));
+  auto expiring = *ca_->authority()->CreateJoinToken(ca_->LocalOperator(), "cluster2",
+                                                     std::chrono::minutes(10));
   clock_.Advance(std::chrono::minutes(11));
   EXPECT_THAT(enroll(expiring.token), StatusIs(kUnauthenticated, HasSubstr("expired")));
-  EXPECT_THAT(ca_->authority()->CreateJoinToken(ca_->LocalOperator(), "nope", std::chrono::minutes(10)),
-              StatusIs(absl::StatusCode::kNotFound, HasSubstr("not registered")));
+  EXPECT_THAT(
+      ca_->authority()->CreateJoinToken(ca_->LocalOperator(), "nope", std::chrono::minutes(10)),
+      StatusIs(absl::StatusCode::kNotFound, HasSubstr("not registered")));
 
   // A cluster1 token only ever yields a cluster1 identity.
-  auto t1 = *ca_->authority()->CreateJoinToken(ca_->LocalOperator(), "cluster1", std::chrono::minutes(10));
+  auto t1 = *ca_->authority()->CreateJoinToken(ca_->LocalOperator(), "cluster1",
+                                               std::chrono::minutes(10));
   ASSERT_OK_AND_ASSIGN(IssuedIdentity id1, enroll(t1.token));
   Caller c1 = testing::CallerOf(id1.certificate_pem);
   EXPECT_THAT(ca_->authority()->SignIntermediate(c1, "cluster2", Csr(), std::chrono::seconds(0)),
@@ -293,11 +308,13 @@ TEST_F(AuthorityTest, JoinTokensAreCheckedAndSingleUse) {
 }
 
 TEST_F(AuthorityTest, RefusesIdentityCsrsWithExtensions) {
-  auto token = *ca_->authority()->CreateJoinToken(ca_->LocalOperator(), "cluster1", std::chrono::minutes(10));
+  auto token = *ca_->authority()->CreateJoinToken(ca_->LocalOperator(), "cluster1",
+                                                  std::chrono::minutes(10));
   auto key = *pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
-  EXPECT_THAT(ca_->authority()->Enroll(token.token,
-                                       testing::CsrWithExtensions(
-                                           key.get(), {{"subjectAltName", "URI:spiffe://meshtrust/cluster/cluster2"}})),
+  EXPECT_THAT(ca_->authority()->Enroll(
+                  token.token,
+                  testing::CsrWithExtensions(
+                      key.get(), {{"subjectAltName", "URI:spiffe://meshtrust/cluster/cluster2"}})),
               StatusIs(kInvalid, HasSubstr("CSR requests extensions (subjectAltName)")));
   // The refused attempt did not burn the token.
   EXPECT_THAT(ca_->authority()->Enroll(token.token, Csr()), IsOk());
@@ -305,7 +322,8 @@ TEST_F(AuthorityTest, RefusesIdentityCsrsWithExtensions) {
 
 TEST_F(AuthorityTest, ConcurrentEnrollWithOneTokenSucceedsOnce) {
   constexpr int kCallers = 32;
-  auto token = *ca_->authority()->CreateJoinToken(ca_->LocalOperator(), "cluster2", std::chrono::minutes(10));
+  auto token = *ca_->authority()->CreateJoinToken(ca_->LocalOperator(), "cluster2",
+                                                  std::chrono::minutes(10));
   std::vector<std::string> csrs;
   for (int i = 0; i < kCallers; ++i) csrs.push_back(Csr());
   std::atomic<int> ok{0}, already_used{0};
@@ -325,7 +343,8 @@ TEST_F(AuthorityTest, ConcurrentEnrollWithOneTokenSucceedsOnce) {
 }
 
 TEST_F(AuthorityTest, AuditorsReadButDoNotWrite) {
-  auto token = *ca_->authority()->CreateAdminToken({CallerKind::kAuditor, "sec"}, std::chrono::hours(1));
+  auto token =
+      *ca_->authority()->CreateAdminToken({CallerKind::kAuditor, "sec"}, std::chrono::hours(1));
   ASSERT_OK_AND_ASSIGN(IssuedIdentity id, ca_->authority()->Enroll(token.token, Csr()));
   Caller auditor = testing::CallerOf(id.certificate_pem);
   EXPECT_EQ(auditor.kind, CallerKind::kAuditor);
@@ -333,7 +352,8 @@ TEST_F(AuthorityTest, AuditorsReadButDoNotWrite) {
   EXPECT_THAT(ca_->authority()->VerifyAudit(auditor), IsOk());
   EXPECT_THAT(ca_->authority()->AddCluster(auditor, "x", {}, std::chrono::seconds(0)),
               StatusIs(kDenied, HasSubstr("auditor (read-only)")));
-  EXPECT_THAT(ca_->authority()->ListClusters(agent1_), StatusIs(kDenied, HasSubstr("not an admin")));
+  EXPECT_THAT(ca_->authority()->ListClusters(agent1_),
+              StatusIs(kDenied, HasSubstr("not an admin")));
 }
 
 TEST_F(AuthorityTest, ValidatesAdminInput) {
@@ -362,22 +382,28 @@ TEST_F(AuthorityTest, AuditWriteFailureFailsSigningClosed) {
     ASSERT_EQ(sqlite3_exec(h, stmt, nullptr, nullptr, nullptr), SQLITE_OK);
     sqlite3_close(h);
   };
-  sql("CREATE TRIGGER audit_fault BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk full'); END;");
+  sql("CREATE TRIGGER audit_fault BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk full'); "
+      "END;");
   uint64_t head = ca_->store()->Head().sequence;
-  EXPECT_THAT(ca_->authority()->SignIntermediate(agent1_, "cluster1", Csr(), std::chrono::seconds(0)),
-              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("audit log write failed")));
+  EXPECT_THAT(
+      ca_->authority()->SignIntermediate(agent1_, "cluster1", Csr(), std::chrono::seconds(0)),
+      StatusIs(absl::StatusCode::kUnavailable, HasSubstr("audit log write failed")));
   EXPECT_EQ(Intermediates("cluster1"), 0u);
   EXPECT_EQ(ca_->store()->Head().sequence, head);
   sql("DROP TRIGGER audit_fault;");
-  EXPECT_THAT(ca_->authority()->SignIntermediate(agent1_, "cluster1", Csr(), std::chrono::seconds(0)), IsOk());
+  EXPECT_THAT(
+      ca_->authority()->SignIntermediate(agent1_, "cluster1", Csr(), std::chrono::seconds(0)),
+      IsOk());
   EXPECT_EQ(Intermediates("cluster1"), 1u);
 }
 
 TEST_F(AuthorityTest, AckIsRecordedForOwnIntermediateOnly) {
-  auto issued = *ca_->authority()->SignIntermediate(agent1_, "cluster1", Csr(), std::chrono::seconds(0));
+  auto issued =
+      *ca_->authority()->SignIntermediate(agent1_, "cluster1", Csr(), std::chrono::seconds(0));
   EXPECT_THAT(ca_->authority()->Ack(agent1_, "cluster1", "ffff", issued.bundle.sha256),
               StatusIs(kInvalid, HasSubstr("not an intermediate issued to cluster1")));
-  ASSERT_THAT(ca_->authority()->Ack(agent1_, "cluster1", issued.serial, issued.bundle.sha256), IsOk());
+  ASSERT_THAT(ca_->authority()->Ack(agent1_, "cluster1", issued.serial, issued.bundle.sha256),
+              IsOk());
   auto cluster = *ca_->store()->GetCluster("cluster1");
   EXPECT_EQ(cluster.acked_serial, issued.serial);
   EXPECT_EQ(cluster.acked_bundle_sha256, issued.bundle.sha256);

@@ -70,22 +70,26 @@ TEST_F(GrpcServiceTest, SignsOverMutualTlsAndOpensslAgrees) {
 
   testing::TempDir dir;
   ASSERT_THAT(WriteFileAtomically(dir.Sub("ca-cert.pem"), resp.certificate_pem(), 0644), IsOk());
-  ASSERT_THAT(WriteFileAtomically(dir.Sub("root-cert.pem"), resp.bundle().roots_pem(), 0644), IsOk());
+  ASSERT_THAT(WriteFileAtomically(dir.Sub("root-cert.pem"), resp.bundle().roots_pem(), 0644),
+              IsOk());
   ASSERT_THAT(WriteFileAtomically(dir.Sub("cert-chain.pem"), resp.chain_pem(), 0644), IsOk());
 
   auto verify = RunCommand("openssl verify -x509_strict -CAfile " + dir.Sub("root-cert.pem") + " " +
-                    dir.Sub("ca-cert.pem"));
+                           dir.Sub("ca-cert.pem"));
   EXPECT_EQ(verify.exit_code, 0) << verify.output;
   EXPECT_THAT(verify.output, HasSubstr(": OK"));
 
   auto text = RunCommand("openssl x509 -noout -text -in " + dir.Sub("ca-cert.pem"));
   ASSERT_EQ(text.exit_code, 0) << text.output;
-  EXPECT_THAT(text.output, HasSubstr("X509v3 Basic Constraints: critical\n                CA:TRUE, pathlen:0"));
-  EXPECT_THAT(text.output, HasSubstr("X509v3 Key Usage: critical\n                Digital Signature, Certificate Sign, CRL Sign"));
+  EXPECT_THAT(text.output,
+              HasSubstr("X509v3 Basic Constraints: critical\n                CA:TRUE, pathlen:0"));
+  EXPECT_THAT(text.output, HasSubstr("X509v3 Key Usage: critical\n                Digital "
+                                     "Signature, Certificate Sign, CRL Sign"));
   EXPECT_THAT(text.output, HasSubstr("X509v3 Subject Key Identifier"));
   EXPECT_THAT(text.output, HasSubstr("X509v3 Authority Key Identifier"));
   EXPECT_THAT(text.output, Not(HasSubstr("Extended Key Usage")));
-  EXPECT_THAT(text.output, HasSubstr("Subject: O = meshtrust, OU = cluster1, CN = cluster1 intermediate CA"));
+  EXPECT_THAT(text.output,
+              HasSubstr("Subject: O = meshtrust, OU = cluster1, CN = cluster1 intermediate CA"));
 
   // The chain file is intermediate then root, exactly what Istio reads.
   auto chain = *pki::ParseCertificateChainPem(resp.chain_pem());
@@ -103,9 +107,12 @@ TEST_F(GrpcServiceTest, SignsOverMutualTlsAndOpensslAgrees) {
   wl.extended_key_usage = {pki::ExtendedKeyUsage::kServerAuth, pki::ExtendedKeyUsage::kClientAuth};
   wl.uris = {"spiffe://cluster.local/ns/default/sa/app"};
   auto workload = *pki::IssueCertificate(wl, wl_key.get(), intermediate.get(), key.get());
-  ASSERT_THAT(WriteFileAtomically(dir.Sub("workload.pem"), pki::CertificatePem(workload.get()), 0644), IsOk());
-  auto wl_verify = RunCommand("openssl verify -CAfile " + dir.Sub("root-cert.pem") + " -untrusted " +
-                       dir.Sub("ca-cert.pem") + " " + dir.Sub("workload.pem"));
+  ASSERT_THAT(
+      WriteFileAtomically(dir.Sub("workload.pem"), pki::CertificatePem(workload.get()), 0644),
+      IsOk());
+  auto wl_verify =
+      RunCommand("openssl verify -CAfile " + dir.Sub("root-cert.pem") + " -untrusted " +
+                 dir.Sub("ca-cert.pem") + " " + dir.Sub("workload.pem"));
   EXPECT_EQ(wl_verify.exit_code, 0) << wl_verify.output;
 
   // Ack, then the operator sees it.
@@ -126,15 +133,20 @@ TEST_F(GrpcServiceTest, SignsOverMutualTlsAndOpensslAgrees) {
 
 TEST_F(GrpcServiceTest, AgentCallsWithoutClientCertificateAreRefused) {
   AddCluster("cluster1");
-  auto stub = v1::TrustAuthority::NewStub(client::CreateChannel(ca_->address(), admin_.control_ca_pem, nullptr));
+  auto stub = v1::TrustAuthority::NewStub(
+      client::CreateChannel(ca_->address(), admin_.control_ca_pem, nullptr));
   v1::SignIntermediateResponse resp;
-  grpc::Status s = Sign(stub.get(), "cluster1", *pki::BuildCsrDer(pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256)->get(), ""), &resp);
+  grpc::Status s =
+      Sign(stub.get(), "cluster1",
+           *pki::BuildCsrDer(pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256)->get(), ""), &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_THAT(s.error_message(), HasSubstr("anonymous is not a cluster agent"));
-  auto admin_anon = v1::Admin::NewStub(client::CreateChannel(ca_->address(), admin_.control_ca_pem, nullptr));
+  auto admin_anon =
+      v1::Admin::NewStub(client::CreateChannel(ca_->address(), admin_.control_ca_pem, nullptr));
   v1::ListClustersResponse clusters;
   auto ctx = client::NewContext();
-  EXPECT_EQ(admin_anon->ListClusters(ctx.get(), {}, &clusters).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(admin_anon->ListClusters(ctx.get(), {}, &clusters).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
 }
 
 // An istiod holds its cluster's intermediate key. A client certificate it
@@ -146,7 +158,8 @@ TEST_F(GrpcServiceTest, MeshIntermediateCannotMintControlIdentities) {
   auto stub = ca_->AgentStub(agent);
   auto intermediate_key = *pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
   v1::SignIntermediateResponse resp;
-  ASSERT_TRUE(Sign(stub.get(), "cluster1", *pki::BuildCsrDer(intermediate_key.get(), ""), &resp).ok());
+  ASSERT_TRUE(
+      Sign(stub.get(), "cluster1", *pki::BuildCsrDer(intermediate_key.get(), ""), &resp).ok());
   auto intermediate = *pki::ParseCertificatePem(resp.certificate_pem());
 
   auto forged_key = *pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
@@ -156,15 +169,16 @@ TEST_F(GrpcServiceTest, MeshIntermediateCannotMintControlIdentities) {
   t.key_usage = pki::kDigitalSignature;
   t.extended_key_usage = {pki::ExtendedKeyUsage::kClientAuth};
   t.uris = {"spiffe://meshtrust/cluster/cluster2"};
-  auto forged = *pki::IssueCertificate(t, forged_key.get(), intermediate.get(), intermediate_key.get());
+  auto forged =
+      *pki::IssueCertificate(t, forged_key.get(), intermediate.get(), intermediate_key.get());
   client::Identity fake{"spiffe://meshtrust/cluster/cluster2",
                         pki::CertificatePem(forged.get()) + resp.chain_pem(),
                         *pki::PrivateKeyToPkcs8Pem(forged_key.get()), agent.control_ca_pem};
   auto forged_stub = ca_->AgentStub(fake);
   v1::SignIntermediateResponse forged_resp;
-  grpc::Status s = Sign(forged_stub.get(), "cluster2",
-                        *pki::BuildCsrDer(pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256)->get(), ""),
-                        &forged_resp);
+  grpc::Status s = Sign(
+      forged_stub.get(), "cluster2",
+      *pki::BuildCsrDer(pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256)->get(), ""), &forged_resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
   auto issued = *ca_->store()->ListCertificates({"cluster2", "intermediate", 10});
   EXPECT_TRUE(issued.empty());
@@ -187,8 +201,9 @@ TEST_F(GrpcServiceTest, ExpiredAndNotYetValidIdentitiesAreRefusedByTls) {
                         admin_.control_ca_pem};
     auto stub = ca_->AgentStub(id);
     v1::SignIntermediateResponse resp;
-    grpc::Status s = Sign(stub.get(), "cluster1",
-                          *pki::BuildCsrDer(pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256)->get(), ""), &resp);
+    grpc::Status s =
+        Sign(stub.get(), "cluster1",
+             *pki::BuildCsrDer(pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256)->get(), ""), &resp);
     EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
   }
 }
@@ -214,9 +229,11 @@ TEST_F(GrpcServiceTest, WrongPinIsRefusedBeforeEnrolling) {
   std::string token = AddCluster("cluster1");
   std::string wrong = "sha256:" + std::string(64, 'a');
   auto id = client::Enroll(ca_->address(), wrong, token, pki::KeyAlgorithm::kEcdsaP256);
-  EXPECT_THAT(id, testing::StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("matches the pin")));
+  EXPECT_THAT(id,
+              testing::StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("matches the pin")));
   // The token was never sent, so it still works.
-  EXPECT_THAT(client::Enroll(ca_->address(), ca_->pin(), token, pki::KeyAlgorithm::kEcdsaP256), IsOk());
+  EXPECT_THAT(client::Enroll(ca_->address(), ca_->pin(), token, pki::KeyAlgorithm::kEcdsaP256),
+              IsOk());
 }
 
 TEST_F(GrpcServiceTest, OversizedMessagesAreRejected) {
@@ -250,9 +267,10 @@ TEST_F(GrpcServiceTest, AdminApiListsAndVerifies) {
   ASSERT_TRUE(admin_stub_->VerifyAudit(c3.get(), {}, &verify).ok());
   EXPECT_TRUE(verify.ok()) << verify.problem();
   EXPECT_GT(verify.records_checked(), 4u);
-  EXPECT_TRUE(VerifyAuditCheckpoint(ca_->state().audit_signer->public_key(),
-                                    {verify.checkpoint().sequence(), verify.checkpoint().head_hash(),
-                                     verify.checkpoint().signature()}));
+  EXPECT_TRUE(
+      VerifyAuditCheckpoint(ca_->state().audit_signer->public_key(),
+                            {verify.checkpoint().sequence(), verify.checkpoint().head_hash(),
+                             verify.checkpoint().signature()}));
 
   v1::ListAuditResponse audit;
   auto c4 = client::NewContext();

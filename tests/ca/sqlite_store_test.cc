@@ -91,7 +91,8 @@ TEST_F(SqliteStoreTest, RecordsCertificateWithAuditAtomically) {
 TEST_F(SqliteStoreTest, FailingAuditWriteFailsClosedAndRecovers) {
   // Another process makes the audit table refuse writes (think: disk full).
   Sql(db_path(),
-      "CREATE TRIGGER audit_fault BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk full'); END;");
+      "CREATE TRIGGER audit_fault BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk full'); "
+      "END;");
   EXPECT_THAT(store_->RecordCertificate(Cert("bb01", "cluster1"), Ok("SignIntermediate")),
               StatusIs(absl::StatusCode::kUnavailable, HasSubstr("audit log write failed")));
   EXPECT_THAT(store_->GetCertificate("bb01"), StatusIs(absl::StatusCode::kNotFound, ::testing::_));
@@ -123,7 +124,8 @@ TEST_F(SqliteStoreTest, TokenRedeemsExactlyOnceUnderConcurrency) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok.load(), 1);
   EXPECT_EQ(used.load(), kThreads - 1);
-  ASSERT_OK_AND_ASSIGN(auto certs, store_->ListCertificates({"cluster1", std::string(kKindAgentIdentity), 100}));
+  ASSERT_OK_AND_ASSIGN(
+      auto certs, store_->ListCertificates({"cluster1", std::string(kKindAgentIdentity), 100}));
   EXPECT_EQ(certs.size(), 1u);
 }
 

@@ -40,9 +40,11 @@ class StateDirTest : public ::testing::Test {
     t.path_len = path_len;
     t.key_usage = pki::kKeyCertSign | pki::kCrlSign;
     auto cert = *pki::IssueCertificate(t, key.get(), issuer, issuer_key ? issuer_key : key.get());
-    ASSERT_THAT(WriteFileAtomically(dir_.Sub(name + ".pem"), pki::CertificatePem(cert.get()), 0644), IsOk());
+    ASSERT_THAT(WriteFileAtomically(dir_.Sub(name + ".pem"), pki::CertificatePem(cert.get()), 0644),
+                IsOk());
     auto pem = *pki::PrivateKeyToPkcs8Pem(key.get());
-    ASSERT_THAT(WriteFileAtomically(dir_.Sub(name + ".key"), pem.UnsafeSecretString(), 0600), IsOk());
+    ASSERT_THAT(WriteFileAtomically(dir_.Sub(name + ".key"), pem.UnsafeSecretString(), 0600),
+                IsOk());
     *cert_out = std::move(cert);
     *key_out = std::move(key);
   }

@@ -42,8 +42,8 @@ class SealedFileKeyStoreTest : public ::testing::Test {
 };
 
 TEST_F(SealedFileKeyStoreTest, RoundTripsThroughReopen) {
-  ASSERT_OK_AND_ASSIGN(auto reopened,
-                       SealedFileKeyStore::Open(dir_.Sub("keys"), KekSource::KeyFile(dir_.Sub("kek"))));
+  ASSERT_OK_AND_ASSIGN(auto reopened, SealedFileKeyStore::Open(
+                                          dir_.Sub("keys"), KekSource::KeyFile(dir_.Sub("kek"))));
   ASSERT_OK_AND_ASSIGN(ossl::UniquePtr<EVP_PKEY> back, reopened->GetKey("root"));
   EXPECT_TRUE(pki::SamePublicKey(back.get(), key_.get()));
   EXPECT_THAT(reopened->List(), ::testing::ElementsAre("root"));
@@ -72,13 +72,15 @@ TEST_F(SealedFileKeyStoreTest, NeverOverwrites) {
 
 TEST_F(SealedFileKeyStoreTest, WrongKeyFileIsRefusedAndReadsNothing) {
   WriteBytes(dir_.Sub("wrong"), std::string(32, '\x43'));
-  EXPECT_THAT(SealedFileKeyStore::Open(dir_.Sub("keys"), KekSource::KeyFile(dir_.Sub("wrong"))),
-              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("passphrase or key file is wrong")));
+  EXPECT_THAT(
+      SealedFileKeyStore::Open(dir_.Sub("keys"), KekSource::KeyFile(dir_.Sub("wrong"))),
+      StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("passphrase or key file is wrong")));
   WriteBytes(dir_.Sub("short"), std::string(31, '\x43'));
   EXPECT_THAT(SealedFileKeyStore::Open(dir_.Sub("keys"), KekSource::KeyFile(dir_.Sub("short"))),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("exactly 32 random bytes")));
-  EXPECT_THAT(SealedFileKeyStore::Open(dir_.Sub("keys"), KekSource::PassphraseFile(dir_.Sub("kek"))),
-              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("sealed with a key file")));
+  EXPECT_THAT(
+      SealedFileKeyStore::Open(dir_.Sub("keys"), KekSource::PassphraseFile(dir_.Sub("kek"))),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("sealed with a key file")));
 }
 
 TEST_F(SealedFileKeyStoreTest, EveryFlippedBitIsDetected) {
@@ -99,7 +101,8 @@ TEST_F(SealedFileKeyStoreTest, TruncationAndSwapsAreDetected) {
   std::string path = store_->PathFor("root");
   std::string good = Slurp(path);
   WriteBytes(path, good.substr(0, good.size() - 1));
-  EXPECT_THAT(store_->GetSecret("root"), StatusIs(absl::StatusCode::kDataLoss, HasSubstr("failed authentication")));
+  EXPECT_THAT(store_->GetSecret("root"),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("failed authentication")));
   WriteBytes(path, good + "x");
   EXPECT_THAT(store_->GetSecret("root"), StatusIs(absl::StatusCode::kDataLoss, ::testing::_));
   WriteBytes(path, good);
@@ -109,7 +112,8 @@ TEST_F(SealedFileKeyStoreTest, TruncationAndSwapsAreDetected) {
   ASSERT_THAT(store_->PutKey("other", other.get()), IsOk());
   std::string other_file = Slurp(store_->PathFor("other"));
   WriteBytes(path, other_file);
-  EXPECT_THAT(store_->GetSecret("root"), StatusIs(absl::StatusCode::kDataLoss, HasSubstr("renamed or swapped")));
+  EXPECT_THAT(store_->GetSecret("root"),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("renamed or swapped")));
   // Even with the id in the header rewritten, the associated data gives it away.
   std::string forged = other_file;
   size_t at = forged.find("other");
@@ -123,8 +127,10 @@ TEST_F(SealedFileKeyStoreTest, TruncationAndSwapsAreDetected) {
 TEST_F(SealedFileKeyStoreTest, RejectsBadIds) {
   EXPECT_THAT(store_->PutKey("../escape", key_.get()),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("outside")));
-  EXPECT_THAT(store_->GetSecret("Root"), StatusIs(absl::StatusCode::kInvalidArgument, ::testing::_));
-  EXPECT_THAT(store_->GetSecret("missing"), StatusIs(absl::StatusCode::kNotFound, HasSubstr("no key")));
+  EXPECT_THAT(store_->GetSecret("Root"),
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::_));
+  EXPECT_THAT(store_->GetSecret("missing"),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("no key")));
 }
 
 TEST(SealedFileKeyStorePassphraseTest, PassphraseKekWorksAndWrongOneIsRefused) {
@@ -134,21 +140,27 @@ TEST(SealedFileKeyStorePassphraseTest, PassphraseKekWorksAndWrongOneIsRefused) {
   WriteBytes(dir.Sub("wrong"), "incorrect horse battery staple\n");
   WriteBytes(dir.Sub("short"), "short\n");
   Argon2Params cheap{1, 8u << 20};  // Fast for tests; production defaults are stronger.
-  EXPECT_THAT(SealedFileKeyStore::Create(dir.Sub("keys"), KekSource::PassphraseFile(dir.Sub("short")), cheap),
+  EXPECT_THAT(SealedFileKeyStore::Create(dir.Sub("keys"),
+                                         KekSource::PassphraseFile(dir.Sub("short")), cheap),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("shorter than 12")));
-  ASSERT_OK_AND_ASSIGN(auto store, SealedFileKeyStore::Create(
-                                       dir.Sub("keys"), KekSource::PassphraseFile(dir.Sub("pass")), cheap));
+  ASSERT_OK_AND_ASSIGN(
+      auto store, SealedFileKeyStore::Create(dir.Sub("keys"),
+                                             KekSource::PassphraseFile(dir.Sub("pass")), cheap));
   SecretBytes seed = SecretBytes::CopyOf(absl::string_view("0123456789abcdef0123456789abcdef"));
   ASSERT_THAT(store->PutSecret("seed", kFormatEd25519Seed, seed), IsOk());
-  ASSERT_OK_AND_ASSIGN(auto reopened,
-                       SealedFileKeyStore::Open(dir.Sub("keys"), KekSource::PassphraseFile(dir.Sub("pass"))));
+  ASSERT_OK_AND_ASSIGN(
+      auto reopened,
+      SealedFileKeyStore::Open(dir.Sub("keys"), KekSource::PassphraseFile(dir.Sub("pass"))));
   ASSERT_OK_AND_ASSIGN(SecretEntry entry, reopened->GetSecret("seed"));
   EXPECT_EQ(entry.format, kFormatEd25519Seed);
   EXPECT_TRUE(entry.secret.Equals(seed));
-  EXPECT_THAT(reopened->GetKey("seed"), StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("not a PKCS#8")));
-  EXPECT_THAT(SealedFileKeyStore::Open(dir.Sub("keys"), KekSource::PassphraseFile(dir.Sub("wrong"))),
-              StatusIs(absl::StatusCode::kPermissionDenied, ::testing::_));
-  EXPECT_THAT(SealedFileKeyStore::Create(dir.Sub("keys"), KekSource::PassphraseFile(dir.Sub("pass")), cheap),
+  EXPECT_THAT(reopened->GetKey("seed"),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("not a PKCS#8")));
+  EXPECT_THAT(
+      SealedFileKeyStore::Open(dir.Sub("keys"), KekSource::PassphraseFile(dir.Sub("wrong"))),
+      StatusIs(absl::StatusCode::kPermissionDenied, ::testing::_));
+  EXPECT_THAT(SealedFileKeyStore::Create(dir.Sub("keys"),
+                                         KekSource::PassphraseFile(dir.Sub("pass")), cheap),
               StatusIs(absl::StatusCode::kAlreadyExists, ::testing::_));
 
   // A tampered header (here the Argon2id cost) fails the check value: nothing is read.

@@ -1,8 +1,8 @@
 #include "tests/kube_emulator/https_server.h"
 
 #include <arpa/inet.h>
-#include <signal.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -23,18 +23,30 @@ constexpr size_t kMaxBodyBytes = 8 * 1024 * 1024;
 
 const char* Reason(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Entity";
-    case 500: return "Internal Server Error";
-    default: return "Status";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 409:
+      return "Conflict";
+    case 415:
+      return "Unsupported Media Type";
+    case 422:
+      return "Unprocessable Entity";
+    case 500:
+      return "Internal Server Error";
+    default:
+      return "Status";
   }
 }
 
@@ -102,15 +114,16 @@ bool WriteAll(SSL* ssl, const std::string& data) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<HttpsServer>> HttpsServer::Start(int port,
-                                                                 const std::string& cert_chain_pem,
-                                                                 EVP_PKEY* key, Handler handler) {
+                                                                const std::string& cert_chain_pem,
+                                                                EVP_PKEY* key, Handler handler) {
   // A client closing early must not kill the process with SIGPIPE.
   ::signal(SIGPIPE, SIG_IGN);
   std::unique_ptr<HttpsServer> server(new HttpsServer());
   server->handler_ = std::move(handler);
   server->ctx_.reset(SSL_CTX_new(TLS_server_method()));
   SSL_CTX_set_min_proto_version(server->ctx_.get(), TLS1_2_VERSION);
-  absl::StatusOr<std::vector<ossl::UniquePtr<X509>>> chain = pki::ParseCertificateChainPem(cert_chain_pem);
+  absl::StatusOr<std::vector<ossl::UniquePtr<X509>>> chain =
+      pki::ParseCertificateChainPem(cert_chain_pem);
   if (!chain.ok()) return chain.status();
   if (SSL_CTX_use_certificate(server->ctx_.get(), (*chain)[0].get()) != 1 ||
       SSL_CTX_use_PrivateKey(server->ctx_.get(), key) != 1) {
@@ -145,7 +158,8 @@ absl::StatusOr<std::unique_ptr<HttpsServer>> HttpsServer::Start(int port,
   addr.sin_port = htons(static_cast<uint16_t>(port));
   if (::bind(server->listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
       ::listen(server->listen_fd_, 64) != 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on port ", port, ": ", std::strerror(errno)));
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on port ", port, ": ", std::strerror(errno)));
   }
   socklen_t len = sizeof(addr);
   ::getsockname(server->listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);

@@ -20,8 +20,8 @@ namespace meshtrust::testing {
 
 struct HttpRequest {
   std::string method;
-  std::string path;   // Without the query.
-  std::string query;  // Without '?'.
+  std::string path;                            // Without the query.
+  std::string query;                           // Without '?'.
   std::map<std::string, std::string> headers;  // Lowercase names.
   std::string body;
   std::string Header(const std::string& name) const {
@@ -40,7 +40,8 @@ class HttpsServer {
  public:
   using Handler = std::function<HttpResponse(const HttpRequest&)>;
   // Listens on 127.0.0.1:`port` (0 picks one) with `cert_chain_pem`/`key`.
-  static absl::StatusOr<std::unique_ptr<HttpsServer>> Start(int port, const std::string& cert_chain_pem,
+  static absl::StatusOr<std::unique_ptr<HttpsServer>> Start(int port,
+                                                            const std::string& cert_chain_pem,
                                                             EVP_PKEY* key, Handler handler);
   ~HttpsServer();
   int port() const { return port_; }

@@ -30,12 +30,14 @@ const std::map<std::string, ResourceInfo>& Resources() {
   return *kResources;
 }
 
-HttpResponse Json(int status, const json& body) { return {status, "application/json", body.dump()}; }
+HttpResponse Json(int status, const json& body) {
+  return {status, "application/json", body.dump()};
+}
 
 HttpResponse StatusResponse(int code, const std::string& reason, const std::string& message,
                             const std::string& name = "", const std::string& kind = "") {
-  json s = {{"kind", "Status"},     {"apiVersion", "v1"}, {"metadata", json::object()},
-            {"status", "Failure"},  {"message", message}, {"reason", reason},
+  json s = {{"kind", "Status"},    {"apiVersion", "v1"}, {"metadata", json::object()},
+            {"status", "Failure"}, {"message", message}, {"reason", reason},
             {"code", code}};
   if (!name.empty() || !kind.empty()) s["details"] = {{"name", name}, {"kind", kind}};
   return Json(code, s);
@@ -109,7 +111,8 @@ std::string Now() {
 
 absl::StatusOr<std::unique_ptr<KubeEmulator>> KubeEmulator::Start(int port) {
   std::unique_ptr<KubeEmulator> e(new KubeEmulator());
-  absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> ca_key = pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
+  absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> ca_key =
+      pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
   if (!ca_key.ok()) return ca_key.status();
   auto now = std::chrono::system_clock::now();
   pki::CertificateTemplate ca;
@@ -118,7 +121,8 @@ absl::StatusOr<std::unique_ptr<KubeEmulator>> KubeEmulator::Start(int port) {
   ca.not_after = now + std::chrono::hours(24 * 30);
   ca.is_ca = true;
   ca.key_usage = pki::kKeyCertSign | pki::kCrlSign;
-  absl::StatusOr<ossl::UniquePtr<X509>> ca_cert = pki::IssueCertificate(ca, ca_key->get(), nullptr, ca_key->get());
+  absl::StatusOr<ossl::UniquePtr<X509>> ca_cert =
+      pki::IssueCertificate(ca, ca_key->get(), nullptr, ca_key->get());
   if (!ca_cert.ok()) return ca_cert.status();
   absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> key = pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
   if (!key.ok()) return key.status();
@@ -135,9 +139,9 @@ absl::StatusOr<std::unique_ptr<KubeEmulator>> KubeEmulator::Start(int port) {
   if (!cert.ok()) return cert.status();
   e->ca_pem_ = pki::CertificatePem(ca_cert->get());
   KubeEmulator* self = e.get();
-  absl::StatusOr<std::unique_ptr<HttpsServer>> server = HttpsServer::Start(
-      port, pki::CertificatePem(cert->get()) + e->ca_pem_, key->get(),
-      [self](const HttpRequest& req) { return self->Handle(req); });
+  absl::StatusOr<std::unique_ptr<HttpsServer>> server =
+      HttpsServer::Start(port, pki::CertificatePem(cert->get()) + e->ca_pem_, key->get(),
+                         [self](const HttpRequest& req) { return self->Handle(req); });
   if (!server.ok()) return server.status();
   e->server_ = *std::move(server);
   return e;
@@ -147,19 +151,24 @@ KubeEmulator::~KubeEmulator() {
   if (server_ != nullptr) server_->Stop();
 }
 
-std::string KubeEmulator::server_url() const { return absl::StrCat("https://127.0.0.1:", server_->port()); }
+std::string KubeEmulator::server_url() const {
+  return absl::StrCat("https://127.0.0.1:", server_->port());
+}
 
 void KubeEmulator::AddToken(const std::string& token, KubeUser user) {
   std::lock_guard<std::mutex> lock(mu_);
   tokens_[token] = std::move(user);
 }
 
-absl::Status KubeEmulator::WriteKubeconfig(const std::string& path, const std::string& token) const {
+absl::Status KubeEmulator::WriteKubeconfig(const std::string& path,
+                                           const std::string& token) const {
   std::string yaml = absl::StrCat(
       "apiVersion: v1\nkind: Config\ncurrent-context: emulator\nclusters:\n- name: emulator\n"
-      "  cluster:\n    server: ", server_url(), "\n    certificate-authority-data: ", Base64(ca_pem_),
+      "  cluster:\n    server: ",
+      server_url(), "\n    certificate-authority-data: ", Base64(ca_pem_),
       "\ncontexts:\n- name: emulator\n  context:\n    cluster: emulator\n    user: emulator\n"
-      "users:\n- name: emulator\n  user:\n    token: ", token, "\n");
+      "users:\n- name: emulator\n  user:\n    token: ",
+      token, "\n");
   return WriteFileAtomically(path, yaml, 0600);
 }
 
@@ -167,8 +176,10 @@ void KubeEmulator::Put(const std::string& resource, const std::string& ns, json 
   std::lock_guard<std::mutex> lock(mu_);
   object["metadata"]["namespace"] = ns;
   object["metadata"]["resourceVersion"] = std::to_string(++resource_version_);
-  if (!object["metadata"].contains("uid")) object["metadata"]["uid"] = absl::StrCat("uid-", resource_version_);
-  if (!object["metadata"].contains("creationTimestamp")) object["metadata"]["creationTimestamp"] = Now();
+  if (!object["metadata"].contains("uid"))
+    object["metadata"]["uid"] = absl::StrCat("uid-", resource_version_);
+  if (!object["metadata"].contains("creationTimestamp"))
+    object["metadata"]["creationTimestamp"] = Now();
   std::string name = object["metadata"]["name"];
   objects_[resource][ns + "/" + name] = std::move(object);
 }
@@ -214,13 +225,17 @@ HttpResponse KubeEmulator::Handle(const HttpRequest& req) {
   }
   // Discovery.
   if (req.method == "GET" && req.path == "/version") {
-    return Json(200, {{"major", "1"}, {"minor", "30"}, {"gitVersion", "v1.30.0-meshtrust-emulator"},
+    return Json(200, {{"major", "1"},
+                      {"minor", "30"},
+                      {"gitVersion", "v1.30.0-meshtrust-emulator"},
                       {"platform", "linux/amd64"}});
   }
   if (req.method == "GET" && req.path == "/api") {
-    return Json(200, {{"kind", "APIVersions"}, {"versions", {"v1"}},
+    return Json(200, {{"kind", "APIVersions"},
+                      {"versions", {"v1"}},
                       {"serverAddressByClientCIDRs",
-                       {{{"clientCIDR", "0.0.0.0/0"}, {"serverAddress", absl::StrCat("127.0.0.1:", server_->port())}}}}});
+                       {{{"clientCIDR", "0.0.0.0/0"},
+                         {"serverAddress", absl::StrCat("127.0.0.1:", server_->port())}}}}});
   }
   if (req.method == "GET" && req.path == "/apis") {
     json apps = {{"name", "apps"},
@@ -229,17 +244,24 @@ HttpResponse KubeEmulator::Handle(const HttpRequest& req) {
     return Json(200, {{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", {apps}}});
   }
   auto resource_entry = [](const char* name, const char* kind, bool namespaced) {
-    return json{{"name", name}, {"singularName", ""}, {"namespaced", namespaced}, {"kind", kind},
+    return json{{"name", name},
+                {"singularName", ""},
+                {"namespaced", namespaced},
+                {"kind", kind},
                 {"verbs", {"create", "delete", "get", "list", "patch", "update"}}};
   };
   if (req.method == "GET" && req.path == "/api/v1") {
-    return Json(200, {{"kind", "APIResourceList"}, {"groupVersion", "v1"},
-                      {"resources", {resource_entry("secrets", "Secret", true),
-                                     resource_entry("configmaps", "ConfigMap", true),
-                                     resource_entry("namespaces", "Namespace", false)}}});
+    return Json(200, {{"kind", "APIResourceList"},
+                      {"groupVersion", "v1"},
+                      {"resources",
+                       {resource_entry("secrets", "Secret", true),
+                        resource_entry("configmaps", "ConfigMap", true),
+                        resource_entry("namespaces", "Namespace", false)}}});
   }
   if (req.method == "GET" && req.path == "/apis/apps/v1") {
-    return Json(200, {{"kind", "APIResourceList"}, {"apiVersion", "v1"}, {"groupVersion", "apps/v1"},
+    return Json(200, {{"kind", "APIResourceList"},
+                      {"apiVersion", "v1"},
+                      {"groupVersion", "apps/v1"},
                       {"resources", {resource_entry("deployments", "Deployment", true)}}});
   }
   // Objects: /api/v1/namespaces/NS/RES[/NAME] and /apis/apps/v1/namespaces/NS/RES[/NAME].
@@ -257,13 +279,17 @@ HttpResponse KubeEmulator::Handle(const HttpRequest& req) {
     std::string ns = parts[i + 1];
     if (parts.size() == i + 2) {
       if (!Allowed(user, "get", "namespaces", "", ns)) {
-        return StatusResponse(403, "Forbidden",
-                              absl::StrCat("namespaces \"", ns, "\" is forbidden: User \"", user.name,
-                                           "\" cannot get resource \"namespaces\" in API group \"\" at the cluster scope"),
-                              ns, "namespaces");
+        return StatusResponse(
+            403, "Forbidden",
+            absl::StrCat(
+                "namespaces \"", ns, "\" is forbidden: User \"", user.name,
+                "\" cannot get resource \"namespaces\" in API group \"\" at the cluster scope"),
+            ns, "namespaces");
       }
-      return Json(200, {{"kind", "Namespace"}, {"apiVersion", "v1"},
-                        {"metadata", {{"name", ns}}}, {"status", {{"phase", "Active"}}}});
+      return Json(200, {{"kind", "Namespace"},
+                        {"apiVersion", "v1"},
+                        {"metadata", {{"name", ns}}},
+                        {"status", {{"phase", "Active"}}}});
     }
     if (parts.size() == i + 3 || parts.size() == i + 4) {
       std::string resource = parts[i + 2];
@@ -287,7 +313,9 @@ HttpResponse KubeEmulator::HandleObject(const HttpRequest& req, const KubeUser& 
   if (req.method == "PUT" && !name.empty()) verb = "update";
   if (req.method == "PATCH" && !name.empty()) verb = "patch";
   if (req.method == "DELETE" && !name.empty()) verb = "delete";
-  if (verb.empty()) return StatusResponse(405, "MethodNotAllowed", "the server does not allow this method on the requested resource");
+  if (verb.empty())
+    return StatusResponse(405, "MethodNotAllowed",
+                          "the server does not allow this method on the requested resource");
 
   json body;
   if (verb == "create" || verb == "update" || verb == "patch") {
@@ -297,15 +325,17 @@ HttpResponse KubeEmulator::HandleObject(const HttpRequest& req, const KubeUser& 
     }
   }
   std::string target = name.empty() && verb == "create" && body.contains("metadata") &&
-                               body["metadata"].contains("name") && body["metadata"]["name"].is_string()
+                               body["metadata"].contains("name") &&
+                               body["metadata"]["name"].is_string()
                            ? body["metadata"]["name"].get<std::string>()
                            : name;
   if (!Allowed(user, verb, resource, ns, verb == "create" || verb == "list" ? "" : target)) {
     return StatusResponse(
         403, "Forbidden",
-        absl::StrCat(resource, target.empty() ? "" : " \"" + target + "\"", " is forbidden: User \"",
-                     user.name, "\" cannot ", verb, " resource \"", resource, "\" in API group \"",
-                     gv == "v1" ? "" : "apps", "\" in the namespace \"", ns, "\""),
+        absl::StrCat(resource, target.empty() ? "" : " \"" + target + "\"",
+                     " is forbidden: User \"", user.name, "\" cannot ", verb, " resource \"",
+                     resource, "\" in API group \"", gv == "v1" ? "" : "apps",
+                     "\" in the namespace \"", ns, "\""),
         target, resource);
   }
 
@@ -313,23 +343,29 @@ HttpResponse KubeEmulator::HandleObject(const HttpRequest& req, const KubeUser& 
   auto& store = objects_[resource];
   std::string key = ns + "/" + target;
   auto not_found = [&] {
-    return StatusResponse(404, "NotFound", absl::StrCat(resource, " \"", target, "\" not found"), target, resource);
+    return StatusResponse(404, "NotFound", absl::StrCat(resource, " \"", target, "\" not found"),
+                          target, resource);
   };
   auto validate = [&](json& obj) -> std::optional<HttpResponse> {
     std::string obj_name = obj["metadata"].value("name", "");
     if (!IsDnsSubdomain(obj_name)) {
-      return StatusResponse(422, "Invalid",
-                            absl::StrCat(info.kind, " \"", obj_name, "\" is invalid: metadata.name: Invalid value"),
-                            obj_name, resource);
+      return StatusResponse(
+          422, "Invalid",
+          absl::StrCat(info.kind, " \"", obj_name, "\" is invalid: metadata.name: Invalid value"),
+          obj_name, resource);
     }
     if (resource == "secrets") {
       if (obj.contains("stringData") && obj["stringData"].is_object()) {
-        for (auto& [k, v] : obj["stringData"].items()) obj["data"][k] = Base64(v.get<std::string>());
+        for (auto& [k, v] : obj["stringData"].items())
+          obj["data"][k] = Base64(v.get<std::string>());
         obj.erase("stringData");
       }
       if (obj.contains("data")) {
         if (!obj["data"].is_object()) {
-          return StatusResponse(422, "Invalid", absl::StrCat("Secret \"", obj_name, "\" is invalid: data: must be a map"), obj_name, resource);
+          return StatusResponse(
+              422, "Invalid",
+              absl::StrCat("Secret \"", obj_name, "\" is invalid: data: must be a map"), obj_name,
+              resource);
         }
         for (auto& [k, v] : obj["data"].items()) {
           if (!v.is_string() || !IsBase64(v.get<std::string>())) {
@@ -352,7 +388,8 @@ HttpResponse KubeEmulator::HandleObject(const HttpRequest& req, const KubeUser& 
     if (previous != nullptr) {
       // value() rather than const operator[], which is undefined for a missing key.
       obj["metadata"]["uid"] = previous->at("metadata").value("uid", "");
-      obj["metadata"]["creationTimestamp"] = previous->at("metadata").value("creationTimestamp", Now());
+      obj["metadata"]["creationTimestamp"] =
+          previous->at("metadata").value("creationTimestamp", Now());
     } else {
       obj["metadata"]["uid"] = absl::StrCat("uid-", resource_version_);
       obj["metadata"]["creationTimestamp"] = Now();
@@ -364,7 +401,8 @@ HttpResponse KubeEmulator::HandleObject(const HttpRequest& req, const KubeUser& 
     for (auto& [k, v] : store) {
       if (absl::StartsWith(k, ns + "/")) items.push_back(v);
     }
-    return Json(200, {{"kind", absl::StrCat(info.kind, "List")}, {"apiVersion", info.group_version},
+    return Json(200, {{"kind", absl::StrCat(info.kind, "List")},
+                      {"apiVersion", info.group_version},
                       {"metadata", {{"resourceVersion", std::to_string(resource_version_)}}},
                       {"items", items}});
   }
@@ -377,14 +415,21 @@ HttpResponse KubeEmulator::HandleObject(const HttpRequest& req, const KubeUser& 
     if (existing == store.end()) return not_found();
     json gone = existing->second;
     store.erase(existing);
-    return Json(200, {{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", json::object()},
-                      {"status", "Success"}, {"details", {{"name", target}, {"kind", resource}, {"uid", gone["metadata"]["uid"]}}}});
+    return Json(200, {{"kind", "Status"},
+                      {"apiVersion", "v1"},
+                      {"metadata", json::object()},
+                      {"status", "Success"},
+                      {"details",
+                       {{"name", target}, {"kind", resource}, {"uid", gone["metadata"]["uid"]}}}});
   }
-  if (!body.contains("metadata") || !body["metadata"].is_object()) body["metadata"] = json::object();
+  if (!body.contains("metadata") || !body["metadata"].is_object())
+    body["metadata"] = json::object();
   if (verb == "create") {
     if (auto invalid = validate(body)) return *invalid;
     if (existing != store.end()) {
-      return StatusResponse(409, "AlreadyExists", absl::StrCat(resource, " \"", target, "\" already exists"), target, resource);
+      return StatusResponse(409, "AlreadyExists",
+                            absl::StrCat(resource, " \"", target, "\" already exists"), target,
+                            resource);
     }
     body["metadata"].erase("resourceVersion");
     stamp(body, nullptr);
@@ -395,22 +440,25 @@ HttpResponse KubeEmulator::HandleObject(const HttpRequest& req, const KubeUser& 
   json updated;
   if (verb == "update") {
     if (body["metadata"].value("name", "") != target) {
-      return StatusResponse(400, "BadRequest", "the name of the object does not match the name on the URL");
+      return StatusResponse(400, "BadRequest",
+                            "the name of the object does not match the name on the URL");
     }
     std::string rv = body["metadata"].value("resourceVersion", "");
     if (!rv.empty() && rv != existing->second["metadata"]["resourceVersion"]) {
-      return StatusResponse(409, "Conflict",
-                            absl::StrCat("Operation cannot be fulfilled on ", resource, " \"", target,
-                                         "\": the object has been modified; please apply your changes "
-                                         "to the latest version and try again"),
-                            target, resource);
+      return StatusResponse(
+          409, "Conflict",
+          absl::StrCat("Operation cannot be fulfilled on ", resource, " \"", target,
+                       "\": the object has been modified; please apply your changes "
+                       "to the latest version and try again"),
+          target, resource);
     }
     updated = body;
   } else {
     std::string type = req.Header("content-type");
     if (!absl::StartsWith(type, "application/merge-patch+json") &&
         !absl::StartsWith(type, "application/strategic-merge-patch+json")) {
-      return StatusResponse(415, "UnsupportedMediaType", absl::StrCat("the emulator does not support patch type ", type));
+      return StatusResponse(415, "UnsupportedMediaType",
+                            absl::StrCat("the emulator does not support patch type ", type));
     }
     updated = existing->second;
     MergePatch(&updated, body);

@@ -61,8 +61,9 @@ class KubeEmulator {
  private:
   KubeEmulator() = default;
   HttpResponse Handle(const HttpRequest& req);
-  HttpResponse HandleObject(const HttpRequest& req, const KubeUser& user, const std::string& group_version,
-                            const std::string& ns, const std::string& resource, const std::string& name);
+  HttpResponse HandleObject(const HttpRequest& req, const KubeUser& user,
+                            const std::string& group_version, const std::string& ns,
+                            const std::string& resource, const std::string& name);
 
   std::unique_ptr<HttpsServer> server_;
   std::string ca_pem_;

@@ -36,7 +36,8 @@ class KubeEmulatorTest : public ::testing::Test {
   CommandResult Kubectl(const std::string& args) {
     return RunCommand("kubectl --kubeconfig " + dir_.Sub("kubeconfig") + " " + args);
   }
-  agent::KubeResponse Call(const std::string& method, const std::string& path, const std::string& body = "",
+  agent::KubeResponse Call(const std::string& method, const std::string& path,
+                           const std::string& body = "",
                            const std::string& type = "application/json") {
     auto r = client_->Request(method, path, body, type);
     EXPECT_THAT(r, IsOk());
@@ -49,7 +50,8 @@ class KubeEmulatorTest : public ::testing::Test {
 };
 
 TEST_F(KubeEmulatorTest, KubectlCreatesGetsAndDeletesASecret) {
-  auto created = Kubectl("-n istio-system create secret generic demo --from-literal=ca-cert.pem=hello");
+  auto created =
+      Kubectl("-n istio-system create secret generic demo --from-literal=ca-cert.pem=hello");
   ASSERT_EQ(created.exit_code, 0) << created.output;
   EXPECT_THAT(created.output, HasSubstr("secret/demo created"));
 
@@ -78,7 +80,8 @@ TEST_F(KubeEmulatorTest, KubectlSeesDiscoveryAndConfigMaps) {
   EXPECT_THAT(version.output, HasSubstr("v1.30.0-meshtrust-emulator"));
   auto cm = Kubectl("-n istio-system create configmap istio-ca-crl --from-literal=ca-crl.pem=x");
   ASSERT_EQ(cm.exit_code, 0) << cm.output;
-  auto got = Kubectl("-n istio-system get configmap istio-ca-crl -o 'jsonpath={.data.ca-crl\\.pem}'");
+  auto got =
+      Kubectl("-n istio-system get configmap istio-ca-crl -o 'jsonpath={.data.ca-crl\\.pem}'");
   EXPECT_EQ(got.output, "x");
 }
 
@@ -89,7 +92,10 @@ TEST_F(KubeEmulatorTest, ResourceVersionConflictsAndValidation) {
   std::string rv = json::parse(created.body)["metadata"]["resourceVersion"];
   EXPECT_EQ(Call("POST", path, R"({"metadata":{"name":"cacerts"}})").status, 409);
 
-  std::string update = json{{"metadata", {{"name", "cacerts"}, {"resourceVersion", rv}}}, {"data", {{"a", "Yg=="}}}}.dump();
+  std::string update = json{
+      {"metadata", {{"name", "cacerts"}, {"resourceVersion", rv}}},
+      {"data",
+       {{"a", "Yg=="}}}}.dump();
   EXPECT_EQ(Call("PUT", path + "/cacerts", update).status, 200);
   auto stale = Call("PUT", path + "/cacerts", update);
   EXPECT_EQ(stale.status, 409);
@@ -128,19 +134,23 @@ TEST_F(KubeEmulatorTest, AuthenticationAndRbac) {
   EXPECT_EQ(reader->Request("GET", "/api/v1/namespaces/istio-system/secrets/cacerts")->status, 404);
   auto denied = *reader->Request("GET", "/api/v1/namespaces/istio-system/secrets/other");
   EXPECT_EQ(denied.status, 403);
-  EXPECT_THAT(denied.body, HasSubstr("cannot get resource \\\"secrets\\\" in API group \\\"\\\" in the namespace \\\"istio-system\\\""));
+  EXPECT_THAT(denied.body, HasSubstr("cannot get resource \\\"secrets\\\" in API group \\\"\\\" in "
+                                     "the namespace \\\"istio-system\\\""));
 }
 
 TEST_F(KubeEmulatorTest, DeploymentsCanBePatched) {
   emulator_->Put("deployments", "istio-system", json::parse(R"({
       "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "istiod"},
       "spec": {"template": {"metadata": {"annotations": {}}}}})"));
-  auto patched = Call("PATCH", "/apis/apps/v1/namespaces/istio-system/deployments/istiod",
-                      R"({"spec":{"template":{"metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":"now"}}}}})",
-                      "application/strategic-merge-patch+json");
+  auto patched = Call(
+      "PATCH", "/apis/apps/v1/namespaces/istio-system/deployments/istiod",
+      R"({"spec":{"template":{"metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":"now"}}}}})",
+      "application/strategic-merge-patch+json");
   ASSERT_EQ(patched.status, 200);
   auto d = emulator_->Get("deployments", "istio-system", "istiod");
-  EXPECT_EQ((*d)["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"], "now");
+  EXPECT_EQ(
+      (*d)["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"],
+      "now");
   auto kubectl = Kubectl("-n istio-system rollout restart deployment/istiod");
   EXPECT_EQ(kubectl.exit_code, 0) << kubectl.output;
 }

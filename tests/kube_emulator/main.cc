@@ -2,7 +2,7 @@
 // demo and for driving with kubectl by hand.
 //
 //   meshtrust-kube-emulator --port-file F --kubeconfig-dir DIR
-//       [--token NAME=TOKEN:RULES]... 
+//       [--token NAME=TOKEN:RULES]...
 // Writes DIR/admin.kubeconfig (all rights) and serves until SIGTERM/SIGINT.
 #include <signal.h>
 

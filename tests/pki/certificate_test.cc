@@ -61,7 +61,8 @@ TEST(CertificateTest, IssuesIntermediateFromTemplate) {
   EXPECT_TRUE(SamePublicKey(PublicKeyOf(cert.get()), key.get()));
   EXPECT_THAT(VerifyChain(cert.get(), {}, {root.cert.get()}), IsOk());
 
-  ASSERT_OK_AND_ASSIGN(ossl::UniquePtr<X509> reparsed, ParseCertificatePem(CertificatePem(cert.get())));
+  ASSERT_OK_AND_ASSIGN(ossl::UniquePtr<X509> reparsed,
+                       ParseCertificatePem(CertificatePem(cert.get())));
   EXPECT_EQ(SerialHex(reparsed.get()), SerialHex(cert.get()));
   EXPECT_THAT(ParseCertificateDer(CertificateDer(cert.get()) + "x"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("trailing")));

@@ -49,11 +49,15 @@ TEST_F(CsrTest, RefusesMalformedInput) {
   ASSERT_OK_AND_ASSIGN(std::string der, BuildCsrDer(key_.get(), "cluster1"));
   EXPECT_THAT(ParseCsr(""), StatusIs(kInvalid, HasSubstr("empty")));
   EXPECT_THAT(ParseCsr(der.substr(0, der.size() / 2)), StatusIs(kInvalid, HasSubstr("not valid")));
-  EXPECT_THAT(ParseCsr(der + std::string("\x00\x01", 2)), StatusIs(kInvalid, HasSubstr("trailing bytes")));
-  EXPECT_THAT(ParseCsr(std::string(kMaxCsrBytes + 1, '\x30')), StatusIs(kInvalid, HasSubstr("limit")));
-  EXPECT_THAT(ParseCsr(EncodePem(der, "CERTIFICATE REQUEST") + EncodePem(der, "CERTIFICATE REQUEST")),
-              StatusIs(kInvalid, HasSubstr("found 2")));
-  EXPECT_THAT(ParseCsr(EncodePem(der, "CERTIFICATE")), StatusIs(kInvalid, HasSubstr("CERTIFICATE")));
+  EXPECT_THAT(ParseCsr(der + std::string("\x00\x01", 2)),
+              StatusIs(kInvalid, HasSubstr("trailing bytes")));
+  EXPECT_THAT(ParseCsr(std::string(kMaxCsrBytes + 1, '\x30')),
+              StatusIs(kInvalid, HasSubstr("limit")));
+  EXPECT_THAT(
+      ParseCsr(EncodePem(der, "CERTIFICATE REQUEST") + EncodePem(der, "CERTIFICATE REQUEST")),
+      StatusIs(kInvalid, HasSubstr("found 2")));
+  EXPECT_THAT(ParseCsr(EncodePem(der, "CERTIFICATE")),
+              StatusIs(kInvalid, HasSubstr("CERTIFICATE")));
   // Deeply nested ASN.1: 5000 nested SEQUENCE headers.
   std::string nested;
   for (int i = 0; i < 5000; ++i) nested += "\x30\x80";
@@ -61,9 +65,9 @@ TEST_F(CsrTest, RefusesMalformedInput) {
 }
 
 TEST_F(CsrTest, ReportsRequestedExtensionsAndAttributes) {
-  std::string der = testing::CsrWithExtensions(
-      key_.get(), {{"basicConstraints", "critical,CA:TRUE,pathlen:5"},
-                   {"nameConstraints", "permitted;DNS:example.com"}});
+  std::string der =
+      testing::CsrWithExtensions(key_.get(), {{"basicConstraints", "critical,CA:TRUE,pathlen:5"},
+                                              {"nameConstraints", "permitted;DNS:example.com"}});
   ASSERT_OK_AND_ASSIGN(ossl::UniquePtr<X509_REQ> csr, ParseCsr(der));
   EXPECT_THAT(RequestedExtensions(csr.get()), ElementsAre("basicConstraints", "nameConstraints"));
   ASSERT_OK_AND_ASSIGN(ossl::UniquePtr<X509_REQ> unknown,

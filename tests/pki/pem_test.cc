@@ -33,7 +33,8 @@ TEST(PemTest, WrapsLongContentAt64Columns) {
 
 TEST(PemTest, RejectsTrailingGarbage) {
   std::string pem = EncodePem("abc", "CERTIFICATE") + "garbage";
-  EXPECT_THAT(DecodeSinglePem(pem, "CERTIFICATE"), StatusIs(kInvalid, HasSubstr("unexpected data")));
+  EXPECT_THAT(DecodeSinglePem(pem, "CERTIFICATE"),
+              StatusIs(kInvalid, HasSubstr("unexpected data")));
 }
 
 TEST(PemTest, RejectsLeadingText) {
@@ -59,9 +60,11 @@ TEST(PemTest, RejectsHeadersInvalidBase64MissingEndAndEmpty) {
               StatusIs(kInvalid, HasSubstr("headers")));
   EXPECT_THAT(DecodePemBlocks("-----BEGIN X-----\nA*AA\n-----END X-----\n"),
               StatusIs(kInvalid, HasSubstr("invalid base64")));
-  EXPECT_THAT(DecodePemBlocks("-----BEGIN X-----\nAAAA\n"), StatusIs(kInvalid, HasSubstr("no END")));
+  EXPECT_THAT(DecodePemBlocks("-----BEGIN X-----\nAAAA\n"),
+              StatusIs(kInvalid, HasSubstr("no END")));
   EXPECT_THAT(DecodePemBlocks("  \n"), StatusIs(kInvalid, HasSubstr("empty")));
-  EXPECT_THAT(DecodePemBlocks("-----BEGIN X-----\n-----END X-----\n"), StatusIs(kInvalid, HasSubstr("empty")));
+  EXPECT_THAT(DecodePemBlocks("-----BEGIN X-----\n-----END X-----\n"),
+              StatusIs(kInvalid, HasSubstr("empty")));
 }
 
 TEST(PemTest, DecodesSequenceInOrder) {

@@ -11,7 +11,7 @@
 namespace meshtrust::testing {
 
 // Keys.
-ossl::UniquePtr<EVP_PKEY> EcKeyOnCurve(const char* curve_name);  // e.g. "secp256k1"
+ossl::UniquePtr<EVP_PKEY> EcKeyOnCurve(const char* curve_name);              // e.g. "secp256k1"
 ossl::UniquePtr<EVP_PKEY> RsaKey(int bits, unsigned long exponent = 65537);  // NOLINT
 // A P-256 key whose encoding carries explicit curve parameters, as an
 // attacker's CSR would (round-tripped through DER so OpenSSL marks it).

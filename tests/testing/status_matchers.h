@@ -47,10 +47,10 @@ MATCHER(IsOk, "") {
   return s.ok();
 }
 
-#define ASSERT_OK_AND_ASSIGN(lhs, expr)                        \
-  auto MESHTRUST_CONCAT(_status_or_, __LINE__) = (expr);       \
-  ASSERT_TRUE(MESHTRUST_CONCAT(_status_or_, __LINE__).ok())    \
-      << MESHTRUST_CONCAT(_status_or_, __LINE__).status();     \
+#define ASSERT_OK_AND_ASSIGN(lhs, expr)                     \
+  auto MESHTRUST_CONCAT(_status_or_, __LINE__) = (expr);    \
+  ASSERT_TRUE(MESHTRUST_CONCAT(_status_or_, __LINE__).ok()) \
+      << MESHTRUST_CONCAT(_status_or_, __LINE__).status();  \
   lhs = *std::move(MESHTRUST_CONCAT(_status_or_, __LINE__))
 #define MESHTRUST_CONCAT_INNER(a, b) a##b
 #define MESHTRUST_CONCAT(a, b) MESHTRUST_CONCAT_INNER(a, b)

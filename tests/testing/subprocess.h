@@ -2,9 +2,10 @@
 #ifndef MESHTRUST_TESTS_TESTING_SUBPROCESS_H_
 #define MESHTRUST_TESTS_TESTING_SUBPROCESS_H_
 
+#include <sys/wait.h>
+
 #include <cstdio>
 #include <string>
-#include <sys/wait.h>
 
 namespace meshtrust::testing {
 

@@ -45,8 +45,8 @@ std::unique_ptr<TestCa> TestCa::Create(TestCaOptions options) {
   auto control = t->state_.LoadControlCa();
   Die(control.status(), "control CA");
   auto authority = ca::Authority::Create(t->state_.store.get(), t->state_.keys.get(),
-                                         t->state_.audit_signer.get(), clock,
-                                         *std::move(control), options.authority);
+                                         t->state_.audit_signer.get(), clock, *std::move(control),
+                                         options.authority);
   Die(authority.status(), "authority");
   t->authority_ = *std::move(authority);
   if (options.serve) {
@@ -76,7 +76,8 @@ std::string TestCa::address() const {
 ca::Caller TestCa::LocalOperator() {
   if (operator_.has_value()) return *operator_;
   std::string name = absl::StrCat("op", admin_count_++);
-  auto token = authority_->CreateAdminToken({ca::CallerKind::kOperator, name}, std::chrono::hours(1));
+  auto token =
+      authority_->CreateAdminToken({ca::CallerKind::kOperator, name}, std::chrono::hours(1));
   Die(token.status(), "admin token");
   auto key = pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
   auto csr = pki::BuildCsrDer(key->get(), "");
@@ -113,7 +114,8 @@ std::unique_ptr<v1::Admin::Stub> TestCa::AdminStub(const client::Identity& ident
 }
 
 std::unique_ptr<v1::TrustAuthority::Stub> TestCa::AgentStub(const client::Identity& identity) {
-  return v1::TrustAuthority::NewStub(client::CreateChannel(address(), identity.control_ca_pem, &identity));
+  return v1::TrustAuthority::NewStub(
+      client::CreateChannel(address(), identity.control_ca_pem, &identity));
 }
 
 }  // namespace meshtrust::testing

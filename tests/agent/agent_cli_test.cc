@@ -1,0 +1,135 @@
+// meshtrust-agent as operators run it: the real binary against the real CA
+// and the Kubernetes API emulator.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include "absl/strings/str_cat.h"
+#include "base/files.h"
+#include "tests/kube_emulator/kube_emulator.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/test_ca.h"
+
+namespace meshtrust::agent {
+namespace {
+
+using ::meshtrust::testing::CommandResult;
+using ::meshtrust::testing::IsOk;
+using ::meshtrust::testing::RunCommand;
+using ::testing::HasSubstr;
+
+class AgentCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ca_ = testing::TestCa::Create();
+    auto e = testing::KubeEmulator::Start();
+    ASSERT_THAT(e, IsOk());
+    kube_ = *std::move(e);
+    kube_->AddToken("admin", {"admin", {testing::KubeRule{}}});
+    ASSERT_THAT(kube_->WriteKubeconfig(dir_.Sub("kubeconfig"), "admin"), IsOk());
+  }
+  std::string TokenFile(const std::string& cluster) {
+    std::string path = dir_.Sub(cluster + ".token");
+    EXPECT_THAT(WriteFileAtomically(path, ca_->AddCluster(cluster) + "\n", 0600), IsOk());
+    return path;
+  }
+  CommandResult Agent(const std::string& args) {
+    return RunCommand(
+        absl::StrCat(MESHTRUST_AGENT_BINARY, " once --ca ", ca_->address(), " ", args));
+  }
+  int Enrollments(const std::string& cluster) {
+    int n = 0;
+    // Held in a local: a range-for over *temporary would dangle.
+    auto records = ca_->store()->ReadAudit(0, 10000);
+    EXPECT_THAT(records, IsOk());
+    for (const auto& r : *records) {
+      if (r.event.action == "Enroll" && r.event.result == "ok" &&
+          r.event.target == "spiffe://meshtrust/cluster/" + cluster) {
+        ++n;
+      }
+    }
+    return n;
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<testing::TestCa> ca_;
+  std::unique_ptr<testing::KubeEmulator> kube_;
+};
+
+TEST_F(AgentCliTest, EnrollsOnceAndRestartsWithoutReenrolling) {
+  std::string kube = " --kubeconfig " + dir_.Sub("kubeconfig");
+  auto first = Agent("--cluster cluster1 --pin " + ca_->pin() + " --token-file " +
+                     TokenFile("cluster1") + kube);
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  EXPECT_THAT(first.output, HasSubstr("installed intermediate"));
+  EXPECT_TRUE(kube_->Get("secrets", "meshtrust-system", "meshtrust-agent-identity").has_value());
+
+  // Restarts: no token needed, no new enrollment.
+  for (int i = 0; i < 2; ++i) {
+    auto again = Agent("--cluster cluster1" + kube);
+    ASSERT_EQ(again.exit_code, 0) << again.output;
+    EXPECT_THAT(again.output, HasSubstr("already holds a current intermediate"));
+  }
+  EXPECT_EQ(Enrollments("cluster1"), 1);
+  auto cluster = *ca_->store()->GetCluster("cluster1");
+  EXPECT_FALSE(cluster.acked_serial.empty());
+}
+
+TEST_F(AgentCliTest, FileSinkAndFileIdentity) {
+  std::string args = absl::StrCat(
+      "--cluster c2 --pin ", ca_->pin(), " --token-file ", TokenFile("c2"), " --sink file --dir ",
+      dir_.Sub("cacerts"), " --identity-dir ", dir_.Sub("identity"), " --key-algorithm rsa-3072");
+  auto r = Agent(args);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  struct stat st;
+  ASSERT_EQ(::stat(dir_.Sub("identity/identity.json").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  auto key = ReadFile(dir_.Sub("cacerts/ca-key.pem"));
+  ASSERT_THAT(key, IsOk());
+  EXPECT_THAT(*key, ::testing::StartsWith("-----BEGIN PRIVATE KEY-----"));
+  auto again = Agent(absl::StrCat("--cluster c2 --sink file --dir ", dir_.Sub("cacerts"),
+                                  " --identity-dir ", dir_.Sub("identity")));
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_EQ(Enrollments("c2"), 1);
+}
+
+TEST_F(AgentCliTest, ExplainsWhyItStopped) {
+  std::string kube = " --kubeconfig " + dir_.Sub("kubeconfig");
+  // No identity, no token.
+  auto no_token = Agent("--cluster cluster1" + kube);
+  EXPECT_EQ(no_token.exit_code, 1);
+  EXPECT_THAT(no_token.output, HasSubstr("no join token: give --token-file"));
+  // A token that is not valid.
+  ca_->AddCluster("cluster1");
+  ASSERT_THAT(WriteFileAtomically(dir_.Sub("bad"),
+                                  "mtj1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", 0600),
+              IsOk());
+  auto bad =
+      Agent("--cluster cluster1 --pin " + ca_->pin() + " --token-file " + dir_.Sub("bad") + kube);
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_THAT(bad.output, HasSubstr("enrollment refused: join token is not valid"));
+  // Another cluster's token.
+  auto other = Agent("--cluster cluster1 --pin " + ca_->pin() + " --token-file " +
+                     TokenFile("cluster2") + kube);
+  EXPECT_EQ(other.exit_code, 1);
+  EXPECT_THAT(other.output, HasSubstr("belongs to another cluster"));
+  // A foreign cacerts.
+  kube_->Put("secrets", "istio-system",
+             nlohmann::json::parse(
+                 R"({"apiVersion":"v1","kind":"Secret","metadata":{"name":"cacerts"},"data":{}})"));
+  auto token =
+      ca_->authority()->CreateJoinToken(ca_->LocalOperator(), "cluster1", std::chrono::hours(1));
+  ASSERT_THAT(token, IsOk());
+  ASSERT_THAT(WriteFileAtomically(dir_.Sub("t1"), token->token, 0600), IsOk());
+  auto foreign =
+      Agent("--cluster cluster1 --pin " + ca_->pin() + " --token-file " + dir_.Sub("t1") + kube);
+  EXPECT_EQ(foreign.exit_code, 1);
+  EXPECT_THAT(foreign.output,
+              HasSubstr("was not written by meshtrust; leaving it untouched. Run with --adopt"));
+  auto adopted = Agent("--cluster cluster1 --adopt" + kube);
+  EXPECT_EQ(adopted.exit_code, 0) << adopted.output;
+}
+
+}  // namespace
+}  // namespace meshtrust::agent

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Fails when a C++ file in the tree is not formatted per .clang-format.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+command -v clang-format >/dev/null || { echo "clang-format is not installed"; exit 1; }
+bad=()
+while IFS= read -r -d '' f; do
+  clang-format --dry-run -Werror "$f" >/dev/null 2>&1 || bad+=("$f")
+done < <(find base pki keystore ca client agent ctl tests bench -name '*.cc' -o -name '*.h' -print0 2>/dev/null; find base pki keystore ca client agent ctl tests bench \( -name '*.cc' -o -name '*.h' \) -print0 2>/dev/null)
+if [ ${#bad[@]} -gt 0 ]; then
+  printf 'not clang-formatted (run clang-format -i):\n'; printf '  %s\n' "${bad[@]}" | sort -u
+  exit 1
+fi
+echo "all C++ files are clang-formatted"
