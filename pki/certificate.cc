@@ -5,6 +5,7 @@
 #include <sodium.h>
 
 #include <ctime>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "pki/error.h"
@@ -46,35 +47,33 @@ absl::Status AddExtension(X509* cert, int nid, bool critical, void* value) {
   return absl::OkStatus();
 }
 
-absl::Status PushName(GENERAL_NAMES* names, int type, absl::string_view value) {
-  ossl::UniquePtr<ASN1_IA5STRING> s(ASN1_IA5STRING_new());
-  if (s == nullptr || ASN1_STRING_set(s.get(), value.data(), static_cast<int>(value.size())) != 1) {
-    return InternalOpenSslError("building a general name");
-  }
-  GENERAL_NAME* gn = GENERAL_NAME_new();
+// Appends a general name of `type` holding `value` to `names`.
+absl::Status PushGeneralName(GENERAL_NAMES* names, int type, ossl::UniquePtr<ASN1_STRING> value) {
+  ossl::UniquePtr<GENERAL_NAME> gn(GENERAL_NAME_new());
   if (gn == nullptr) return InternalOpenSslError("building a general name");
-  GENERAL_NAME_set0_value(gn, type, s.release());  // gn takes ownership of the string.
-  if (sk_GENERAL_NAME_push(names, gn) == 0) {
-    GENERAL_NAME_free(gn);
+  GENERAL_NAME_set0_value(gn.get(), type, value.release());  // gn takes ownership of the value.
+  if (sk_GENERAL_NAME_push(names, gn.get()) == 0) {
     return InternalOpenSslError("building a general name");
   }
+  gn.release();  // Owned by `names` now.
   return absl::OkStatus();
 }
 
+absl::Status PushName(GENERAL_NAMES* names, int type, absl::string_view value) {
+  ossl::UniquePtr<ASN1_STRING> s(ASN1_IA5STRING_new());
+  if (s == nullptr || ASN1_STRING_set(s.get(), value.data(), static_cast<int>(value.size())) != 1) {
+    return InternalOpenSslError("building a general name");
+  }
+  return PushGeneralName(names, type, std::move(s));
+}
+
 absl::Status PushIp(GENERAL_NAMES* names, const std::string& ip) {
-  ossl::UniquePtr<ASN1_OCTET_STRING> addr(a2i_IPADDRESS(ip.c_str()));
+  ossl::UniquePtr<ASN1_STRING> addr(a2i_IPADDRESS(ip.c_str()));
   if (addr == nullptr) {
     return OpenSslError(absl::StatusCode::kInvalidArgument,
                         absl::StrCat("\"", ip, "\" is not an IP address"));
   }
-  GENERAL_NAME* gn = GENERAL_NAME_new();
-  if (gn == nullptr) return InternalOpenSslError("building a general name");
-  GENERAL_NAME_set0_value(gn, GEN_IPADD, addr.release());  // gn takes ownership.
-  if (sk_GENERAL_NAME_push(names, gn) == 0) {
-    GENERAL_NAME_free(gn);
-    return InternalOpenSslError("building a general name");
-  }
-  return absl::OkStatus();
+  return PushGeneralName(names, GEN_IPADD, std::move(addr));
 }
 
 absl::Status AddSubjectAltNames(X509* cert, const CertificateTemplate& tmpl) {
@@ -105,14 +104,15 @@ absl::Status AddNameConstraints(X509* cert, const CertificateTemplate& tmpl) {
   for (const std::string& domain : tmpl.permitted_uri_domains) {
     ossl::UniquePtr<GENERAL_NAMES> holder(sk_GENERAL_NAME_new_null());
     if (absl::Status s = PushName(holder.get(), GEN_URI, domain); !s.ok()) return s;
-    GENERAL_SUBTREE* subtree = GENERAL_SUBTREE_new();
+    ossl::UniquePtr<GENERAL_SUBTREE> subtree(GENERAL_SUBTREE_new());
     if (subtree == nullptr) return InternalOpenSslError("building nameConstraints");
-    GENERAL_NAME_free(subtree->base);
-    subtree->base = sk_GENERAL_NAME_pop(holder.get());  // The subtree takes the name.
-    if (sk_GENERAL_SUBTREE_push(nc->permittedSubtrees, subtree) == 0) {
-      GENERAL_SUBTREE_free(subtree);
+    // The subtree takes the name; its placeholder is freed here.
+    ossl::UniquePtr<GENERAL_NAME> placeholder(
+        std::exchange(subtree->base, sk_GENERAL_NAME_pop(holder.get())));
+    if (sk_GENERAL_SUBTREE_push(nc->permittedSubtrees, subtree.get()) == 0) {
       return InternalOpenSslError("building nameConstraints");
     }
+    subtree.release();  // Owned by the name constraints now.
   }
   return AddExtension(cert, NID_name_constraints, /*critical=*/true, nc.get());
 }

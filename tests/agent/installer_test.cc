@@ -191,11 +191,11 @@ TEST_F(InstallerTest, PrivateKeyNeverTravelsToTheCa) {
   // The private scalar: no 12-byte run of it may appear in any message. (The
   // PKCS#8 wrapping shares OIDs and the public point with the CSR, so the
   // secret part is what is checked.)
-  BIGNUM* d = nullptr;
-  ASSERT_EQ(EVP_PKEY_get_bn_param(key.get(), "priv", &d), 1);
+  BIGNUM* raw_d = nullptr;
+  ASSERT_EQ(EVP_PKEY_get_bn_param(key.get(), "priv", &raw_d), 1);
+  ossl::UniquePtr<BIGNUM> d(raw_d);
   std::string scalar(32, '\0');
-  BN_bn2binpad(d, reinterpret_cast<unsigned char*>(scalar.data()), 32);
-  BN_clear_free(d);
+  BN_bn2binpad(d.get(), reinterpret_cast<unsigned char*>(scalar.data()), 32);
   std::string pem(installed->files.ca_key_pem.UnsafeSecretString());
   std::string pem_body = pem.substr(pem.find('\n') + 1, 40);  // Base64 of the key's start.
   auto messages = wire_.messages();

@@ -119,11 +119,10 @@ std::string CsrWithChallengePassword(EVP_PKEY* key) {
 
 std::string CsrWithUnknownCriticalExtension(EVP_PKEY* key) {
   ossl::UniquePtr<X509_REQ> req = NewReq("attacker");
-  ASN1_OBJECT* oid = OBJ_txt2obj("1.3.6.1.4.1.99999.1", 1);
+  ossl::UniquePtr<ASN1_OBJECT> oid(OBJ_txt2obj("1.3.6.1.4.1.99999.1", 1));
   ossl::UniquePtr<ASN1_STRING> value(ASN1_OCTET_STRING_new());
   ASN1_OCTET_STRING_set(value.get(), reinterpret_cast<const unsigned char*>("\x05\x00"), 2);
-  X509_EXTENSION* ext = X509_EXTENSION_create_by_OBJ(nullptr, oid, 1, value.get());
-  ASN1_OBJECT_free(oid);
+  X509_EXTENSION* ext = X509_EXTENSION_create_by_OBJ(nullptr, oid.get(), 1, value.get());
   ossl::ExtensionStack exts(sk_X509_EXTENSION_new_null());
   sk_X509_EXTENSION_push(exts.get(), ext);  // exts owns ext.
   Check(X509_REQ_add_extensions(req.get(), exts.get()) == 1, "unknown ext");
