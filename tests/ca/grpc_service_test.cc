@@ -4,6 +4,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <atomic>
 #include <filesystem>
@@ -11,6 +12,7 @@
 #include <thread>
 
 #include "base/files.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "pki/certificate.h"
 #include "pki/csr.h"
 #include "pki/key.h"
@@ -289,6 +291,43 @@ TEST_F(GrpcServiceTest, AdminApiListsAndVerifies) {
   s = admin_stub_->AddCluster(c6.get(), bad, &bad_resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(s.error_message(), HasSubstr("unknown key algorithm \"dsa-1024\""));
+}
+
+TEST_F(GrpcServiceTest, HealthServiceReportsServing) {
+  auto health = grpc::health::v1::Health::NewStub(
+      client::CreateChannel(ca_->address(), admin_.control_ca_pem, nullptr));
+  grpc::health::v1::HealthCheckResponse resp;
+  auto ctx = client::NewContext();
+  grpc::Status s = health->Check(ctx.get(), {}, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+}
+
+TEST_F(GrpcServiceTest, OnlineAuditVerifyNamesTheFirstBadRecord) {
+  AddCluster("cluster1");
+  AddCluster("cluster2");
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((ca_->state_dir() + "/ca.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "UPDATE audit SET target = 'cluster9' WHERE action = 'AddCluster' AND "
+                         "target = 'cluster2'",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  v1::ListAuditResponse audit;
+  auto c1 = client::NewContext();
+  ASSERT_TRUE(admin_stub_->ListAudit(c1.get(), {}, &audit).ok());
+  uint64_t tampered = 0;
+  for (const auto& r : audit.records()) {
+    if (r.target() == "cluster9") tampered = r.sequence();
+  }
+  ASSERT_NE(tampered, 0u);
+  v1::VerifyAuditResponse verify;
+  auto c2 = client::NewContext();
+  ASSERT_TRUE(admin_stub_->VerifyAudit(c2.get(), {}, &verify).ok());
+  EXPECT_FALSE(verify.ok());
+  EXPECT_EQ(verify.first_bad_sequence(), tampered);
+  EXPECT_THAT(verify.problem(), HasSubstr("does not match its hash"));
 }
 
 // No file the CA writes holds a private key in the clear: scan the whole
