@@ -224,9 +224,9 @@ TEST_F(InstallerTest, RetriesAfterAConflict) {
   secret["data"]["root-cert.pem"] = "c3RhbGU=";  // "stale": no longer the CA's bundle
   kube_->Put("secrets", "istio-system", secret);
   int puts = 0;
-  kube_->SetFault([&](const testing::HttpRequest& req) -> std::optional<testing::HttpResponse> {
+  kube_->SetFault([&](const HttpRequest& req) -> std::optional<HttpResponse> {
     if (req.method == "PUT" && ++puts == 1) {
-      return testing::HttpResponse{
+      return HttpResponse{
           409, "application/json",
           R"({"kind":"Status","reason":"Conflict","code":409,"message":"the object has been modified"})"};
     }
@@ -265,8 +265,8 @@ TEST_F(InstallerTest, LeavesAForeignCacertsAlone) {
 }
 
 TEST_F(InstallerTest, ApiServerDownFailsClearlyAndWritesNothing) {
-  kube_->SetFault([](const testing::HttpRequest&) -> std::optional<testing::HttpResponse> {
-    return testing::HttpResponse{503, "text/plain", "unavailable"};
+  kube_->SetFault([](const HttpRequest&) -> std::optional<HttpResponse> {
+    return HttpResponse{503, "text/plain", "unavailable"};
   });
   Installer installer(connection_.get(), sink_.get(), &SystemClock::Get(), Options());
   EXPECT_THAT(installer.EnsureInstalled(),

@@ -10,6 +10,7 @@
 #include "base/files.h"
 #include "pki/certificate.h"
 #include "pki/key.h"
+#include "pki/tls.h"
 
 namespace meshtrust::testing {
 namespace {
@@ -139,9 +140,12 @@ absl::StatusOr<std::unique_ptr<KubeEmulator>> KubeEmulator::Start(int port) {
   if (!cert.ok()) return cert.status();
   e->ca_pem_ = pki::CertificatePem(ca_cert->get());
   KubeEmulator* self = e.get();
-  absl::StatusOr<std::unique_ptr<HttpsServer>> server =
-      HttpsServer::Start(port, pki::CertificatePem(cert->get()) + e->ca_pem_, key->get(),
-                         [self](const HttpRequest& req) { return self->Handle(req); });
+  absl::StatusOr<ossl::UniquePtr<SSL_CTX>> ctx =
+      pki::NewTlsServerContext(pki::CertificatePem(cert->get()) + e->ca_pem_, key->get());
+  if (!ctx.ok()) return ctx.status();
+  absl::StatusOr<std::unique_ptr<HttpServer>> server =
+      HttpServer::StartTls(absl::StrCat("127.0.0.1:", port), *std::move(ctx),
+                           [self](const HttpRequest& req) { return self->Handle(req); });
   if (!server.ok()) return server.status();
   e->server_ = *std::move(server);
   return e;

@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "base/http_server.h"
 #include "nlohmann/json.hpp"
-#include "tests/kube_emulator/https_server.h"
 
 namespace meshtrust::testing {
 
@@ -65,7 +65,7 @@ class KubeEmulator {
                             const std::string& group_version, const std::string& ns,
                             const std::string& resource, const std::string& name);
 
-  std::unique_ptr<HttpsServer> server_;
+  std::unique_ptr<HttpServer> server_;
   std::string ca_pem_;
   mutable std::mutex mu_;
   std::map<std::string, KubeUser> tokens_;

@@ -1,9 +1,11 @@
-#include "tests/kube_emulator/https_server.h"
+#include "base/http_server.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,10 +14,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "pki/certificate.h"
-#include "pki/error.h"
+#include "absl/strings/str_split.h"
 
-namespace meshtrust::testing {
+namespace meshtrust {
 namespace {
 
 constexpr size_t kMaxHeaderBytes = 64 * 1024;
@@ -50,13 +51,31 @@ const char* Reason(int status) {
   }
 }
 
-// Reads from `ssl` until `buf` holds a complete request; false on EOF/error.
-bool ReadRequest(SSL* ssl, std::string* buf, HttpRequest* req) {
+// A connection, TLS or plain.
+struct Conn {
+  int fd;
+  SSL* ssl;  // Null for plain HTTP.
+  int Read(char* buf, int n) {
+    if (ssl != nullptr) return SSL_read(ssl, buf, n);
+    ssize_t r;
+    do {
+      r = ::recv(fd, buf, static_cast<size_t>(n), 0);
+    } while (r < 0 && errno == EINTR);
+    return static_cast<int>(r);
+  }
+  int Write(const char* buf, int n) {
+    if (ssl != nullptr) return SSL_write(ssl, buf, n);
+    return static_cast<int>(::send(fd, buf, static_cast<size_t>(n), MSG_NOSIGNAL));
+  }
+};
+
+// Reads until `buf` holds a complete request; false on EOF/error.
+bool ReadRequest(Conn* conn, std::string* buf, HttpRequest* req) {
   size_t header_end;
   while ((header_end = buf->find("\r\n\r\n")) == std::string::npos) {
     if (buf->size() > kMaxHeaderBytes) return false;
     char chunk[16384];
-    int n = SSL_read(ssl, chunk, sizeof(chunk));
+    int n = conn->Read(chunk, sizeof(chunk));
     if (n <= 0) return false;
     buf->append(chunk, static_cast<size_t>(n));
   }
@@ -92,7 +111,7 @@ bool ReadRequest(SSL* ssl, std::string* buf, HttpRequest* req) {
   size_t body_start = header_end + 4;
   while (buf->size() < body_start + length) {
     char chunk[16384];
-    int n = SSL_read(ssl, chunk, sizeof(chunk));
+    int n = conn->Read(chunk, sizeof(chunk));
     if (n <= 0) return false;
     buf->append(chunk, static_cast<size_t>(n));
   }
@@ -101,10 +120,10 @@ bool ReadRequest(SSL* ssl, std::string* buf, HttpRequest* req) {
   return true;
 }
 
-bool WriteAll(SSL* ssl, const std::string& data) {
+bool WriteAll(Conn* conn, const std::string& data) {
   size_t done = 0;
   while (done < data.size()) {
-    int n = SSL_write(ssl, data.data() + done, static_cast<int>(data.size() - done));
+    int n = conn->Write(data.data() + done, static_cast<int>(data.size() - done));
     if (n <= 0) return false;
     done += static_cast<size_t>(n);
   }
@@ -113,64 +132,78 @@ bool WriteAll(SSL* ssl, const std::string& data) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<HttpsServer>> HttpsServer::Start(int port,
-                                                                const std::string& cert_chain_pem,
-                                                                EVP_PKEY* key, Handler handler) {
+int SelectHttp11(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+                 unsigned int inlen, void*) {
+  static const unsigned char kProto[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  unsigned char* selected = nullptr;
+  if (SSL_select_next_proto(&selected, outlen, kProto, sizeof(kProto), in, inlen) ==
+      OPENSSL_NPN_NEGOTIATED) {
+    *out = selected;
+    return SSL_TLSEXT_ERR_OK;
+  }
+  return SSL_TLSEXT_ERR_NOACK;
+}
+
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& address,
+                                                              Handler handler) {
   // A client closing early must not kill the process with SIGPIPE.
   ::signal(SIGPIPE, SIG_IGN);
-  std::unique_ptr<HttpsServer> server(new HttpsServer());
+  std::unique_ptr<HttpServer> server(new HttpServer());
   server->handler_ = std::move(handler);
-  server->ctx_.reset(SSL_CTX_new(TLS_server_method()));
-  SSL_CTX_set_min_proto_version(server->ctx_.get(), TLS1_2_VERSION);
-  absl::StatusOr<std::vector<ossl::UniquePtr<X509>>> chain =
-      pki::ParseCertificateChainPem(cert_chain_pem);
-  if (!chain.ok()) return chain.status();
-  if (SSL_CTX_use_certificate(server->ctx_.get(), (*chain)[0].get()) != 1 ||
-      SSL_CTX_use_PrivateKey(server->ctx_.get(), key) != 1) {
-    return pki::InternalOpenSslError("configuring the emulator's TLS");
-  }
-  for (size_t i = 1; i < chain->size(); ++i) {
-    // The context takes ownership of one reference.
-    SSL_CTX_add_extra_chain_cert(server->ctx_.get(), ossl::UpRef((*chain)[i].get()).release());
-  }
-  // Offer only HTTP/1.1 so clients (kubectl) do not try HTTP/2.
-  SSL_CTX_set_alpn_select_cb(
-      server->ctx_.get(),
-      [](SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
-         unsigned int inlen, void*) -> int {
-        static const unsigned char kProto[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
-        unsigned char* selected = nullptr;
-        if (SSL_select_next_proto(&selected, outlen, kProto, sizeof(kProto), in, inlen) ==
-            OPENSSL_NPN_NEGOTIATED) {
-          *out = selected;
-          return SSL_TLSEXT_ERR_OK;
-        }
-        return SSL_TLSEXT_ERR_NOACK;
-      },
-      nullptr);
-
-  server->listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int one = 1;
-  ::setsockopt(server->listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  if (::bind(server->listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      ::listen(server->listen_fd_, 64) != 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on port ", port, ": ", std::strerror(errno)));
-  }
-  socklen_t len = sizeof(addr);
-  ::getsockname(server->listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-  server->port_ = ntohs(addr.sin_port);
-  server->acceptor_ = std::thread([s = server.get()] { s->AcceptLoop(); });
+  if (absl::Status s = server->Listen(address); !s.ok()) return s;
   return server;
 }
 
-HttpsServer::~HttpsServer() { Stop(); }
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::StartTls(const std::string& address,
+                                                                 ossl::UniquePtr<SSL_CTX> ctx,
+                                                                 Handler handler) {
+  ::signal(SIGPIPE, SIG_IGN);
+  std::unique_ptr<HttpServer> server(new HttpServer());
+  server->handler_ = std::move(handler);
+  server->ctx_ = std::move(ctx);
+  SSL_CTX_set_min_proto_version(server->ctx_.get(), TLS1_2_VERSION);
+  SSL_CTX_set_alpn_select_cb(server->ctx_.get(), SelectHttp11, nullptr);
+  if (absl::Status s = server->Listen(address); !s.ok()) return s;
+  return server;
+}
 
-void HttpsServer::Stop() {
+absl::Status HttpServer::Listen(const std::string& address) {
+  size_t colon = address.rfind(':');
+  if (colon == std::string::npos)
+    return absl::InvalidArgumentError(absl::StrCat("\"", address, "\" is not host:port"));
+  std::string host = address.substr(0, colon);
+  int port = 0;
+  if (!absl::SimpleAtoi(address.substr(colon + 1), &port) || port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("\"", address, "\" has an invalid port"));
+  }
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  if (host.empty() || host == "0.0.0.0") {
+    addr.sin_addr.s_addr = htonl(INADDR_ANY);
+  } else if (host == "localhost") {
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  } else if (::inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
+    return absl::InvalidArgumentError(absl::StrCat("\"", host, "\" is not an IPv4 address"));
+  }
+  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::listen(listen_fd_, 64) != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", address, ": ", std::strerror(errno)));
+  }
+  socklen_t len = sizeof(addr);
+  ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+  port_ = ntohs(addr.sin_port);
+  acceptor_ = std::thread([this] { AcceptLoop(); });
+  return absl::OkStatus();
+}
+
+HttpServer::~HttpServer() { Stop(); }
+
+void HttpServer::Stop() {
   if (stopping_.exchange(true)) return;
   ::shutdown(listen_fd_, SHUT_RDWR);
   ::close(listen_fd_);
@@ -184,7 +217,7 @@ void HttpsServer::Stop() {
   for (auto& t : workers) t.join();
 }
 
-void HttpsServer::AcceptLoop() {
+void HttpServer::AcceptLoop() {
   while (!stopping_) {
     int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) {
@@ -197,21 +230,31 @@ void HttpsServer::AcceptLoop() {
   }
 }
 
-void HttpsServer::Serve(int fd) {
-  ossl::UniquePtr<SSL> ssl(SSL_new(ctx_.get()));
-  SSL_set_fd(ssl.get(), fd);
-  if (SSL_accept(ssl.get()) == 1) {
+void HttpServer::Serve(int fd) {
+  // A silent client must not hold its thread forever.
+  timeval tv{30, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  ossl::UniquePtr<SSL> ssl;
+  bool ready = true;
+  if (ctx_ != nullptr) {
+    ssl.reset(SSL_new(ctx_.get()));
+    SSL_set_fd(ssl.get(), fd);
+    ready = SSL_accept(ssl.get()) == 1;
+  }
+  if (ready) {
+    Conn conn{fd, ssl.get()};
     std::string buf;
     HttpRequest req;
-    while (!stopping_ && ReadRequest(ssl.get(), &buf, &req)) {
+    while (!stopping_ && ReadRequest(&conn, &buf, &req)) {
       HttpResponse resp = handler_(req);
       std::string out = absl::StrCat("HTTP/1.1 ", resp.status, " ", Reason(resp.status),
                                      "\r\nContent-Type: ", resp.content_type,
                                      "\r\nContent-Length: ", resp.body.size(),
                                      "\r\nCache-Control: no-cache, private\r\n\r\n", resp.body);
-      if (!WriteAll(ssl.get(), out)) break;
+      if (!WriteAll(&conn, out)) break;
     }
-    SSL_shutdown(ssl.get());
+    if (ssl != nullptr) SSL_shutdown(ssl.get());
   }
   ERR_clear_error();
   std::lock_guard<std::mutex> lock(mu_);
@@ -219,4 +262,4 @@ void HttpsServer::Serve(int fd) {
   ::close(fd);
 }
 
-}  // namespace meshtrust::testing
+}  // namespace meshtrust

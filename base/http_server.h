@@ -1,0 +1,77 @@
+// A small HTTP/1.1 server, plain or TLS: one thread per connection,
+// keep-alive, Content-Length bodies only. It serves the CA's public CRL
+// endpoint and the tests' Kubernetes API emulator; it is not meant for
+// untrusted high-volume traffic (bounded headers and bodies, but a thread per
+// connection).
+#ifndef MESHTRUST_BASE_HTTP_SERVER_H_
+#define MESHTRUST_BASE_HTTP_SERVER_H_
+
+#include <openssl/ssl.h>
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "pki/ossl.h"
+
+namespace meshtrust {
+
+struct HttpRequest {
+  std::string method;
+  std::string path;                            // Without the query.
+  std::string query;                           // Without '?'.
+  std::map<std::string, std::string> headers;  // Lowercase names.
+  std::string body;
+  std::string Header(const std::string& name) const {
+    auto it = headers.find(name);
+    return it == headers.end() ? "" : it->second;
+  }
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+};
+
+class HttpServer {
+ public:
+  using Handler = std::function<HttpResponse(const HttpRequest&)>;
+  // Plain HTTP on `address` ("host:port"; port 0 picks one).
+  static absl::StatusOr<std::unique_ptr<HttpServer>> Start(const std::string& address,
+                                                           Handler handler);
+  // HTTPS with a server context holding the certificate and key (see
+  // pki::NewTlsServerContext). Only HTTP/1.1 is offered in ALPN.
+  static absl::StatusOr<std::unique_ptr<HttpServer>> StartTls(const std::string& address,
+                                                              ossl::UniquePtr<SSL_CTX> ctx,
+                                                              Handler handler);
+  ~HttpServer();
+  int port() const { return port_; }
+  void Stop();
+
+ private:
+  HttpServer() = default;
+  absl::Status Listen(const std::string& address);
+  void AcceptLoop();
+  void Serve(int fd);
+
+  ossl::UniquePtr<SSL_CTX> ctx_;  // Null for plain HTTP.
+  Handler handler_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::thread acceptor_;
+  std::mutex mu_;
+  std::vector<std::thread> workers_;
+  std::vector<int> open_fds_;
+};
+
+}  // namespace meshtrust
+
+#endif  // MESHTRUST_BASE_HTTP_SERVER_H_
