@@ -24,6 +24,12 @@ struct TrustBundleInfo {
   std::string sha256;
 };
 
+struct CrlSetInfo {
+  std::string root_crls_pem;          // One per trusted root.
+  std::string intermediate_crls_pem;  // The other clusters' intermediate CRLs.
+  std::string sha256;
+};
+
 class CaConnection {
  public:
   virtual ~CaConnection() = default;
@@ -31,8 +37,12 @@ class CaConnection {
                                                               const std::string& csr_der,
                                                               std::chrono::seconds ttl) = 0;
   virtual absl::StatusOr<TrustBundleInfo> GetTrustBundle() = 0;
+  virtual absl::StatusOr<CrlSetInfo> GetCrls() = 0;
+  // Reports what is installed, with the CRL this cluster signed with its
+  // intermediate (shared with the other clusters).
   virtual absl::Status Ack(const std::string& cluster, const std::string& serial,
-                           const std::string& bundle_sha256) = 0;
+                           const std::string& bundle_sha256,
+                           const std::string& intermediate_crl_pem) = 0;
 };
 
 }  // namespace meshtrust::agent

@@ -42,7 +42,8 @@ absl::StatusOr<std::optional<InstalledCaCerts>> FileSink::Read() {
   };
   for (auto [name, into] : {std::pair{kCaCertFile, &out.files.ca_cert_pem},
                             std::pair{kCertChainFile, &out.files.cert_chain_pem},
-                            std::pair{kRootCertFile, &out.files.root_cert_pem}}) {
+                            std::pair{kRootCertFile, &out.files.root_cert_pem},
+                            std::pair{kCaCrlFile, &out.files.ca_crl_pem}}) {
     if (absl::Status s = read(name, into); !s.ok()) return s;
   }
   absl::StatusOr<SecretBytes> key = ReadSecretFile(absl::StrCat(dir_, "/", kCaKeyFile));
@@ -65,6 +66,7 @@ absl::StatusOr<std::optional<InstalledCaCerts>> FileSink::Read() {
       out.files.serial = j.value("serial", "");
       out.files.not_after = j.value("not_after", "");
       out.files.bundle_sha256 = j.value("bundle_sha256", "");
+      out.files.crl_set_sha256 = j.value("crl_set_sha256", "");
     }
   }
   return out;
@@ -84,18 +86,21 @@ absl::Status FileSink::Write(const CaCerts& certs, const std::string& expected_v
   std::string meta = nlohmann::json{{"managed_by", "meshtrust"},
                                     {"serial", certs.serial},
                                     {"not_after", certs.not_after},
-                                    {"bundle_sha256", certs.bundle_sha256}}
+                                    {"bundle_sha256", certs.bundle_sha256},
+                                    {"crl_set_sha256", certs.crl_set_sha256}}
                          .dump();
   struct File {
     const char* name;
     absl::string_view data;
     mode_t mode;
   };
-  for (const File& f :
-       {File{kCaCertFile, certs.ca_cert_pem, 0644},
-        File{kCaKeyFile, certs.ca_key_pem.UnsafeSecretString(), 0600},
-        File{kCertChainFile, certs.cert_chain_pem, 0644},
-        File{kRootCertFile, certs.root_cert_pem, 0644}, File{kMetadataFile, meta, 0644}}) {
+  std::vector<File> files = {File{kCaCertFile, certs.ca_cert_pem, 0644},
+                             File{kCaKeyFile, certs.ca_key_pem.UnsafeSecretString(), 0600},
+                             File{kCertChainFile, certs.cert_chain_pem, 0644},
+                             File{kRootCertFile, certs.root_cert_pem, 0644},
+                             File{kMetadataFile, meta, 0644}};
+  if (!certs.ca_crl_pem.empty()) files.push_back(File{kCaCrlFile, certs.ca_crl_pem, 0644});
+  for (const File& f : files) {
     if (absl::Status s = WriteFileAtomically(absl::StrCat(data_dir, "/", f.name), f.data, f.mode);
         !s.ok()) {
       std::error_code ec;
@@ -111,8 +116,12 @@ absl::Status FileSink::Write(const CaCerts& certs, const std::string& expected_v
   if (::rename(tmp_link.c_str(), absl::StrCat(dir_, "/", kDataLink).c_str()) != 0) {
     return Errno("cannot switch", absl::StrCat(dir_, "/", kDataLink));
   }
-  for (const char* name : {kCaCertFile, kCaKeyFile, kCertChainFile, kRootCertFile}) {
+  for (const char* name : {kCaCertFile, kCaKeyFile, kCertChainFile, kRootCertFile, kCaCrlFile}) {
     std::string link = absl::StrCat(dir_, "/", name);
+    if (name == std::string(kCaCrlFile) && certs.ca_crl_pem.empty()) {
+      ::unlink(link.c_str());
+      continue;
+    }
     std::string target = absl::StrCat(kDataLink, "/", name);
     std::error_code ec;
     if (fs::is_symlink(link, ec) && fs::read_symlink(link, ec).string() == target) continue;

@@ -50,12 +50,22 @@ absl::StatusOr<TrustBundleInfo> GrpcCaConnection::GetTrustBundle() {
   return TrustBundleInfo{resp.roots_pem(), resp.sha256()};
 }
 
+absl::StatusOr<CrlSetInfo> GrpcCaConnection::GetCrls() {
+  v1::CrlSet resp;
+  auto ctx = client::NewContext(timeout_);
+  grpc::Status status = stub_->stub->GetCrls(ctx.get(), v1::GetCrlsRequest(), &resp);
+  if (!status.ok()) return Annotate(status, "GetCrls");
+  return CrlSetInfo{resp.root_crls_pem(), resp.intermediate_crls_pem(), resp.sha256()};
+}
+
 absl::Status GrpcCaConnection::Ack(const std::string& cluster, const std::string& serial,
-                                   const std::string& bundle_sha256) {
+                                   const std::string& bundle_sha256,
+                                   const std::string& intermediate_crl_pem) {
   v1::AckRequest req;
   req.set_cluster(cluster);
   req.set_serial(serial);
   req.set_bundle_sha256(bundle_sha256);
+  req.set_intermediate_crl_pem(intermediate_crl_pem);
   v1::AckResponse resp;
   auto ctx = client::NewContext(timeout_);
   grpc::Status status = stub_->stub->Ack(ctx.get(), req, &resp);

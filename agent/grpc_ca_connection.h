@@ -21,8 +21,10 @@ class GrpcCaConnection final : public CaConnection {
                                                       const std::string& csr_der,
                                                       std::chrono::seconds ttl) override;
   absl::StatusOr<TrustBundleInfo> GetTrustBundle() override;
+  absl::StatusOr<CrlSetInfo> GetCrls() override;
   absl::Status Ack(const std::string& cluster, const std::string& serial,
-                   const std::string& bundle_sha256) override;
+                   const std::string& bundle_sha256,
+                   const std::string& intermediate_crl_pem) override;
   // Renews the identity certificate for a freshly generated key.
   absl::StatusOr<client::Identity> RenewIdentity(const client::Identity& current,
                                                  pki::KeyAlgorithm algorithm);

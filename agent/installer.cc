@@ -1,27 +1,15 @@
 #include "agent/installer.h"
 
-#include <openssl/sha.h>
-
 #include "absl/strings/str_cat.h"
 #include "base/logging.h"
 #include "pki/certificate.h"
 #include "pki/chain.h"
+#include "pki/crl.h"
 #include "pki/csr.h"
+#include "pki/digest.h"
 
 namespace meshtrust::agent {
 namespace {
-
-std::string Sha256Hex(absl::string_view data) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : digest) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 15]);
-  }
-  return out;
-}
 
 std::vector<X509*> Raw(const std::vector<ossl::UniquePtr<X509>>& certs, size_t from = 0) {
   std::vector<X509*> out;
@@ -62,7 +50,7 @@ absl::Status VerifySignedIntermediate(const SignedIntermediate& si, EVP_PKEY* ou
       pki::ParseCertificateChainPem(si.roots_pem);
   if (!roots.ok())
     return refuse(absl::StrCat("the trust bundle is unreadable: ", roots.status().message()));
-  if (Sha256Hex(si.roots_pem) != si.bundle_sha256)
+  if (pki::Sha256Hex(si.roots_pem) != si.bundle_sha256)
     return refuse("the trust bundle digest does not match");
   pki::ChainCheck check;
   check.at = now;
@@ -82,20 +70,24 @@ absl::Status VerifySignedIntermediate(const SignedIntermediate& si, EVP_PKEY* ou
   return absl::OkStatus();
 }
 
-std::string Installer::WhyReplace(const InstalledCaCerts& installed,
-                                  const TrustBundleInfo& bundle) const {
-  if (!installed.complete) return "the installed set is incomplete";
+Installer::Decision Installer::Decide(const std::optional<InstalledCaCerts>& installed,
+                                      const TrustBundleInfo& bundle, const CrlSetInfo& crls,
+                                      bool force_rekey) const {
+  auto reissue = [](std::string why) { return Decision{Action::kReissue, std::move(why)}; };
+  if (!installed.has_value()) return reissue("nothing is installed yet");
+  if (!installed->managed) return reissue("adopting a cacerts meshtrust did not write");
+  if (force_rekey) return reissue("an operator asked for a new intermediate");
+  if (!installed->complete) return reissue("the installed set is incomplete");
   absl::StatusOr<ossl::UniquePtr<X509>> cert =
-      pki::ParseCertificatePem(installed.files.ca_cert_pem);
-  if (!cert.ok()) return "the installed ca-cert.pem is unreadable";
+      pki::ParseCertificatePem(installed->files.ca_cert_pem);
+  if (!cert.ok()) return reissue("the installed ca-cert.pem is unreadable");
   absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> key =
-      pki::PrivateKeyFromPem(installed.files.ca_key_pem);
+      pki::PrivateKeyFromPem(installed->files.ca_key_pem);
   if (!key.ok() || !pki::SamePublicKey(key->get(), pki::PublicKeyOf(cert->get()))) {
-    return "the installed ca-key.pem does not match ca-cert.pem";
+    return reissue("the installed ca-key.pem does not match ca-cert.pem");
   }
-  if (installed.files.root_cert_pem != bundle.roots_pem) return "the CA's trust bundle changed";
   absl::StatusOr<std::vector<ossl::UniquePtr<X509>>> chain =
-      pki::ParseCertificateChainPem(installed.files.cert_chain_pem);
+      pki::ParseCertificateChainPem(installed->files.cert_chain_pem);
   absl::StatusOr<std::vector<ossl::UniquePtr<X509>>> roots =
       pki::ParseCertificateChainPem(bundle.roots_pem);
   TimePoint now = clock_->Now();
@@ -103,73 +95,82 @@ std::string Installer::WhyReplace(const InstalledCaCerts& installed,
   check.at = now;
   if (!chain.ok() || !roots.ok() ||
       !pki::VerifyChain(cert->get(), Raw(*chain, 1), Raw(*roots), check).ok()) {
-    return "the installed intermediate does not verify against the trust bundle";
+    return reissue("the installed intermediate does not verify against the CA's trust bundle");
   }
   TimePoint not_before = pki::NotBefore(cert->get());
   TimePoint not_after = pki::NotAfter(cert->get());
-  auto lifetime = not_after - not_before;
   TimePoint renew_at = not_before + std::chrono::duration_cast<TimePoint::duration>(
-                                        lifetime * options_.renew_fraction);
-  if (now >= renew_at)
-    return absl::StrCat("the intermediate is due for renewal (expires ", Rfc3339(not_after), ")");
-  return "";
+                                        (not_after - not_before) * options_.renew_fraction);
+  if (now >= renew_at) {
+    return reissue(
+        absl::StrCat("the intermediate is due for renewal (expires ", Rfc3339(not_after), ")"));
+  }
+  if (installed->files.root_cert_pem != bundle.roots_pem) {
+    return {Action::kRefresh, "the CA's trust bundle changed"};
+  }
+  if (installed->files.crl_set_sha256 != crls.sha256)
+    return {Action::kRefresh, "the mesh's CRLs changed"};
+  absl::StatusOr<std::vector<ossl::UniquePtr<X509_CRL>>> own =
+      pki::ParseCrlsPem(installed->files.ca_crl_pem);
+  if (!own.ok() || own->empty() || !pki::VerifyCrl((*own)[0].get(), cert->get()).ok()) {
+    return {Action::kRefresh, "the intermediate's own CRL is missing"};
+  }
+  TimePoint crl_this = pki::CrlThisUpdate((*own)[0].get());
+  TimePoint crl_next = pki::CrlNextUpdate((*own)[0].get());
+  if (now >= crl_this + (crl_next - crl_this) / 2) {
+    return {Action::kRefresh, "the intermediate's own CRL is due to be re-signed"};
+  }
+  return {Action::kNone, "current"};
 }
 
-absl::StatusOr<InstallResult> Installer::EnsureInstalled() {
-  absl::StatusOr<std::optional<InstalledCaCerts>> current = sink_->Read();
-  if (!current.ok()) return current.status();
-  auto refuse_foreign = [this] {
-    return absl::FailedPreconditionError(
-        absl::StrCat(sink_->Describe(),
-                     " exists and was not written by meshtrust; leaving it untouched. Run "
-                     "with --adopt to let meshtrust replace it"));
-  };
-  if (current->has_value() && !(*current)->managed && !options_.adopt) return refuse_foreign();
-
-  absl::StatusOr<TrustBundleInfo> bundle = ca_->GetTrustBundle();
-  if (!bundle.ok()) return bundle.status();
-
-  InstallResult result;
-  std::string reason = "nothing is installed yet";
-  if (current->has_value()) {
-    reason = (*current)->managed ? WhyReplace(**current, *bundle)
-                                 : "adopting a cacerts meshtrust did not write";
-    if (reason.empty()) {
-      result.reason = "current";
-      result.serial = (*current)->files.serial;
-      result.bundle_sha256 = bundle->sha256;
-      if (absl::Status s = ca_->Ack(options_.cluster, result.serial, bundle->sha256); !s.ok())
-        return s;
-      return result;
+absl::StatusOr<CaCerts> Installer::Compose(const std::string& certificate_pem,
+                                           const std::string& chain_pem, EVP_PKEY* key,
+                                           const TrustBundleInfo& bundle,
+                                           const CrlSetInfo& crls) const {
+  absl::StatusOr<ossl::UniquePtr<X509>> cert = pki::ParseCertificatePem(certificate_pem);
+  if (!cert.ok()) return cert.status();
+  // The roots' CRLs must be signed by roots we trust.
+  absl::StatusOr<std::vector<ossl::UniquePtr<X509>>> roots =
+      pki::ParseCertificateChainPem(bundle.roots_pem);
+  if (!roots.ok()) return roots.status();
+  if (!crls.root_crls_pem.empty()) {
+    absl::StatusOr<std::vector<ossl::UniquePtr<X509_CRL>>> root_crls =
+        pki::ParseCrlsPem(crls.root_crls_pem);
+    if (!root_crls.ok()) return root_crls.status();
+    for (const auto& crl : *root_crls) {
+      bool signed_by_a_root = false;
+      for (const auto& root : *roots)
+        signed_by_a_root |= pki::VerifyCrl(crl.get(), root.get()).ok();
+      if (!signed_by_a_root) {
+        return absl::DataLossError(
+            "a root CRL from the CA is not signed by a trusted root; not installed");
+      }
     }
   }
-  spdlog::info("issuing a new intermediate for {}: {}", options_.cluster, reason);
-
-  // The key is generated here and leaves this process only into the sink.
-  absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> key = pki::GenerateKey(options_.key_algorithm);
-  if (!key.ok()) return key.status();
-  absl::StatusOr<std::string> csr = pki::BuildCsrDer(key->get(), "");
-  if (!csr.ok()) return csr.status();
-  absl::StatusOr<SignedIntermediate> signed_intermediate =
-      ca_->SignIntermediate(options_.cluster, *csr, options_.ttl);
-  if (!signed_intermediate.ok()) return signed_intermediate.status();
-  if (absl::Status s = VerifySignedIntermediate(*signed_intermediate, key->get(), clock_->Now());
-      !s.ok()) {
-    return s;
-  }
-  absl::StatusOr<SecretBytes> key_pem = pki::PrivateKeyToPkcs8Pem(key->get());
+  TimePoint now = clock_->Now();
+  pki::CrlTemplate own;
+  own.number = static_cast<uint64_t>(UnixSeconds(now));
+  own.this_update = now - std::chrono::minutes(5);
+  own.next_update = std::min(now + kIntermediateCrlValidity, pki::NotAfter(cert->get()));
+  if (own.next_update <= own.this_update) own.next_update = own.this_update + std::chrono::hours(1);
+  absl::StatusOr<ossl::UniquePtr<X509_CRL>> own_crl = pki::IssueCrl(own, cert->get(), key);
+  if (!own_crl.ok()) return own_crl.status();
+  absl::StatusOr<SecretBytes> key_pem = pki::PrivateKeyToPkcs8Pem(key);
   if (!key_pem.ok()) return key_pem.status();
-  auto cert = pki::ParseCertificatePem(signed_intermediate->certificate_pem);
   CaCerts certs;
-  certs.ca_cert_pem = signed_intermediate->certificate_pem;
+  certs.ca_cert_pem = certificate_pem;
   certs.ca_key_pem = *std::move(key_pem);
-  certs.cert_chain_pem = signed_intermediate->chain_pem;
-  certs.root_cert_pem = signed_intermediate->roots_pem;
-  certs.serial = signed_intermediate->serial;
+  certs.cert_chain_pem = chain_pem;
+  certs.root_cert_pem = bundle.roots_pem;
+  certs.ca_crl_pem = pki::CrlPem(own_crl->get()) + crls.root_crls_pem + crls.intermediate_crls_pem;
+  certs.serial = pki::SerialHex(cert->get());
   certs.not_after = Rfc3339(pki::NotAfter(cert->get()));
-  certs.bundle_sha256 = signed_intermediate->bundle_sha256;
+  certs.bundle_sha256 = bundle.sha256;
+  certs.crl_set_sha256 = crls.sha256;
+  return certs;
+}
 
-  std::string version = current->has_value() ? (*current)->version : "";
+absl::Status Installer::Install(const CaCerts& certs, std::string version) {
   for (int attempt = 0;; ++attempt) {
     absl::Status written = sink_->Write(certs, version);
     if (written.ok()) break;
@@ -179,10 +180,13 @@ absl::StatusOr<InstallResult> Installer::EnsureInstalled() {
                  written.message());
     absl::StatusOr<std::optional<InstalledCaCerts>> again = sink_->Read();
     if (!again.ok()) return again.status();
-    if (again->has_value() && !(*again)->managed && !options_.adopt) return refuse_foreign();
+    if (again->has_value() && !(*again)->managed && !options_.adopt) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(sink_->Describe(),
+                       " was replaced by something meshtrust did not write; leaving it untouched"));
+    }
     version = again->has_value() ? (*again)->version : "";
   }
-
   // Read back what the sink now holds before telling the CA.
   absl::StatusOr<std::optional<InstalledCaCerts>> installed = sink_->Read();
   if (!installed.ok()) return installed.status();
@@ -190,19 +194,95 @@ absl::StatusOr<InstallResult> Installer::EnsureInstalled() {
       (*installed)->files.ca_cert_pem != certs.ca_cert_pem ||
       !(*installed)->files.ca_key_pem.Equals(certs.ca_key_pem) ||
       (*installed)->files.root_cert_pem != certs.root_cert_pem ||
-      (*installed)->files.cert_chain_pem != certs.cert_chain_pem) {
+      (*installed)->files.cert_chain_pem != certs.cert_chain_pem ||
+      (*installed)->files.ca_crl_pem != certs.ca_crl_pem) {
     return absl::DataLossError(
         absl::StrCat(sink_->Describe(), " does not hold what was just written"));
   }
-  if (absl::Status s = ca_->Ack(options_.cluster, certs.serial, certs.bundle_sha256); !s.ok())
+  return absl::OkStatus();
+}
+
+absl::StatusOr<InstallResult> Installer::EnsureInstalled(bool force_rekey) {
+  absl::StatusOr<std::optional<InstalledCaCerts>> current = sink_->Read();
+  if (!current.ok()) return current.status();
+  if (current->has_value() && !(*current)->managed && !options_.adopt) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(sink_->Describe(),
+                     " exists and was not written by meshtrust; leaving it untouched. Run "
+                     "with --adopt to let meshtrust replace it"));
+  }
+  absl::StatusOr<TrustBundleInfo> bundle = ca_->GetTrustBundle();
+  if (!bundle.ok()) return bundle.status();
+  absl::StatusOr<CrlSetInfo> crls = ca_->GetCrls();
+  if (!crls.ok()) return crls.status();
+  Decision decision = Decide(*current, *bundle, *crls, force_rekey);
+
+  std::optional<CaCerts> certs;
+  if (decision.action == Action::kReissue) {
+    spdlog::info("issuing a new intermediate for {}: {}", options_.cluster, decision.reason);
+    // The key is generated here and leaves this process only into the sink.
+    absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> key = pki::GenerateKey(options_.key_algorithm);
+    if (!key.ok()) return key.status();
+    absl::StatusOr<std::string> csr = pki::BuildCsrDer(key->get(), "");
+    if (!csr.ok()) return csr.status();
+    absl::StatusOr<SignedIntermediate> signed_intermediate =
+        ca_->SignIntermediate(options_.cluster, *csr, options_.ttl);
+    if (!signed_intermediate.ok()) return signed_intermediate.status();
+    if (absl::Status s = VerifySignedIntermediate(*signed_intermediate, key->get(), clock_->Now());
+        !s.ok()) {
+      return s;
+    }
+    TrustBundleInfo issued_bundle{signed_intermediate->roots_pem,
+                                  signed_intermediate->bundle_sha256};
+    absl::StatusOr<CaCerts> composed =
+        Compose(signed_intermediate->certificate_pem, signed_intermediate->chain_pem, key->get(),
+                issued_bundle, *crls);
+    if (!composed.ok()) return composed.status();
+    certs = *std::move(composed);
+  } else if (decision.action == Action::kRefresh) {
+    spdlog::info("refreshing {} for {}: {}", sink_->Describe(), options_.cluster, decision.reason);
+    const CaCerts& files = (*current)->files;
+    absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> key = pki::PrivateKeyFromPem(files.ca_key_pem);
+    if (!key.ok()) return key.status();
+    absl::StatusOr<CaCerts> composed =
+        Compose(files.ca_cert_pem, files.cert_chain_pem, key->get(), *bundle, *crls);
+    if (!composed.ok()) return composed.status();
+    certs = *std::move(composed);
+  }
+  InstallResult result;
+  result.reason = decision.reason;
+  if (certs.has_value()) {
+    std::string version = current->has_value() ? (*current)->version : "";
+    if (absl::Status s = Install(*certs, version); !s.ok()) return s;
+    result.changed = true;
+    result.reissued = decision.action == Action::kReissue;
+  }
+  // What is installed now, for the acknowledgement and the result.
+  absl::StatusOr<std::optional<InstalledCaCerts>> now_installed = sink_->Read();
+  if (!now_installed.ok()) return now_installed.status();
+  if (!now_installed->has_value())
+    return absl::DataLossError(absl::StrCat(sink_->Describe(), " vanished"));
+  const CaCerts& files = (*now_installed)->files;
+  absl::StatusOr<ossl::UniquePtr<X509>> cert = pki::ParseCertificatePem(files.ca_cert_pem);
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::vector<ossl::UniquePtr<X509_CRL>>> crl_list =
+      pki::ParseCrlsPem(files.ca_crl_pem);
+  std::string own_crl =
+      crl_list.ok() && !crl_list->empty() ? pki::CrlPem((*crl_list)[0].get()) : "";
+  if (absl::Status s = ca_->Ack(options_.cluster, files.serial, files.bundle_sha256, own_crl);
+      !s.ok()) {
     return s;
-  result.changed = true;
-  result.reason = reason;
-  result.serial = certs.serial;
+  }
+  result.serial = files.serial;
+  result.bundle_sha256 = files.bundle_sha256;
   result.not_after = pki::NotAfter(cert->get());
-  result.bundle_sha256 = certs.bundle_sha256;
-  spdlog::info("installed intermediate {} in {} (expires {})", result.serial, sink_->Describe(),
-               certs.not_after);
+  TimePoint not_before = pki::NotBefore(cert->get());
+  result.renew_at = not_before + std::chrono::duration_cast<TimePoint::duration>(
+                                     (result.not_after - not_before) * options_.renew_fraction);
+  if (result.changed) {
+    spdlog::info("installed intermediate {} in {} (expires {})", result.serial, sink_->Describe(),
+                 files.not_after);
+  }
   return result;
 }
 

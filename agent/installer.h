@@ -26,10 +26,12 @@ struct InstallerOptions {
 };
 
 struct InstallResult {
-  bool changed = false;  // False: the installed set was already current.
-  std::string reason;    // Why it was (re)issued, or "current".
+  bool changed = false;   // False: the installed set was already current.
+  bool reissued = false;  // A new key and intermediate (not only new bundle or CRLs).
+  std::string reason;     // Why it was rewritten, or "current".
   std::string serial;
   TimePoint not_after;
+  TimePoint renew_at;  // When the intermediate is due for renewal.
   std::string bundle_sha256;
 };
 
@@ -39,13 +41,25 @@ class Installer {
   Installer(CaConnection* ca, SecretSink* sink, const Clock* clock, InstallerOptions options)
       : ca_(ca), sink_(sink), clock_(clock), options_(std::move(options)) {}
 
-  absl::StatusOr<InstallResult> EnsureInstalled();
-
-  // Why `installed` must be replaced given the CA's `bundle`, or "" if it is
-  // current.
-  std::string WhyReplace(const InstalledCaCerts& installed, const TrustBundleInfo& bundle) const;
+  // With `force_rekey`, issues a new key and intermediate even if the
+  // installed one is current (an operator's `rotate intermediate`).
+  absl::StatusOr<InstallResult> EnsureInstalled(bool force_rekey = false);
 
  private:
+  enum class Action { kNone, kRefresh, kReissue };
+  struct Decision {
+    Action action = Action::kNone;
+    std::string reason;
+  };
+  Decision Decide(const std::optional<InstalledCaCerts>& installed, const TrustBundleInfo& bundle,
+                  const CrlSetInfo& crls, bool force_rekey) const;
+  // Assembles the complete set, signing this intermediate's own CRL.
+  absl::StatusOr<CaCerts> Compose(const std::string& certificate_pem, const std::string& chain_pem,
+                                  EVP_PKEY* key, const TrustBundleInfo& bundle,
+                                  const CrlSetInfo& crls) const;
+  // Writes (retrying on conflicts), reads back and compares.
+  absl::Status Install(const CaCerts& certs, std::string version);
+
   CaConnection* ca_;
   SecretSink* sink_;
   const Clock* clock_;
@@ -57,6 +71,10 @@ class Installer {
 // a CA with pathlen:0, keyCertSign and cRLSign, and no EKU.
 absl::Status VerifySignedIntermediate(const SignedIntermediate& signed_intermediate,
                                       EVP_PKEY* our_key, TimePoint now);
+
+// How long the CRL an agent signs with its intermediate is valid (capped by
+// the intermediate's own expiry); it is re-signed half-way.
+inline constexpr std::chrono::hours kIntermediateCrlValidity{24 * 7};
 
 std::string Rfc3339(TimePoint t);
 

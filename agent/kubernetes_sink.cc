@@ -22,6 +22,7 @@ absl::StatusOr<std::optional<InstalledCaCerts>> KubernetesSink::Read() {
   out.files.ca_cert_pem = text(kCaCertFile);
   out.files.cert_chain_pem = text(kCertChainFile);
   out.files.root_cert_pem = text(kRootCertFile);
+  out.files.ca_crl_pem = text(kCaCrlFile);
   auto key = s.data.find(kCaKeyFile);
   if (key != s.data.end()) out.files.ca_key_pem = std::move(key->second);
   out.complete = !out.files.ca_cert_pem.empty() && !out.files.ca_key_pem.empty() &&
@@ -29,6 +30,7 @@ absl::StatusOr<std::optional<InstalledCaCerts>> KubernetesSink::Read() {
   out.files.serial = s.annotations[kSerialAnnotation];
   out.files.not_after = s.annotations[kNotAfterAnnotation];
   out.files.bundle_sha256 = s.annotations[kBundleAnnotation];
+  out.files.crl_set_sha256 = s.annotations[kCrlSetAnnotation];
   return out;
 }
 
@@ -40,10 +42,12 @@ absl::Status KubernetesSink::Write(const CaCerts& certs, const std::string& expe
   s.annotations[kSerialAnnotation] = certs.serial;
   s.annotations[kNotAfterAnnotation] = certs.not_after;
   s.annotations[kBundleAnnotation] = certs.bundle_sha256;
+  if (!certs.crl_set_sha256.empty()) s.annotations[kCrlSetAnnotation] = certs.crl_set_sha256;
   s.data.emplace(kCaCertFile, SecretBytes::CopyOf(certs.ca_cert_pem));
   s.data.emplace(kCaKeyFile, SecretBytes::CopyOf(certs.ca_key_pem.UnsafeSecretString()));
   s.data.emplace(kCertChainFile, SecretBytes::CopyOf(certs.cert_chain_pem));
   s.data.emplace(kRootCertFile, SecretBytes::CopyOf(certs.root_cert_pem));
+  if (!certs.ca_crl_pem.empty()) s.data.emplace(kCaCrlFile, SecretBytes::CopyOf(certs.ca_crl_pem));
   return secrets_.Write(ns_, s);
 }
 

@@ -12,6 +12,7 @@ inline constexpr char kManagedByValue[] = "meshtrust";
 inline constexpr char kSerialAnnotation[] = "meshtrust.io/serial";
 inline constexpr char kNotAfterAnnotation[] = "meshtrust.io/not-after";
 inline constexpr char kBundleAnnotation[] = "meshtrust.io/bundle-sha256";
+inline constexpr char kCrlSetAnnotation[] = "meshtrust.io/crl-set-sha256";
 
 class KubernetesSink final : public SecretSink {
  public:

@@ -16,6 +16,7 @@ inline constexpr char kCaCertFile[] = "ca-cert.pem";
 inline constexpr char kCaKeyFile[] = "ca-key.pem";
 inline constexpr char kCertChainFile[] = "cert-chain.pem";
 inline constexpr char kRootCertFile[] = "root-cert.pem";
+inline constexpr char kCaCrlFile[] = "ca-crl.pem";
 
 // The complete set, always written together.
 struct CaCerts {
@@ -23,10 +24,14 @@ struct CaCerts {
   SecretBytes ca_key_pem;  // PKCS#8
   std::string cert_chain_pem;
   std::string root_cert_pem;
+  // The intermediate's own CRL (signed here), then the roots' CRLs, then the
+  // other clusters' intermediate CRLs. Optional for Istio; written when known.
+  std::string ca_crl_pem;
   // meshtrust's own record of what it wrote (labels/annotations).
   std::string serial;
   std::string not_after;  // RFC 3339
   std::string bundle_sha256;
+  std::string crl_set_sha256;  // Of the CA's CRL set used for ca_crl_pem.
 };
 
 struct InstalledCaCerts {

@@ -1,6 +1,5 @@
 #include "ca/authority.h"
 
-#include <openssl/sha.h>
 #include <sodium.h>
 
 #include <algorithm>
@@ -9,7 +8,9 @@
 #include "absl/strings/str_cat.h"
 #include "base/logging.h"
 #include "pki/certificate.h"
+#include "pki/crl.h"
 #include "pki/csr.h"
+#include "pki/digest.h"
 #include "pki/key.h"
 
 namespace meshtrust::ca {
@@ -18,12 +19,6 @@ namespace {
 constexpr absl::string_view kTokenPrefix = "mtj1.";
 constexpr size_t kTokenBytes = 32;
 constexpr int kMaxListLimit = 1000;
-
-std::string Sha256Hex(absl::string_view data) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
-  return HexEncode(absl::string_view(reinterpret_cast<char*>(digest), sizeof(digest)));
-}
 
 // Join tokens are stored as BLAKE2b-256 of the whole token string.
 std::string TokenHash(absl::string_view token) {
@@ -63,7 +58,7 @@ std::string RequestDigest(std::initializer_list<absl::string_view> parts) {
     for (int i = 3; i >= 0; --i) buf.push_back(static_cast<char>((n >> (8 * i)) & 0xff));
     buf.append(p.data(), p.size());
   }
-  return Sha256Hex(buf);
+  return pki::Sha256Hex(buf);
 }
 
 absl::StatusOr<std::unique_ptr<Authority>> Authority::Create(Store* store,
@@ -80,33 +75,38 @@ absl::StatusOr<std::unique_ptr<Authority>> Authority::Create(Store* store,
 
   absl::StatusOr<std::vector<RootRecord>> roots = store->ListRoots();
   if (!roots.ok()) return roots.status();
-  const RootRecord* active = nullptr;
+  bool have_active = false;
   for (const RootRecord& root : *roots) {
-    if (root.status == "active") active = &root;
     // The bundle holds every trusted anchor once, oldest first.
-    if (authority->bundle_.roots_pem.find(root.anchor_pem) == std::string::npos) {
+    if (root.status != "retired" &&
+        authority->bundle_.roots_pem.find(root.anchor_pem) == std::string::npos) {
       authority->bundle_.roots_pem += root.anchor_pem;
     }
+    SigningCa ca;
+    ca.key_id = root.key_id;
+    absl::StatusOr<ossl::UniquePtr<X509>> cert = pki::ParseCertificatePem(root.certificate_pem);
+    if (!cert.ok()) return cert.status();
+    ca.certificate = *std::move(cert);
+    absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> key = keys->GetKey(root.key_id);
+    if (!key.ok()) return key.status();
+    ca.key = *std::move(key);
+    if (!pki::SamePublicKey(ca.key.get(), pki::PublicKeyOf(ca.certificate.get()))) {
+      return absl::DataLossError(
+          absl::StrCat("keystore key \"", root.key_id, "\" does not match its root certificate"));
+    }
+    ca.chain_pem = root.certificate_pem + root.chain_pem;
+    if (root.anchor_pem != root.certificate_pem) ca.chain_pem += root.anchor_pem;
+    if (root.status == "active") {
+      authority->active_index_ = authority->roots_.size();
+      have_active = true;
+    }
+    authority->roots_.push_back(std::move(ca));
   }
-  if (active == nullptr) {
+  if (!have_active) {
     return absl::FailedPreconditionError(
         "the store holds no active mesh root; run meshtrust-ca init");
   }
-  authority->bundle_.sha256 = Sha256Hex(authority->bundle_.roots_pem);
-
-  SigningCa& ca = authority->active_;
-  absl::StatusOr<ossl::UniquePtr<X509>> cert = pki::ParseCertificatePem(active->certificate_pem);
-  if (!cert.ok()) return cert.status();
-  ca.certificate = *std::move(cert);
-  absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> key = keys->GetKey(active->key_id);
-  if (!key.ok()) return key.status();
-  ca.key = *std::move(key);
-  if (!pki::SamePublicKey(ca.key.get(), pki::PublicKeyOf(ca.certificate.get()))) {
-    return absl::DataLossError(absl::StrCat("keystore key \"", active->key_id,
-                                            "\" does not match the active root certificate"));
-  }
-  ca.chain_pem = active->certificate_pem + active->chain_pem;
-  if (active->anchor_pem != active->certificate_pem) ca.chain_pem += active->anchor_pem;
+  authority->bundle_.sha256 = pki::Sha256Hex(authority->bundle_.roots_pem);
   return authority;
 }
 
@@ -324,7 +324,7 @@ absl::StatusOr<IssuedIntermediate> Authority::SignIntermediate(const Caller& cal
   TimePoint now = clock_->Now();
   std::chrono::seconds lifetime =
       ttl.count() == 0 ? cluster->policy.max_ttl : std::min(ttl, cluster->policy.max_ttl);
-  TimePoint not_after = std::min(now + lifetime, pki::NotAfter(active_.certificate.get()));
+  TimePoint not_after = std::min(now + lifetime, pki::NotAfter(active().certificate.get()));
   if (not_after - now < kMinTtl) {
     return Refuse(event, absl::FailedPreconditionError(
                              "the signing root expires within the hour; rotate the root first"));
@@ -341,14 +341,18 @@ absl::StatusOr<IssuedIntermediate> Authority::SignIntermediate(const Caller& cal
   if (cluster->policy.name_constraints) {
     tmpl.permitted_uri_domains = {cluster->policy.trust_domain};
   }
-  tmpl.crl_distribution_point = options_.crl_url;
+  if (!options_.public_url.empty()) {
+    tmpl.crl_distribution_point =
+        absl::StrCat(options_.public_url, "/crl/", active().key_id, ".der");
+  }
   absl::StatusOr<ossl::UniquePtr<X509>> cert = pki::IssueCertificate(
-      tmpl, pki::PublicKeyOf(csr->get()), active_.certificate.get(), active_.key.get());
+      tmpl, pki::PublicKeyOf(csr->get()), active().certificate.get(), active().key.get());
   if (!cert.ok()) return Refuse(event, cert.status());
 
   CertificateRecord rec;
   rec.serial = pki::SerialHex(cert->get());
   rec.kind = std::string(kKindIntermediate);
+  rec.issuer_key_id = active().key_id;
   rec.subject_name = cluster->name;
   rec.subject = pki::SubjectString(cert->get());
   rec.not_before = pki::NotBefore(cert->get());
@@ -367,7 +371,7 @@ absl::StatusOr<IssuedIntermediate> Authority::SignIntermediate(const Caller& cal
                std::string(pki::KeyAlgorithmName(*alg)), UnixSeconds(rec.not_after));
   IssuedIntermediate out;
   out.certificate_pem = rec.certificate_pem;
-  out.chain_pem = rec.certificate_pem + active_.chain_pem;
+  out.chain_pem = rec.certificate_pem + active().chain_pem;
   out.bundle = bundle_;
   out.serial = rec.serial;
   out.not_after = rec.not_after;
@@ -383,9 +387,11 @@ absl::StatusOr<TrustBundle> Authority::GetTrustBundle(const Caller& caller) {
 }
 
 absl::Status Authority::Ack(const Caller& caller, absl::string_view cluster_name,
-                            absl::string_view serial, absl::string_view bundle_sha256) {
+                            absl::string_view serial, absl::string_view bundle_sha256,
+                            absl::string_view intermediate_crl_pem) {
   AuditEvent event =
-      Event(caller, "Ack", cluster_name, RequestDigest({cluster_name, serial, bundle_sha256}));
+      Event(caller, "Ack", cluster_name,
+            RequestDigest({cluster_name, serial, bundle_sha256, intermediate_crl_pem}));
   absl::StatusOr<ClusterRecord> cluster = AuthorizeAgent(caller);
   if (!cluster.ok()) return Refuse(event, cluster.status());
   if (cluster_name != caller.name) {
@@ -399,9 +405,26 @@ absl::Status Authority::Ack(const Caller& caller, absl::string_view cluster_name
                   absl::InvalidArgumentError(absl::StrCat(
                       "serial \"", serial, "\" is not an intermediate issued to ", caller.name)));
   }
+  if (!intermediate_crl_pem.empty()) {
+    // Only a CRL the acknowledged intermediate signed is passed on to the
+    // other clusters.
+    absl::StatusOr<std::vector<ossl::UniquePtr<X509_CRL>>> crls =
+        pki::ParseCrlsPem(intermediate_crl_pem);
+    absl::StatusOr<ossl::UniquePtr<X509>> issuer = pki::ParseCertificatePem(cert->certificate_pem);
+    absl::Status valid = !crls.ok()          ? crls.status()
+                         : crls->size() != 1 ? absl::InvalidArgumentError("expected one CRL")
+                         : !issuer.ok()      ? issuer.status()
+                                             : pki::VerifyCrl((*crls)[0].get(), issuer->get());
+    if (!valid.ok()) {
+      return Refuse(event, absl::InvalidArgumentError(absl::StrCat(
+                               "the intermediate CRL is not a CRL signed by intermediate ", serial,
+                               ": ", valid.message())));
+    }
+  }
   event.result = "ok";
   event.serial = std::string(serial);
-  return store_->RecordAck(cluster_name, serial, bundle_sha256, clock_->Now(), event);
+  return store_->RecordAck(cluster_name, serial, bundle_sha256, intermediate_crl_pem, clock_->Now(),
+                           event);
 }
 
 NewJoinToken Authority::MintToken(const std::string& subject, std::chrono::seconds ttl,

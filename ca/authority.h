@@ -34,8 +34,11 @@ struct AuthorityOptions {
   std::chrono::seconds max_token_ttl = std::chrono::hours(24 * 7);
   // notBefore is set this far in the past, for clusters whose clocks lag.
   std::chrono::seconds backdate = std::chrono::minutes(5);
-  // Written into intermediates as cRLDistributionPoints when set.
-  std::string crl_url;
+  // The CA's public HTTP base URL (e.g. http://meshtrust-ca:8080). When set,
+  // intermediates carry cRLDistributionPoints <public_url>/crl/<root>.der.
+  std::string public_url;
+  // Root CRLs are valid this long and re-signed once half of it has passed.
+  std::chrono::seconds crl_validity = std::chrono::hours(24 * 7);
 };
 
 // The control CA: signs client identities (and the server certificate).
@@ -65,6 +68,17 @@ struct IssuedIntermediate {
   AuditCheckpoint checkpoint;
 };
 
+struct CrlSet {
+  std::string root_crls_pem;          // One per trusted root, oldest root first.
+  std::string intermediate_crls_pem;  // Each cluster's latest, by cluster name.
+  std::string sha256;                 // Of both, concatenated.
+};
+
+struct RevokeResult {
+  std::vector<std::string> serials;
+  uint64_t crl_number = 0;
+};
+
 struct NewJoinToken {
   std::string token;  // Shown once.
   std::string subject;
@@ -90,8 +104,10 @@ class Authority {
                                                       absl::string_view csr_der,
                                                       std::chrono::seconds ttl);
   absl::StatusOr<TrustBundle> GetTrustBundle(const Caller& caller);
+  // `intermediate_crl_pem`, when given, must be a CRL signed by `serial`.
   absl::Status Ack(const Caller& caller, absl::string_view cluster, absl::string_view serial,
-                   absl::string_view bundle_sha256);
+                   absl::string_view bundle_sha256, absl::string_view intermediate_crl_pem = "");
+  absl::StatusOr<CrlSet> GetCrls(const Caller& caller);
 
   // --- Admins ---
   struct AddClusterResult {
@@ -115,12 +131,26 @@ class Authority {
   absl::StatusOr<std::vector<AuditRecord>> ListAudit(const Caller& caller, uint64_t after_sequence,
                                                      int limit);
   absl::StatusOr<AuditVerification> VerifyAudit(const Caller& caller);
+  // Revokes every intermediate (and the agent identity) of `cluster` and
+  // disables it, or, with an empty `cluster`, the one certificate `serial`;
+  // then re-signs the CRLs.
+  absl::StatusOr<RevokeResult> Revoke(const Caller& caller, absl::string_view cluster,
+                                      absl::string_view serial, absl::string_view reason);
+
+  // Re-signs each root's CRL when it is missing, half-way to nextUpdate, or
+  // (with `force`) always. Safe to call from a timer.
+  absl::Status RefreshCrls(bool force = false);
+  // The current CRL of the root `key_id`, PEM; kNotFound for unknown roots.
+  absl::StatusOr<std::string> RootCrlPem(absl::string_view key_id);
+  // The key ids of the roots, oldest first.
+  std::vector<std::string> RootKeyIds() const;
 
   TrustBundle CurrentBundle() const;
   AuditCheckpoint Checkpoint() const;
 
  private:
   struct SigningCa {
+    std::string key_id;
     ossl::UniquePtr<X509> certificate;
     ossl::UniquePtr<EVP_PKEY> key;
     std::vector<ossl::UniquePtr<X509>> chain;  // Above it, up to and including the anchor.
@@ -155,8 +185,11 @@ class Authority {
   ControlCa control_;
   AuthorityOptions options_;
   std::string control_ca_pem_;
-  SigningCa active_;
+  std::vector<SigningCa> roots_;  // Every root with its key, oldest first.
+  size_t active_index_ = 0;       // The root that signs intermediates.
   TrustBundle bundle_;
+  std::mutex crl_mu_;  // Serializes CRL issuance (CRL numbers).
+  const SigningCa& active() const { return roots_[active_index_]; }
 };
 
 // Hex SHA-256 over length-prefixed parts; the audit's request digest.

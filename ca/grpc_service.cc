@@ -147,8 +147,20 @@ grpc::Status TrustAuthorityService::GetTrustBundle(grpc::ServerContext* context,
 grpc::Status TrustAuthorityService::Ack(grpc::ServerContext* context, const v1::AckRequest* request,
                                         v1::AckResponse* response) {
   MESHTRUST_CALLER_OR_RETURN(caller, context);
-  return ToGrpcStatus(
-      authority_->Ack(*caller, request->cluster(), request->serial(), request->bundle_sha256()));
+  return ToGrpcStatus(authority_->Ack(*caller, request->cluster(), request->serial(),
+                                      request->bundle_sha256(), request->intermediate_crl_pem()));
+}
+
+grpc::Status TrustAuthorityService::GetCrls(grpc::ServerContext* context,
+                                            const v1::GetCrlsRequest* request,
+                                            v1::CrlSet* response) {
+  MESHTRUST_CALLER_OR_RETURN(caller, context);
+  absl::StatusOr<CrlSet> set = authority_->GetCrls(*caller);
+  if (!set.ok()) return ToGrpcStatus(set.status());
+  response->set_root_crls_pem(set->root_crls_pem);
+  response->set_intermediate_crls_pem(set->intermediate_crls_pem);
+  response->set_sha256(set->sha256);
+  return grpc::Status::OK;
 }
 
 grpc::Status AdminService::AddCluster(grpc::ServerContext* context,
@@ -253,6 +265,17 @@ grpc::Status AdminService::VerifyAudit(grpc::ServerContext* context,
   response->set_first_bad_sequence(result->first_bad_sequence);
   response->set_problem(result->problem);
   ToProto(result->checkpoint, response->mutable_checkpoint());
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::Revoke(grpc::ServerContext* context, const v1::RevokeRequest* request,
+                                  v1::RevokeResponse* response) {
+  MESHTRUST_CALLER_OR_RETURN(caller, context);
+  absl::StatusOr<RevokeResult> result =
+      authority_->Revoke(*caller, request->cluster(), request->serial(), request->reason());
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  for (const std::string& serial : result->serials) response->add_revoked_serials(serial);
+  response->set_crl_number(result->crl_number);
   return grpc::Status::OK;
 }
 

@@ -32,6 +32,8 @@ class TrustAuthorityService final : public v1::TrustAuthority::Service {
                               v1::TrustBundle* response) override;
   grpc::Status Ack(grpc::ServerContext* context, const v1::AckRequest* request,
                    v1::AckResponse* response) override;
+  grpc::Status GetCrls(grpc::ServerContext* context, const v1::GetCrlsRequest* request,
+                       v1::CrlSet* response) override;
 
  private:
   Authority* authority_;
@@ -57,6 +59,8 @@ class AdminService final : public v1::Admin::Service {
                          v1::ListAuditResponse* response) override;
   grpc::Status VerifyAudit(grpc::ServerContext* context, const v1::VerifyAuditRequest* request,
                            v1::VerifyAuditResponse* response) override;
+  grpc::Status Revoke(grpc::ServerContext* context, const v1::RevokeRequest* request,
+                      v1::RevokeResponse* response) override;
 
  private:
   Authority* authority_;

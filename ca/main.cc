@@ -8,8 +8,11 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <condition_variable>
 #include <cstdio>
 #include <iostream>
+#include <mutex>
+#include <thread>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
@@ -19,6 +22,7 @@
 #include "base/logging.h"
 #include "ca/audit_verify.h"
 #include "ca/authority.h"
+#include "ca/public_http.h"
 #include "ca/server.h"
 #include "ca/state_dir.h"
 #include "pki/key.h"
@@ -99,7 +103,8 @@ int RunInit(const InitOptions& base, const KekFlags& kek, const std::string& roo
 }
 
 int RunServe(const std::string& state_dir, const KekFlags& kek, const std::string& listen,
-             const std::string& crl_url, const std::string& port_file) {
+             const std::string& http_listen, const std::string& public_url,
+             const std::string& port_file) {
   absl::StatusOr<keystore::KekSource> source = kek.Source();
   if (!source.ok()) return Fail(source.status());
   absl::StatusOr<CaState> state = OpenStateDir(state_dir, *source);
@@ -107,7 +112,7 @@ int RunServe(const std::string& state_dir, const KekFlags& kek, const std::strin
   absl::StatusOr<ControlCa> control = state->LoadControlCa();
   if (!control.ok()) return Fail(control.status());
   AuthorityOptions options;
-  options.crl_url = crl_url;
+  options.public_url = public_url;
   absl::StatusOr<std::unique_ptr<Authority>> authority =
       Authority::Create(state->store.get(), state->keys.get(), state->audit_signer.get(),
                         &SystemClock::Get(), *std::move(control), options);
@@ -138,9 +143,39 @@ int RunServe(const std::string& state_dir, const KekFlags& kek, const std::strin
       return Fail(s);
     }
   }
+  // CRLs: signed now if missing, then re-signed well before nextUpdate.
+  if (absl::Status s = (*authority)->RefreshCrls(); !s.ok()) return Fail(s);
+  std::unique_ptr<HttpServer> http;
+  if (!http_listen.empty()) {
+    Authority* a = authority->get();
+    absl::StatusOr<std::unique_ptr<HttpServer>> started = HttpServer::Start(
+        http_listen, [a](const HttpRequest& req) { return HandlePublicHttp(a, req); });
+    if (!started.ok()) return Fail(started.status());
+    http = *std::move(started);
+    spdlog::info("serving CRLs over HTTP on port {}", http->port());
+  }
+  std::mutex timer_mu;
+  std::condition_variable timer_cv;
+  bool stopping = false;
+  std::thread crl_timer([&] {
+    std::unique_lock<std::mutex> lock(timer_mu);
+    while (!timer_cv.wait_for(lock, std::chrono::minutes(1), [&] { return stopping; })) {
+      if (absl::Status s = (*authority)->RefreshCrls(); !s.ok()) {
+        spdlog::error("re-signing CRLs failed: {}", s);
+      }
+    }
+  });
+
   int sig = 0;
   sigwait(&stop, &sig);
   spdlog::info("received signal {}, shutting down", sig);
+  {
+    std::lock_guard<std::mutex> lock(timer_mu);
+    stopping = true;
+  }
+  timer_cv.notify_all();
+  crl_timer.join();
+  if (http != nullptr) http->Stop();
   (*server)->Shutdown();
   return 0;
 }
@@ -237,15 +272,18 @@ int main(int argc, char** argv) {
   init_cmd->add_option("--admin-name", init.admin_name, "Name of the first operator")
       ->capture_default_str();
 
-  std::string state_dir, listen = "127.0.0.1:8443", crl_url, port_file;
+  std::string state_dir, listen = "127.0.0.1:8443", http_listen, public_url, port_file;
   KekFlags serve_kek;
   CLI::App* serve_cmd = app.add_subcommand("serve", "Serve the gRPC API");
   serve_cmd->add_option("--state-dir", state_dir, "CA state directory")->required();
   serve_kek.Add(serve_cmd);
   serve_cmd->add_option("--listen", listen, "host:port to listen on (port 0 picks one)")
       ->capture_default_str();
-  serve_cmd->add_option("--crl-url", crl_url,
-                        "URL written into intermediates as cRLDistributionPoints");
+  serve_cmd->add_option("--http-listen", http_listen,
+                        "host:port for the public HTTP endpoint (CRLs at /crl/<root>.der)");
+  serve_cmd->add_option("--public-url", public_url,
+                        "Base URL of --http-listen as clusters reach it; intermediates then carry "
+                        "cRLDistributionPoints <url>/crl/<root>.der");
   serve_cmd->add_option("--port-file", port_file,
                         "Write the listening port to this file once serving");
 
@@ -274,7 +312,8 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(log_level));
 
   if (init_cmd->parsed()) return RunInit(init, init_kek, root_alg, root_ttl_days, server_names);
-  if (serve_cmd->parsed()) return RunServe(state_dir, serve_kek, listen, crl_url, port_file);
+  if (serve_cmd->parsed())
+    return RunServe(state_dir, serve_kek, listen, http_listen, public_url, port_file);
   if (admin_cmd->parsed()) {
     return RunAdminToken(state_dir, admin_kek, admin_name, admin_role, admin_ttl_minutes);
   }

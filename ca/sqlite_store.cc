@@ -20,7 +20,8 @@ CREATE TABLE IF NOT EXISTS clusters (
   current_not_after INTEGER NOT NULL DEFAULT 0,
   acked_serial TEXT NOT NULL DEFAULT '',
   acked_bundle TEXT NOT NULL DEFAULT '',
-  acked_at INTEGER NOT NULL DEFAULT 0);
+  acked_at INTEGER NOT NULL DEFAULT 0,
+  intermediate_crl TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS join_tokens (
   hash TEXT PRIMARY KEY,
   subject TEXT NOT NULL,
@@ -36,8 +37,15 @@ CREATE TABLE IF NOT EXISTS certificates (
   not_after INTEGER NOT NULL,
   pem TEXT NOT NULL,
   issued_at INTEGER NOT NULL,
+  issuer_key_id TEXT NOT NULL DEFAULT '',
   revoked_at INTEGER,
-  revocation_reason TEXT);
+  revocation_reason INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS crls (
+  root_key_id TEXT PRIMARY KEY,
+  number INTEGER NOT NULL,
+  pem TEXT NOT NULL,
+  this_update INTEGER NOT NULL,
+  next_update INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS certificates_by_name ON certificates (subject_name, kind, issued_at);
 CREATE TABLE IF NOT EXISTS roots (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -146,7 +154,7 @@ absl::Status Exec(sqlite3* db, const char* sql) {
 
 constexpr const char* kClusterColumns =
     "name, enabled, policy, created, current_serial, current_not_after, acked_serial, "
-    "acked_bundle, acked_at";
+    "acked_bundle, acked_at, intermediate_crl";
 
 absl::StatusOr<ClusterRecord> ReadCluster(const Statement& st) {
   ClusterRecord c;
@@ -161,11 +169,13 @@ absl::StatusOr<ClusterRecord> ReadCluster(const Statement& st) {
   c.acked_serial = st.Text(6);
   c.acked_bundle_sha256 = st.Text(7);
   c.acked_at = FromMs(st.Int(8));
+  c.intermediate_crl_pem = st.Text(9);
   return c;
 }
 
 constexpr const char* kCertificateColumns =
-    "serial, kind, subject_name, subject, not_before, not_after, pem, issued_at, revoked_at";
+    "serial, kind, subject_name, subject, not_before, not_after, pem, issued_at, revoked_at, "
+    "issuer_key_id, revocation_reason";
 
 CertificateRecord ReadCertificate(const Statement& st) {
   CertificateRecord c;
@@ -178,16 +188,19 @@ CertificateRecord ReadCertificate(const Statement& st) {
   c.certificate_pem = st.Text(6);
   c.issued_at = FromMs(st.Int(7));
   c.revoked = !st.IsNull(8);
+  if (c.revoked) c.revoked_at = FromMs(st.Int(8));
+  c.issuer_key_id = st.Text(9);
+  c.revocation_reason = static_cast<int>(st.Int(10));
   return c;
 }
 
 absl::Status InsertCertificate(sqlite3* db, const CertificateRecord& cert) {
   Statement st(db,
                "INSERT INTO certificates (serial, kind, subject_name, subject, not_before, "
-               "not_after, pem, issued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+               "not_after, pem, issued_at, issuer_key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
   st.Bind(cert.serial).Bind(cert.kind).Bind(cert.subject_name).Bind(cert.subject);
   st.Bind(Ms(cert.not_before)).Bind(Ms(cert.not_after)).Bind(cert.certificate_pem);
-  st.Bind(Ms(cert.issued_at));
+  st.Bind(Ms(cert.issued_at)).Bind(cert.issuer_key_id);
   if (st.Step() != SQLITE_DONE) {
     absl::Status s = st.Error("recording a certificate");
     if (absl::IsAlreadyExists(s)) {
@@ -351,16 +364,117 @@ absl::Status SqliteStore::SetClusterEnabled(absl::string_view name, bool enabled
 }
 
 absl::Status SqliteStore::RecordAck(absl::string_view cluster, absl::string_view serial,
-                                    absl::string_view bundle_sha256, TimePoint at,
+                                    absl::string_view bundle_sha256,
+                                    absl::string_view intermediate_crl_pem, TimePoint at,
                                     const AuditEvent& audit) {
   return Mutate(audit, [&]() -> absl::Status {
     Statement st(db_,
-                 "UPDATE clusters SET acked_serial = ?, acked_bundle = ?, acked_at = ? "
+                 "UPDATE clusters SET acked_serial = ?, acked_bundle = ?, acked_at = ?, "
+                 "intermediate_crl = CASE WHEN ? = '' THEN intermediate_crl ELSE ? END "
                  "WHERE name = ?");
-    st.Bind(serial).Bind(bundle_sha256).Bind(Ms(at)).Bind(cluster);
+    st.Bind(serial).Bind(bundle_sha256).Bind(Ms(at)).Bind(intermediate_crl_pem);
+    st.Bind(intermediate_crl_pem).Bind(cluster);
     if (absl::Status s = st.Run(); !s.ok()) return s;
     return ExpectOneRowChanged(db_, absl::StrCat("cluster \"", cluster, "\" is not registered"));
   });
+}
+
+absl::StatusOr<std::vector<std::string>> SqliteStore::RevokeCluster(absl::string_view cluster,
+                                                                    int reason, TimePoint at,
+                                                                    const AuditEvent& audit) {
+  std::vector<std::string> serials;
+  absl::Status s = Mutate(audit, [&]() -> absl::Status {
+    serials.clear();
+    Statement find(db_,
+                   "SELECT serial FROM certificates WHERE subject_name = ? AND kind IN "
+                   "('intermediate', 'agent-identity') AND revoked_at IS NULL ORDER BY serial");
+    find.Bind(cluster);
+    int rc;
+    while ((rc = find.Step()) == SQLITE_ROW) serials.push_back(find.Text(0));
+    if (rc != SQLITE_DONE) return find.Error("finding certificates to revoke");
+    Statement revoke(db_,
+                     "UPDATE certificates SET revoked_at = ?, revocation_reason = ? WHERE "
+                     "subject_name = ? AND kind IN ('intermediate', 'agent-identity') AND "
+                     "revoked_at IS NULL");
+    revoke.Bind(Ms(at)).Bind(int64_t{reason}).Bind(cluster);
+    if (absl::Status r = revoke.Run(); !r.ok()) return r;
+    Statement disable(db_, "UPDATE clusters SET enabled = 0 WHERE name = ?");
+    disable.Bind(cluster);
+    if (absl::Status r = disable.Run(); !r.ok()) return r;
+    return ExpectOneRowChanged(db_, absl::StrCat("cluster \"", cluster, "\" is not registered"));
+  });
+  if (!s.ok()) return s;
+  return serials;
+}
+
+absl::Status SqliteStore::RevokeCertificate(absl::string_view serial, int reason, TimePoint at,
+                                            const AuditEvent& audit) {
+  return Mutate(audit, [&]() -> absl::Status {
+    Statement st(db_,
+                 "UPDATE certificates SET revoked_at = ?, revocation_reason = ? WHERE serial = ? "
+                 "AND revoked_at IS NULL");
+    st.Bind(Ms(at)).Bind(int64_t{reason}).Bind(serial);
+    if (absl::Status r = st.Run(); !r.ok()) return r;
+    if (sqlite3_changes(db_) == 1) return absl::OkStatus();
+    Statement exists(db_, "SELECT 1 FROM certificates WHERE serial = ?");
+    exists.Bind(serial);
+    if (exists.Step() == SQLITE_ROW) {
+      return absl::AlreadyExistsError(absl::StrCat("certificate ", serial, " is already revoked"));
+    }
+    return absl::NotFoundError(absl::StrCat("no certificate with serial ", serial));
+  });
+}
+
+absl::StatusOr<std::vector<CertificateRecord>> SqliteStore::ListRevoked(
+    absl::string_view issuer_key_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Statement st(db_, absl::StrCat("SELECT ", kCertificateColumns,
+                                 " FROM certificates WHERE issuer_key_id = ? AND revoked_at IS "
+                                 "NOT NULL ORDER BY serial")
+                        .c_str());
+  st.Bind(issuer_key_id);
+  std::vector<CertificateRecord> out;
+  int rc;
+  while ((rc = st.Step()) == SQLITE_ROW) out.push_back(ReadCertificate(st));
+  if (rc != SQLITE_DONE) return st.Error("listing revoked certificates");
+  return out;
+}
+
+absl::Status SqliteStore::SaveCrl(const CrlRecord& crl, const AuditEvent& audit) {
+  return Mutate(audit, [&]() -> absl::Status {
+    Statement st(db_,
+                 "INSERT INTO crls (root_key_id, number, pem, this_update, next_update) VALUES "
+                 "(?1, ?2, ?3, ?4, ?5) ON CONFLICT (root_key_id) DO UPDATE SET number = ?2, pem = "
+                 "?3, this_update = ?4, next_update = ?5 WHERE number < ?2");
+    st.Bind(crl.root_key_id).Bind(static_cast<int64_t>(crl.number)).Bind(crl.crl_pem);
+    st.Bind(Ms(crl.this_update)).Bind(Ms(crl.next_update));
+    if (absl::Status r = st.Run(); !r.ok()) return r;
+    if (sqlite3_changes(db_) != 1) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("CRL number ", crl.number, " is not above the stored one"));
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::vector<CrlRecord>> SqliteStore::ListCrls() {
+  std::lock_guard<std::mutex> lock(mu_);
+  Statement st(db_,
+               "SELECT root_key_id, number, pem, this_update, next_update FROM crls ORDER BY "
+               "root_key_id");
+  std::vector<CrlRecord> out;
+  int rc;
+  while ((rc = st.Step()) == SQLITE_ROW) {
+    CrlRecord c;
+    c.root_key_id = st.Text(0);
+    c.number = static_cast<uint64_t>(st.Int(1));
+    c.crl_pem = st.Text(2);
+    c.this_update = FromMs(st.Int(3));
+    c.next_update = FromMs(st.Int(4));
+    out.push_back(std::move(c));
+  }
+  if (rc != SQLITE_DONE) return st.Error("listing CRLs");
+  return out;
 }
 
 absl::Status SqliteStore::AddJoinToken(const JoinTokenRecord& token, const AuditEvent& audit) {

@@ -31,8 +31,17 @@ class SqliteStore final : public Store {
   absl::Status SetClusterEnabled(absl::string_view name, bool enabled,
                                  const AuditEvent& audit) override;
   absl::Status RecordAck(absl::string_view cluster, absl::string_view serial,
-                         absl::string_view bundle_sha256, TimePoint at,
-                         const AuditEvent& audit) override;
+                         absl::string_view bundle_sha256, absl::string_view intermediate_crl_pem,
+                         TimePoint at, const AuditEvent& audit) override;
+  absl::StatusOr<std::vector<std::string>> RevokeCluster(absl::string_view cluster, int reason,
+                                                         TimePoint at,
+                                                         const AuditEvent& audit) override;
+  absl::Status RevokeCertificate(absl::string_view serial, int reason, TimePoint at,
+                                 const AuditEvent& audit) override;
+  absl::StatusOr<std::vector<CertificateRecord>> ListRevoked(
+      absl::string_view issuer_key_id) override;
+  absl::Status SaveCrl(const CrlRecord& crl, const AuditEvent& audit) override;
+  absl::StatusOr<std::vector<CrlRecord>> ListCrls() override;
   absl::Status AddJoinToken(const JoinTokenRecord& token, const AuditEvent& audit) override;
   absl::StatusOr<JoinTokenRecord> GetJoinToken(absl::string_view hash) override;
   absl::Status RedeemJoinToken(absl::string_view hash, TimePoint now, const CertificateRecord& cert,

@@ -34,6 +34,7 @@ struct ClusterRecord {
   std::string acked_serial;
   std::string acked_bundle_sha256;
   TimePoint acked_at;
+  std::string intermediate_crl_pem;  // The CRL its agent signed with its intermediate.
 };
 
 struct JoinTokenRecord {
@@ -57,7 +58,19 @@ struct CertificateRecord {
   TimePoint not_after;
   std::string certificate_pem;
   TimePoint issued_at;
+  std::string issuer_key_id;  // For intermediates: the keystore id of the signing root.
   bool revoked = false;
+  TimePoint revoked_at;
+  int revocation_reason = 0;  // RFC 5280 CRLReason code.
+};
+
+// A CRL the CA signed with one of its roots.
+struct CrlRecord {
+  std::string root_key_id;
+  uint64_t number = 0;
+  std::string crl_pem;
+  TimePoint this_update;
+  TimePoint next_update;
 };
 
 struct CertificateFilter {
@@ -90,7 +103,8 @@ class Store {
   virtual absl::Status SetClusterEnabled(absl::string_view name, bool enabled,
                                          const AuditEvent& audit) = 0;
   virtual absl::Status RecordAck(absl::string_view cluster, absl::string_view serial,
-                                 absl::string_view bundle_sha256, TimePoint at,
+                                 absl::string_view bundle_sha256,
+                                 absl::string_view intermediate_crl_pem, TimePoint at,
                                  const AuditEvent& audit) = 0;
 
   // Join tokens.
@@ -110,6 +124,23 @@ class Store {
   virtual absl::StatusOr<CertificateRecord> GetCertificate(absl::string_view serial) = 0;
   virtual absl::StatusOr<std::vector<CertificateRecord>> ListCertificates(
       const CertificateFilter& filter) = 0;
+
+  // Revocation. RevokeCluster revokes every unrevoked intermediate and agent
+  // identity of the cluster and disables it, in one transaction; it returns
+  // the serials it revoked. RevokeCertificate revokes one certificate
+  // (kNotFound, or kAlreadyExists when already revoked).
+  virtual absl::StatusOr<std::vector<std::string>> RevokeCluster(absl::string_view cluster,
+                                                                 int reason, TimePoint at,
+                                                                 const AuditEvent& audit) = 0;
+  virtual absl::Status RevokeCertificate(absl::string_view serial, int reason, TimePoint at,
+                                         const AuditEvent& audit) = 0;
+  // Revoked intermediates signed by the root `issuer_key_id`.
+  virtual absl::StatusOr<std::vector<CertificateRecord>> ListRevoked(
+      absl::string_view issuer_key_id) = 0;
+
+  // The current CRL of each root (the latest saved replaces the previous).
+  virtual absl::Status SaveCrl(const CrlRecord& crl, const AuditEvent& audit) = 0;
+  virtual absl::StatusOr<std::vector<CrlRecord>> ListCrls() = 0;
 
   // Mesh roots, oldest first.
   virtual absl::Status AddRoot(const RootRecord& root, const AuditEvent& audit) = 0;

@@ -1,13 +1,13 @@
 #include "pki/certificate.h"
 
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 #include <sodium.h>
 
 #include <ctime>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "pki/digest.h"
 #include "pki/error.h"
 #include "pki/key.h"
 #include "pki/pem.h"
@@ -326,13 +326,6 @@ long PathLen(X509* cert) { return X509_get_pathlen(cert); }  // NOLINT(runtime/i
 
 EVP_PKEY* PublicKeyOf(X509* cert) { return X509_get0_pubkey(cert); }
 
-std::string CertificateSha256Hex(X509* cert) {
-  std::string der = CertificateDer(cert);
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(der.data()), der.size(), digest);
-  char hex[2 * SHA256_DIGEST_LENGTH + 1];
-  sodium_bin2hex(hex, sizeof(hex), digest, sizeof(digest));
-  return hex;
-}
+std::string CertificateSha256Hex(X509* cert) { return Sha256Hex(CertificateDer(cert)); }
 
 }  // namespace meshtrust::pki

@@ -95,8 +95,10 @@ class TamperingConnection : public CaConnection {
     return r;
   }
   absl::StatusOr<TrustBundleInfo> GetTrustBundle() override { return real_->GetTrustBundle(); }
-  absl::Status Ack(const std::string& c, const std::string& s, const std::string& b) override {
-    return real_->Ack(c, s, b);
+  absl::StatusOr<CrlSetInfo> GetCrls() override { return real_->GetCrls(); }
+  absl::Status Ack(const std::string& c, const std::string& s, const std::string& b,
+                   const std::string& crl) override {
+    return real_->Ack(c, s, b, crl);
   }
 
  private:
@@ -166,8 +168,8 @@ TEST_F(InstallerTest, InstallsVerifiesAndAcks) {
   ASSERT_TRUE(secret.has_value());
   std::vector<std::string> keys;
   for (auto& [k, v] : (*secret)["data"].items()) keys.push_back(k);
-  EXPECT_THAT(
-      keys, ::testing::ElementsAre("ca-cert.pem", "ca-key.pem", "cert-chain.pem", "root-cert.pem"));
+  EXPECT_THAT(keys, ::testing::ElementsAre("ca-cert.pem", "ca-crl.pem", "ca-key.pem",
+                                           "cert-chain.pem", "root-cert.pem"));
   EXPECT_EQ((*secret)["metadata"]["labels"]["app.kubernetes.io/managed-by"], "meshtrust");
   EXPECT_EQ((*secret)["metadata"]["annotations"]["meshtrust.io/serial"], result.serial);
   EXPECT_EQ((*secret)["metadata"]["annotations"]["meshtrust.io/bundle-sha256"],
@@ -350,7 +352,8 @@ TEST_F(InstallerTest, RenewsWithANewKeyWhenDueAndInstallsToAFileSink) {
   ASSERT_OK_AND_ASSIGN(auto installed1, sink.Read());
   clock.Advance(std::chrono::minutes(90));
   ASSERT_OK_AND_ASSIGN(InstallResult still, installer.EnsureInstalled());
-  EXPECT_FALSE(still.changed);
+  EXPECT_FALSE(still.reissued);  // Same key (its own CRL may be re-signed).
+  EXPECT_EQ(still.serial, first.serial);
   clock.Advance(std::chrono::minutes(40));  // Past 2/3 of 3h (+5 min backdating).
   ASSERT_OK_AND_ASSIGN(InstallResult renewed, installer.EnsureInstalled());
   EXPECT_TRUE(renewed.changed);

@@ -1,0 +1,136 @@
+// The Authority's revocation side: revoking, and signing each root's CRL.
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "base/logging.h"
+#include "ca/authority.h"
+#include "pki/crl.h"
+#include "pki/digest.h"
+
+namespace meshtrust::ca {
+
+std::vector<std::string> Authority::RootKeyIds() const {
+  std::vector<std::string> ids;
+  for (const SigningCa& root : roots_) ids.push_back(root.key_id);
+  return ids;
+}
+
+absl::Status Authority::RefreshCrls(bool force) {
+  std::lock_guard<std::mutex> lock(crl_mu_);
+  absl::StatusOr<std::vector<CrlRecord>> existing = store_->ListCrls();
+  if (!existing.ok()) return existing.status();
+  uint64_t next_number = 1;
+  for (const CrlRecord& c : *existing) next_number = std::max(next_number, c.number + 1);
+  TimePoint now = clock_->Now();
+  for (const SigningCa& root : roots_) {
+    const CrlRecord* current = nullptr;
+    for (const CrlRecord& c : *existing) {
+      if (c.root_key_id == root.key_id) current = &c;
+    }
+    bool due = current == nullptr ||
+               now >= current->this_update + (current->next_update - current->this_update) / 2;
+    if (!force && !due) continue;
+    absl::StatusOr<std::vector<CertificateRecord>> revoked = store_->ListRevoked(root.key_id);
+    if (!revoked.ok()) return revoked.status();
+    pki::CrlTemplate tmpl;
+    tmpl.number = next_number++;
+    tmpl.this_update = now - options_.backdate;
+    tmpl.next_update = now + options_.crl_validity;
+    for (const CertificateRecord& r : *revoked) {
+      tmpl.revoked.push_back({r.serial, r.revoked_at, r.revocation_reason});
+    }
+    absl::StatusOr<ossl::UniquePtr<X509_CRL>> crl =
+        pki::IssueCrl(tmpl, root.certificate.get(), root.key.get());
+    if (!crl.ok()) return crl.status();
+    CrlRecord record{root.key_id, tmpl.number, pki::CrlPem(crl->get()),
+                     pki::CrlThisUpdate(crl->get()), pki::CrlNextUpdate(crl->get())};
+    AuditEvent event = Event(Caller::Anonymous(), "IssueCrl", root.key_id, "");
+    event.caller = "local:meshtrust-ca";
+    event.result =
+        absl::StrCat("ok: CRL number ", tmpl.number, " with ", tmpl.revoked.size(), " revoked");
+    if (absl::Status s = store_->SaveCrl(record, event); !s.ok()) return s;
+    spdlog::info("signed CRL {} for root {} ({} revoked, next update {})", tmpl.number, root.key_id,
+                 tmpl.revoked.size(), UnixSeconds(record.next_update));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Authority::RootCrlPem(absl::string_view key_id) {
+  absl::StatusOr<std::vector<CrlRecord>> crls = store_->ListCrls();
+  if (!crls.ok()) return crls.status();
+  for (const CrlRecord& c : *crls) {
+    if (c.root_key_id == key_id) return c.crl_pem;
+  }
+  return absl::NotFoundError(absl::StrCat("no CRL for root \"", key_id, "\""));
+}
+
+absl::StatusOr<CrlSet> Authority::GetCrls(const Caller& caller) {
+  if (absl::StatusOr<ClusterRecord> cluster = AuthorizeAgent(caller); !cluster.ok()) {
+    return Refuse(Event(caller, "GetCrls", caller.name, ""), cluster.status());
+  }
+  CrlSet set;
+  for (const SigningCa& root : roots_) {
+    absl::StatusOr<std::string> pem = RootCrlPem(root.key_id);
+    if (absl::IsNotFound(pem.status())) {
+      // First call after start-up, before the timer ran.
+      if (absl::Status s = RefreshCrls(); !s.ok()) return s;
+      pem = RootCrlPem(root.key_id);
+    }
+    if (!pem.ok()) return pem.status();
+    set.root_crls_pem += *pem;
+  }
+  absl::StatusOr<std::vector<ClusterRecord>> clusters = store_->ListClusters();
+  if (!clusters.ok()) return clusters.status();
+  TimePoint now = clock_->Now();
+  for (const ClusterRecord& c : *clusters) {
+    // The caller's own intermediate CRL is its own to sign; it gets the others'.
+    if (c.name == caller.name) continue;
+    // Revoked clusters' CRLs stay while their intermediates could still be
+    // presented, so verifiers report "revoked" rather than a missing CRL.
+    if (!c.intermediate_crl_pem.empty() && c.current_not_after > now) {
+      set.intermediate_crls_pem += c.intermediate_crl_pem;
+    }
+  }
+  set.sha256 = pki::Sha256Hex(set.root_crls_pem + set.intermediate_crls_pem);
+  return set;
+}
+
+absl::StatusOr<RevokeResult> Authority::Revoke(const Caller& caller, absl::string_view cluster,
+                                               absl::string_view serial,
+                                               absl::string_view reason_name) {
+  AuditEvent event =
+      Event(caller, cluster.empty() ? "RevokeCertificate" : "RevokeCluster",
+            cluster.empty() ? serial : cluster, RequestDigest({cluster, serial, reason_name}));
+  if (absl::Status s = AuthorizeAdmin(caller, /*mutating=*/true); !s.ok()) return Refuse(event, s);
+  if (cluster.empty() == serial.empty()) {
+    return Refuse(event, absl::InvalidArgumentError("give exactly one of a cluster or a serial"));
+  }
+  absl::StatusOr<int> reason =
+      pki::ParseRevocationReason(reason_name.empty() ? "unspecified" : reason_name);
+  if (!reason.ok()) return Refuse(event, reason.status());
+  TimePoint now = clock_->Now();
+  RevokeResult result;
+  event.result = absl::StrCat("ok: ", pki::RevocationReasonName(*reason));
+  if (!cluster.empty()) {
+    absl::StatusOr<std::vector<std::string>> serials =
+        store_->RevokeCluster(cluster, *reason, now, event);
+    if (absl::IsNotFound(serials.status())) return Refuse(event, serials.status());
+    if (!serials.ok()) return serials.status();
+    result.serials = *std::move(serials);
+  } else {
+    event.serial = std::string(serial);
+    absl::Status s = store_->RevokeCertificate(serial, *reason, now, event);
+    if (absl::IsNotFound(s) || absl::IsAlreadyExists(s)) return Refuse(event, s);
+    if (!s.ok()) return s;
+    result.serials = {std::string(serial)};
+  }
+  spdlog::warn("{} revoked {} ({}): {}", caller.ToString(), cluster.empty() ? serial : cluster,
+               pki::RevocationReasonName(*reason), absl::StrJoin(result.serials, ", "));
+  if (absl::Status s = RefreshCrls(/*force=*/true); !s.ok()) return s;
+  absl::StatusOr<std::vector<CrlRecord>> crls = store_->ListCrls();
+  if (crls.ok()) {
+    for (const CrlRecord& c : *crls) result.crl_number = std::max(result.crl_number, c.number);
+  }
+  return result;
+}
+
+}  // namespace meshtrust::ca
