@@ -251,6 +251,17 @@ int main(int argc, char** argv) {
   certs_list->add_option("--kind", kind, "intermediate, agent-identity or admin-identity");
   certs_list->add_option("--limit", limit, "At most this many")->capture_default_str();
 
+  std::string revoke_cluster, revoke_serial, reason = "unspecified";
+  CLI::App* revoke = app.add_subcommand(
+      "revoke", "Revoke a cluster's intermediates (and disable it) or one certificate");
+  revoke->add_option("--cluster", revoke_cluster, "Revoke every intermediate of this cluster");
+  revoke->add_option("--serial", revoke_serial, "Revoke this one certificate (hex serial)");
+  revoke
+      ->add_option("--reason", reason,
+                   "RFC 5280 reason: keyCompromise, cACompromise, affiliationChanged, "
+                   "superseded, cessationOfOperation, privilegeWithdrawn, unspecified")
+      ->capture_default_str();
+
   CLI::App* audit = app.add_subcommand("audit", "The audit log");
   audit->require_subcommand(1);
   uint64_t after = 0;
@@ -355,6 +366,35 @@ int main(int argc, char** argv) {
       }
       std::fputs(RenderTable({"SERIAL", "KIND", "NAME", "NOT AFTER", "REVOKED"}, rows).c_str(),
                  stdout);
+    }
+    return 0;
+  }
+  if (revoke->parsed()) {
+    if (revoke_cluster.empty() == revoke_serial.empty()) {
+      return Fail(absl::InvalidArgumentError("give exactly one of --cluster or --serial"));
+    }
+    v1::RevokeRequest req;
+    if (!revoke_cluster.empty()) req.set_cluster(revoke_cluster);
+    if (!revoke_serial.empty()) req.set_serial(revoke_serial);
+    req.set_reason(reason);
+    v1::RevokeResponse resp;
+    status =
+        Invoke(g, [&](Admin::Stub* s, grpc::ClientContext* c) { return s->Revoke(c, req, &resp); });
+    if (!status.ok()) return Fail(status);
+    if (g.format() == Format::kJson) {
+      std::fputs(
+          RenderJson({{"revoked_serials", std::vector<std::string>(resp.revoked_serials().begin(),
+                                                                   resp.revoked_serials().end())},
+                      {"crl_number", resp.crl_number()}})
+              .c_str(),
+          stdout);
+    } else {
+      std::printf("revoked %d certificate(s)%s; CRL number %llu published\n",
+                  resp.revoked_serials_size(),
+                  revoke_cluster.empty() ? "" : (" and disabled cluster " + revoke_cluster).c_str(),
+                  static_cast<unsigned long long>(resp.crl_number()));
+      for (const std::string& serial : resp.revoked_serials())
+        std::printf("  %s\n", serial.c_str());
     }
     return 0;
   }

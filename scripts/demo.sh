@@ -111,24 +111,9 @@ make_workload() {  # dir ca-dir name
     -set_serial "0x$(openssl rand -hex 16)" -days 1 -extfile "$dir/$name.ext" -out "$dir/$name.pem" 2>/dev/null
 }
 handshake() {  # server-dir server-name server-ca client-dir client-name client-ca -> 0 on success
-  local log=$WORK/handshake.$RANDOM
-  timeout 10 openssl s_server -rev -accept 127.0.0.1:0 -naccept 1 -cert "$1/$2.pem" -key "$1/$2.key" \
-    -cert_chain "$3/ca-cert.pem" -CAfile "$3/root-cert.pem" -Verify 3 -verify_return_error \
-    >"$log.server" 2>&1 &
-  local spid=$!
-  for _ in $(seq 1 50); do grep -q '^ACCEPT' "$log.server" 2>/dev/null && break; sleep 0.1; done
-  local port
-  port=$(sed -n 's/^ACCEPT .*:\([0-9]*\)$/\1/p' "$log.server")
-  local rc=0
-  echo Q | timeout 10 openssl s_client -connect "127.0.0.1:$port" -cert "$4/$5.pem" -key "$4/$5.key" \
-    -cert_chain "$6/ca-cert.pem" -CAfile "$6/root-cert.pem" -verify 3 -verify_return_error -brief \
-    >"$log.client" 2>&1 || rc=$?
-  wait "$spid" 2>/dev/null || rc=1
-  # Both sides must have verified the other's chain.
-  grep -q "Verification: OK" "$log.client" || rc=1
-  grep -q "Verification: OK" "$log.server" || rc=1
-  cat "$log.client" "$log.server" >"$WORK/last-handshake.log"
-  return $rc
+  HANDSHAKE_LOG=$WORK/last-handshake.log "$ROOT/scripts/mtls-handshake.sh" \
+    "$1/$2.pem" "$1/$2.key" "$3/ca-cert.pem" "$3/root-cert.pem" \
+    "$4/$5.pem" "$4/$5.key" "$6/ca-cert.pem" "$6/root-cert.pem"
 }
 make_workload "$WORK/cluster1" "$OUT/cluster1" app-in-cluster1
 make_workload "$WORK/cluster2" "$OUT/cluster2" app-in-cluster2
