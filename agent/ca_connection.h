@@ -5,6 +5,7 @@
 #define MESHTRUST_AGENT_CA_CONNECTION_H_
 
 #include <chrono>
+#include <functional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -30,6 +31,8 @@ struct CrlSetInfo {
   std::string sha256;
 };
 
+enum class CaEvent { kBundleChanged, kCrlChanged, kRotateNow, kHeartbeat };
+
 class CaConnection {
  public:
   virtual ~CaConnection() = default;
@@ -43,6 +46,11 @@ class CaConnection {
   virtual absl::Status Ack(const std::string& cluster, const std::string& serial,
                            const std::string& bundle_sha256,
                            const std::string& intermediate_crl_pem) = 0;
+  // Streams events for `cluster` to `on_event` until the stream breaks or
+  // CancelWatch() is called; returns why it ended. Blocks the calling thread.
+  virtual absl::Status Watch(const std::string& cluster,
+                             const std::function<void(CaEvent)>& on_event) = 0;
+  virtual void CancelWatch() = 0;
 };
 
 }  // namespace meshtrust::agent

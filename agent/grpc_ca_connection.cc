@@ -58,6 +58,48 @@ absl::StatusOr<CrlSetInfo> GrpcCaConnection::GetCrls() {
   return CrlSetInfo{resp.root_crls_pem(), resp.intermediate_crls_pem(), resp.sha256()};
 }
 
+absl::Status GrpcCaConnection::Watch(const std::string& cluster,
+                                     const std::function<void(CaEvent)>& on_event) {
+  grpc::ClientContext context;  // No deadline: the stream lives until cancelled.
+  {
+    std::lock_guard<std::mutex> lock(watch_mu_);
+    if (watch_cancelled_) return absl::CancelledError("watch cancelled");
+    watch_context_ = &context;
+  }
+  v1::WatchRequest req;
+  req.set_cluster(cluster);
+  std::unique_ptr<grpc::ClientReader<v1::WatchEvent>> reader = stub_->stub->Watch(&context, req);
+  v1::WatchEvent event;
+  while (reader->Read(&event)) {
+    switch (event.type()) {
+      case v1::WatchEvent::BUNDLE_CHANGED:
+        on_event(CaEvent::kBundleChanged);
+        break;
+      case v1::WatchEvent::CRL_CHANGED:
+        on_event(CaEvent::kCrlChanged);
+        break;
+      case v1::WatchEvent::ROTATE_NOW:
+        on_event(CaEvent::kRotateNow);
+        break;
+      default:
+        on_event(CaEvent::kHeartbeat);
+    }
+  }
+  grpc::Status status = reader->Finish();
+  {
+    std::lock_guard<std::mutex> lock(watch_mu_);
+    watch_context_ = nullptr;
+  }
+  if (status.ok()) return absl::UnavailableError("the CA closed the watch stream");
+  return Annotate(status, "Watch");
+}
+
+void GrpcCaConnection::CancelWatch() {
+  std::lock_guard<std::mutex> lock(watch_mu_);
+  watch_cancelled_ = true;
+  if (watch_context_ != nullptr) watch_context_->TryCancel();
+}
+
 absl::Status GrpcCaConnection::Ack(const std::string& cluster, const std::string& serial,
                                    const std::string& bundle_sha256,
                                    const std::string& intermediate_crl_pem) {

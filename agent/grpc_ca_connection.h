@@ -3,6 +3,7 @@
 #define MESHTRUST_AGENT_GRPC_CA_CONNECTION_H_
 
 #include <memory>
+#include <mutex>
 
 #include "agent/ca_connection.h"
 #include "client/ca_client.h"
@@ -22,6 +23,9 @@ class GrpcCaConnection final : public CaConnection {
                                                       std::chrono::seconds ttl) override;
   absl::StatusOr<TrustBundleInfo> GetTrustBundle() override;
   absl::StatusOr<CrlSetInfo> GetCrls() override;
+  absl::Status Watch(const std::string& cluster,
+                     const std::function<void(CaEvent)>& on_event) override;
+  void CancelWatch() override;
   absl::Status Ack(const std::string& cluster, const std::string& serial,
                    const std::string& bundle_sha256,
                    const std::string& intermediate_crl_pem) override;
@@ -33,6 +37,9 @@ class GrpcCaConnection final : public CaConnection {
   class Stub;
   std::unique_ptr<Stub> stub_;
   std::chrono::milliseconds timeout_;
+  std::mutex watch_mu_;
+  grpc::ClientContext* watch_context_ = nullptr;  // Guarded by watch_mu_.
+  bool watch_cancelled_ = false;                  // Guarded by watch_mu_.
 };
 
 }  // namespace meshtrust::agent

@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <thread>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
@@ -17,8 +18,10 @@
 #include "agent/grpc_ca_connection.h"
 #include "agent/identity_store.h"
 #include "agent/installer.h"
+#include "agent/istiod_restarter.h"
 #include "agent/kube_client.h"
 #include "agent/kubernetes_sink.h"
+#include "agent/runner.h"
 #include "base/files.h"
 #include "base/logging.h"
 #include "pki/certificate.h"
@@ -44,6 +47,12 @@ struct Flags {
   int64_t ttl_hours = 0;
   bool adopt = false;
   int timeout_seconds = 15;
+  // run mode
+  int reconcile_seconds = 30;
+  double renew_fraction = 2.0 / 3.0;
+  std::string status_file;
+  bool restart_istiod = false;
+  std::string istiod_deployment = "istiod";
 };
 
 int Fail(absl::string_view what, const absl::Status& status) {
@@ -105,73 +114,135 @@ absl::StatusOr<client::Identity> ObtainIdentity(const Flags& f, IdentityStore* s
   return id;
 }
 
-int RunOnce(const Flags& f) {
-  std::chrono::seconds timeout(f.timeout_seconds);
-  absl::StatusOr<pki::KeyAlgorithm> alg = pki::ParseKeyAlgorithm(f.key_algorithm);
-  if (!alg.ok()) return Fail("bad --key-algorithm", alg.status());
-
+// Everything an agent needs, wired from the flags.
+struct Agent {
   std::unique_ptr<KubeClient> kube;
   std::unique_ptr<SecretSink> sink;
   std::unique_ptr<IdentityStore> identity_store;
-  if (f.sink == "kubernetes" || (f.sink == "file" && f.identity_dir.empty())) {
+  client::Identity identity;
+  std::unique_ptr<GrpcCaConnection> ca;
+  std::unique_ptr<Installer> installer;
+};
+
+absl::StatusOr<Agent> Setup(const Flags& f, std::string* stage) {
+  std::chrono::seconds timeout(f.timeout_seconds);
+  *stage = "bad --key-algorithm";
+  absl::StatusOr<pki::KeyAlgorithm> alg = pki::ParseKeyAlgorithm(f.key_algorithm);
+  if (!alg.ok()) return alg.status();
+  if (f.renew_fraction <= 0.05 || f.renew_fraction >= 0.95) {
+    return absl::InvalidArgumentError("--renew-fraction must be between 0.05 and 0.95");
+  }
+  Agent a;
+  if (f.sink == "kubernetes" || f.identity_dir.empty() || f.restart_istiod) {
+    *stage = "Kubernetes configuration";
     absl::StatusOr<KubeConfig> config =
         f.kubeconfig.empty() ? InClusterConfig() : LoadKubeconfig(f.kubeconfig);
-    if (!config.ok()) return Fail("Kubernetes configuration", config.status());
+    if (!config.ok()) return config.status();
     absl::StatusOr<std::unique_ptr<KubeClient>> client =
         KubeClient::Create(*std::move(config), timeout);
-    if (!client.ok()) return Fail("Kubernetes client", client.status());
-    kube = *std::move(client);
+    if (!client.ok()) return client.status();
+    a.kube = *std::move(client);
   }
   if (f.sink == "kubernetes") {
-    sink = std::make_unique<KubernetesSink>(kube.get(), f.istio_namespace, f.secret_name);
+    a.sink = std::make_unique<KubernetesSink>(a.kube.get(), f.istio_namespace, f.secret_name);
   } else {
-    if (f.dir.empty())
-      return Fail("file sink", absl::InvalidArgumentError("--dir is required with --sink file"));
-    sink = std::make_unique<FileSink>(f.dir);
+    *stage = "file sink";
+    if (f.dir.empty()) return absl::InvalidArgumentError("--dir is required with --sink file");
+    a.sink = std::make_unique<FileSink>(f.dir);
   }
   if (!f.identity_dir.empty()) {
-    identity_store = std::make_unique<FileIdentityStore>(f.identity_dir);
+    a.identity_store = std::make_unique<FileIdentityStore>(f.identity_dir);
   } else {
-    identity_store = std::make_unique<KubernetesIdentityStore>(kube.get(), f.identity_namespace,
-                                                               f.identity_secret);
+    a.identity_store = std::make_unique<KubernetesIdentityStore>(a.kube.get(), f.identity_namespace,
+                                                                 f.identity_secret);
   }
-
-  absl::StatusOr<client::Identity> identity = ObtainIdentity(f, identity_store.get(), timeout);
-  if (!identity.ok()) return Fail("identity", identity.status());
-  GrpcCaConnection ca(client::CreateChannel(f.ca_address, identity->control_ca_pem, &*identity),
-                      timeout);
+  *stage = "identity";
+  absl::StatusOr<client::Identity> identity = ObtainIdentity(f, a.identity_store.get(), timeout);
+  if (!identity.ok()) return identity.status();
+  a.identity = *std::move(identity);
+  a.ca = std::make_unique<GrpcCaConnection>(
+      client::CreateChannel(f.ca_address, a.identity.control_ca_pem, &a.identity), timeout);
 
   // Renew the identity once two thirds of its life are gone.
   absl::StatusOr<ossl::UniquePtr<X509>> id_cert =
-      pki::ParseCertificatePem(identity->certificate_pem);
+      pki::ParseCertificatePem(a.identity.certificate_pem);
   if (id_cert.ok()) {
     auto nb = pki::NotBefore(id_cert->get()), na = pki::NotAfter(id_cert->get());
     if (std::chrono::system_clock::now() >= nb + (na - nb) * 2 / 3) {
+      *stage = "renewing the agent identity";
       absl::StatusOr<client::Identity> renewed =
-          ca.RenewIdentity(*identity, pki::KeyAlgorithm::kEcdsaP256);
-      if (!renewed.ok()) return Fail("renewing the agent identity", renewed.status());
-      if (absl::Status s = identity_store->Save(*renewed); !s.ok())
-        return Fail("storing the renewed identity", s);
+          a.ca->RenewIdentity(a.identity, pki::KeyAlgorithm::kEcdsaP256);
+      if (!renewed.ok()) return renewed.status();
+      if (absl::Status s = a.identity_store->Save(*renewed); !s.ok()) return s;
+      a.identity = *std::move(renewed);
+      a.ca = std::make_unique<GrpcCaConnection>(
+          client::CreateChannel(f.ca_address, a.identity.control_ca_pem, &a.identity), timeout);
       spdlog::info("renewed the agent identity");
     }
   }
-
   InstallerOptions options;
   options.cluster = f.cluster;
   options.key_algorithm = *alg;
   options.ttl = std::chrono::hours(f.ttl_hours);
   options.adopt = f.adopt;
-  Installer installer(&ca, sink.get(), &SystemClock::Get(), options);
-  absl::StatusOr<InstallResult> result = installer.EnsureInstalled();
+  options.renew_fraction = f.renew_fraction;
+  a.installer = std::make_unique<Installer>(a.ca.get(), a.sink.get(), &SystemClock::Get(), options);
+  return a;
+}
+
+absl::Status RestartIstiodIfAsked(const Flags& f, Agent& a) {
+  if (!f.restart_istiod) return absl::OkStatus();
+  return RestartDeployment(a.kube.get(), f.istio_namespace, f.istiod_deployment,
+                           std::chrono::system_clock::now());
+}
+
+int RunOnce(const Flags& f) {
+  std::string stage;
+  absl::StatusOr<Agent> a = Setup(f, &stage);
+  if (!a.ok()) return Fail(stage, a.status());
+  absl::StatusOr<InstallResult> result = a->installer->EnsureInstalled();
   if (!result.ok())
-    return Fail(absl::StrCat("installing into ", sink->Describe()), result.status());
+    return Fail(absl::StrCat("installing into ", a->sink->Describe()), result.status());
   if (result->changed) {
+    if (absl::Status s = RestartIstiodIfAsked(f, *a); !s.ok()) return Fail("restarting istiod", s);
     std::printf("installed intermediate %s for %s in %s (expires %s)\n", result->serial.c_str(),
-                f.cluster.c_str(), sink->Describe().c_str(), Rfc3339(result->not_after).c_str());
+                f.cluster.c_str(), a->sink->Describe().c_str(), Rfc3339(result->not_after).c_str());
   } else {
-    std::printf("%s already holds a current intermediate (%s) for %s\n", sink->Describe().c_str(),
-                result->serial.c_str(), f.cluster.c_str());
+    std::printf("%s already holds a current intermediate (%s) for %s\n",
+                a->sink->Describe().c_str(), result->serial.c_str(), f.cluster.c_str());
   }
+  return 0;
+}
+
+int RunForever(const Flags& f) {
+  // Block the stop signals before any thread starts, then wait for one.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  std::string stage;
+  absl::StatusOr<Agent> a = Setup(f, &stage);
+  if (!a.ok()) return Fail(stage, a.status());
+  RunnerOptions options;
+  options.reconcile_interval = std::chrono::seconds(f.reconcile_seconds);
+  options.status_file = f.status_file;
+  Agent* agent = &*a;
+  if (f.restart_istiod)
+    options.after_change = [&f, agent] { return RestartIstiodIfAsked(f, *agent); };
+  Runner runner(a->installer.get(), a->ca.get(), &SystemClock::Get(), f.cluster, options);
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&stop, &sig);
+    spdlog::info("received signal {}, stopping", sig);
+    runner.Stop();
+  });
+  spdlog::info("meshtrust-agent running for cluster {} (installing into {})", f.cluster,
+               a->sink->Describe());
+  runner.Run();
+  // Unblock the waiter if Run() ended on its own.
+  pthread_kill(waiter.native_handle(), SIGTERM);
+  waiter.join();
   return 0;
 }
 
@@ -194,7 +265,22 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   CLI::App* once =
       app.add_subcommand("once", "Ensure a valid intermediate is installed, then exit (Job mode)");
-  for (CLI::App* cmd : {once}) {
+  CLI::App* run = app.add_subcommand(
+      "run", "Keep a valid intermediate installed: renew, react to the CA, repair (long-running)");
+  run->add_option("--reconcile-seconds", f.reconcile_seconds,
+                  "How often to re-read and repair cacerts")
+      ->capture_default_str();
+  run->add_option("--status-file", f.status_file,
+                  "Write the agent's state (last success, next renewal, last error) here as JSON");
+  for (CLI::App* cmd : {once, run}) {
+    cmd->add_option("--renew-fraction", f.renew_fraction,
+                    "Renew once this fraction of the intermediate's lifetime has passed")
+        ->capture_default_str();
+    cmd->add_flag(
+        "--restart-istiod", f.restart_istiod,
+        "After installing, rollout-restart istiod (Istio without hot reload, first install)");
+    cmd->add_option("--istiod-deployment", f.istiod_deployment, "istiod's Deployment name")
+        ->capture_default_str();
     cmd->add_option("--ca", f.ca_address, "CA address host:port")
         ->required()
         ->envname("MESHTRUST_CA");
@@ -237,5 +323,6 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));
   if (once->parsed()) return meshtrust::agent::RunOnce(f);
+  if (run->parsed()) return meshtrust::agent::RunForever(f);
   return 2;
 }

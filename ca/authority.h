@@ -22,6 +22,7 @@
 #include "ca/identity.h"
 #include "ca/policy.h"
 #include "ca/store.h"
+#include "ca/watch_hub.h"
 #include "keystore/keystore.h"
 #include "pki/ossl.h"
 
@@ -108,6 +109,9 @@ class Authority {
   absl::Status Ack(const Caller& caller, absl::string_view cluster, absl::string_view serial,
                    absl::string_view bundle_sha256, absl::string_view intermediate_crl_pem = "");
   absl::StatusOr<CrlSet> GetCrls(const Caller& caller);
+  // Events for the caller's cluster until the subscription is dropped.
+  absl::StatusOr<std::shared_ptr<WatchHub::Subscription>> Watch(const Caller& caller,
+                                                                absl::string_view cluster);
 
   // --- Admins ---
   struct AddClusterResult {
@@ -136,6 +140,11 @@ class Authority {
   // then re-signs the CRLs.
   absl::StatusOr<RevokeResult> Revoke(const Caller& caller, absl::string_view cluster,
                                       absl::string_view serial, absl::string_view reason);
+
+  // Tells `cluster`'s agent to re-key now; returns how many of its agents
+  // were listening (0 is not an error: the agent re-keys when it reconnects
+  // only if told again, so operators see the number).
+  absl::StatusOr<int> RotateIntermediate(const Caller& caller, absl::string_view cluster);
 
   // Re-signs each root's CRL when it is missing, half-way to nextUpdate, or
   // (with `force`) always. Safe to call from a timer.
@@ -189,6 +198,7 @@ class Authority {
   size_t active_index_ = 0;       // The root that signs intermediates.
   TrustBundle bundle_;
   std::mutex crl_mu_;  // Serializes CRL issuance (CRL numbers).
+  WatchHub hub_;
   const SigningCa& active() const { return roots_[active_index_]; }
 };
 

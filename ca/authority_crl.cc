@@ -21,6 +21,7 @@ absl::Status Authority::RefreshCrls(bool force) {
   uint64_t next_number = 1;
   for (const CrlRecord& c : *existing) next_number = std::max(next_number, c.number + 1);
   TimePoint now = clock_->Now();
+  bool issued = false;
   for (const SigningCa& root : roots_) {
     const CrlRecord* current = nullptr;
     for (const CrlRecord& c : *existing) {
@@ -48,9 +49,11 @@ absl::Status Authority::RefreshCrls(bool force) {
     event.result =
         absl::StrCat("ok: CRL number ", tmpl.number, " with ", tmpl.revoked.size(), " revoked");
     if (absl::Status s = store_->SaveCrl(record, event); !s.ok()) return s;
+    issued = true;
     spdlog::info("signed CRL {} for root {} ({} revoked, next update {})", tmpl.number, root.key_id,
                  tmpl.revoked.size(), UnixSeconds(record.next_update));
   }
+  if (issued) hub_.Publish("", WatchEventType::kCrlChanged);
   return absl::OkStatus();
 }
 
@@ -131,6 +134,36 @@ absl::StatusOr<RevokeResult> Authority::Revoke(const Caller& caller, absl::strin
     for (const CrlRecord& c : *crls) result.crl_number = std::max(result.crl_number, c.number);
   }
   return result;
+}
+
+absl::StatusOr<std::shared_ptr<WatchHub::Subscription>> Authority::Watch(
+    const Caller& caller, absl::string_view cluster) {
+  AuditEvent event = Event(caller, "Watch", cluster, "");
+  absl::StatusOr<ClusterRecord> record = AuthorizeAgent(caller);
+  if (!record.ok()) return Refuse(event, record.status());
+  if (cluster != caller.name) {
+    return Refuse(event,
+                  absl::PermissionDeniedError(absl::StrCat(
+                      "identity ", caller.ToString(), " may not watch cluster \"", cluster, "\"")));
+  }
+  return hub_.Subscribe(caller.name);
+}
+
+absl::StatusOr<int> Authority::RotateIntermediate(const Caller& caller, absl::string_view cluster) {
+  AuditEvent event = Event(caller, "RotateIntermediate", cluster, "");
+  if (absl::Status s = AuthorizeAdmin(caller, /*mutating=*/true); !s.ok()) return Refuse(event, s);
+  absl::StatusOr<ClusterRecord> record = store_->GetCluster(cluster);
+  if (!record.ok()) return Refuse(event, record.status());
+  if (!record->enabled) {
+    return Refuse(event, absl::FailedPreconditionError(absl::StrCat(
+                             "cluster \"", cluster, "\" is disabled; enable it before rotating")));
+  }
+  event.result = "ok";
+  if (absl::Status s = store_->AppendAudit(event); !s.ok()) return s;
+  int notified = hub_.Publish(record->name, WatchEventType::kRotateNow);
+  spdlog::info("{} asked cluster {} to re-key ({} agent(s) listening)", caller.ToString(), cluster,
+               notified);
+  return notified;
 }
 
 }  // namespace meshtrust::ca

@@ -268,6 +268,50 @@ grpc::Status AdminService::VerifyAudit(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
+grpc::Status TrustAuthorityService::Watch(grpc::ServerContext* context,
+                                          const v1::WatchRequest* request,
+                                          grpc::ServerWriter<v1::WatchEvent>* writer) {
+  MESHTRUST_CALLER_OR_RETURN(caller, context);
+  absl::StatusOr<std::shared_ptr<WatchHub::Subscription>> sub =
+      authority_->Watch(*caller, request->cluster());
+  if (!sub.ok()) return ToGrpcStatus(sub.status());
+  auto checkpoint = [&] {
+    v1::WatchEvent e;
+    e.set_type(v1::WatchEvent::CHECKPOINT);
+    ToProto(authority_->Checkpoint(), e.mutable_checkpoint());
+    return writer->Write(e);
+  };
+  // The first message tells the agent the stream is live.
+  if (!checkpoint()) return grpc::Status::OK;
+  auto last_write = std::chrono::steady_clock::now();
+  while (!context->IsCancelled()) {
+    std::optional<WatchEventType> next = (*sub)->Next(std::chrono::milliseconds(250));
+    if (next.has_value()) {
+      v1::WatchEvent e;
+      e.set_type(*next == WatchEventType::kBundleChanged ? v1::WatchEvent::BUNDLE_CHANGED
+                 : *next == WatchEventType::kCrlChanged  ? v1::WatchEvent::CRL_CHANGED
+                                                         : v1::WatchEvent::ROTATE_NOW);
+      if (!writer->Write(e)) break;
+      last_write = std::chrono::steady_clock::now();
+    } else if (std::chrono::steady_clock::now() - last_write >= heartbeat_) {
+      if (!checkpoint()) break;
+      last_write = std::chrono::steady_clock::now();
+    }
+  }
+  (*sub)->Close();
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::RotateIntermediate(grpc::ServerContext* context,
+                                              const v1::RotateIntermediateRequest* request,
+                                              v1::RotateIntermediateResponse* response) {
+  MESHTRUST_CALLER_OR_RETURN(caller, context);
+  absl::StatusOr<int> notified = authority_->RotateIntermediate(*caller, request->cluster());
+  if (!notified.ok()) return ToGrpcStatus(notified.status());
+  response->set_agents_notified(*notified);
+  return grpc::Status::OK;
+}
+
 grpc::Status AdminService::Revoke(grpc::ServerContext* context, const v1::RevokeRequest* request,
                                   v1::RevokeResponse* response) {
   MESHTRUST_CALLER_OR_RETURN(caller, context);

@@ -19,7 +19,10 @@ absl::StatusOr<Caller> CallerFromContext(const grpc::ServerContext* context);
 
 class TrustAuthorityService final : public v1::TrustAuthority::Service {
  public:
-  explicit TrustAuthorityService(Authority* authority) : authority_(authority) {}
+  // `heartbeat`: how often a Watch stream sends a checkpoint when idle.
+  explicit TrustAuthorityService(Authority* authority,
+                                 std::chrono::milliseconds heartbeat = std::chrono::seconds(30))
+      : authority_(authority), heartbeat_(heartbeat) {}
   grpc::Status Enroll(grpc::ServerContext* context, const v1::EnrollRequest* request,
                       v1::EnrollResponse* response) override;
   grpc::Status RenewIdentity(grpc::ServerContext* context, const v1::RenewIdentityRequest* request,
@@ -34,9 +37,12 @@ class TrustAuthorityService final : public v1::TrustAuthority::Service {
                    v1::AckResponse* response) override;
   grpc::Status GetCrls(grpc::ServerContext* context, const v1::GetCrlsRequest* request,
                        v1::CrlSet* response) override;
+  grpc::Status Watch(grpc::ServerContext* context, const v1::WatchRequest* request,
+                     grpc::ServerWriter<v1::WatchEvent>* writer) override;
 
  private:
   Authority* authority_;
+  std::chrono::milliseconds heartbeat_;
 };
 
 class AdminService final : public v1::Admin::Service {
@@ -61,6 +67,9 @@ class AdminService final : public v1::Admin::Service {
                            v1::VerifyAuditResponse* response) override;
   grpc::Status Revoke(grpc::ServerContext* context, const v1::RevokeRequest* request,
                       v1::RevokeResponse* response) override;
+  grpc::Status RotateIntermediate(grpc::ServerContext* context,
+                                  const v1::RotateIntermediateRequest* request,
+                                  v1::RotateIntermediateResponse* response) override;
 
  private:
   Authority* authority_;

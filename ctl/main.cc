@@ -251,6 +251,12 @@ int main(int argc, char** argv) {
   certs_list->add_option("--kind", kind, "intermediate, agent-identity or admin-identity");
   certs_list->add_option("--limit", limit, "At most this many")->capture_default_str();
 
+  CLI::App* rotate = app.add_subcommand("rotate", "Rotations");
+  rotate->require_subcommand(1);
+  CLI::App* rotate_intermediate = rotate->add_subcommand(
+      "intermediate", "Make a cluster's agent re-key now (the old intermediate stays valid)");
+  rotate_intermediate->add_option("--cluster", name, "Cluster name")->required();
+
   std::string revoke_cluster, revoke_serial, reason = "unspecified";
   CLI::App* revoke = app.add_subcommand(
       "revoke", "Revoke a cluster's intermediates (and disable it) or one certificate");
@@ -368,6 +374,25 @@ int main(int argc, char** argv) {
                  stdout);
     }
     return 0;
+  }
+  if (rotate_intermediate->parsed()) {
+    v1::RotateIntermediateRequest req;
+    req.set_cluster(name);
+    v1::RotateIntermediateResponse resp;
+    status = Invoke(g, [&](Admin::Stub* s, grpc::ClientContext* c) {
+      return s->RotateIntermediate(c, req, &resp);
+    });
+    if (!status.ok()) return Fail(status);
+    if (g.format() == Format::kJson) {
+      std::fputs(
+          RenderJson({{"cluster", name}, {"agents_notified", resp.agents_notified()}}).c_str(),
+          stdout);
+    } else if (resp.agents_notified() == 0) {
+      std::printf("no agent of %s is connected right now; it was not notified\n", name.c_str());
+    } else {
+      std::printf("asked %d agent(s) of %s to re-key now\n", resp.agents_notified(), name.c_str());
+    }
+    return resp.agents_notified() > 0 ? 0 : 1;
   }
   if (revoke->parsed()) {
     if (revoke_cluster.empty() == revoke_serial.empty()) {

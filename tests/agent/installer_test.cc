@@ -96,6 +96,11 @@ class TamperingConnection : public CaConnection {
   }
   absl::StatusOr<TrustBundleInfo> GetTrustBundle() override { return real_->GetTrustBundle(); }
   absl::StatusOr<CrlSetInfo> GetCrls() override { return real_->GetCrls(); }
+  absl::Status Watch(const std::string& cluster,
+                     const std::function<void(CaEvent)>& on_event) override {
+    return real_->Watch(cluster, on_event);
+  }
+  void CancelWatch() override { real_->CancelWatch(); }
   absl::Status Ack(const std::string& c, const std::string& s, const std::string& b,
                    const std::string& crl) override {
     return real_->Ack(c, s, b, crl);
