@@ -61,8 +61,7 @@ std::string RequestDigest(std::initializer_list<absl::string_view> parts) {
   return pki::Sha256Hex(buf);
 }
 
-absl::StatusOr<std::unique_ptr<Authority>> Authority::Create(Store* store,
-                                                             const keystore::KeyStore* keys,
+absl::StatusOr<std::unique_ptr<Authority>> Authority::Create(Store* store, keystore::KeyStore* keys,
                                                              const AuditSigner* audit_signer,
                                                              const Clock* clock, ControlCa control,
                                                              AuthorityOptions options) {
@@ -70,44 +69,57 @@ absl::StatusOr<std::unique_ptr<Authority>> Authority::Create(Store* store,
     return absl::InvalidArgumentError("control CA certificate and key are required");
   }
   std::unique_ptr<Authority> authority(
-      new Authority(store, audit_signer, clock, std::move(control), std::move(options)));
+      new Authority(store, keys, audit_signer, clock, std::move(control), std::move(options)));
   authority->control_ca_pem_ = pki::CertificatePem(authority->control_.certificate.get());
+  if (absl::Status s = authority->ReloadTrust(); !s.ok()) return s;
+  return authority;
+}
 
-  absl::StatusOr<std::vector<RootRecord>> roots = store->ListRoots();
+absl::Status Authority::ReloadTrust() {
+  absl::StatusOr<std::vector<RootRecord>> roots = store_->ListRoots();
   if (!roots.ok()) return roots.status();
-  bool have_active = false;
+  auto state = std::make_shared<TrustState>();
   for (const RootRecord& root : *roots) {
-    // The bundle holds every trusted anchor once, oldest first.
+    // The bundle holds every non-retired anchor once, oldest first; a new
+    // root is appended byte-exactly after the old ones.
     if (root.status != "retired" &&
-        authority->bundle_.roots_pem.find(root.anchor_pem) == std::string::npos) {
-      authority->bundle_.roots_pem += root.anchor_pem;
+        state->bundle.roots_pem.find(root.anchor_pem) == std::string::npos) {
+      state->bundle.roots_pem += root.anchor_pem;
     }
-    SigningCa ca;
-    ca.key_id = root.key_id;
+    auto ca = std::make_shared<SigningCa>();
+    ca->key_id = root.key_id;
     absl::StatusOr<ossl::UniquePtr<X509>> cert = pki::ParseCertificatePem(root.certificate_pem);
     if (!cert.ok()) return cert.status();
-    ca.certificate = *std::move(cert);
-    absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> key = keys->GetKey(root.key_id);
+    ca->certificate = *std::move(cert);
+    absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> key = keys_->GetKey(root.key_id);
     if (!key.ok()) return key.status();
-    ca.key = *std::move(key);
-    if (!pki::SamePublicKey(ca.key.get(), pki::PublicKeyOf(ca.certificate.get()))) {
+    ca->key = *std::move(key);
+    if (!pki::SamePublicKey(ca->key.get(), pki::PublicKeyOf(ca->certificate.get()))) {
       return absl::DataLossError(
           absl::StrCat("keystore key \"", root.key_id, "\" does not match its root certificate"));
     }
-    ca.chain_pem = root.certificate_pem + root.chain_pem;
-    if (root.anchor_pem != root.certificate_pem) ca.chain_pem += root.anchor_pem;
+    ca->chain_pem = root.certificate_pem + root.chain_pem;
+    if (root.anchor_pem != root.certificate_pem) ca->chain_pem += root.anchor_pem;
     if (root.status == "active") {
-      authority->active_index_ = authority->roots_.size();
-      have_active = true;
+      state->active = ca;
+      state->bundle.signing_root_pem = root.anchor_pem;
     }
-    authority->roots_.push_back(std::move(ca));
+    state->roots.push_back(std::move(ca));
+    state->statuses.push_back(root.status);
   }
-  if (!have_active) {
+  if (state->active == nullptr) {
     return absl::FailedPreconditionError(
         "the store holds no active mesh root; run meshtrust-ca init");
   }
-  authority->bundle_.sha256 = pki::Sha256Hex(authority->bundle_.roots_pem);
-  return authority;
+  state->bundle.sha256 = pki::Sha256Hex(state->bundle.roots_pem);
+  std::lock_guard<std::mutex> lock(trust_mu_);
+  trust_ = std::move(state);
+  return absl::OkStatus();
+}
+
+std::shared_ptr<const Authority::TrustState> Authority::Trust() const {
+  std::lock_guard<std::mutex> lock(trust_mu_);
+  return trust_;
 }
 
 AuditEvent Authority::Event(const Caller& caller, absl::string_view action,
@@ -131,7 +143,7 @@ absl::Status Authority::Refuse(AuditEvent event, absl::Status status) {
   return status;
 }
 
-TrustBundle Authority::CurrentBundle() const { return bundle_; }
+TrustBundle Authority::CurrentBundle() const { return Trust()->bundle; }
 
 AuditCheckpoint Authority::Checkpoint() const { return signer_->SignCheckpoint(store_->Head()); }
 
@@ -321,10 +333,12 @@ absl::StatusOr<IssuedIntermediate> Authority::SignIntermediate(const Caller& cal
       CheckIntermediateCsr(csr->get(), cluster_name, cluster->policy);
   if (!alg.ok()) return Refuse(event, alg.status());
 
+  std::shared_ptr<const TrustState> trust = Trust();
+  const SigningCa& signer = *trust->active;
   TimePoint now = clock_->Now();
   std::chrono::seconds lifetime =
       ttl.count() == 0 ? cluster->policy.max_ttl : std::min(ttl, cluster->policy.max_ttl);
-  TimePoint not_after = std::min(now + lifetime, pki::NotAfter(active().certificate.get()));
+  TimePoint not_after = std::min(now + lifetime, pki::NotAfter(signer.certificate.get()));
   if (not_after - now < kMinTtl) {
     return Refuse(event, absl::FailedPreconditionError(
                              "the signing root expires within the hour; rotate the root first"));
@@ -342,17 +356,16 @@ absl::StatusOr<IssuedIntermediate> Authority::SignIntermediate(const Caller& cal
     tmpl.permitted_uri_domains = {cluster->policy.trust_domain};
   }
   if (!options_.public_url.empty()) {
-    tmpl.crl_distribution_point =
-        absl::StrCat(options_.public_url, "/crl/", active().key_id, ".der");
+    tmpl.crl_distribution_point = absl::StrCat(options_.public_url, "/crl/", signer.key_id, ".der");
   }
   absl::StatusOr<ossl::UniquePtr<X509>> cert = pki::IssueCertificate(
-      tmpl, pki::PublicKeyOf(csr->get()), active().certificate.get(), active().key.get());
+      tmpl, pki::PublicKeyOf(csr->get()), signer.certificate.get(), signer.key.get());
   if (!cert.ok()) return Refuse(event, cert.status());
 
   CertificateRecord rec;
   rec.serial = pki::SerialHex(cert->get());
   rec.kind = std::string(kKindIntermediate);
-  rec.issuer_key_id = active().key_id;
+  rec.issuer_key_id = signer.key_id;
   rec.subject_name = cluster->name;
   rec.subject = pki::SubjectString(cert->get());
   rec.not_before = pki::NotBefore(cert->get());
@@ -371,8 +384,8 @@ absl::StatusOr<IssuedIntermediate> Authority::SignIntermediate(const Caller& cal
                std::string(pki::KeyAlgorithmName(*alg)), UnixSeconds(rec.not_after));
   IssuedIntermediate out;
   out.certificate_pem = rec.certificate_pem;
-  out.chain_pem = rec.certificate_pem + active().chain_pem;
-  out.bundle = bundle_;
+  out.chain_pem = rec.certificate_pem + signer.chain_pem;
+  out.bundle = trust->bundle;
   out.serial = rec.serial;
   out.not_after = rec.not_after;
   out.checkpoint = Checkpoint();
@@ -383,7 +396,7 @@ absl::StatusOr<TrustBundle> Authority::GetTrustBundle(const Caller& caller) {
   if (absl::StatusOr<ClusterRecord> cluster = AuthorizeAgent(caller); !cluster.ok()) {
     return Refuse(Event(caller, "GetTrustBundle", caller.name, ""), cluster.status());
   }
-  return bundle_;
+  return Trust()->bundle;
 }
 
 absl::Status Authority::Ack(const Caller& caller, absl::string_view cluster_name,
@@ -423,8 +436,16 @@ absl::Status Authority::Ack(const Caller& caller, absl::string_view cluster_name
   }
   event.result = "ok";
   event.serial = std::string(serial);
-  return store_->RecordAck(cluster_name, serial, bundle_sha256, intermediate_crl_pem, clock_->Now(),
-                           event);
+  if (absl::Status s = store_->RecordAck(cluster_name, serial, bundle_sha256, intermediate_crl_pem,
+                                         clock_->Now(), event);
+      !s.ok()) {
+    return s;
+  }
+  // The other clusters need this cluster's new intermediate CRL.
+  if (!intermediate_crl_pem.empty() && intermediate_crl_pem != cluster->intermediate_crl_pem) {
+    hub_.Publish("", WatchEventType::kCrlChanged);
+  }
+  return absl::OkStatus();
 }
 
 NewJoinToken Authority::MintToken(const std::string& subject, std::chrono::seconds ttl,

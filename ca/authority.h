@@ -40,6 +40,29 @@ struct AuthorityOptions {
   std::string public_url;
   // Root CRLs are valid this long and re-signed once half of it has passed.
   std::chrono::seconds crl_validity = std::chrono::hours(24 * 7);
+  // How long after activation a root rotation may finish: at least the
+  // workload certificate TTL, so no workload still holds a chain to the old
+  // root.
+  std::chrono::seconds root_rotation_soak = std::chrono::hours(24);
+};
+
+struct RootRotationStatus {
+  std::string phase;  // "idle", "begun" or "activated".
+  struct Root {
+    std::string key_id;
+    std::string status;  // active, trusted, retired
+    std::string sha256;  // Of the certificate.
+  };
+  std::vector<Root> roots;
+  struct ClusterState {
+    std::string name;
+    bool enabled = false;
+    bool acked_bundle = false;     // Acked the current bundle.
+    bool on_signing_root = false;  // Its acked intermediate is from the signing root.
+  };
+  std::vector<ClusterState> clusters;
+  TimePoint activated_at;
+  std::string blocking;  // Why the next phase would be refused now; "" if it would not.
 };
 
 // The control CA: signs client identities (and the server certificate).
@@ -49,8 +72,9 @@ struct ControlCa {
 };
 
 struct TrustBundle {
-  std::string roots_pem;  // Oldest root first.
-  std::string sha256;     // Hex SHA-256 of roots_pem.
+  std::string roots_pem;         // Oldest root first.
+  std::string sha256;            // Hex SHA-256 of roots_pem.
+  std::string signing_root_pem;  // The anchor that signs new intermediates.
 };
 
 struct IssuedIdentity {
@@ -91,8 +115,7 @@ class Authority {
   // `store`, `keys`, `audit_signer` and `clock` must outlive the Authority.
   // Loads the mesh roots from the store and the active root's key from the
   // keystore.
-  static absl::StatusOr<std::unique_ptr<Authority>> Create(Store* store,
-                                                           const keystore::KeyStore* keys,
+  static absl::StatusOr<std::unique_ptr<Authority>> Create(Store* store, keystore::KeyStore* keys,
                                                            const AuditSigner* audit_signer,
                                                            const Clock* clock, ControlCa control,
                                                            AuthorityOptions options);
@@ -146,6 +169,17 @@ class Authority {
   // only if told again, so operators see the number).
   absl::StatusOr<int> RotateIntermediate(const Caller& caller, absl::string_view cluster);
 
+  // Root rotation, in three phases gated on acknowledgements (DESIGN.md):
+  // begin adds a new root B to the bundle (appended after A); activate makes
+  // B sign (refused until every enabled cluster acked the A+B bundle, unless
+  // `force`, which is audited) and tells every agent to re-key; finish
+  // retires A (refused until every enabled cluster acked an intermediate
+  // from B and the soak time passed).
+  absl::StatusOr<RootRotationStatus> BeginRootRotation(const Caller& caller);
+  absl::StatusOr<RootRotationStatus> ActivateRootRotation(const Caller& caller, bool force);
+  absl::StatusOr<RootRotationStatus> FinishRootRotation(const Caller& caller);
+  absl::StatusOr<RootRotationStatus> RootRotation(const Caller& caller);
+
   // Re-signs each root's CRL when it is missing, half-way to nextUpdate, or
   // (with `force`) always. Safe to call from a timer.
   absl::Status RefreshCrls(bool force = false);
@@ -165,13 +199,25 @@ class Authority {
     std::vector<ossl::UniquePtr<X509>> chain;  // Above it, up to and including the anchor.
     std::string chain_pem;                     // Its PEM and those of `chain`, for responses.
   };
-  Authority(Store* store, const AuditSigner* signer, const Clock* clock, ControlCa control,
-            AuthorityOptions options)
+  // The roots and the bundle; replaced whole by root rotation, read as a
+  // snapshot so no lock is held while signing.
+  struct TrustState {
+    std::vector<std::shared_ptr<const SigningCa>> roots;  // Oldest first.
+    std::vector<std::string> statuses;                    // Parallel to roots.
+    std::shared_ptr<const SigningCa> active;
+    TrustBundle bundle;
+  };
+  Authority(Store* store, keystore::KeyStore* keys, const AuditSigner* signer, const Clock* clock,
+            ControlCa control, AuthorityOptions options)
       : store_(store),
+        keys_(keys),
         signer_(signer),
         clock_(clock),
         control_(std::move(control)),
         options_(std::move(options)) {}
+  absl::Status ReloadTrust();
+  std::shared_ptr<const TrustState> Trust() const;
+  absl::StatusOr<RootRotationStatus> ComputeRotationStatus();
 
   AuditEvent Event(const Caller& caller, absl::string_view action, absl::string_view target,
                    absl::string_view request_digest) const;
@@ -189,17 +235,17 @@ class Authority {
                          JoinTokenRecord* record) const;
 
   Store* store_;
+  keystore::KeyStore* keys_;
   const AuditSigner* signer_;
   const Clock* clock_;
   ControlCa control_;
   AuthorityOptions options_;
   std::string control_ca_pem_;
-  std::vector<SigningCa> roots_;  // Every root with its key, oldest first.
-  size_t active_index_ = 0;       // The root that signs intermediates.
-  TrustBundle bundle_;
-  std::mutex crl_mu_;  // Serializes CRL issuance (CRL numbers).
+  mutable std::mutex trust_mu_;
+  std::shared_ptr<const TrustState> trust_;  // Guarded by trust_mu_.
+  std::mutex crl_mu_;                        // Serializes CRL issuance (CRL numbers).
+  std::mutex rotation_mu_;                   // Serializes root rotation steps.
   WatchHub hub_;
-  const SigningCa& active() const { return roots_[active_index_]; }
 };
 
 // Hex SHA-256 over length-prefixed parts; the audit's request digest.

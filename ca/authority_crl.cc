@@ -10,7 +10,7 @@ namespace meshtrust::ca {
 
 std::vector<std::string> Authority::RootKeyIds() const {
   std::vector<std::string> ids;
-  for (const SigningCa& root : roots_) ids.push_back(root.key_id);
+  for (const auto& root : Trust()->roots) ids.push_back(root->key_id);
   return ids;
 }
 
@@ -22,7 +22,9 @@ absl::Status Authority::RefreshCrls(bool force) {
   for (const CrlRecord& c : *existing) next_number = std::max(next_number, c.number + 1);
   TimePoint now = clock_->Now();
   bool issued = false;
-  for (const SigningCa& root : roots_) {
+  std::shared_ptr<const TrustState> trust = Trust();
+  for (const auto& root_ptr : trust->roots) {
+    const SigningCa& root = *root_ptr;
     const CrlRecord* current = nullptr;
     for (const CrlRecord& c : *existing) {
       if (c.root_key_id == root.key_id) current = &c;
@@ -71,7 +73,11 @@ absl::StatusOr<CrlSet> Authority::GetCrls(const Caller& caller) {
     return Refuse(Event(caller, "GetCrls", caller.name, ""), cluster.status());
   }
   CrlSet set;
-  for (const SigningCa& root : roots_) {
+  std::shared_ptr<const TrustState> trust = Trust();
+  for (size_t i = 0; i < trust->roots.size(); ++i) {
+    // Only roots in the bundle: agents check each root CRL against it.
+    if (trust->statuses[i] == "retired") continue;
+    const SigningCa& root = *trust->roots[i];
     absl::StatusOr<std::string> pem = RootCrlPem(root.key_id);
     if (absl::IsNotFound(pem.status())) {
       // First call after start-up, before the timer ran.
