@@ -23,6 +23,7 @@ struct SignedIntermediate {
 struct TrustBundleInfo {
   std::string roots_pem;
   std::string sha256;
+  std::string signing_root_pem;  // Empty when unknown.
 };
 
 struct CrlSetInfo {

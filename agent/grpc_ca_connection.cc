@@ -47,7 +47,7 @@ absl::StatusOr<TrustBundleInfo> GrpcCaConnection::GetTrustBundle() {
   auto ctx = client::NewContext(timeout_);
   grpc::Status status = stub_->stub->GetTrustBundle(ctx.get(), v1::GetTrustBundleRequest(), &resp);
   if (!status.ok()) return Annotate(status, "GetTrustBundle");
-  return TrustBundleInfo{resp.roots_pem(), resp.sha256()};
+  return TrustBundleInfo{resp.roots_pem(), resp.sha256(), resp.signing_root_pem()};
 }
 
 absl::StatusOr<CrlSetInfo> GrpcCaConnection::GetCrls() {

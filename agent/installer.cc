@@ -97,6 +97,10 @@ Installer::Decision Installer::Decide(const std::optional<InstalledCaCerts>& ins
       !pki::VerifyChain(cert->get(), Raw(*chain, 1), Raw(*roots), check).ok()) {
     return reissue("the installed intermediate does not verify against the CA's trust bundle");
   }
+  if (!bundle.signing_root_pem.empty() &&
+      pki::CertificatePem(chain->back().get()) != bundle.signing_root_pem) {
+    return reissue("the CA now signs with a new root");
+  }
   TimePoint not_before = pki::NotBefore(cert->get());
   TimePoint not_after = pki::NotAfter(cert->get());
   TimePoint renew_at = not_before + std::chrono::duration_cast<TimePoint::duration>(

@@ -22,6 +22,7 @@ void ToProto(const AuditCheckpoint& c, v1::AuditCheckpoint* out) {
 void ToProto(const TrustBundle& b, v1::TrustBundle* out) {
   out->set_roots_pem(b.roots_pem);
   out->set_sha256(b.sha256);
+  out->set_signing_root_pem(b.signing_root_pem);
 }
 
 void ToProto(const ClusterPolicy& p, v1::ClusterPolicy* out) {
@@ -299,6 +300,44 @@ grpc::Status TrustAuthorityService::Watch(grpc::ServerContext* context,
     }
   }
   (*sub)->Close();
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::RootRotation(grpc::ServerContext* context,
+                                        const v1::RootRotationRequest* request,
+                                        v1::RootRotationStatus* response) {
+  MESHTRUST_CALLER_OR_RETURN(caller, context);
+  absl::StatusOr<RootRotationStatus> status;
+  switch (request->action()) {
+    case v1::RootRotationRequest::BEGIN:
+      status = authority_->BeginRootRotation(*caller);
+      break;
+    case v1::RootRotationRequest::ACTIVATE:
+      status = authority_->ActivateRootRotation(*caller, request->force());
+      break;
+    case v1::RootRotationRequest::FINISH:
+      status = authority_->FinishRootRotation(*caller);
+      break;
+    default:
+      status = authority_->RootRotation(*caller);
+  }
+  if (!status.ok()) return ToGrpcStatus(status.status());
+  response->set_phase(status->phase);
+  for (const auto& r : status->roots) {
+    v1::RootRotationStatus::Root* out = response->add_roots();
+    out->set_key_id(r.key_id);
+    out->set_status(r.status);
+    out->set_sha256(r.sha256);
+  }
+  for (const auto& c : status->clusters) {
+    v1::RootRotationStatus::ClusterState* out = response->add_clusters();
+    out->set_name(c.name);
+    out->set_enabled(c.enabled);
+    out->set_acked_bundle(c.acked_bundle);
+    out->set_on_signing_root(c.on_signing_root);
+  }
+  if (status->phase == "activated") SetTime(status->activated_at, response->mutable_activated_at());
+  response->set_blocking(status->blocking);
   return grpc::Status::OK;
 }
 

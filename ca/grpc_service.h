@@ -67,6 +67,8 @@ class AdminService final : public v1::Admin::Service {
                            v1::VerifyAuditResponse* response) override;
   grpc::Status Revoke(grpc::ServerContext* context, const v1::RevokeRequest* request,
                       v1::RevokeResponse* response) override;
+  grpc::Status RootRotation(grpc::ServerContext* context, const v1::RootRotationRequest* request,
+                            v1::RootRotationStatus* response) override;
   grpc::Status RotateIntermediate(grpc::ServerContext* context,
                                   const v1::RotateIntermediateRequest* request,
                                   v1::RotateIntermediateResponse* response) override;

@@ -567,15 +567,51 @@ absl::StatusOr<std::vector<CertificateRecord>> SqliteStore::ListCertificates(
   return out;
 }
 
-absl::Status SqliteStore::AddRoot(const RootRecord& root, const AuditEvent& audit) {
+absl::Status SqliteStore::AddRoot(const RootRecord& root, const AuditEvent& audit,
+                                  absl::string_view rotation_state) {
   return Mutate(audit, [&]() -> absl::Status {
     Statement st(db_,
                  "INSERT INTO roots (key_id, certificate_pem, chain_pem, anchor_pem, status, "
                  "created) VALUES (?, ?, ?, ?, ?, ?)");
     st.Bind(root.key_id).Bind(root.certificate_pem).Bind(root.chain_pem).Bind(root.anchor_pem);
     st.Bind(root.status).Bind(Ms(root.created));
-    return st.Run();
+    if (absl::Status s = st.Run(); !s.ok()) return s;
+    if (rotation_state.empty()) return absl::OkStatus();
+    Statement meta(db_,
+                   "INSERT INTO meta (key, value) VALUES ('root_rotation', ?1) ON CONFLICT (key) "
+                   "DO UPDATE SET value = ?1");
+    meta.Bind(rotation_state);
+    return meta.Run();
   });
+}
+
+absl::Status SqliteStore::UpdateRoots(
+    const std::vector<std::pair<std::string, std::string>>& statuses,
+    absl::string_view rotation_state, const AuditEvent& audit) {
+  return Mutate(audit, [&]() -> absl::Status {
+    for (const auto& [key_id, status] : statuses) {
+      Statement st(db_, "UPDATE roots SET status = ? WHERE key_id = ?");
+      st.Bind(status).Bind(key_id);
+      if (absl::Status s = st.Run(); !s.ok()) return s;
+      if (absl::Status s = ExpectOneRowChanged(db_, absl::StrCat("no root ", key_id)); !s.ok()) {
+        return s;
+      }
+    }
+    Statement meta(db_,
+                   "INSERT INTO meta (key, value) VALUES ('root_rotation', ?1) ON CONFLICT (key) "
+                   "DO UPDATE SET value = ?1");
+    meta.Bind(rotation_state);
+    return meta.Run();
+  });
+}
+
+absl::StatusOr<std::string> SqliteStore::RotationState() {
+  std::lock_guard<std::mutex> lock(mu_);
+  Statement st(db_, "SELECT value FROM meta WHERE key = 'root_rotation'");
+  int rc = st.Step();
+  if (rc == SQLITE_ROW) return st.Text(0);
+  if (rc != SQLITE_DONE) return st.Error("reading the rotation state");
+  return std::string();
 }
 
 absl::StatusOr<std::vector<RootRecord>> SqliteStore::ListRoots() {

@@ -50,7 +50,11 @@ class SqliteStore final : public Store {
   absl::StatusOr<CertificateRecord> GetCertificate(absl::string_view serial) override;
   absl::StatusOr<std::vector<CertificateRecord>> ListCertificates(
       const CertificateFilter& filter) override;
-  absl::Status AddRoot(const RootRecord& root, const AuditEvent& audit) override;
+  absl::Status AddRoot(const RootRecord& root, const AuditEvent& audit,
+                       absl::string_view rotation_state = "") override;
+  absl::Status UpdateRoots(const std::vector<std::pair<std::string, std::string>>& statuses,
+                           absl::string_view rotation_state, const AuditEvent& audit) override;
+  absl::StatusOr<std::string> RotationState() override;
   absl::StatusOr<std::vector<RootRecord>> ListRoots() override;
   absl::Status AppendAudit(const AuditEvent& audit) override;
   absl::StatusOr<std::vector<AuditRecord>> ReadAudit(uint64_t after_sequence, int limit) override;

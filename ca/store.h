@@ -143,8 +143,15 @@ class Store {
   virtual absl::StatusOr<std::vector<CrlRecord>> ListCrls() = 0;
 
   // Mesh roots, oldest first.
-  virtual absl::Status AddRoot(const RootRecord& root, const AuditEvent& audit) = 0;
+  virtual absl::Status AddRoot(const RootRecord& root, const AuditEvent& audit,
+                               absl::string_view rotation_state = "") = 0;
   virtual absl::StatusOr<std::vector<RootRecord>> ListRoots() = 0;
+
+  // Root rotation: new statuses for some roots and the rotation phase
+  // (meta key "root_rotation"), together, in one transaction.
+  virtual absl::Status UpdateRoots(const std::vector<std::pair<std::string, std::string>>& statuses,
+                                   absl::string_view rotation_state, const AuditEvent& audit) = 0;
+  virtual absl::StatusOr<std::string> RotationState() = 0;
 
   // Audit log. AppendAudit records an event that changes nothing else (a
   // refusal, a read by an admin).
