@@ -17,6 +17,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/time.h"
 #include "base/clock.h"
 #include "base/files.h"
 #include "base/logging.h"
@@ -102,17 +103,51 @@ int RunInit(const InitOptions& base, const KekFlags& kek, const std::string& roo
   return 0;
 }
 
-int RunServe(const std::string& state_dir, const KekFlags& kek, const std::string& listen,
-             const std::string& http_listen, const std::string& public_url,
-             const std::string& port_file) {
+// Durations as operators write them: "24h", "90m", "1h30m", "45s".
+absl::StatusOr<std::chrono::seconds> ParseDurationFlag(absl::string_view flag,
+                                                       const std::string& text,
+                                                       std::chrono::seconds minimum) {
+  absl::Duration d;
+  if (!absl::ParseDuration(text, &d) || d < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, " \"", text, "\" is not a duration; write it like 24h, 90m or 1h30m"));
+  }
+  auto seconds = std::chrono::seconds(absl::ToInt64Seconds(d));
+  if (seconds < minimum) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, " must be at least ", minimum.count(), "s, not ", text));
+  }
+  return seconds;
+}
+
+struct ServeFlags {
+  std::string listen = "127.0.0.1:8443";
+  std::string http_listen;
+  std::string public_url;
+  std::string port_file;
+  std::string root_rotation_soak = "24h";
+  std::string crl_validity = "168h";
+};
+
+int RunServe(const std::string& state_dir, const KekFlags& kek, const ServeFlags& flags) {
+  AuthorityOptions options;
+  options.public_url = flags.public_url;
+  absl::StatusOr<std::chrono::seconds> soak =
+      ParseDurationFlag("--root-rotation-soak", flags.root_rotation_soak, std::chrono::seconds(0));
+  if (!soak.ok()) return Fail(soak.status());
+  options.root_rotation_soak = *soak;
+  // The timer re-signs at half-life and wakes every minute, so shorter
+  // validities could lapse between ticks.
+  absl::StatusOr<std::chrono::seconds> crl_validity =
+      ParseDurationFlag("--crl-validity", flags.crl_validity, std::chrono::minutes(10));
+  if (!crl_validity.ok()) return Fail(crl_validity.status());
+  options.crl_validity = *crl_validity;
   absl::StatusOr<keystore::KekSource> source = kek.Source();
   if (!source.ok()) return Fail(source.status());
   absl::StatusOr<CaState> state = OpenStateDir(state_dir, *source);
   if (!state.ok()) return Fail(state.status());
   absl::StatusOr<ControlCa> control = state->LoadControlCa();
   if (!control.ok()) return Fail(control.status());
-  AuthorityOptions options;
-  options.public_url = public_url;
   absl::StatusOr<std::unique_ptr<Authority>> authority =
       Authority::Create(state->store.get(), state->keys.get(), state->audit_signer.get(),
                         &SystemClock::Get(), *std::move(control), options);
@@ -126,7 +161,7 @@ int RunServe(const std::string& state_dir, const KekFlags& kek, const std::strin
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
 
   ServerOptions server_options;
-  server_options.listen_address = listen;
+  server_options.listen_address = flags.listen;
   server_options.server_chain_pem = state->server_chain_pem;
   server_options.server_key_pem = &state->server_key_pem;
   server_options.client_ca_pem = state->control_ca_pem;
@@ -136,9 +171,9 @@ int RunServe(const std::string& state_dir, const KekFlags& kek, const std::strin
   if (!server.ok()) return Fail(server.status());
   spdlog::info("meshtrust-ca serving on port {} (state {}, audit head {})", (*server)->port(),
                state_dir, state->store->Head().sequence);
-  if (!port_file.empty()) {
+  if (!flags.port_file.empty()) {
     if (absl::Status s =
-            WriteFileAtomically(port_file, absl::StrCat((*server)->port(), "\n"), 0644);
+            WriteFileAtomically(flags.port_file, absl::StrCat((*server)->port(), "\n"), 0644);
         !s.ok()) {
       return Fail(s);
     }
@@ -146,10 +181,10 @@ int RunServe(const std::string& state_dir, const KekFlags& kek, const std::strin
   // CRLs: signed now if missing, then re-signed well before nextUpdate.
   if (absl::Status s = (*authority)->RefreshCrls(); !s.ok()) return Fail(s);
   std::unique_ptr<HttpServer> http;
-  if (!http_listen.empty()) {
+  if (!flags.http_listen.empty()) {
     Authority* a = authority->get();
     absl::StatusOr<std::unique_ptr<HttpServer>> started = HttpServer::Start(
-        http_listen, [a](const HttpRequest& req) { return HandlePublicHttp(a, req); });
+        flags.http_listen, [a](const HttpRequest& req) { return HandlePublicHttp(a, req); });
     if (!started.ok()) return Fail(started.status());
     http = *std::move(started);
     spdlog::info("serving CRLs over HTTP on port {}", http->port());
@@ -272,20 +307,30 @@ int main(int argc, char** argv) {
   init_cmd->add_option("--admin-name", init.admin_name, "Name of the first operator")
       ->capture_default_str();
 
-  std::string state_dir, listen = "127.0.0.1:8443", http_listen, public_url, port_file;
+  std::string state_dir;
+  ServeFlags serve;
   KekFlags serve_kek;
   CLI::App* serve_cmd = app.add_subcommand("serve", "Serve the gRPC API");
   serve_cmd->add_option("--state-dir", state_dir, "CA state directory")->required();
   serve_kek.Add(serve_cmd);
-  serve_cmd->add_option("--listen", listen, "host:port to listen on (port 0 picks one)")
+  serve_cmd->add_option("--listen", serve.listen, "host:port to listen on (port 0 picks one)")
       ->capture_default_str();
-  serve_cmd->add_option("--http-listen", http_listen,
+  serve_cmd->add_option("--http-listen", serve.http_listen,
                         "host:port for the public HTTP endpoint (CRLs at /crl/<root>.der)");
-  serve_cmd->add_option("--public-url", public_url,
+  serve_cmd->add_option("--public-url", serve.public_url,
                         "Base URL of --http-listen as clusters reach it; intermediates then carry "
                         "cRLDistributionPoints <url>/crl/<root>.der");
-  serve_cmd->add_option("--port-file", port_file,
+  serve_cmd->add_option("--port-file", serve.port_file,
                         "Write the listening port to this file once serving");
+  serve_cmd
+      ->add_option("--root-rotation-soak", serve.root_rotation_soak,
+                   "How long after `root rotate activate` the old root may be retired; at least "
+                   "the workload certificate TTL (e.g. 24h)")
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--crl-validity", serve.crl_validity,
+                   "Lifetime of each root CRL (nextUpdate - thisUpdate); re-signed at half of it")
+      ->capture_default_str();
 
   std::string admin_name, admin_role = "operator";
   int admin_ttl_minutes = 60;
@@ -312,8 +357,7 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(log_level));
 
   if (init_cmd->parsed()) return RunInit(init, init_kek, root_alg, root_ttl_days, server_names);
-  if (serve_cmd->parsed())
-    return RunServe(state_dir, serve_kek, listen, http_listen, public_url, port_file);
+  if (serve_cmd->parsed()) return RunServe(state_dir, serve_kek, serve);
   if (admin_cmd->parsed()) {
     return RunAdminToken(state_dir, admin_kek, admin_name, admin_role, admin_ttl_minutes);
   }

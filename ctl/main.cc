@@ -149,6 +149,56 @@ void PrintToken(const Globals& g, const v1::JoinToken& t) {
               FormatTime(t.expires()).c_str(), t.token().c_str());
 }
 
+// Prints the root rotation phase, the roots and what each cluster acknowledged.
+void PrintRootRotation(const Globals& g, const v1::RootRotationStatus& r) {
+  if (g.format() == Format::kJson) {
+    nlohmann::json roots = nlohmann::json::array(), clusters = nlohmann::json::array();
+    for (const auto& root : r.roots()) {
+      roots.push_back(
+          {{"key_id", root.key_id()}, {"status", root.status()}, {"sha256", root.sha256()}});
+    }
+    for (const auto& c : r.clusters()) {
+      clusters.push_back({{"name", c.name()},
+                          {"enabled", c.enabled()},
+                          {"acked_bundle", c.acked_bundle()},
+                          {"on_signing_root", c.on_signing_root()}});
+    }
+    std::fputs(RenderJson({{"phase", r.phase()},
+                           {"activated_at", FormatTime(r.activated_at())},
+                           {"roots", roots},
+                           {"clusters", clusters},
+                           {"blocking", r.blocking()}})
+                   .c_str(),
+               stdout);
+    return;
+  }
+  std::printf("root rotation phase: %s", r.phase().c_str());
+  if (r.phase() == "activated") std::printf(" (since %s)", FormatTime(r.activated_at()).c_str());
+  std::printf("\n\n");
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& root : r.roots()) {
+    rows.push_back({root.key_id(), root.status(), root.sha256().substr(0, 16)});
+  }
+  std::fputs(RenderTable({"ROOT", "STATUS", "SHA-256"}, rows).c_str(), stdout);
+  std::printf("\n");
+  rows.clear();
+  for (const auto& c : r.clusters()) {
+    rows.push_back({c.name(), c.enabled() ? "yes" : "no", c.acked_bundle() ? "yes" : "no",
+                    c.on_signing_root() ? "yes" : "no"});
+  }
+  std::fputs(RenderTable({"CLUSTER", "ENABLED", "ACKED BUNDLE", "ON SIGNING ROOT"}, rows).c_str(),
+             stdout);
+  const char* next = r.phase() == "idle"        ? "begin"
+                     : r.phase() == "begun"     ? "activate"
+                     : r.phase() == "activated" ? "finish"
+                                                : "";
+  if (!r.blocking().empty()) {
+    std::printf("\n%s would be refused now: %s\n", next, r.blocking().c_str());
+  } else if (r.phase() != "idle") {
+    std::printf("\nready: meshtrustctl root rotate %s\n", next);
+  }
+}
+
 int Login(Globals& g, const std::string& pin, const std::string& token,
           const std::string& alg_name) {
   if (g.ca_address.empty()) return Fail(absl::InvalidArgumentError("--ca HOST:PORT is required"));
@@ -256,6 +306,31 @@ int main(int argc, char** argv) {
   CLI::App* rotate_intermediate = rotate->add_subcommand(
       "intermediate", "Make a cluster's agent re-key now (the old intermediate stays valid)");
   rotate_intermediate->add_option("--cluster", name, "Cluster name")->required();
+
+  CLI::App* root = app.add_subcommand("root", "Mesh roots and their rotation");
+  root->require_subcommand(1);
+  CLI::App* root_status =
+      root->add_subcommand("status", "Show the root rotation phase and each cluster's acks");
+  CLI::App* root_rotate = root->add_subcommand(
+      "rotate", "Rotate the mesh root in three phases: begin, activate, finish");
+  root_rotate->require_subcommand(1);
+  CLI::App* rotate_begin = root_rotate->add_subcommand(
+      "begin", "Generate a new root and append it to the trust bundle (old root still signs)");
+  bool force = false;
+  CLI::App* rotate_activate = root_rotate->add_subcommand(
+      "activate",
+      "Make the new root sign; every agent re-keys onto it. Refused until every enabled cluster "
+      "acknowledged the new bundle");
+  rotate_activate->add_flag(
+      "--force", force,
+      "Activate although some clusters have not acknowledged the new bundle (audited); their "
+      "workloads will refuse peers that re-keyed");
+  CLI::App* rotate_finish = root_rotate->add_subcommand(
+      "finish",
+      "Retire the old root: the bundle becomes the new root only. Refused until every enabled "
+      "cluster runs an intermediate from the new root and the soak time passed");
+  CLI::App* rotate_status =
+      root_rotate->add_subcommand("status", "The same as `meshtrustctl root status`");
 
   std::string revoke_cluster, revoke_serial, reason = "unspecified";
   CLI::App* revoke = app.add_subcommand(
@@ -393,6 +468,20 @@ int main(int argc, char** argv) {
       std::printf("asked %d agent(s) of %s to re-key now\n", resp.agents_notified(), name.c_str());
     }
     return resp.agents_notified() > 0 ? 0 : 1;
+  }
+  if (root_status->parsed() || root_rotate->parsed()) {
+    v1::RootRotationRequest req;
+    if (rotate_begin->parsed()) req.set_action(v1::RootRotationRequest::BEGIN);
+    if (rotate_activate->parsed()) req.set_action(v1::RootRotationRequest::ACTIVATE);
+    if (rotate_finish->parsed()) req.set_action(v1::RootRotationRequest::FINISH);
+    (void)rotate_status;  // STATUS is the default action.
+    req.set_force(force);
+    v1::RootRotationStatus resp;
+    status = Invoke(
+        g, [&](Admin::Stub* s, grpc::ClientContext* c) { return s->RootRotation(c, req, &resp); });
+    if (!status.ok()) return Fail(status);
+    PrintRootRotation(g, resp);
+    return 0;
   }
   if (revoke->parsed()) {
     if (revoke_cluster.empty() == revoke_serial.empty()) {

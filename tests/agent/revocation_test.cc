@@ -5,17 +5,17 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "agent/file_sink.h"
-#include "agent/grpc_ca_connection.h"
 #include "agent/installer.h"
 #include "base/files.h"
 #include "pki/certificate.h"
 #include "pki/crl.h"
 #include "pki/key.h"
+#include "tests/testing/mesh.h"
 #include "tests/testing/status_matchers.h"
-#include "tests/testing/subprocess.h"
 #include "tests/testing/test_ca.h"
 
 namespace meshtrust::agent {
@@ -28,84 +28,32 @@ using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-struct Cluster {
-  std::string name;
-  std::string dir;  // The file sink: Istio's /etc/cacerts.
-  client::Identity identity;
-  std::unique_ptr<GrpcCaConnection> ca;
-  std::unique_ptr<FileSink> sink;
-  std::unique_ptr<Installer> installer;
-};
+using ::meshtrust::testing::MeshCluster;
+using ::meshtrust::testing::Workload;
 
 class RevocationTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ca_ = testing::TestCa::Create();
     for (const char* name : {"cluster1", "cluster2", "cluster3"}) {
-      auto c = std::make_unique<Cluster>();
-      c->name = name;
-      c->dir = dir_.Sub(name);
-      c->identity = ca_->EnrollOverGrpc(ca_->AddCluster(name));
-      c->ca = std::make_unique<GrpcCaConnection>(
-          client::CreateChannel(ca_->address(), c->identity.control_ca_pem, &c->identity),
-          std::chrono::seconds(10));
-      c->sink = std::make_unique<FileSink>(c->dir);
-      InstallerOptions o;
-      o.cluster = name;
-      c->installer =
-          std::make_unique<Installer>(c->ca.get(), c->sink.get(), &SystemClock::Get(), o);
-      clusters_.push_back(std::move(c));
+      clusters_.push_back(testing::JoinMesh(ca_.get(), dir_, name));
     }
     // Two rounds: the second picks up the other clusters' intermediate CRLs.
     for (int round = 0; round < 2; ++round) {
       for (auto& c : clusters_) ASSERT_THAT(c->installer->EnsureInstalled(), IsOk());
     }
-    for (auto& c : clusters_) MakeWorkload(*c);
+    for (auto& c : clusters_) workloads_[c->name] = testing::IssueWorkload(*c, "app");
   }
 
-  // A workload certificate signed with the cluster's installed intermediate,
-  // as istiod would issue it.
-  void MakeWorkload(const Cluster& c) {
-    auto ca_cert = *pki::ParseCertificatePem(*ReadFile(c.dir + "/ca-cert.pem"));
-    auto ca_key = *pki::PrivateKeyFromPem(*ReadSecretFile(c.dir + "/ca-key.pem"));
-    auto key = *pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
-    pki::CertificateTemplate t;
-    t.not_before = std::chrono::system_clock::now() - std::chrono::minutes(1);
-    t.not_after = std::chrono::system_clock::now() + std::chrono::hours(1);
-    t.key_usage = pki::kDigitalSignature;
-    t.extended_key_usage = {pki::ExtendedKeyUsage::kServerAuth, pki::ExtendedKeyUsage::kClientAuth};
-    t.uris = {absl::StrCat("spiffe://cluster.local/ns/", c.name, "/sa/app")};
-    auto cert = *pki::IssueCertificate(t, key.get(), ca_cert.get(), ca_key.get());
-    ASSERT_THAT(WriteFileAtomically(c.dir + "-app.pem", pki::CertificatePem(cert.get()), 0644),
-                IsOk());
-    ASSERT_THAT(
-        WriteFileAtomically(c.dir + "-app.key",
-                            pki::PrivateKeyToPkcs8Pem(key.get())->UnsafeSecretString(), 0600),
-        IsOk());
+  // A CRL-checking handshake between the clusters' workloads, each trusting
+  // its own root-cert.pem and ca-crl.pem as installed now.
+  testing::CommandResult Handshake(const MeshCluster& server, const MeshCluster& client) {
+    return testing::Handshake(workloads_[server.name], testing::TrustFile(server, "crl", true),
+                              workloads_[client.name], testing::TrustFile(client, "crl", true),
+                              /*check_crls=*/true);
   }
 
-  // The workload's trust file as a CRL-checking proxy would load it.
-  std::string TrustWithCrls(const Cluster& c) {
-    std::string path = c.dir + "-trust.pem";
-    EXPECT_THAT(
-        WriteFileAtomically(
-            path, *ReadFile(c.dir + "/root-cert.pem") + *ReadFile(c.dir + "/ca-crl.pem"), 0644),
-        IsOk());
-    return path;
-  }
-
-  testing::CommandResult Handshake(const Cluster& server, const Cluster& client) {
-    std::string log = dir_.Sub("handshake.log");
-    auto r = RunCommand(absl::StrCat(
-        "HANDSHAKE_LOG=", log, " ", MESHTRUST_SOURCE_DIR, "/scripts/mtls-handshake.sh ", server.dir,
-        "-app.pem ", server.dir, "-app.key ", server.dir, "/ca-cert.pem ", TrustWithCrls(server),
-        " ", client.dir, "-app.pem ", client.dir, "-app.key ", client.dir, "/ca-cert.pem ",
-        TrustWithCrls(client), " crl"));
-    r.output += *ReadFile(log);
-    return r;
-  }
-
-  std::vector<std::string> RootCrlSerials(const Cluster& c) {
+  std::vector<std::string> RootCrlSerials(const MeshCluster& c) {
     auto crls = *pki::ParseCrlsPem(*ReadFile(c.dir + "/ca-crl.pem"));
     auto root = *pki::ParseCertificatePem(*ReadFile(c.dir + "/root-cert.pem"));
     for (auto& crl : crls) {
@@ -117,7 +65,8 @@ class RevocationTest : public ::testing::Test {
 
   testing::TempDir dir_;
   std::unique_ptr<testing::TestCa> ca_;
-  std::vector<std::unique_ptr<Cluster>> clusters_;
+  std::vector<std::unique_ptr<MeshCluster>> clusters_;
+  std::map<std::string, Workload> workloads_;
 };
 
 TEST_F(RevocationTest, EveryClusterHoldsTheWholeMeshCrlSet) {
@@ -138,9 +87,9 @@ TEST_F(RevocationTest, EveryClusterHoldsTheWholeMeshCrlSet) {
 }
 
 TEST_F(RevocationTest, RevokedClusterIsCutOffEverywhere) {
-  Cluster& c1 = *clusters_[0];
-  Cluster& c2 = *clusters_[1];
-  Cluster& c3 = *clusters_[2];
+  MeshCluster& c1 = *clusters_[0];
+  MeshCluster& c2 = *clusters_[1];
+  MeshCluster& c3 = *clusters_[2];
   std::string revoked_serial =
       pki::SerialHex(pki::ParseCertificatePem(*ReadFile(c2.dir + "/ca-cert.pem"))->get());
 
@@ -158,7 +107,7 @@ TEST_F(RevocationTest, RevokedClusterIsCutOffEverywhere) {
 
   // The other clusters pick up the new CRL set (the Watch stream will push
   // it; here their agents run again).
-  for (Cluster* c : {&c1, &c3}) {
+  for (MeshCluster* c : {&c1, &c3}) {
     ASSERT_OK_AND_ASSIGN(InstallResult r, c->installer->EnsureInstalled());
     EXPECT_TRUE(r.changed);
     EXPECT_FALSE(r.reissued);

@@ -58,7 +58,11 @@ struct RunningAgent {
 
 class RunnerTest : public ::testing::Test {
  protected:
-  void SetUp() override { ca_ = testing::TestCa::Create(); }
+  void SetUp() override {
+    testing::TestCaOptions options;
+    options.authority.root_rotation_soak = std::chrono::seconds(0);
+    ca_ = testing::TestCa::Create(options);
+  }
 
   std::unique_ptr<RunningAgent> Start(const std::string& cluster, const Clock* clock,
                                       std::chrono::hours ttl = std::chrono::hours(0)) {
@@ -106,6 +110,35 @@ TEST_F(RunnerTest, RotatesWithinSecondsWhenAnOperatorAsks) {
   EXPECT_EQ(c2->Serial(), before2);
   // The old intermediate was not revoked.
   EXPECT_FALSE(ca_->store()->GetCertificate(before1)->revoked);
+}
+
+TEST_F(RunnerTest, RootRotationReachesEveryAgentThroughTheWatchStream) {
+  auto c1 = Start("cluster1", &SystemClock::Get());
+  auto c2 = Start("cluster2", &SystemClock::Get());
+  ca::Authority* authority = ca_->authority();
+  ca::Caller op = ca_->LocalOperator();
+  auto all_acked = [&] { return authority->RootRotation(op)->blocking.empty(); };
+  auto holds_bundle = [&](RunningAgent& a) {
+    return ReadFile(a.dir + "/root-cert.pem").value_or("") == authority->CurrentBundle().roots_pem;
+  };
+
+  std::string serial1 = c1->Serial(), serial2 = c2->Serial();
+  ASSERT_THAT(authority->BeginRootRotation(op), IsOk());
+  ASSERT_TRUE(WaitFor([&] { return holds_bundle(*c1) && holds_bundle(*c2) && all_acked(); },
+                      std::chrono::seconds(5)));
+  EXPECT_EQ(c1->Serial(), serial1);  // A new bundle alone does not re-key.
+
+  ASSERT_THAT(authority->ActivateRootRotation(op, false), IsOk());
+  ASSERT_TRUE(
+      WaitFor([&] { return c1->Serial() != serial1 && c2->Serial() != serial2 && all_acked(); },
+              std::chrono::seconds(5)));
+  auto status = *authority->RootRotation(op);
+  for (const auto& c : status.clusters) EXPECT_TRUE(c.on_signing_root) << c.name;
+
+  ASSERT_THAT(authority->FinishRootRotation(op), IsOk());
+  ASSERT_TRUE(
+      WaitFor([&] { return holds_bundle(*c1) && holds_bundle(*c2); }, std::chrono::seconds(5)));
+  EXPECT_EQ(authority->CurrentBundle().roots_pem, authority->CurrentBundle().signing_root_pem);
 }
 
 TEST_F(RunnerTest, RenewsBeforeExpiryWithANewKey) {
