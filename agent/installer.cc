@@ -17,6 +17,22 @@ std::vector<X509*> Raw(const std::vector<ossl::UniquePtr<X509>>& certs, size_t f
   return out;
 }
 
+// The intermediate's own CRL (the first in ca-crl.pem) when it is signed by
+// `cert` and not yet half-way to its nextUpdate; nullopt when it must be
+// (re-)signed. Re-signing only then keeps a refresh caused by another
+// cluster's CRL from changing this cluster's CRL in turn, which would make
+// every other cluster refresh again, without end.
+std::optional<std::string> CurrentOwnCrl(const std::string& ca_crl_pem, X509* cert, TimePoint now) {
+  absl::StatusOr<std::vector<ossl::UniquePtr<X509_CRL>>> crls = pki::ParseCrlsPem(ca_crl_pem);
+  if (!crls.ok() || crls->empty() || !pki::VerifyCrl((*crls)[0].get(), cert).ok()) {
+    return std::nullopt;
+  }
+  TimePoint this_update = pki::CrlThisUpdate((*crls)[0].get());
+  TimePoint next_update = pki::CrlNextUpdate((*crls)[0].get());
+  if (now >= this_update + (next_update - this_update) / 2) return std::nullopt;
+  return pki::CrlPem((*crls)[0].get());
+}
+
 }  // namespace
 
 std::string Rfc3339(TimePoint t) {
@@ -114,23 +130,16 @@ Installer::Decision Installer::Decide(const std::optional<InstalledCaCerts>& ins
   }
   if (installed->files.crl_set_sha256 != crls.sha256)
     return {Action::kRefresh, "the mesh's CRLs changed"};
-  absl::StatusOr<std::vector<ossl::UniquePtr<X509_CRL>>> own =
-      pki::ParseCrlsPem(installed->files.ca_crl_pem);
-  if (!own.ok() || own->empty() || !pki::VerifyCrl((*own)[0].get(), cert->get()).ok()) {
-    return {Action::kRefresh, "the intermediate's own CRL is missing"};
-  }
-  TimePoint crl_this = pki::CrlThisUpdate((*own)[0].get());
-  TimePoint crl_next = pki::CrlNextUpdate((*own)[0].get());
-  if (now >= crl_this + (crl_next - crl_this) / 2) {
-    return {Action::kRefresh, "the intermediate's own CRL is due to be re-signed"};
+  if (!CurrentOwnCrl(installed->files.ca_crl_pem, cert->get(), now).has_value()) {
+    return {Action::kRefresh, "the intermediate's own CRL is missing or due to be re-signed"};
   }
   return {Action::kNone, "current"};
 }
 
 absl::StatusOr<CaCerts> Installer::Compose(const std::string& certificate_pem,
                                            const std::string& chain_pem, EVP_PKEY* key,
-                                           const TrustBundleInfo& bundle,
-                                           const CrlSetInfo& crls) const {
+                                           const TrustBundleInfo& bundle, const CrlSetInfo& crls,
+                                           const std::string& installed_crl_pem) const {
   absl::StatusOr<ossl::UniquePtr<X509>> cert = pki::ParseCertificatePem(certificate_pem);
   if (!cert.ok()) return cert.status();
   // The roots' CRLs must be signed by roots we trust.
@@ -152,13 +161,19 @@ absl::StatusOr<CaCerts> Installer::Compose(const std::string& certificate_pem,
     }
   }
   TimePoint now = clock_->Now();
-  pki::CrlTemplate own;
-  own.number = static_cast<uint64_t>(UnixSeconds(now));
-  own.this_update = now - std::chrono::minutes(5);
-  own.next_update = std::min(now + kIntermediateCrlValidity, pki::NotAfter(cert->get()));
-  if (own.next_update <= own.this_update) own.next_update = own.this_update + std::chrono::hours(1);
-  absl::StatusOr<ossl::UniquePtr<X509_CRL>> own_crl = pki::IssueCrl(own, cert->get(), key);
-  if (!own_crl.ok()) return own_crl.status();
+  std::optional<std::string> own_crl_pem = CurrentOwnCrl(installed_crl_pem, cert->get(), now);
+  if (!own_crl_pem.has_value()) {
+    pki::CrlTemplate own;
+    own.number = static_cast<uint64_t>(UnixSeconds(now));
+    own.this_update = now - std::chrono::minutes(5);
+    own.next_update = std::min(now + kIntermediateCrlValidity, pki::NotAfter(cert->get()));
+    if (own.next_update <= own.this_update) {
+      own.next_update = own.this_update + std::chrono::hours(1);
+    }
+    absl::StatusOr<ossl::UniquePtr<X509_CRL>> own_crl = pki::IssueCrl(own, cert->get(), key);
+    if (!own_crl.ok()) return own_crl.status();
+    own_crl_pem = pki::CrlPem(own_crl->get());
+  }
   absl::StatusOr<SecretBytes> key_pem = pki::PrivateKeyToPkcs8Pem(key);
   if (!key_pem.ok()) return key_pem.status();
   CaCerts certs;
@@ -166,7 +181,7 @@ absl::StatusOr<CaCerts> Installer::Compose(const std::string& certificate_pem,
   certs.ca_key_pem = *std::move(key_pem);
   certs.cert_chain_pem = chain_pem;
   certs.root_cert_pem = bundle.roots_pem;
-  certs.ca_crl_pem = pki::CrlPem(own_crl->get()) + crls.root_crls_pem + crls.intermediate_crls_pem;
+  certs.ca_crl_pem = *own_crl_pem + crls.root_crls_pem + crls.intermediate_crls_pem;
   certs.serial = pki::SerialHex(cert->get());
   certs.not_after = Rfc3339(pki::NotAfter(cert->get()));
   certs.bundle_sha256 = bundle.sha256;
@@ -240,7 +255,7 @@ absl::StatusOr<InstallResult> Installer::EnsureInstalled(bool force_rekey) {
                                   signed_intermediate->bundle_sha256};
     absl::StatusOr<CaCerts> composed =
         Compose(signed_intermediate->certificate_pem, signed_intermediate->chain_pem, key->get(),
-                issued_bundle, *crls);
+                issued_bundle, *crls, /*installed_crl_pem=*/"");
     if (!composed.ok()) return composed.status();
     certs = *std::move(composed);
   } else if (decision.action == Action::kRefresh) {
@@ -248,8 +263,8 @@ absl::StatusOr<InstallResult> Installer::EnsureInstalled(bool force_rekey) {
     const CaCerts& files = (*current)->files;
     absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> key = pki::PrivateKeyFromPem(files.ca_key_pem);
     if (!key.ok()) return key.status();
-    absl::StatusOr<CaCerts> composed =
-        Compose(files.ca_cert_pem, files.cert_chain_pem, key->get(), *bundle, *crls);
+    absl::StatusOr<CaCerts> composed = Compose(files.ca_cert_pem, files.cert_chain_pem, key->get(),
+                                               *bundle, *crls, files.ca_crl_pem);
     if (!composed.ok()) return composed.status();
     certs = *std::move(composed);
   }

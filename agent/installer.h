@@ -53,10 +53,12 @@ class Installer {
   };
   Decision Decide(const std::optional<InstalledCaCerts>& installed, const TrustBundleInfo& bundle,
                   const CrlSetInfo& crls, bool force_rekey) const;
-  // Assembles the complete set, signing this intermediate's own CRL.
+  // Assembles the complete set. This intermediate's own CRL is taken from
+  // `installed_crl_pem` while it is current, and signed anew otherwise.
   absl::StatusOr<CaCerts> Compose(const std::string& certificate_pem, const std::string& chain_pem,
                                   EVP_PKEY* key, const TrustBundleInfo& bundle,
-                                  const CrlSetInfo& crls) const;
+                                  const CrlSetInfo& crls,
+                                  const std::string& installed_crl_pem) const;
   // Writes (retrying on conflicts), reads back and compares.
   absl::Status Install(const CaCerts& certs, std::string version);
 

@@ -3,12 +3,24 @@
 # API emulator), one agent per cluster, and cross-cluster mTLS shown with the
 # real openssl s_server/s_client.
 #
-#   scripts/demo.sh            builds if needed, then runs
+#   scripts/demo.sh                builds if needed, then runs
+#   scripts/demo.sh --lifecycle    also: a third cluster, long-running agents,
+#                                  intermediate rotation, a full root rotation
+#                                  and a revocation, with mTLS checked after each
 #   DEMO_OUT=dir scripts/demo.sh   also leaves each cluster's cacerts files in dir/<cluster>/
 #   BIN_DIR=build scripts/demo.sh  uses already-built binaries (no build step)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+LIFECYCLE=0
+for arg in "$@"; do
+  case $arg in
+    --lifecycle) LIFECYCLE=1 ;;
+    *) echo "usage: $0 [--lifecycle]" >&2; exit 2 ;;
+  esac
+done
+CLUSTERS="cluster1 cluster2"
+[ $LIFECYCLE -eq 1 ] && CLUSTERS="cluster1 cluster2 cluster3"
 
 if [ -z "${BIN_DIR:-}" ]; then
   echo "== Building meshtrust (installs missing Debian packages first)"
@@ -39,6 +51,12 @@ wait_for_file() {
   for _ in $(seq 1 100); do [ -s "$1" ] && return 0; sleep 0.1; done
   fail "timed out waiting for $1"
 }
+# wait_until "what" command...: polls for up to 30 s.
+wait_until() {
+  local what=$1; shift
+  for _ in $(seq 1 300); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  fail "timed out waiting until $what"
+}
 
 step "1. Initialise a root CA on the embedded defaults (ECDSA P-256 root, sealed keystore, SQLite)"
 head -c 32 /dev/urandom > "$WORK/kek"
@@ -48,8 +66,12 @@ PIN=$(awk '/control CA pin/ {print $4}' "$WORK/init.txt")
 ADMIN_TOKEN=$(grep -A1 '^  admin join token' "$WORK/init.txt" | sed -n 2p | tr -d ' ')
 
 step "2. Start the CA (gRPC over mutual TLS on loopback)"
+SERVE_FLAGS=()
+# The soak time must cover the workload certificate TTL (24 h in Istio); the
+# demo's workloads are its own, so it keeps the wait short.
+[ $LIFECYCLE -eq 1 ] && SERVE_FLAGS=(--root-rotation-soak 3s)
 "$CA" serve --state-dir "$WORK/ca" --kek-file "$WORK/kek" --listen 127.0.0.1:0 \
-  --port-file "$WORK/ca.port" >"$WORK/ca.log" 2>&1 &
+  --port-file "$WORK/ca.port" "${SERVE_FLAGS[@]}" >"$WORK/ca.log" 2>&1 &
 PIDS+=($!)
 wait_for_file "$WORK/ca.port"
 CA_ADDR=127.0.0.1:$(cat "$WORK/ca.port")
@@ -59,7 +81,7 @@ step "3. Log in as the first operator (key generated here, pinned trust in the C
 export MESHTRUSTCTL_CONFIG_DIR=$WORK/ctl
 "$CTL" login --ca "$CA_ADDR" --pin "$PIN" --token "$ADMIN_TOKEN"
 
-for cluster in cluster1 cluster2; do
+for cluster in $CLUSTERS; do
   step "4. Start a Kubernetes API for $cluster and register $cluster at the CA"
   mkdir -p "$WORK/$cluster"
   "$EMULATOR" --port-file "$WORK/$cluster/port" --kubeconfig-dir "$WORK/$cluster" \
@@ -83,19 +105,30 @@ done
 
 step "6. Read each cluster's cacerts back with kubectl"
 OUT=${DEMO_OUT:-$WORK/out}
-for cluster in cluster1 cluster2; do
-  mkdir -p "$OUT/$cluster"
-  for key in ca-cert.pem ca-key.pem cert-chain.pem root-cert.pem; do
-    KUBECONFIG=$WORK/$cluster/admin.kubeconfig kubectl -n istio-system get secret cacerts \
-      -o "jsonpath={.data.${key//./\\.}}" | base64 -d >"$OUT/$cluster/$key"
-    [ -s "$OUT/$cluster/$key" ] || fail "$cluster cacerts lacks $key"
+kube() {  # cluster kubectl-args...
+  local cluster=$1; shift
+  KUBECONFIG=$WORK/$cluster/admin.kubeconfig kubectl "$@"
+}
+read_cacerts() {  # cluster dir: every cacerts key, as istiod would mount them
+  local cluster=$1 dir=$2
+  mkdir -p "$dir"
+  for key in ca-cert.pem ca-key.pem cert-chain.pem root-cert.pem ca-crl.pem; do
+    kube "$cluster" -n istio-system get secret cacerts -o "jsonpath={.data.${key//./\\.}}" |
+      base64 -d >"$dir/$key"
+    [ -s "$dir/$key" ] || fail "$cluster cacerts lacks $key"
   done
-  chmod 600 "$OUT/$cluster/ca-key.pem"
+  chmod 600 "$dir/ca-key.pem"
+}
+installed_serial() {  # cluster
+  kube "$1" -n istio-system get secret cacerts -o 'jsonpath={.metadata.annotations.meshtrust\.io/serial}'
+}
+for cluster in $CLUSTERS; do
+  read_cacerts "$cluster" "$OUT/$cluster"
   echo "$cluster: $(openssl x509 -noout -subject -in "$OUT/$cluster/ca-cert.pem")"
 done
 cmp -s "$OUT/cluster1/root-cert.pem" "$OUT/cluster2/root-cert.pem" || fail "the clusters' root-cert.pem differ"
 echo "both clusters hold the same root-cert.pem"
-for cluster in cluster1 cluster2; do
+for cluster in $CLUSTERS; do
   openssl verify -CAfile "$OUT/$cluster/root-cert.pem" "$OUT/$cluster/ca-cert.pem" >/dev/null ||
     fail "$cluster's intermediate does not chain to the root"
 done
@@ -109,11 +142,18 @@ make_workload() {  # dir ca-dir name
   printf 'subjectAltName=URI:spiffe://cluster.local/ns/default/sa/%s\nextendedKeyUsage=serverAuth,clientAuth\nkeyUsage=critical,digitalSignature\nbasicConstraints=critical,CA:FALSE\n' "$name" >"$dir/$name.ext"
   openssl x509 -req -in "$dir/$name.csr" -CA "$ca/ca-cert.pem" -CAkey "$ca/ca-key.pem" \
     -set_serial "0x$(openssl rand -hex 16)" -days 1 -extfile "$dir/$name.ext" -out "$dir/$name.pem" 2>/dev/null
+  cp "$ca/ca-cert.pem" "$dir/$name.chain"
 }
-handshake() {  # server-dir server-name server-ca client-dir client-name client-ca -> 0 on success
+# make_workload keeps a copy of the signing intermediate as the workload's chain.
+handshake() {  # server-dir server-name server-ca client-dir client-name client-ca [crl] -> 0 on success
+  local strust=$3/root-cert.pem ctrust=$6/root-cert.pem
+  if [ "${7:-}" = crl ]; then
+    cat "$3/root-cert.pem" "$3/ca-crl.pem" >"$1/$2.trust-crl"; strust=$1/$2.trust-crl
+    cat "$6/root-cert.pem" "$6/ca-crl.pem" >"$4/$5.trust-crl"; ctrust=$4/$5.trust-crl
+  fi
   HANDSHAKE_LOG=$WORK/last-handshake.log "$ROOT/scripts/mtls-handshake.sh" \
-    "$1/$2.pem" "$1/$2.key" "$3/ca-cert.pem" "$3/root-cert.pem" \
-    "$4/$5.pem" "$4/$5.key" "$6/ca-cert.pem" "$6/root-cert.pem"
+    "$1/$2.pem" "$1/$2.key" "$1/$2.chain" "$strust" \
+    "$4/$5.pem" "$4/$5.key" "$4/$5.chain" "$ctrust" ${7:-}
 }
 make_workload "$WORK/cluster1" "$OUT/cluster1" app-in-cluster1
 make_workload "$WORK/cluster2" "$OUT/cluster2" app-in-cluster2
@@ -136,7 +176,11 @@ if handshake "$WORK/cluster1" app-in-cluster1 "$OUT/cluster1" "$WORK/rogue" rogu
 fi
 echo "OK: cluster1 refused the workload whose certificate chains to an unrelated root"
 
-step "9. What the CA recorded"
+if [ $LIFECYCLE -eq 1 ]; then
+  . "$ROOT/scripts/demo-lifecycle.sh"
+fi
+
+step "${LAST_STEP:-9}. What the CA recorded"
 "$CTL" cluster list
 "$CTL" audit verify
 echo

@@ -86,6 +86,27 @@ TEST_F(RevocationTest, EveryClusterHoldsTheWholeMeshCrlSet) {
   EXPECT_EQ(ok.exit_code, 0) << ok.output;
 }
 
+TEST_F(RevocationTest, CrlExchangeBetweenClustersSettles) {
+  // After SetUp's two rounds every cluster holds every other cluster's CRL.
+  // Picking up another cluster's CRL must not re-sign this cluster's own, or
+  // each refresh would make every other cluster refresh again, without end.
+  std::map<std::string, std::string> own_crl;
+  for (auto& c : clusters_) {
+    own_crl[c->name] =
+        pki::CrlPem(pki::ParseCrlsPem(*ReadFile(c->dir + "/ca-crl.pem"))->at(0).get());
+  }
+  for (int round = 0; round < 2; ++round) {
+    for (auto& c : clusters_) {
+      ASSERT_OK_AND_ASSIGN(InstallResult r, c->installer->EnsureInstalled());
+      EXPECT_FALSE(r.changed) << c->name << " changed in round " << round << ": " << r.reason;
+    }
+  }
+  for (auto& c : clusters_) {
+    auto crls = *pki::ParseCrlsPem(*ReadFile(c->dir + "/ca-crl.pem"));
+    EXPECT_EQ(pki::CrlPem(crls[0].get()), own_crl[c->name]);
+  }
+}
+
 TEST_F(RevocationTest, RevokedClusterIsCutOffEverywhere) {
   MeshCluster& c1 = *clusters_[0];
   MeshCluster& c2 = *clusters_[1];

@@ -11,7 +11,7 @@ BIN_DIR=$BIN_DIR DEMO_OUT=$OUT "$SRC/scripts/demo.sh" >"$OUT/demo.log" 2>&1 || {
 grep -q "meshtrust demo: OK" "$OUT/demo.log"
 
 for c in cluster1 cluster2; do
-  [ "$(ls "$OUT/$c" | sort | tr '\n' ' ')" = "ca-cert.pem ca-key.pem cert-chain.pem root-cert.pem " ] ||
+  [ "$(ls "$OUT/$c" | sort | tr '\n' ' ')" = "ca-cert.pem ca-crl.pem ca-key.pem cert-chain.pem root-cert.pem " ] ||
     { echo "unexpected files in $c: $(ls "$OUT/$c")"; exit 1; }
   head -1 "$OUT/$c/ca-key.pem" | grep -qx -- "-----BEGIN PRIVATE KEY-----" || { echo "$c key is not PKCS#8"; exit 1; }
   [ "$(openssl pkey -in "$OUT/$c/ca-key.pem" -pubout)" = "$(openssl x509 -in "$OUT/$c/ca-cert.pem" -noout -pubkey)" ] ||
@@ -19,6 +19,9 @@ for c in cluster1 cluster2; do
   [ "$(cat "$OUT/$c/ca-cert.pem" "$OUT/$c/root-cert.pem")" = "$(cat "$OUT/$c/cert-chain.pem")" ] ||
     { echo "$c cert-chain.pem is not intermediate then root"; exit 1; }
   openssl x509 -in "$OUT/$c/ca-cert.pem" -noout -text | grep -q "CA:TRUE, pathlen:0" || { echo "$c profile"; exit 1; }
+  # ca-crl.pem starts with the CRL the cluster's own intermediate signed.
+  openssl crl -in "$OUT/$c/ca-crl.pem" -noout -CAfile "$OUT/$c/ca-cert.pem" 2>&1 | grep -q "verify OK" ||
+    { echo "$c ca-crl.pem does not start with its intermediate's CRL"; exit 1; }
 done
 cmp "$OUT/cluster1/root-cert.pem" "$OUT/cluster2/root-cert.pem"
 ! cmp -s "$OUT/cluster1/ca-key.pem" "$OUT/cluster2/ca-key.pem"
