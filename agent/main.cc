@@ -7,8 +7,10 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <thread>
 
 #include "CLI/CLI.hpp"
@@ -114,6 +116,19 @@ absl::StatusOr<client::Identity> ObtainIdentity(const Flags& f, IdentityStore* s
   return id;
 }
 
+TimePoint IdentityNotAfter(const client::Identity& id) {
+  absl::StatusOr<ossl::UniquePtr<X509>> cert = pki::ParseCertificatePem(id.certificate_pem);
+  return cert.ok() ? pki::NotAfter(cert->get()) : TimePoint{};
+}
+
+// When the agent identity is due for renewal: two thirds into its life.
+TimePoint IdentityRenewAt(const client::Identity& id) {
+  absl::StatusOr<ossl::UniquePtr<X509>> cert = pki::ParseCertificatePem(id.certificate_pem);
+  if (!cert.ok()) return TimePoint{};
+  TimePoint nb = pki::NotBefore(cert->get()), na = pki::NotAfter(cert->get());
+  return nb + (na - nb) * 2 / 3;
+}
+
 // Everything an agent needs, wired from the flags.
 struct Agent {
   std::unique_ptr<KubeClient> kube;
@@ -163,22 +178,17 @@ absl::StatusOr<Agent> Setup(const Flags& f, std::string* stage) {
   a.ca = std::make_unique<GrpcCaConnection>(
       client::CreateChannel(f.ca_address, a.identity.control_ca_pem, &a.identity), timeout);
 
-  // Renew the identity once two thirds of its life are gone.
-  absl::StatusOr<ossl::UniquePtr<X509>> id_cert =
-      pki::ParseCertificatePem(a.identity.certificate_pem);
-  if (id_cert.ok()) {
-    auto nb = pki::NotBefore(id_cert->get()), na = pki::NotAfter(id_cert->get());
-    if (std::chrono::system_clock::now() >= nb + (na - nb) * 2 / 3) {
-      *stage = "renewing the agent identity";
-      absl::StatusOr<client::Identity> renewed =
-          a.ca->RenewIdentity(a.identity, pki::KeyAlgorithm::kEcdsaP256);
-      if (!renewed.ok()) return renewed.status();
-      if (absl::Status s = a.identity_store->Save(*renewed); !s.ok()) return s;
-      a.identity = *std::move(renewed);
-      a.ca = std::make_unique<GrpcCaConnection>(
-          client::CreateChannel(f.ca_address, a.identity.control_ca_pem, &a.identity), timeout);
-      spdlog::info("renewed the agent identity");
-    }
+  if (IdentityRenewAt(a.identity) <= std::chrono::system_clock::now()) {
+    *stage = "renewing the agent identity";
+    absl::StatusOr<client::Identity> renewed =
+        a.ca->RenewIdentity(a.identity, pki::KeyAlgorithm::kEcdsaP256);
+    if (!renewed.ok()) return renewed.status();
+    if (absl::Status s = a.identity_store->Save(*renewed); !s.ok()) return s;
+    a.identity = *std::move(renewed);
+    a.ca = std::make_unique<GrpcCaConnection>(
+        client::CreateChannel(f.ca_address, a.identity.control_ca_pem, &a.identity), timeout);
+    spdlog::info("renewed the agent identity (valid until {})",
+                 Rfc3339(IdentityNotAfter(a.identity)));
   }
   InstallerOptions options;
   options.cluster = f.cluster;
@@ -221,29 +231,84 @@ int RunForever(const Flags& f) {
   sigaddset(&stop, SIGINT);
   sigaddset(&stop, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
-  std::string stage;
-  absl::StatusOr<Agent> a = Setup(f, &stage);
-  if (!a.ok()) return Fail(stage, a.status());
-  RunnerOptions options;
-  options.reconcile_interval = std::chrono::seconds(f.reconcile_seconds);
-  options.status_file = f.status_file;
-  Agent* agent = &*a;
-  if (f.restart_istiod)
-    options.after_change = [&f, agent] { return RestartIstiodIfAsked(f, *agent); };
-  Runner runner(a->installer.get(), a->ca.get(), &SystemClock::Get(), f.cluster, options);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopping = false;      // Guarded by mu.
+  Runner* current = nullptr;  // Guarded by mu.
   std::thread waiter([&] {
     int sig = 0;
     sigwait(&stop, &sig);
     spdlog::info("received signal {}, stopping", sig);
-    runner.Stop();
+    std::lock_guard<std::mutex> lock(mu);
+    stopping = true;
+    if (current != nullptr) current->Stop();
+    cv.notify_all();
   });
-  spdlog::info("meshtrust-agent running for cluster {} (installing into {})", f.cluster,
-               a->sink->Describe());
-  runner.Run();
-  // Unblock the waiter if Run() ended on its own.
+  auto stopped = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return stopping;
+  };
+  // One round per agent identity: the Runner works with the identity it was
+  // built with, so it is stopped and rebuilt when the identity is renewed.
+  // The installed cacerts is untouched in between.
+  int rc = 0;
+  for (bool first = true; !stopped(); first = false) {
+    std::string stage;
+    absl::StatusOr<Agent> a = Setup(f, &stage);
+    if (!a.ok()) {
+      if (first) {
+        rc = Fail(stage, a.status());
+        break;
+      }
+      spdlog::error("{} failed, keeping what is installed; retrying in 30 s: {}", stage,
+                    a.status());
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait_for(lock, std::chrono::seconds(30), [&] { return stopping; });
+      continue;
+    }
+    RunnerOptions options;
+    options.reconcile_interval = std::chrono::seconds(f.reconcile_seconds);
+    options.status_file = f.status_file;
+    Agent* agent = &*a;
+    if (f.restart_istiod)
+      options.after_change = [&f, agent] { return RestartIstiodIfAsked(f, *agent); };
+    Runner runner(a->installer.get(), a->ca.get(), &SystemClock::Get(), f.cluster, options);
+    // Not before half of what remains, either: a short-lived identity's
+    // backdated notBefore can put two thirds of its life in the past.
+    TimePoint now = std::chrono::system_clock::now();
+    TimePoint renew_at =
+        std::max(IdentityRenewAt(a->identity), now + (IdentityNotAfter(a->identity) - now) / 2);
+    bool runner_done = false;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (stopping) break;
+      current = &runner;
+    }
+    std::thread renewal([&] {
+      std::unique_lock<std::mutex> lock(mu);
+      if (!cv.wait_until(lock, renew_at, [&] { return stopping || runner_done; })) {
+        spdlog::info("the agent identity is due for renewal (expires {})",
+                     Rfc3339(IdentityNotAfter(agent->identity)));
+        runner.Stop();
+      }
+    });
+    if (first) {
+      spdlog::info("meshtrust-agent running for cluster {} (installing into {})", f.cluster,
+                   a->sink->Describe());
+    }
+    runner.Run();
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      current = nullptr;
+      runner_done = true;
+    }
+    cv.notify_all();
+    renewal.join();
+  }
+  // Unblock the waiter if the loop ended on its own.
   pthread_kill(waiter.native_handle(), SIGTERM);
   waiter.join();
-  return 0;
+  return rc;
 }
 
 }  // namespace

@@ -127,6 +127,7 @@ struct ServeFlags {
   std::string port_file;
   std::string root_rotation_soak = "24h";
   std::string crl_validity = "168h";
+  std::string identity_ttl = "24h";
 };
 
 int RunServe(const std::string& state_dir, const KekFlags& kek, const ServeFlags& flags) {
@@ -142,6 +143,10 @@ int RunServe(const std::string& state_dir, const KekFlags& kek, const ServeFlags
       ParseDurationFlag("--crl-validity", flags.crl_validity, std::chrono::minutes(10));
   if (!crl_validity.ok()) return Fail(crl_validity.status());
   options.crl_validity = *crl_validity;
+  absl::StatusOr<std::chrono::seconds> identity_ttl =
+      ParseDurationFlag("--identity-ttl", flags.identity_ttl, std::chrono::minutes(5));
+  if (!identity_ttl.ok()) return Fail(identity_ttl.status());
+  options.identity_ttl = *identity_ttl;
   absl::StatusOr<keystore::KekSource> source = kek.Source();
   if (!source.ok()) return Fail(source.status());
   absl::StatusOr<CaState> state = OpenStateDir(state_dir, *source);
@@ -326,6 +331,11 @@ int main(int argc, char** argv) {
       ->add_option("--root-rotation-soak", serve.root_rotation_soak,
                    "How long after `root rotate activate` the old root may be retired; at least "
                    "the workload certificate TTL (e.g. 24h)")
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--identity-ttl", serve.identity_ttl,
+                   "Lifetime of agent and admin identity certificates; agents renew them at two "
+                   "thirds")
       ->capture_default_str();
   serve_cmd
       ->add_option("--crl-validity", serve.crl_validity,

@@ -2,10 +2,14 @@
 // and the Kubernetes API emulator.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
+
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "base/files.h"
+#include "pki/certificate.h"
 #include "tests/kube_emulator/kube_emulator.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/subprocess.h"
@@ -129,6 +133,53 @@ TEST_F(AgentCliTest, ExplainsWhyItStopped) {
               HasSubstr("was not written by meshtrust; leaving it untouched. Run with --adopt"));
   auto adopted = Agent("--cluster cluster1 --adopt" + kube);
   EXPECT_EQ(adopted.exit_code, 0) << adopted.output;
+}
+
+TEST_F(AgentCliTest, LongRunningAgentRenewsItsIdentityBeforeItExpires) {
+  testing::TestCaOptions options;
+  options.authority.identity_ttl = std::chrono::seconds(6);
+  options.authority.backdate = std::chrono::seconds(0);
+  ca_ = testing::TestCa::Create(options);
+  std::string cacerts = dir_.Sub("cacerts");
+  auto started = RunCommand(absl::StrCat(
+      MESHTRUST_AGENT_BINARY, " run --ca ", ca_->address(), " --cluster cluster1 --pin ",
+      ca_->pin(), " --token-file ", TokenFile("cluster1"), " --sink file --dir ", cacerts,
+      " --identity-dir ", dir_.Sub("identity"), " >", dir_.Sub("run.log"), " 2>&1 & echo $!"));
+  int pid = std::atoi(started.output.c_str());
+  ASSERT_GT(pid, 0) << started.output;
+  auto serial = [&] {
+    auto pem = ReadFile(cacerts + "/ca-cert.pem");
+    auto cert = pem.ok() ? pki::ParseCertificatePem(*pem) : pem.status();
+    return cert.ok() ? pki::SerialHex(cert->get()) : "";
+  };
+  auto wait_for = [](auto pred, std::chrono::seconds timeout) {
+    for (auto end = std::chrono::steady_clock::now() + timeout;
+         std::chrono::steady_clock::now() < end;) {
+      if (pred()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return pred();
+  };
+  ASSERT_TRUE(wait_for([&] { return !serial().empty(); }, std::chrono::seconds(10)))
+      << *ReadFile(dir_.Sub("run.log"));
+  // Well past the first identity's expiry, the agent still reaches the CA:
+  // it re-keys when told to over a Watch stream held with a renewed identity.
+  std::this_thread::sleep_for(std::chrono::seconds(9));
+  std::string before = serial();
+  ASSERT_OK_AND_ASSIGN(int notified,
+                       ca_->authority()->RotateIntermediate(ca_->LocalOperator(), "cluster1"));
+  EXPECT_EQ(notified, 1);
+  EXPECT_TRUE(wait_for([&] { return serial() != before; }, std::chrono::seconds(5)))
+      << *ReadFile(dir_.Sub("run.log"));
+  int renewals = 0;
+  auto records = ca_->store()->ReadAudit(0, 10000);
+  ASSERT_THAT(records, IsOk());
+  for (const auto& r : *records)
+    renewals += r.event.action == "RenewIdentity" && r.event.result == "ok";
+  EXPECT_GE(renewals, 2);
+  RunCommand(absl::StrCat("kill ", pid));
+  EXPECT_TRUE(wait_for([&] { return ::kill(pid, 0) != 0; }, std::chrono::seconds(5)));
+  EXPECT_THAT(*ReadFile(dir_.Sub("run.log")), HasSubstr("renewed the agent identity"));
 }
 
 }  // namespace
