@@ -418,6 +418,7 @@ absl::Status Authority::Ack(const Caller& caller, absl::string_view cluster_name
                   absl::InvalidArgumentError(absl::StrCat(
                       "serial \"", serial, "\" is not an intermediate issued to ", caller.name)));
   }
+  IntermediateCrlRecord crl;
   if (!intermediate_crl_pem.empty()) {
     // Only a CRL the acknowledged intermediate signed is passed on to the
     // other clusters.
@@ -433,11 +434,13 @@ absl::Status Authority::Ack(const Caller& caller, absl::string_view cluster_name
                                "the intermediate CRL is not a CRL signed by intermediate ", serial,
                                ": ", valid.message())));
     }
+    crl = {std::string(cluster_name), std::string(serial), std::string(intermediate_crl_pem),
+           pki::CrlNextUpdate((*crls)[0].get()), cert->not_after};
   }
   event.result = "ok";
   event.serial = std::string(serial);
-  if (absl::Status s = store_->RecordAck(cluster_name, serial, bundle_sha256, intermediate_crl_pem,
-                                         clock_->Now(), event);
+  if (absl::Status s =
+          store_->RecordAck(cluster_name, serial, bundle_sha256, crl, clock_->Now(), event);
       !s.ok()) {
     return s;
   }

@@ -94,9 +94,11 @@ struct IssuedIntermediate {
 };
 
 struct CrlSet {
-  std::string root_crls_pem;          // One per trusted root, oldest root first.
-  std::string intermediate_crls_pem;  // Each cluster's latest, by cluster name.
-  std::string sha256;                 // Of both, concatenated.
+  std::string root_crls_pem;  // One per trusted root, oldest root first.
+  // The latest CRL of every unexpired intermediate (by cluster), except the
+  // caller's current one.
+  std::string intermediate_crls_pem;
+  std::string sha256;  // Of both, concatenated.
 };
 
 struct RevokeResult {

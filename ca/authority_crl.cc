@@ -69,9 +69,8 @@ absl::StatusOr<std::string> Authority::RootCrlPem(absl::string_view key_id) {
 }
 
 absl::StatusOr<CrlSet> Authority::GetCrls(const Caller& caller) {
-  if (absl::StatusOr<ClusterRecord> cluster = AuthorizeAgent(caller); !cluster.ok()) {
-    return Refuse(Event(caller, "GetCrls", caller.name, ""), cluster.status());
-  }
+  absl::StatusOr<ClusterRecord> own = AuthorizeAgent(caller);
+  if (!own.ok()) return Refuse(Event(caller, "GetCrls", caller.name, ""), own.status());
   CrlSet set;
   std::shared_ptr<const TrustState> trust = Trust();
   for (size_t i = 0; i < trust->roots.size(); ++i) {
@@ -87,17 +86,16 @@ absl::StatusOr<CrlSet> Authority::GetCrls(const Caller& caller) {
     if (!pem.ok()) return pem.status();
     set.root_crls_pem += *pem;
   }
-  absl::StatusOr<std::vector<ClusterRecord>> clusters = store_->ListClusters();
-  if (!clusters.ok()) return clusters.status();
-  TimePoint now = clock_->Now();
-  for (const ClusterRecord& c : *clusters) {
-    // The caller's own intermediate CRL is its own to sign; it gets the others'.
-    if (c.name == caller.name) continue;
-    // Revoked clusters' CRLs stay while their intermediates could still be
-    // presented, so verifiers report "revoked" rather than a missing CRL.
-    if (!c.intermediate_crl_pem.empty() && c.current_not_after > now) {
-      set.intermediate_crls_pem += c.intermediate_crl_pem;
-    }
+  // Every unexpired intermediate's latest CRL, previous intermediates' too:
+  // their workloads are still about until istiod re-issues them. Revoked
+  // clusters' CRLs stay as well, so verifiers report "revoked" rather than a
+  // missing CRL. The caller's current intermediate signs its own CRL.
+  absl::StatusOr<std::vector<IntermediateCrlRecord>> crls =
+      store_->ListIntermediateCrls(clock_->Now());
+  if (!crls.ok()) return crls.status();
+  for (const IntermediateCrlRecord& c : *crls) {
+    if (c.cluster == caller.name && c.serial == own->current_serial) continue;
+    set.intermediate_crls_pem += c.crl_pem;
   }
   set.sha256 = pki::Sha256Hex(set.root_crls_pem + set.intermediate_crls_pem);
   return set;

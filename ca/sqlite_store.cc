@@ -46,6 +46,12 @@ CREATE TABLE IF NOT EXISTS crls (
   pem TEXT NOT NULL,
   this_update INTEGER NOT NULL,
   next_update INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS intermediate_crls (
+  serial TEXT PRIMARY KEY,
+  cluster TEXT NOT NULL,
+  pem TEXT NOT NULL,
+  next_update INTEGER NOT NULL,
+  intermediate_not_after INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS certificates_by_name ON certificates (subject_name, kind, issued_at);
 CREATE TABLE IF NOT EXISTS roots (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -365,18 +371,52 @@ absl::Status SqliteStore::SetClusterEnabled(absl::string_view name, bool enabled
 
 absl::Status SqliteStore::RecordAck(absl::string_view cluster, absl::string_view serial,
                                     absl::string_view bundle_sha256,
-                                    absl::string_view intermediate_crl_pem, TimePoint at,
+                                    const IntermediateCrlRecord& crl, TimePoint at,
                                     const AuditEvent& audit) {
   return Mutate(audit, [&]() -> absl::Status {
     Statement st(db_,
                  "UPDATE clusters SET acked_serial = ?, acked_bundle = ?, acked_at = ?, "
                  "intermediate_crl = CASE WHEN ? = '' THEN intermediate_crl ELSE ? END "
                  "WHERE name = ?");
-    st.Bind(serial).Bind(bundle_sha256).Bind(Ms(at)).Bind(intermediate_crl_pem);
-    st.Bind(intermediate_crl_pem).Bind(cluster);
+    st.Bind(serial).Bind(bundle_sha256).Bind(Ms(at)).Bind(crl.crl_pem);
+    st.Bind(crl.crl_pem).Bind(cluster);
     if (absl::Status s = st.Run(); !s.ok()) return s;
-    return ExpectOneRowChanged(db_, absl::StrCat("cluster \"", cluster, "\" is not registered"));
+    if (absl::Status s =
+            ExpectOneRowChanged(db_, absl::StrCat("cluster \"", cluster, "\" is not registered"));
+        !s.ok()) {
+      return s;
+    }
+    if (crl.crl_pem.empty()) return absl::OkStatus();
+    Statement put(db_,
+                  "INSERT OR REPLACE INTO intermediate_crls (serial, cluster, pem, next_update, "
+                  "intermediate_not_after) VALUES (?, ?, ?, ?, ?)");
+    put.Bind(crl.serial).Bind(cluster).Bind(crl.crl_pem).Bind(Ms(crl.next_update));
+    put.Bind(Ms(crl.intermediate_not_after));
+    return put.Run();
   });
+}
+
+absl::StatusOr<std::vector<IntermediateCrlRecord>> SqliteStore::ListIntermediateCrls(
+    TimePoint now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Statement st(db_,
+               "SELECT cluster, serial, pem, next_update, intermediate_not_after FROM "
+               "intermediate_crls WHERE next_update > ? AND intermediate_not_after > ? ORDER BY "
+               "cluster, intermediate_not_after, serial");
+  st.Bind(Ms(now)).Bind(Ms(now));
+  std::vector<IntermediateCrlRecord> out;
+  int rc;
+  while ((rc = st.Step()) == SQLITE_ROW) {
+    IntermediateCrlRecord r;
+    r.cluster = st.Text(0);
+    r.serial = st.Text(1);
+    r.crl_pem = st.Text(2);
+    r.next_update = FromMs(st.Int(3));
+    r.intermediate_not_after = FromMs(st.Int(4));
+    out.push_back(std::move(r));
+  }
+  if (rc != SQLITE_DONE) return st.Error("listing intermediate CRLs");
+  return out;
 }
 
 absl::StatusOr<std::vector<std::string>> SqliteStore::RevokeCluster(absl::string_view cluster,

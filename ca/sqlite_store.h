@@ -30,8 +30,9 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::vector<ClusterRecord>> ListClusters() override;
   absl::Status SetClusterEnabled(absl::string_view name, bool enabled,
                                  const AuditEvent& audit) override;
+  absl::StatusOr<std::vector<IntermediateCrlRecord>> ListIntermediateCrls(TimePoint now) override;
   absl::Status RecordAck(absl::string_view cluster, absl::string_view serial,
-                         absl::string_view bundle_sha256, absl::string_view intermediate_crl_pem,
+                         absl::string_view bundle_sha256, const IntermediateCrlRecord& crl,
                          TimePoint at, const AuditEvent& audit) override;
   absl::StatusOr<std::vector<std::string>> RevokeCluster(absl::string_view cluster, int reason,
                                                          TimePoint at,

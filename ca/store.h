@@ -81,6 +81,18 @@ struct CertificateFilter {
 
 // A mesh signing CA: a root the CA generated, or an imported intermediate of
 // an offline root.
+// The CRL an intermediate signed, as its agent acknowledged it. Kept per
+// intermediate, not per cluster: workloads go on presenting chains through a
+// cluster's previous intermediate for a while after it re-keys, and a
+// verifier checking every CA in a chain needs that intermediate's CRL too.
+struct IntermediateCrlRecord {
+  std::string cluster;
+  std::string serial;  // Of the intermediate that signed it.
+  std::string crl_pem;
+  TimePoint next_update;
+  TimePoint intermediate_not_after;
+};
+
 struct RootRecord {
   int64_t id = 0;      // Assigned by the store.
   std::string key_id;  // Keystore id of its private key.
@@ -102,10 +114,15 @@ class Store {
   virtual absl::StatusOr<std::vector<ClusterRecord>> ListClusters() = 0;
   virtual absl::Status SetClusterEnabled(absl::string_view name, bool enabled,
                                          const AuditEvent& audit) = 0;
+  // Records what the cluster's agent installed; a non-empty `crl.crl_pem`
+  // also becomes the latest CRL of the intermediate `crl.serial`.
   virtual absl::Status RecordAck(absl::string_view cluster, absl::string_view serial,
-                                 absl::string_view bundle_sha256,
-                                 absl::string_view intermediate_crl_pem, TimePoint at,
-                                 const AuditEvent& audit) = 0;
+                                 absl::string_view bundle_sha256, const IntermediateCrlRecord& crl,
+                                 TimePoint at, const AuditEvent& audit) = 0;
+  // The latest CRL of every intermediate that has not expired at `now` and
+  // whose CRL has not passed its nextUpdate, by cluster and serial.
+  virtual absl::StatusOr<std::vector<IntermediateCrlRecord>> ListIntermediateCrls(
+      TimePoint now) = 0;
 
   // Join tokens.
   virtual absl::Status AddJoinToken(const JoinTokenRecord& token, const AuditEvent& audit) = 0;

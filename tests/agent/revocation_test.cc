@@ -107,6 +107,27 @@ TEST_F(RevocationTest, CrlExchangeBetweenClustersSettles) {
   }
 }
 
+TEST_F(RevocationTest, PreviousIntermediatesStayCheckableAfterARekey) {
+  MeshCluster& c1 = *clusters_[0];
+  MeshCluster& c2 = *clusters_[1];
+  Workload old_workload = workloads_["cluster2"];
+  ASSERT_OK_AND_ASSIGN(InstallResult rekeyed, c2.installer->EnsureInstalled(true));
+  EXPECT_TRUE(rekeyed.reissued);
+  for (auto& c : clusters_) ASSERT_THAT(c->installer->EnsureInstalled(), IsOk());
+  workloads_["cluster2"] = testing::IssueWorkload(c2, "app-new");
+  auto fresh = Handshake(c1, c2);
+  EXPECT_EQ(fresh.exit_code, 0) << fresh.output;
+  // Until istiod re-issues it, the old workload still presents a chain
+  // through cluster2's previous intermediate; verifiers checking every CA in
+  // the chain need that intermediate's CRL too, in both clusters.
+  for (MeshCluster* verifier : {&c1, &c2}) {
+    auto old =
+        testing::Handshake(workloads_[verifier->name], testing::TrustFile(*verifier, "old-v", true),
+                           old_workload, testing::TrustFile(c2, "old", true), /*check_crls=*/true);
+    EXPECT_EQ(old.exit_code, 0) << verifier->name << "\n" << old.output;
+  }
+}
+
 TEST_F(RevocationTest, RevokedClusterIsCutOffEverywhere) {
   MeshCluster& c1 = *clusters_[0];
   MeshCluster& c2 = *clusters_[1];

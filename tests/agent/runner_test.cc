@@ -84,8 +84,11 @@ class RunnerTest : public ::testing::Test {
     r.status_file = a->dir + ".status.json";
     a->runner = std::make_unique<Runner>(a->installer.get(), a->ca.get(), clock, cluster, r);
     a->thread = std::thread([runner = a->runner.get()] { runner->Run(); });
+    // The status (and its file, rewritten just after) follows the install.
     EXPECT_TRUE(WaitFor([&] {
-      return !a->Serial().empty() && a->runner->status().watch_connected;
+      return !a->Serial().empty() && a->runner->status().watch_connected &&
+             a->runner->status().serial == a->Serial() &&
+             ReadFile(r.status_file).value_or("").find(a->Serial()) != std::string::npos;
     })) << cluster
         << " did not install";
     return a;
