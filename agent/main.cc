@@ -48,6 +48,7 @@ struct Flags {
   std::string key_algorithm = "ecdsa-p256";
   int64_t ttl_hours = 0;
   bool adopt = false;
+  bool rekey = false;
   int timeout_seconds = 15;
   // run mode
   int reconcile_seconds = 30;
@@ -210,7 +211,7 @@ int RunOnce(const Flags& f) {
   std::string stage;
   absl::StatusOr<Agent> a = Setup(f, &stage);
   if (!a.ok()) return Fail(stage, a.status());
-  absl::StatusOr<InstallResult> result = a->installer->EnsureInstalled();
+  absl::StatusOr<InstallResult> result = a->installer->EnsureInstalled(f.rekey);
   if (!result.ok())
     return Fail(absl::StrCat("installing into ", a->sink->Describe()), result.status());
   if (result->changed) {
@@ -330,6 +331,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   CLI::App* once =
       app.add_subcommand("once", "Ensure a valid intermediate is installed, then exit (Job mode)");
+  once->add_flag("--rekey", f.rekey,
+                 "Issue a new key and intermediate even if the installed one is current");
   CLI::App* run = app.add_subcommand(
       "run", "Keep a valid intermediate installed: renew, react to the CA, repair (long-running)");
   run->add_option("--reconcile-seconds", f.reconcile_seconds,

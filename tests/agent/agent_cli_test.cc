@@ -78,6 +78,12 @@ TEST_F(AgentCliTest, EnrollsOnceAndRestartsWithoutReenrolling) {
   EXPECT_EQ(Enrollments("cluster1"), 1);
   auto cluster = *ca_->store()->GetCluster("cluster1");
   EXPECT_FALSE(cluster.acked_serial.empty());
+
+  // A Job-mode rotation: a new key and intermediate although the old is current.
+  auto rekeyed = Agent("--cluster cluster1 --rekey" + kube);
+  ASSERT_EQ(rekeyed.exit_code, 0) << rekeyed.output;
+  EXPECT_THAT(rekeyed.output, HasSubstr("installed intermediate"));
+  EXPECT_NE(ca_->store()->GetCluster("cluster1")->acked_serial, cluster.acked_serial);
 }
 
 TEST_F(AgentCliTest, FileSinkAndFileIdentity) {
