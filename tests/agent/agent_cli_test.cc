@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/files.h"
+#include "nlohmann/json.hpp"
 #include "pki/certificate.h"
 #include "tests/kube_emulator/kube_emulator.h"
 #include "tests/testing/status_matchers.h"
@@ -139,6 +140,35 @@ TEST_F(AgentCliTest, ExplainsWhyItStopped) {
               HasSubstr("was not written by meshtrust; leaving it untouched. Run with --adopt"));
   auto adopted = Agent("--cluster cluster1 --adopt" + kube);
   EXPECT_EQ(adopted.exit_code, 0) << adopted.output;
+}
+
+TEST_F(AgentCliTest, RestartsIstiodOnlyWhenItInstalledSomethingNew) {
+  kube_->Put("deployments", "istio-system", nlohmann::json::parse(R"({
+      "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "istiod"},
+      "spec": {"template": {"metadata": {"annotations": {}}}}})"));
+  auto restarted_at = [&] {
+    auto d = kube_->Get("deployments", "istio-system", "istiod");
+    return d->value(
+        "/spec/template/metadata/annotations/kubectl.kubernetes.io~1restartedAt"_json_pointer,
+        std::string());
+  };
+  std::string args = " --restart-istiod --kubeconfig " + dir_.Sub("kubeconfig");
+  auto first = Agent("--cluster cluster1 --pin " + ca_->pin() + " --token-file " +
+                     TokenFile("cluster1") + args);
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  std::string stamp = restarted_at();
+  EXPECT_FALSE(stamp.empty()) << "the first install did not restart istiod";
+  kube_->Put("deployments", "istio-system", nlohmann::json::parse(R"({
+      "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "istiod"},
+      "spec": {"template": {"metadata": {"annotations": {}}}}})"));
+  auto again = Agent("--cluster cluster1" + args);
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_EQ(restarted_at(), "") << "istiod was restarted although nothing changed";
+  // A missing Deployment is reported with what to fix.
+  auto wrong = Agent("--cluster cluster1 --rekey --istiod-deployment nope" + args);
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_THAT(wrong.output, HasSubstr("restarting istiod"));
+  EXPECT_THAT(wrong.output, HasSubstr("nope"));
 }
 
 TEST_F(AgentCliTest, LongRunningAgentRenewsItsIdentityBeforeItExpires) {
