@@ -25,7 +25,10 @@
 #include "agent/kubernetes_sink.h"
 #include "agent/runner.h"
 #include "base/files.h"
+#include "base/http_server.h"
 #include "base/logging.h"
+#include "base/metrics.h"
+#include "base/ops_http.h"
 #include "pki/certificate.h"
 #include "spdlog/sinks/stdout_sinks.h"
 
@@ -54,6 +57,7 @@ struct Flags {
   int reconcile_seconds = 30;
   double renew_fraction = 2.0 / 3.0;
   std::string status_file;
+  std::string metrics_listen;
   bool restart_istiod = false;
   std::string istiod_deployment = "istiod";
 };
@@ -225,6 +229,42 @@ int RunOnce(const Flags& f) {
   return 0;
 }
 
+double UnixSecondsOrZero(TimePoint t) {
+  return t == TimePoint{} ? 0.0 : static_cast<double>(UnixSeconds(t));
+}
+
+// The long-running agent's metrics, read from its status on every scrape.
+void RegisterAgentMetrics(MetricsRegistry* registry, const std::string& cluster,
+                          std::function<RunnerStatus()> status) {
+  auto one = [status](auto value) {
+    return [status, value] { return std::vector<MetricSample>{{{}, value(status())}}; };
+  };
+  registry->AddGauge("meshtrust_agent_info", "Constant 1, labelled with the agent's cluster",
+                     [cluster] {
+                       return std::vector<MetricSample>{{{{"cluster", cluster}}, 1}};
+                     });
+  registry->AddGauge("meshtrust_agent_last_success_timestamp_seconds",
+                     "When the agent last confirmed a valid cacerts (Unix time; 0: never)",
+                     one([](const RunnerStatus& s) { return UnixSecondsOrZero(s.last_success); }));
+  registry->AddGauge("meshtrust_agent_next_renewal_timestamp_seconds",
+                     "When the installed intermediate is due for renewal (Unix time)",
+                     one([](const RunnerStatus& s) { return UnixSecondsOrZero(s.next_renewal); }));
+  registry->AddGauge("meshtrust_agent_intermediate_not_after_timestamp_seconds",
+                     "When the installed intermediate expires (Unix time)",
+                     one([](const RunnerStatus& s) { return UnixSecondsOrZero(s.not_after); }));
+  registry->AddGauge("meshtrust_agent_consecutive_failures",
+                     "Failed attempts since the last success",
+                     one([](const RunnerStatus& s) { return double(s.consecutive_failures); }));
+  registry->AddGauge("meshtrust_agent_watch_connected",
+                     "1 while the Watch stream to the CA is open",
+                     one([](const RunnerStatus& s) { return s.watch_connected ? 1.0 : 0.0; }));
+  registry->AddCounterReader("meshtrust_agent_errors_total", "Failed attempts",
+                             one([](const RunnerStatus& s) { return double(s.failures_total); }));
+  registry->AddCounterReader("meshtrust_agent_changes_total",
+                             "Writes of cacerts (new intermediates, bundles, CRLs, repairs)",
+                             one([](const RunnerStatus& s) { return double(s.changes); }));
+}
+
 int RunForever(const Flags& f) {
   // Block the stop signals before any thread starts, then wait for one.
   sigset_t stop;
@@ -236,6 +276,26 @@ int RunForever(const Flags& f) {
   std::condition_variable cv;
   bool stopping = false;      // Guarded by mu.
   Runner* current = nullptr;  // Guarded by mu.
+  RunnerStatus carried;       // The last round's status. Guarded by mu.
+  auto snapshot = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return current != nullptr ? current->status() : carried;
+  };
+  MetricsRegistry registry;
+  RegisterAgentMetrics(&registry, f.cluster, snapshot);
+  std::unique_ptr<HttpServer> ops;
+  if (!f.metrics_listen.empty()) {
+    absl::StatusOr<std::unique_ptr<HttpServer>> started =
+        HttpServer::Start(f.metrics_listen, [&](const HttpRequest& req) {
+          return HandleOpsHttp(
+              registry,
+              [&] { return CheckInstalledReady(snapshot(), std::chrono::system_clock::now()); },
+              req);
+        });
+    if (!started.ok()) return Fail("--metrics-listen", started.status());
+    ops = *std::move(started);
+    spdlog::info("serving /metrics, /healthz and /readyz on port {}", ops->port());
+  }
   std::thread waiter([&] {
     int sig = 0;
     sigwait(&stop, &sig);
@@ -270,6 +330,8 @@ int RunForever(const Flags& f) {
     RunnerOptions options;
     options.reconcile_interval = std::chrono::seconds(f.reconcile_seconds);
     options.status_file = f.status_file;
+    RunnerStatus initial = snapshot();
+    options.initial_status = &initial;
     Agent* agent = &*a;
     if (f.restart_istiod)
       options.after_change = [&f, agent] { return RestartIstiodIfAsked(f, *agent); };
@@ -300,12 +362,15 @@ int RunForever(const Flags& f) {
     runner.Run();
     {
       std::lock_guard<std::mutex> lock(mu);
+      carried = runner.status();
+      carried.watch_connected = false;
       current = nullptr;
       runner_done = true;
     }
     cv.notify_all();
     renewal.join();
   }
+  if (ops != nullptr) ops->Stop();
   // Unblock the waiter if the loop ended on its own.
   pthread_kill(waiter.native_handle(), SIGTERM);
   waiter.join();
@@ -338,6 +403,8 @@ int main(int argc, char** argv) {
   run->add_option("--reconcile-seconds", f.reconcile_seconds,
                   "How often to re-read and repair cacerts")
       ->capture_default_str();
+  run->add_option("--metrics-listen", f.metrics_listen,
+                  "host:port for /metrics, /healthz and /readyz (e.g. 0.0.0.0:9090)");
   run->add_option("--status-file", f.status_file,
                   "Write the agent's state (last success, next renewal, last error) here as JSON");
   for (CLI::App* cmd : {once, run}) {

@@ -9,6 +9,21 @@
 
 namespace meshtrust::agent {
 
+absl::Status CheckInstalledReady(const RunnerStatus& status, TimePoint now) {
+  if (status.serial.empty()) {
+    return absl::UnavailableError(status.last_error.empty()
+                                      ? "no intermediate installed yet"
+                                      : "no intermediate installed yet: " + status.last_error);
+  }
+  if (now >= status.not_after) return absl::UnavailableError("the installed intermediate expired");
+  if (now >= status.next_renewal + (status.not_after - status.next_renewal) / 2) {
+    return absl::UnavailableError(
+        "the installed intermediate is near expiry and renewal keeps failing: " +
+        status.last_error);
+  }
+  return absl::OkStatus();
+}
+
 Runner::~Runner() { Stop(); }
 
 void Runner::Stop() {
@@ -128,6 +143,7 @@ void Runner::Run() {
         if (result->changed) ++status_.changes;
       } else {
         ++failures;
+        ++status_.failures_total;
         // A requested rotation is not forgotten because the CA was away.
         rotate_ = rotate_ || force;
         status_.last_error = std::string(result.status().message());

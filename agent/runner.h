@@ -20,6 +20,18 @@
 
 namespace meshtrust::agent {
 
+struct RunnerStatus {
+  std::string serial;
+  TimePoint not_after;
+  TimePoint next_renewal;
+  TimePoint last_success;
+  std::string last_error;
+  int consecutive_failures = 0;
+  int64_t failures_total = 0;
+  int changes = 0;
+  bool watch_connected = false;
+};
+
 struct RunnerOptions {
   std::chrono::milliseconds reconcile_interval = std::chrono::seconds(30);
   std::chrono::milliseconds backoff_initial = std::chrono::seconds(1);
@@ -28,18 +40,14 @@ struct RunnerOptions {
   std::string status_file;  // JSON, rewritten after every attempt; empty: none.
   // Called after every change to the installed set (e.g. restart istiod).
   std::function<absl::Status()> after_change;
+  // Where the status starts (a previous Runner's, so counters carry on).
+  const RunnerStatus* initial_status = nullptr;
 };
 
-struct RunnerStatus {
-  std::string serial;
-  TimePoint not_after;
-  TimePoint next_renewal;
-  TimePoint last_success;
-  std::string last_error;
-  int consecutive_failures = 0;
-  int changes = 0;
-  bool watch_connected = false;
-};
+// Whether the installed intermediate can be relied on: one is installed, and
+// the agent has not overrun its renewal point by more than half of the time
+// left after it (a healthy agent renews right at that point).
+absl::Status CheckInstalledReady(const RunnerStatus& status, TimePoint now);
 
 class Runner {
  public:
@@ -50,7 +58,9 @@ class Runner {
         ca_(ca),
         clock_(clock),
         cluster_(std::move(cluster)),
-        options_(std::move(options)) {}
+        options_(std::move(options)) {
+    if (options_.initial_status != nullptr) status_ = *options_.initial_status;
+  }
   ~Runner();
 
   // Runs until Stop() is called (from another thread or a signal handler

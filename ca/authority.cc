@@ -117,6 +117,18 @@ absl::Status Authority::ReloadTrust() {
   return absl::OkStatus();
 }
 
+absl::Status Authority::CheckReady() {
+  absl::StatusOr<std::vector<RootRecord>> roots = store_->ListRoots();
+  if (!roots.ok()) return absl::UnavailableError(absl::StrCat("store: ", roots.status().message()));
+  std::string active = Trust()->active->key_id;
+  absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> key = keys_->GetKey(active);
+  if (!key.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("keystore: cannot unseal ", active, ": ", key.status().message()));
+  }
+  return absl::OkStatus();
+}
+
 std::shared_ptr<const Authority::TrustState> Authority::Trust() const {
   std::lock_guard<std::mutex> lock(trust_mu_);
   return trust_;

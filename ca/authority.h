@@ -193,6 +193,12 @@ class Authority {
   TrustBundle CurrentBundle() const;
   AuditCheckpoint Checkpoint() const;
 
+  // For metrics and health checks; no caller, no audit record.
+  std::string RotationPhase();  // idle, begun, activated ("unknown" if unreadable).
+  int WatchStreams() { return hub_.Subscribers(); }
+  // OK when the store answers and the active root's key can be unsealed.
+  absl::Status CheckReady();
+
  private:
   struct SigningCa {
     std::string key_id;

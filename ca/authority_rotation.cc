@@ -85,6 +85,11 @@ absl::StatusOr<RootRotationStatus> Authority::ComputeRotationStatus() {
   return out;
 }
 
+std::string Authority::RotationPhase() {
+  absl::StatusOr<std::string> raw = store_->RotationState();
+  return raw.ok() ? RotationState::FromJson(*raw).phase : "unknown";
+}
+
 absl::StatusOr<RootRotationStatus> Authority::RootRotation(const Caller& caller) {
   AuditEvent event = Event(caller, "RootRotationStatus", "", "");
   if (absl::Status s = AuthorizeAdmin(caller, /*mutating=*/false); !s.ok()) return Refuse(event, s);

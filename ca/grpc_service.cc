@@ -121,10 +121,14 @@ grpc::Status TrustAuthorityService::RenewIdentity(grpc::ServerContext* context,
 grpc::Status TrustAuthorityService::SignIntermediate(grpc::ServerContext* context,
                                                      const v1::SignIntermediateRequest* request,
                                                      v1::SignIntermediateResponse* response) {
+  auto start = std::chrono::steady_clock::now();
   MESHTRUST_CALLER_OR_RETURN(caller, context);
   absl::StatusOr<IssuedIntermediate> issued =
       authority_->SignIntermediate(*caller, request->cluster(), request->csr_der(),
                                    std::chrono::seconds(request->ttl_seconds()));
+  if (metrics_ != nullptr) {
+    metrics_->RecordSigning(issued.status(), std::chrono::steady_clock::now() - start);
+  }
   if (!issued.ok()) return ToGrpcStatus(issued.status());
   response->set_certificate_pem(issued->certificate_pem);
   response->set_chain_pem(issued->chain_pem);

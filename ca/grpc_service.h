@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "ca/authority.h"
+#include "ca/ca_metrics.h"
 #include "meshtrust/v1/meshtrust.grpc.pb.h"
 
 namespace meshtrust::ca {
@@ -20,9 +21,10 @@ absl::StatusOr<Caller> CallerFromContext(const grpc::ServerContext* context);
 class TrustAuthorityService final : public v1::TrustAuthority::Service {
  public:
   // `heartbeat`: how often a Watch stream sends a checkpoint when idle.
-  explicit TrustAuthorityService(Authority* authority,
+  // `metrics` may be null.
+  explicit TrustAuthorityService(Authority* authority, CaMetrics* metrics = nullptr,
                                  std::chrono::milliseconds heartbeat = std::chrono::seconds(30))
-      : authority_(authority), heartbeat_(heartbeat) {}
+      : authority_(authority), metrics_(metrics), heartbeat_(heartbeat) {}
   grpc::Status Enroll(grpc::ServerContext* context, const v1::EnrollRequest* request,
                       v1::EnrollResponse* response) override;
   grpc::Status RenewIdentity(grpc::ServerContext* context, const v1::RenewIdentityRequest* request,
@@ -42,6 +44,7 @@ class TrustAuthorityService final : public v1::TrustAuthority::Service {
 
  private:
   Authority* authority_;
+  CaMetrics* metrics_;
   std::chrono::milliseconds heartbeat_;
 };
 

@@ -21,8 +21,11 @@
 #include "base/clock.h"
 #include "base/files.h"
 #include "base/logging.h"
+#include "base/metrics.h"
+#include "base/ops_http.h"
 #include "ca/audit_verify.h"
 #include "ca/authority.h"
+#include "ca/ca_metrics.h"
 #include "ca/public_http.h"
 #include "ca/server.h"
 #include "ca/state_dir.h"
@@ -128,6 +131,7 @@ struct ServeFlags {
   std::string root_rotation_soak = "24h";
   std::string crl_validity = "168h";
   std::string identity_ttl = "24h";
+  std::string metrics_listen;
 };
 
 int RunServe(const std::string& state_dir, const KekFlags& kek, const ServeFlags& flags) {
@@ -158,6 +162,9 @@ int RunServe(const std::string& state_dir, const KekFlags& kek, const ServeFlags
                         &SystemClock::Get(), *std::move(control), options);
   if (!authority.ok()) return Fail(authority.status());
 
+  MetricsRegistry registry;
+  CaMetrics metrics(&registry, authority->get(), state->store.get(), &SystemClock::Get());
+
   // Block the stop signals before gRPC starts its threads, then wait for one.
   sigset_t stop;
   sigemptyset(&stop);
@@ -170,6 +177,7 @@ int RunServe(const std::string& state_dir, const KekFlags& kek, const ServeFlags
   server_options.server_chain_pem = state->server_chain_pem;
   server_options.server_key_pem = &state->server_key_pem;
   server_options.client_ca_pem = state->control_ca_pem;
+  server_options.metrics = &metrics;
   absl::StatusOr<std::unique_ptr<CaServer>> server =
       CaServer::Start(authority->get(), server_options);
   state->server_key_pem = SecretBytes();  // Wipe our copy; gRPC holds its own.
@@ -194,6 +202,18 @@ int RunServe(const std::string& state_dir, const KekFlags& kek, const ServeFlags
     http = *std::move(started);
     spdlog::info("serving CRLs over HTTP on port {}", http->port());
   }
+  std::unique_ptr<HttpServer> ops;
+  if (!flags.metrics_listen.empty()) {
+    Authority* a = authority->get();
+    absl::StatusOr<std::unique_ptr<HttpServer>> started =
+        HttpServer::Start(flags.metrics_listen, [&registry, a](const HttpRequest& req) {
+          return HandleOpsHttp(
+              registry, [a] { return a->CheckReady(); }, req);
+        });
+    if (!started.ok()) return Fail(started.status());
+    ops = *std::move(started);
+    spdlog::info("serving /metrics, /healthz and /readyz on port {}", ops->port());
+  }
   std::mutex timer_mu;
   std::condition_variable timer_cv;
   bool stopping = false;
@@ -216,6 +236,7 @@ int RunServe(const std::string& state_dir, const KekFlags& kek, const ServeFlags
   timer_cv.notify_all();
   crl_timer.join();
   if (http != nullptr) http->Stop();
+  if (ops != nullptr) ops->Stop();
   (*server)->Shutdown();
   return 0;
 }
@@ -332,6 +353,8 @@ int main(int argc, char** argv) {
                    "How long after `root rotate activate` the old root may be retired; at least "
                    "the workload certificate TTL (e.g. 24h)")
       ->capture_default_str();
+  serve_cmd->add_option("--metrics-listen", serve.metrics_listen,
+                        "host:port for /metrics, /healthz and /readyz (operators, not clusters)");
   serve_cmd
       ->add_option("--identity-ttl", serve.identity_ttl,
                    "Lifetime of agent and admin identity certificates; agents renew them at two "

@@ -23,7 +23,7 @@ absl::StatusOr<std::unique_ptr<CaServer>> CaServer::Start(Authority* authority,
       {std::string(options.server_key_pem->UnsafeSecretString()), options.server_chain_pem});
 
   std::unique_ptr<CaServer> server(new CaServer());
-  server->agents_ = std::make_unique<TrustAuthorityService>(authority);
+  server->agents_ = std::make_unique<TrustAuthorityService>(authority, options.metrics);
   server->admin_ = std::make_unique<AdminService>(authority);
 
   grpc::EnableDefaultHealthCheckService(true);

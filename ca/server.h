@@ -15,6 +15,7 @@ class Server;
 
 namespace meshtrust::ca {
 
+class CaMetrics;
 class TrustAuthorityService;
 class AdminService;
 
@@ -25,6 +26,7 @@ struct ServerOptions {
   std::string client_ca_pem;                      // The control CA: the only client trust.
   int max_message_bytes = 256 * 1024;
   int max_concurrent_streams = 256;
+  CaMetrics* metrics = nullptr;  // Optional; must outlive the server.
 };
 
 class CaServer {

@@ -23,6 +23,7 @@ using ::meshtrust::testing::CommandResult;
 using ::meshtrust::testing::IsOk;
 using ::meshtrust::testing::RunCommand;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class AgentCliTest : public ::testing::Test {
  protected:
@@ -171,51 +172,108 @@ TEST_F(AgentCliTest, RestartsIstiodOnlyWhenItInstalledSomethingNew) {
   EXPECT_THAT(wrong.output, HasSubstr("nope"));
 }
 
-TEST_F(AgentCliTest, LongRunningAgentRenewsItsIdentityBeforeItExpires) {
-  testing::TestCaOptions options;
-  options.authority.identity_ttl = std::chrono::seconds(6);
-  options.authority.backdate = std::chrono::seconds(0);
-  ca_ = testing::TestCa::Create(options);
-  std::string cacerts = dir_.Sub("cacerts");
-  auto started = RunCommand(absl::StrCat(
-      MESHTRUST_AGENT_BINARY, " run --ca ", ca_->address(), " --cluster cluster1 --pin ",
-      ca_->pin(), " --token-file ", TokenFile("cluster1"), " --sink file --dir ", cacerts,
-      " --identity-dir ", dir_.Sub("identity"), " >", dir_.Sub("run.log"), " 2>&1 & echo $!"));
-  int pid = std::atoi(started.output.c_str());
-  ASSERT_GT(pid, 0) << started.output;
-  auto serial = [&] {
-    auto pem = ReadFile(cacerts + "/ca-cert.pem");
+// `meshtrust-agent run` in the background with a file sink in cacerts/.
+class RunningAgentCliTest : public AgentCliTest {
+ protected:
+  void TearDown() override {
+    if (pid_ > 0) {
+      RunCommand(absl::StrCat("kill ", pid_));
+      EXPECT_TRUE(WaitFor([&] { return ::kill(pid_, 0) != 0; }, std::chrono::seconds(5)));
+    }
+  }
+  void StartAgent(const std::string& extra) {
+    auto started = RunCommand(absl::StrCat(
+        MESHTRUST_AGENT_BINARY, " run --ca ", ca_->address(), " --cluster cluster1 --pin ",
+        ca_->pin(), " --token-file ", TokenFile("cluster1"), " --sink file --dir ", cacerts_,
+        " --identity-dir ", dir_.Sub("identity"), " ", extra, " >", Log(), " 2>&1 & echo $!"));
+    pid_ = std::atoi(started.output.c_str());
+    ASSERT_GT(pid_, 0) << started.output;
+    ASSERT_TRUE(WaitFor([&] { return !Serial().empty(); }, std::chrono::seconds(10)))
+        << ReadFile(Log()).value_or("");
+  }
+  std::string Log() const { return dir_.Sub("run.log"); }
+  std::string Serial() const {
+    auto pem = ReadFile(cacerts_ + "/ca-cert.pem");
     auto cert = pem.ok() ? pki::ParseCertificatePem(*pem) : pem.status();
     return cert.ok() ? pki::SerialHex(cert->get()) : "";
-  };
-  auto wait_for = [](auto pred, std::chrono::seconds timeout) {
+  }
+  template <typename Pred>
+  static bool WaitFor(Pred pred, std::chrono::seconds timeout) {
     for (auto end = std::chrono::steady_clock::now() + timeout;
          std::chrono::steady_clock::now() < end;) {
       if (pred()) return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     return pred();
-  };
-  ASSERT_TRUE(wait_for([&] { return !serial().empty(); }, std::chrono::seconds(10)))
-      << *ReadFile(dir_.Sub("run.log"));
+  }
+
+  std::string cacerts_ = dir_.Sub("cacerts");
+  int pid_ = 0;
+};
+
+TEST_F(RunningAgentCliTest, RenewsItsIdentityBeforeItExpires) {
+  testing::TestCaOptions options;
+  options.authority.identity_ttl = std::chrono::seconds(6);
+  options.authority.backdate = std::chrono::seconds(0);
+  ca_ = testing::TestCa::Create(options);
+  StartAgent("");
   // Well past the first identity's expiry, the agent still reaches the CA:
   // it re-keys when told to over a Watch stream held with a renewed identity.
   std::this_thread::sleep_for(std::chrono::seconds(9));
-  std::string before = serial();
+  std::string before = Serial();
   ASSERT_OK_AND_ASSIGN(int notified,
                        ca_->authority()->RotateIntermediate(ca_->LocalOperator(), "cluster1"));
   EXPECT_EQ(notified, 1);
-  EXPECT_TRUE(wait_for([&] { return serial() != before; }, std::chrono::seconds(5)))
-      << *ReadFile(dir_.Sub("run.log"));
+  EXPECT_TRUE(WaitFor([&] { return Serial() != before; }, std::chrono::seconds(5)))
+      << ReadFile(Log()).value_or("");
   int renewals = 0;
   auto records = ca_->store()->ReadAudit(0, 10000);
   ASSERT_THAT(records, IsOk());
   for (const auto& r : *records)
     renewals += r.event.action == "RenewIdentity" && r.event.result == "ok";
   EXPECT_GE(renewals, 2);
-  RunCommand(absl::StrCat("kill ", pid));
-  EXPECT_TRUE(wait_for([&] { return ::kill(pid, 0) != 0; }, std::chrono::seconds(5)));
-  EXPECT_THAT(*ReadFile(dir_.Sub("run.log")), HasSubstr("renewed the agent identity"));
+  EXPECT_THAT(ReadFile(Log()).value_or(""), HasSubstr("renewed the agent identity"));
+}
+
+TEST_F(RunningAgentCliTest, ServesMetricsAndReadiness) {
+  StartAgent("--metrics-listen 127.0.0.1:0 --reconcile-seconds 1");
+  std::string port;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        std::string log = ReadFile(Log()).value_or("");
+        size_t at = log.find("/readyz on port ");
+        if (at == std::string::npos) return false;
+        port = log.substr(at + 16, log.find('\n', at) - at - 16);
+        return true;
+      },
+      std::chrono::seconds(5)));
+  auto get = [&](const std::string& path) {
+    return RunCommand(
+        absl::StrCat("curl -s -w ' HTTP %{http_code}' http://127.0.0.1:", port, path));
+  };
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return get("/metrics").output.find("meshtrust_agent_watch_connected 1") !=
+               std::string::npos;
+      },
+      std::chrono::seconds(5)));
+  std::string metrics = get("/metrics").output;
+  EXPECT_THAT(metrics, HasSubstr("meshtrust_agent_info{cluster=\"cluster1\"} 1\n"));
+  EXPECT_THAT(metrics, HasSubstr("meshtrust_agent_errors_total 0\n"));
+  EXPECT_THAT(metrics, HasSubstr("meshtrust_agent_consecutive_failures 0\n"));
+  EXPECT_THAT(metrics, Not(HasSubstr("meshtrust_agent_last_success_timestamp_seconds 0\n")));
+  EXPECT_THAT(get("/readyz").output, HasSubstr("ready\n HTTP 200"));
+  EXPECT_THAT(get("/healthz").output, HasSubstr("HTTP 200"));
+
+  // The CA goes away: errors are counted, the installed set stays ready.
+  ca_->StopServer();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return get("/metrics").output.find("meshtrust_agent_errors_total 0\n") == std::string::npos;
+      },
+      std::chrono::seconds(10)));
+  EXPECT_THAT(get("/metrics").output, HasSubstr("meshtrust_agent_watch_connected 0\n"));
+  EXPECT_THAT(get("/readyz").output, HasSubstr("HTTP 200"));
 }
 
 }  // namespace
