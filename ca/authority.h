@@ -46,6 +46,8 @@ struct AuthorityOptions {
   std::chrono::seconds root_rotation_soak = std::chrono::hours(24);
 };
 
+struct MeshStatusInfo;
+
 struct RootRotationStatus {
   std::string phase;  // "idle", "begun" or "activated".
   struct Root {
@@ -63,6 +65,15 @@ struct RootRotationStatus {
   std::vector<ClusterState> clusters;
   TimePoint activated_at;
   std::string blocking;  // Why the next phase would be refused now; "" if it would not.
+};
+
+struct MeshStatusInfo {
+  std::vector<ClusterRecord> clusters;
+  RootRotationStatus rotation;
+  std::vector<CrlRecord> crls;  // Of the roots in the bundle.
+  std::string bundle_sha256;
+  uint64_t audit_head = 0;
+  TimePoint now;
 };
 
 // The control CA: signs client identities (and the server certificate).
@@ -181,6 +192,8 @@ class Authority {
   absl::StatusOr<RootRotationStatus> ActivateRootRotation(const Caller& caller, bool force);
   absl::StatusOr<RootRotationStatus> FinishRootRotation(const Caller& caller);
   absl::StatusOr<RootRotationStatus> RootRotation(const Caller& caller);
+  // The state of the whole mesh, for operators and auditors.
+  absl::StatusOr<MeshStatusInfo> MeshStatus(const Caller& caller);
 
   // Re-signs each root's CRL when it is missing, half-way to nextUpdate, or
   // (with `force`) always. Safe to call from a timer.

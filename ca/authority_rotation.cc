@@ -98,6 +98,31 @@ absl::StatusOr<RootRotationStatus> Authority::RootRotation(const Caller& caller)
   return ComputeRotationStatus();
 }
 
+absl::StatusOr<MeshStatusInfo> Authority::MeshStatus(const Caller& caller) {
+  AuditEvent event = Event(caller, "MeshStatus", "", "");
+  if (absl::Status s = AuthorizeAdmin(caller, /*mutating=*/false); !s.ok()) return Refuse(event, s);
+  event.result = "ok";
+  if (absl::Status s = store_->AppendAudit(event); !s.ok()) return s;
+  MeshStatusInfo out;
+  absl::StatusOr<RootRotationStatus> rotation = ComputeRotationStatus();
+  if (!rotation.ok()) return rotation.status();
+  out.rotation = *std::move(rotation);
+  absl::StatusOr<std::vector<ClusterRecord>> clusters = store_->ListClusters();
+  if (!clusters.ok()) return clusters.status();
+  out.clusters = *std::move(clusters);
+  absl::StatusOr<std::vector<CrlRecord>> crls = store_->ListCrls();
+  if (!crls.ok()) return crls.status();
+  for (CrlRecord& c : *crls) {
+    for (const RootRotationStatus::Root& r : out.rotation.roots) {
+      if (r.key_id == c.root_key_id && r.status != "retired") out.crls.push_back(std::move(c));
+    }
+  }
+  out.bundle_sha256 = CurrentBundle().sha256;
+  out.audit_head = store_->Head().sequence;
+  out.now = clock_->Now();
+  return out;
+}
+
 absl::StatusOr<RootRotationStatus> Authority::BeginRootRotation(const Caller& caller) {
   std::lock_guard<std::mutex> lock(rotation_mu_);
   AuditEvent event = Event(caller, "RootRotationBegin", "", "");

@@ -46,6 +46,25 @@ void ToProto(const ClusterRecord& c, v1::Cluster* out) {
   if (!c.acked_serial.empty()) SetTime(c.acked_at, out->mutable_acked_at());
 }
 
+void ToProto(const RootRotationStatus& status, v1::RootRotationStatus* response) {
+  response->set_phase(status.phase);
+  for (const auto& r : status.roots) {
+    v1::RootRotationStatus::Root* out = response->add_roots();
+    out->set_key_id(r.key_id);
+    out->set_status(r.status);
+    out->set_sha256(r.sha256);
+  }
+  for (const auto& c : status.clusters) {
+    v1::RootRotationStatus::ClusterState* out = response->add_clusters();
+    out->set_name(c.name);
+    out->set_enabled(c.enabled);
+    out->set_acked_bundle(c.acked_bundle);
+    out->set_on_signing_root(c.on_signing_root);
+  }
+  if (status.phase == "activated") SetTime(status.activated_at, response->mutable_activated_at());
+  response->set_blocking(status.blocking);
+}
+
 void ToProto(const NewJoinToken& t, v1::JoinToken* out) {
   out->set_token(t.token);
   absl::StatusOr<EnrollmentSubject> subject = EnrollmentSubject::Parse(t.subject);
@@ -326,22 +345,28 @@ grpc::Status AdminService::RootRotation(grpc::ServerContext* context,
       status = authority_->RootRotation(*caller);
   }
   if (!status.ok()) return ToGrpcStatus(status.status());
-  response->set_phase(status->phase);
-  for (const auto& r : status->roots) {
-    v1::RootRotationStatus::Root* out = response->add_roots();
-    out->set_key_id(r.key_id);
-    out->set_status(r.status);
-    out->set_sha256(r.sha256);
+  ToProto(*status, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::GetMeshStatus(grpc::ServerContext* context,
+                                         const v1::GetMeshStatusRequest* request,
+                                         v1::MeshStatus* response) {
+  MESHTRUST_CALLER_OR_RETURN(caller, context);
+  absl::StatusOr<MeshStatusInfo> status = authority_->MeshStatus(*caller);
+  if (!status.ok()) return ToGrpcStatus(status.status());
+  for (const ClusterRecord& c : status->clusters) ToProto(c, response->add_clusters());
+  ToProto(status->rotation, response->mutable_rotation());
+  for (const CrlRecord& c : status->crls) {
+    v1::MeshStatus::RootCrl* out = response->add_crls();
+    out->set_root_key_id(c.root_key_id);
+    out->set_number(c.number);
+    SetTime(c.this_update, out->mutable_this_update());
+    SetTime(c.next_update, out->mutable_next_update());
   }
-  for (const auto& c : status->clusters) {
-    v1::RootRotationStatus::ClusterState* out = response->add_clusters();
-    out->set_name(c.name);
-    out->set_enabled(c.enabled);
-    out->set_acked_bundle(c.acked_bundle);
-    out->set_on_signing_root(c.on_signing_root);
-  }
-  if (status->phase == "activated") SetTime(status->activated_at, response->mutable_activated_at());
-  response->set_blocking(status->blocking);
+  response->set_bundle_sha256(status->bundle_sha256);
+  response->set_audit_head(status->audit_head);
+  SetTime(status->now, response->mutable_now());
   return grpc::Status::OK;
 }
 

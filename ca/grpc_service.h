@@ -72,6 +72,8 @@ class AdminService final : public v1::Admin::Service {
                       v1::RevokeResponse* response) override;
   grpc::Status RootRotation(grpc::ServerContext* context, const v1::RootRotationRequest* request,
                             v1::RootRotationStatus* response) override;
+  grpc::Status GetMeshStatus(grpc::ServerContext* context, const v1::GetMeshStatusRequest* request,
+                             v1::MeshStatus* response) override;
   grpc::Status RotateIntermediate(grpc::ServerContext* context,
                                   const v1::RotateIntermediateRequest* request,
                                   v1::RotateIntermediateResponse* response) override;

@@ -12,6 +12,7 @@
 #include "absl/strings/strip.h"
 #include "base/files.h"
 #include "client/ca_client.h"
+#include "ctl/mesh_status.h"
 #include "ctl/output.h"
 #include "meshtrust/v1/meshtrust.grpc.pb.h"
 #include "pki/key.h"
@@ -25,7 +26,11 @@ struct Globals {
   std::string output = "table";
   int timeout_seconds = 15;
 
-  Format format() const { return output == "json" ? Format::kJson : Format::kTable; }
+  Format format() const {
+    return output == "json" ? Format::kJson : output == "yaml" ? Format::kYaml : Format::kTable;
+  }
+  bool structured() const { return format() != Format::kTable; }
+  std::string Render(const nlohmann::json& doc) const { return RenderDocument(doc, format()); }
   std::chrono::seconds timeout() const { return std::chrono::seconds(timeout_seconds); }
   std::string Path(absl::string_view name) const { return absl::StrCat(config_dir, "/", name); }
 };
@@ -116,10 +121,10 @@ nlohmann::json ClusterJson(const v1::Cluster& c) {
 }
 
 void PrintClusters(const Globals& g, const std::vector<v1::Cluster>& clusters) {
-  if (g.format() == Format::kJson) {
+  if (g.structured()) {
     nlohmann::json arr = nlohmann::json::array();
     for (const auto& c : clusters) arr.push_back(ClusterJson(c));
-    std::fputs(RenderJson(arr).c_str(), stdout);
+    std::fputs(g.Render(arr).c_str(), stdout);
     return;
   }
   std::vector<std::vector<std::string>> rows;
@@ -137,10 +142,10 @@ void PrintClusters(const Globals& g, const std::vector<v1::Cluster>& clusters) {
 }
 
 void PrintToken(const Globals& g, const v1::JoinToken& t) {
-  if (g.format() == Format::kJson) {
+  if (g.structured()) {
     std::fputs(
-        RenderJson(
-            {{"cluster", t.cluster()}, {"token", t.token()}, {"expires", FormatTime(t.expires())}})
+        g.Render(
+             {{"cluster", t.cluster()}, {"token", t.token()}, {"expires", FormatTime(t.expires())}})
             .c_str(),
         stdout);
     return;
@@ -151,7 +156,7 @@ void PrintToken(const Globals& g, const v1::JoinToken& t) {
 
 // Prints the root rotation phase, the roots and what each cluster acknowledged.
 void PrintRootRotation(const Globals& g, const v1::RootRotationStatus& r) {
-  if (g.format() == Format::kJson) {
+  if (g.structured()) {
     nlohmann::json roots = nlohmann::json::array(), clusters = nlohmann::json::array();
     for (const auto& root : r.roots()) {
       roots.push_back(
@@ -163,11 +168,11 @@ void PrintRootRotation(const Globals& g, const v1::RootRotationStatus& r) {
                           {"acked_bundle", c.acked_bundle()},
                           {"on_signing_root", c.on_signing_root()}});
     }
-    std::fputs(RenderJson({{"phase", r.phase()},
-                           {"activated_at", FormatTime(r.activated_at())},
-                           {"roots", roots},
-                           {"clusters", clusters},
-                           {"blocking", r.blocking()}})
+    std::fputs(g.Render({{"phase", r.phase()},
+                         {"activated_at", FormatTime(r.activated_at())},
+                         {"roots", roots},
+                         {"clusters", clusters},
+                         {"blocking", r.blocking()}})
                    .c_str(),
                stdout);
     return;
@@ -197,6 +202,72 @@ void PrintRootRotation(const Globals& g, const v1::RootRotationStatus& r) {
   } else if (r.phase() != "idle") {
     std::printf("\nready: meshtrustctl root rotate %s\n", next);
   }
+}
+
+// One screen for the whole mesh; exit 1 when something needs attention.
+int PrintMeshStatus(const Globals& g, const v1::MeshStatus& s) {
+  std::vector<std::string> attention = NeedsAttention(s);
+  int64_t now = s.now().seconds();
+  if (g.structured()) {
+    nlohmann::json clusters = nlohmann::json::array(), crls = nlohmann::json::array();
+    for (const auto& c : s.clusters()) {
+      nlohmann::json j = ClusterJson(c);
+      j["bundle_in_sync"] = c.acked_bundle_sha256() == s.bundle_sha256();
+      j["expires_in_seconds"] =
+          c.current_serial().empty() ? 0 : c.current_not_after().seconds() - now;
+      clusters.push_back(j);
+    }
+    for (const auto& c : s.crls()) {
+      crls.push_back({{"root", c.root_key_id()},
+                      {"number", c.number()},
+                      {"age_seconds", now - c.this_update().seconds()},
+                      {"next_update", FormatTime(c.next_update())}});
+    }
+    std::fputs(g.Render({{"clusters", clusters},
+                         {"root_rotation_phase", s.rotation().phase()},
+                         {"root_rotation_blocking", s.rotation().blocking()},
+                         {"crls", crls},
+                         {"bundle_sha256", s.bundle_sha256()},
+                         {"audit_head", s.audit_head()},
+                         {"needs_attention", attention}})
+                   .c_str(),
+               stdout);
+    return attention.empty() ? 0 : 1;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& c : s.clusters()) {
+    bool in_sync = c.acked_bundle_sha256() == s.bundle_sha256();
+    rows.push_back(
+        {c.name(), c.enabled() ? "yes" : "no",
+         c.current_serial().empty() ? "-" : c.current_serial(),
+         c.current_serial().empty() ? "-" : HumanDuration(c.current_not_after().seconds() - now),
+         c.acked_at().seconds() == 0 ? "never"
+                                     : HumanDuration(now - c.acked_at().seconds()) + " ago",
+         c.acked_serial() == c.current_serial() && !c.current_serial().empty() ? "yes" : "no",
+         in_sync ? "yes" : "no"});
+  }
+  std::fputs(RenderTable({"CLUSTER", "ENABLED", "INTERMEDIATE", "EXPIRES IN", "LAST ACK",
+                          "INSTALLED", "BUNDLE IN SYNC"},
+                         rows)
+                 .c_str(),
+             stdout);
+  std::printf("\nroot rotation: %s%s%s\n", s.rotation().phase().c_str(),
+              s.rotation().blocking().empty() ? "" : " (waiting: ",
+              s.rotation().blocking().empty() ? "" : (s.rotation().blocking() + ")").c_str());
+  for (const auto& c : s.crls()) {
+    std::printf("root CRL %s: number %llu, age %s, next update in %s\n", c.root_key_id().c_str(),
+                static_cast<unsigned long long>(c.number()),
+                HumanDuration(now - c.this_update().seconds()).c_str(),
+                HumanDuration(c.next_update().seconds() - now).c_str());
+  }
+  std::printf("audit log head: record %llu\n", static_cast<unsigned long long>(s.audit_head()));
+  if (attention.empty()) {
+    std::printf("\nall enabled clusters are in sync\n");
+    return 0;
+  }
+  std::printf("\nneeds attention:\n");
+  for (const std::string& a : attention) std::printf("  - %s\n", a.c_str());
+  return 1;
 }
 
 int Login(Globals& g, const std::string& pin, const std::string& token,
@@ -247,8 +318,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--ca", g.ca_address, "CA address host:port (default: the one from login)")
       ->envname("MESHTRUSTCTL_CA");
-  app.add_option("-o,--output", g.output, "Output format: table or json")
-      ->check(CLI::IsMember({"table", "json"}))
+  app.add_option("-o,--output", g.output, "Output format: table, json or yaml")
+      ->check(CLI::IsMember({"table", "json", "yaml"}))
       ->capture_default_str();
   app.add_option("--timeout", g.timeout_seconds, "Per-call deadline in seconds")
       ->capture_default_str();
@@ -306,6 +377,11 @@ int main(int argc, char** argv) {
   CLI::App* rotate_intermediate = rotate->add_subcommand(
       "intermediate", "Make a cluster's agent re-key now (the old intermediate stays valid)");
   rotate_intermediate->add_option("--cluster", name, "Cluster name")->required();
+
+  CLI::App* status_cmd = app.add_subcommand(
+      "status",
+      "Every cluster, the root rotation and the CRLs on one screen; exits 1 when something "
+      "needs attention");
 
   CLI::App* root = app.add_subcommand("root", "Mesh roots and their rotation");
   root->require_subcommand(1);
@@ -370,10 +446,10 @@ int main(int argc, char** argv) {
     status = Invoke(
         g, [&](Admin::Stub* s, grpc::ClientContext* c) { return s->AddCluster(c, req, &resp); });
     if (!status.ok()) return Fail(status);
-    if (g.format() == Format::kJson) {
-      std::fputs(RenderJson({{"cluster", ClusterJson(resp.cluster())},
-                             {"token", resp.token().token()},
-                             {"token_expires", FormatTime(resp.token().expires())}})
+    if (g.structured()) {
+      std::fputs(g.Render({{"cluster", ClusterJson(resp.cluster())},
+                           {"token", resp.token().token()},
+                           {"token_expires", FormatTime(resp.token().expires())}})
                      .c_str(),
                  stdout);
     } else {
@@ -426,7 +502,7 @@ int main(int argc, char** argv) {
       return s->ListCertificates(c, req, &resp);
     });
     if (!status.ok()) return Fail(status);
-    if (g.format() == Format::kJson) {
+    if (g.structured()) {
       nlohmann::json arr = nlohmann::json::array();
       for (const auto& c : resp.certificates()) {
         arr.push_back({{"serial", c.serial()},
@@ -438,7 +514,7 @@ int main(int argc, char** argv) {
                        {"revoked", c.revoked()},
                        {"certificate_pem", c.certificate_pem()}});
       }
-      std::fputs(RenderJson(arr).c_str(), stdout);
+      std::fputs(g.Render(arr).c_str(), stdout);
     } else {
       std::vector<std::vector<std::string>> rows;
       for (const auto& c : resp.certificates()) {
@@ -458,16 +534,23 @@ int main(int argc, char** argv) {
       return s->RotateIntermediate(c, req, &resp);
     });
     if (!status.ok()) return Fail(status);
-    if (g.format() == Format::kJson) {
-      std::fputs(
-          RenderJson({{"cluster", name}, {"agents_notified", resp.agents_notified()}}).c_str(),
-          stdout);
+    if (g.structured()) {
+      std::fputs(g.Render({{"cluster", name}, {"agents_notified", resp.agents_notified()}}).c_str(),
+                 stdout);
     } else if (resp.agents_notified() == 0) {
       std::printf("no agent of %s is connected right now; it was not notified\n", name.c_str());
     } else {
       std::printf("asked %d agent(s) of %s to re-key now\n", resp.agents_notified(), name.c_str());
     }
     return resp.agents_notified() > 0 ? 0 : 1;
+  }
+  if (status_cmd->parsed()) {
+    v1::MeshStatus resp;
+    status = Invoke(g, [&](Admin::Stub* s, grpc::ClientContext* c) {
+      return s->GetMeshStatus(c, v1::GetMeshStatusRequest(), &resp);
+    });
+    if (!status.ok()) return Fail(status);
+    return PrintMeshStatus(g, resp);
   }
   if (root_status->parsed() || root_rotate->parsed()) {
     v1::RootRotationRequest req;
@@ -495,11 +578,11 @@ int main(int argc, char** argv) {
     status =
         Invoke(g, [&](Admin::Stub* s, grpc::ClientContext* c) { return s->Revoke(c, req, &resp); });
     if (!status.ok()) return Fail(status);
-    if (g.format() == Format::kJson) {
+    if (g.structured()) {
       std::fputs(
-          RenderJson({{"revoked_serials", std::vector<std::string>(resp.revoked_serials().begin(),
-                                                                   resp.revoked_serials().end())},
-                      {"crl_number", resp.crl_number()}})
+          g.Render({{"revoked_serials", std::vector<std::string>(resp.revoked_serials().begin(),
+                                                                 resp.revoked_serials().end())},
+                    {"crl_number", resp.crl_number()}})
               .c_str(),
           stdout);
     } else {
@@ -520,7 +603,7 @@ int main(int argc, char** argv) {
     status = Invoke(
         g, [&](Admin::Stub* s, grpc::ClientContext* c) { return s->ListAudit(c, req, &resp); });
     if (!status.ok()) return Fail(status);
-    if (g.format() == Format::kJson) {
+    if (g.structured()) {
       nlohmann::json arr = nlohmann::json::array();
       for (const auto& r : resp.records()) {
         arr.push_back({{"sequence", r.sequence()},
@@ -532,7 +615,7 @@ int main(int argc, char** argv) {
                        {"result", r.result()},
                        {"serial", r.serial()}});
       }
-      std::fputs(RenderJson(arr).c_str(), stdout);
+      std::fputs(g.Render(arr).c_str(), stdout);
     } else {
       std::vector<std::vector<std::string>> rows;
       for (const auto& r : resp.records()) {
@@ -552,11 +635,11 @@ int main(int argc, char** argv) {
       return s->VerifyAudit(c, v1::VerifyAuditRequest(), &resp);
     });
     if (!status.ok()) return Fail(status);
-    if (g.format() == Format::kJson) {
-      std::fputs(RenderJson({{"ok", resp.ok()},
-                             {"records_checked", resp.records_checked()},
-                             {"first_bad_sequence", resp.first_bad_sequence()},
-                             {"problem", resp.problem()}})
+    if (g.structured()) {
+      std::fputs(g.Render({{"ok", resp.ok()},
+                           {"records_checked", resp.records_checked()},
+                           {"first_bad_sequence", resp.first_bad_sequence()},
+                           {"problem", resp.problem()}})
                      .c_str(),
                  stdout);
     } else if (resp.ok()) {

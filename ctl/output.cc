@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "yaml-cpp/yaml.h"
+
 namespace meshtrust::ctl {
 
 std::string RenderTable(const std::vector<std::string>& headers,
@@ -29,5 +31,43 @@ std::string RenderTable(const std::vector<std::string>& headers,
 }
 
 std::string RenderJson(const nlohmann::json& doc) { return doc.dump(2) + "\n"; }
+
+namespace {
+
+void EmitYaml(YAML::Emitter& out, const nlohmann::json& j) {
+  if (j.is_object()) {
+    out << YAML::BeginMap;
+    for (const auto& [key, value] : j.items()) {
+      out << YAML::Key << key << YAML::Value;
+      EmitYaml(out, value);
+    }
+    out << YAML::EndMap;
+  } else if (j.is_array()) {
+    out << YAML::BeginSeq;
+    for (const auto& value : j) EmitYaml(out, value);
+    out << YAML::EndSeq;
+  } else if (j.is_string()) {
+    // Quoted when it would otherwise read as another type ("yes", "1", "").
+    out << YAML::DoubleQuoted << j.get<std::string>();
+  } else if (j.is_boolean()) {
+    out << YAML::TrueFalseBool << j.get<bool>();
+  } else if (j.is_null()) {
+    out << YAML::Null;
+  } else {
+    out << j.dump();
+  }
+}
+
+}  // namespace
+
+std::string RenderYaml(const nlohmann::json& doc) {
+  YAML::Emitter out;
+  EmitYaml(out, doc);
+  return std::string(out.c_str()) + "\n";
+}
+
+std::string RenderDocument(const nlohmann::json& doc, Format format) {
+  return format == Format::kYaml ? RenderYaml(doc) : RenderJson(doc);
+}
 
 }  // namespace meshtrust::ctl

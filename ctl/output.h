@@ -9,7 +9,7 @@
 
 namespace meshtrust::ctl {
 
-enum class Format { kTable, kJson };
+enum class Format { kTable, kJson, kYaml };
 
 // Rows of string cells under `headers`, aligned in columns.
 std::string RenderTable(const std::vector<std::string>& headers,
@@ -17,6 +17,12 @@ std::string RenderTable(const std::vector<std::string>& headers,
 
 // A JSON document rendered with two-space indentation.
 std::string RenderJson(const nlohmann::json& doc);
+
+// The same document as YAML (block style).
+std::string RenderYaml(const nlohmann::json& doc);
+
+// `doc` in `format` (kJson or kYaml).
+std::string RenderDocument(const nlohmann::json& doc, Format format);
 
 }  // namespace meshtrust::ctl
 

@@ -181,7 +181,7 @@ if [ $LIFECYCLE -eq 1 ]; then
 fi
 
 step "${LAST_STEP:-9}. What the CA recorded"
-"$CTL" cluster list
+"$CTL" status || fail "meshtrustctl status reports something that needs attention"
 "$CTL" audit verify
 echo
 echo "meshtrust demo: OK"

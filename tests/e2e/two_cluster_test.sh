@@ -9,6 +9,7 @@ OUT=$(mktemp -d /tmp/meshtrust-e2e.XXXXXX)
 trap 'rm -rf "$OUT"' EXIT
 BIN_DIR=$BIN_DIR DEMO_OUT=$OUT "$SRC/scripts/demo.sh" >"$OUT/demo.log" 2>&1 || { cat "$OUT/demo.log"; exit 1; }
 grep -q "meshtrust demo: OK" "$OUT/demo.log"
+grep -q "all enabled clusters are in sync" "$OUT/demo.log" || { echo "meshtrustctl status did not report a healthy mesh"; exit 1; }
 
 for c in cluster1 cluster2; do
   [ "$(ls "$OUT/$c" | sort | tr '\n' ' ')" = "ca-cert.pem ca-crl.pem ca-key.pem cert-chain.pem root-cert.pem " ] ||
