@@ -385,13 +385,15 @@ int main(int argc, char** argv) {
   meshtrust::EnsureSodiumInitialized();
   ::umask(077);
   ::signal(SIGPIPE, SIG_IGN);  // A peer closing early is an error, not a crash.
-  CRYPTO_secure_malloc_init(1 << 16, 32);
+  // Until the flags choose a format, log as text to stderr.
   spdlog::set_default_logger(spdlog::stderr_logger_mt("meshtrust-agent"));
+  CRYPTO_secure_malloc_init(1 << 16, 32);
 
   CLI::App app{"meshtrust-agent: keeps Istio's cacerts holding this cluster's intermediate CA"};
   app.require_subcommand(1);
   Flags f;
-  std::string log_level = "info";
+  std::string log_level = "info", log_format = "text";
+  app.add_option("--log-format", log_format, "Log lines as text or json")->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->capture_default_str();
   CLI::App* once =
@@ -456,7 +458,11 @@ int main(int argc, char** argv) {
         ->capture_default_str();
   }
   CLI11_PARSE(app, argc, argv);
-  spdlog::set_level(spdlog::level::from_str(log_level));
+  if (absl::Status s = meshtrust::ConfigureLogging("meshtrust-agent", log_format, log_level);
+      !s.ok()) {
+    std::fprintf(stderr, "meshtrust-agent: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
   if (once->parsed()) return meshtrust::agent::RunOnce(f);
   if (run->parsed()) return meshtrust::agent::RunForever(f);
   return 2;

@@ -3,6 +3,8 @@
 #ifndef MESHTRUST_BASE_LOGGING_H_
 #define MESHTRUST_BASE_LOGGING_H_
 
+#include <string>
+
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "spdlog/spdlog.h"
@@ -23,5 +25,17 @@ struct fmt::formatter<absl::Status> : fmt::formatter<fmt::string_view> {
     return fmt::formatter<fmt::string_view>::format(fmt::string_view(text), ctx);
   }
 };
+
+namespace meshtrust {
+
+// Makes `program`'s stderr logger the default, in `format` ("text", or
+// "json": one object a line with time, level, logger and msg) at `level`.
+absl::Status ConfigureLogging(const std::string& program, const std::string& format,
+                              const std::string& level);
+
+// The formatter of `--log-format json`.
+std::unique_ptr<spdlog::formatter> JsonLogFormatter();
+
+}  // namespace meshtrust
 
 #endif  // MESHTRUST_BASE_LOGGING_H_

@@ -294,14 +294,16 @@ int main(int argc, char** argv) {
   ::umask(077);
   ::signal(SIGPIPE, SIG_IGN);  // A peer closing early is an error, not a crash.
   // Private key material OpenSSL allocates goes to its locked secure heap.
+  // Until the flags choose a format, log as text to stderr.
+  spdlog::set_default_logger(spdlog::stderr_logger_mt("meshtrust-ca"));
   if (CRYPTO_secure_malloc_init(1 << 20, 32) != 1) {
     spdlog::warn("OpenSSL secure heap unavailable (mlock limit?); keys use ordinary memory");
   }
-  spdlog::set_default_logger(spdlog::stderr_logger_mt("meshtrust-ca"));
 
   CLI::App app{"meshtrust-ca: the meshtrust root CA service"};
   app.require_subcommand(1);
-  std::string log_level = "info";
+  std::string log_level = "info", log_format = "text";
+  app.add_option("--log-format", log_format, "Log lines as text or json")->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
 
   InitOptions init;
@@ -387,7 +389,11 @@ int main(int argc, char** argv) {
                          "a copy kept elsewhere to detect a replaced key");
 
   CLI11_PARSE(app, argc, argv);
-  spdlog::set_level(spdlog::level::from_str(log_level));
+  if (absl::Status s = meshtrust::ConfigureLogging("meshtrust-ca", log_format, log_level);
+      !s.ok()) {
+    std::fprintf(stderr, "meshtrust-ca: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
 
   if (init_cmd->parsed()) return RunInit(init, init_kek, root_alg, root_ttl_days, server_names);
   if (serve_cmd->parsed()) return RunServe(state_dir, serve_kek, serve);

@@ -1,0 +1,75 @@
+#include "base/logging.h"
+
+#include "spdlog/pattern_formatter.h"
+#include "spdlog/sinks/stdout_sinks.h"
+
+namespace meshtrust {
+namespace {
+
+// %* : the message as the inside of a JSON string.
+class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (char ch : fmt::string_view(msg.payload.data(), msg.payload.size())) {
+      auto c = static_cast<unsigned char>(ch);
+      switch (c) {
+        case '"':
+          dest.append(std::string_view("\\\""));
+          break;
+        case '\\':
+          dest.append(std::string_view("\\\\"));
+          break;
+        case '\n':
+          dest.append(std::string_view("\\n"));
+          break;
+        case '\r':
+          dest.append(std::string_view("\\r"));
+          break;
+        case '\t':
+          dest.append(std::string_view("\\t"));
+          break;
+        default:
+          if (c < 0x20) {
+            const char esc[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
+            dest.append(esc, esc + sizeof(esc));
+          } else {
+            dest.push_back(ch);
+          }
+      }
+    }
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<JsonEscapedMessage>();
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<spdlog::formatter> JsonLogFormatter() {
+  auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
+  formatter->add_flag<JsonEscapedMessage>('*').set_pattern(
+      R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","logger":"%n","msg":"%*"})");
+  return formatter;
+}
+
+absl::Status ConfigureLogging(const std::string& program, const std::string& format,
+                              const std::string& level) {
+  spdlog::level::level_enum lvl = spdlog::level::from_str(level);
+  if (lvl == spdlog::level::off && level != "off") {
+    return absl::InvalidArgumentError(
+        "--log-level must be trace, debug, info, warn or error, not \"" + level + "\"");
+  }
+  if (format != "text" && format != "json") {
+    return absl::InvalidArgumentError("--log-format must be text or json, not \"" + format + "\"");
+  }
+  std::shared_ptr<spdlog::logger> logger = spdlog::get(program);
+  if (logger == nullptr) logger = spdlog::stderr_logger_mt(program);
+  if (format == "json") logger->set_formatter(JsonLogFormatter());
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(lvl);
+  return absl::OkStatus();
+}
+
+}  // namespace meshtrust
