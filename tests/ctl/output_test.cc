@@ -8,12 +8,8 @@ namespace meshtrust::ctl {
 namespace {
 
 TEST(OutputTest, YamlQuotesStringsThatWouldReadAsOtherTypes) {
-  nlohmann::json doc = {{"name", "cluster1"},
-                        {"enabled", true},
-                        {"serial", "1234"},
-                        {"note", "yes"},
-                        {"count", 3},
-                        {"roots", {"a", "b"}},
+  nlohmann::json doc = {{"name", "cluster1"}, {"enabled", true}, {"serial", "1234"},
+                        {"note", "yes"},      {"count", 3},      {"roots", {"a", "b"}},
                         {"empty", ""}};
   EXPECT_EQ(RenderYaml(doc),
             "count: 3\n"
