@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Regenerates docs/configuration.md from the binaries' --help output.
+#   scripts/gen-config-reference.sh [BUILD_DIR]
+# tests/docs/configuration_doc_test.cc checks that the page still lists every
+# flag of every command.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+B=${1:-build}
+commands=(
+  "ca/meshtrust-ca" "ca/meshtrust-ca init" "ca/meshtrust-ca serve" "ca/meshtrust-ca admin-token"
+  "ca/meshtrust-ca audit verify"
+  "agent/meshtrust-agent" "agent/meshtrust-agent once" "agent/meshtrust-agent run"
+  "ctl/meshtrustctl" "ctl/meshtrustctl login" "ctl/meshtrustctl status"
+  "ctl/meshtrustctl cluster add" "ctl/meshtrustctl cluster list" "ctl/meshtrustctl cluster disable"
+  "ctl/meshtrustctl cluster enable" "ctl/meshtrustctl token create" "ctl/meshtrustctl certs list"
+  "ctl/meshtrustctl rotate intermediate" "ctl/meshtrustctl root status"
+  "ctl/meshtrustctl root rotate begin" "ctl/meshtrustctl root rotate activate"
+  "ctl/meshtrustctl root rotate finish" "ctl/meshtrustctl revoke" "ctl/meshtrustctl audit list"
+  "ctl/meshtrustctl audit verify"
+)
+{
+  echo "# Configuration reference"
+  echo
+  echo "Every command's flags, as its \`--help\` prints them (regenerate with"
+  echo "\`scripts/gen-config-reference.sh\`). Flags marked \`(Env:NAME)\` may be given"
+  echo "as that environment variable instead. Durations are written like \`24h\`,"
+  echo "\`90m\` or \`1h30m\`."
+  for c in "${commands[@]}"; do
+    read -r bin sub <<<"$c"
+    name="$(basename "$bin")${sub:+ $sub}"
+    echo
+    echo "## \`$name\`"
+    echo
+    echo '```text'
+    # shellcheck disable=SC2086
+    COLUMNS=100 "$B/$bin" $sub --help 2>&1 | sed -e 's/[[:space:]]*$//' -e 's|^Usage: [^ ]*/|Usage: |'
+    echo '```'
+  done
+} >docs/configuration.md
+echo "wrote docs/configuration.md"
