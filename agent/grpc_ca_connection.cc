@@ -21,9 +21,12 @@ GrpcCaConnection::GrpcCaConnection(std::shared_ptr<grpc::Channel> channel,
 GrpcCaConnection::~GrpcCaConnection() = default;
 
 namespace {
-absl::Status Annotate(const grpc::Status& status, absl::string_view call) {
+// The request id lets an operator find the CA's log line for the call.
+absl::Status Annotate(const grpc::Status& status, absl::string_view call,
+                      absl::string_view request_id) {
   absl::Status s = client::FromGrpcStatus(status);
-  return absl::Status(s.code(), absl::StrCat("CA refused ", call, ": ", s.message()));
+  return absl::Status(
+      s.code(), absl::StrCat("CA refused ", call, " (request ", request_id, "): ", s.message()));
 }
 }  // namespace
 
@@ -35,32 +38,37 @@ absl::StatusOr<SignedIntermediate> GrpcCaConnection::SignIntermediate(const std:
   req.set_csr_der(csr_der);
   req.set_ttl_seconds(ttl.count());
   v1::SignIntermediateResponse resp;
-  auto ctx = client::NewContext(timeout_);
+  std::string request_id = client::NewRequestId();
+  auto ctx = client::NewContext(timeout_, request_id);
   grpc::Status status = stub_->stub->SignIntermediate(ctx.get(), req, &resp);
-  if (!status.ok()) return Annotate(status, "SignIntermediate");
+  if (!status.ok()) return Annotate(status, "SignIntermediate", request_id);
   return SignedIntermediate{resp.certificate_pem(), resp.chain_pem(), resp.bundle().roots_pem(),
                             resp.bundle().sha256(), resp.serial()};
 }
 
 absl::StatusOr<TrustBundleInfo> GrpcCaConnection::GetTrustBundle() {
   v1::TrustBundle resp;
-  auto ctx = client::NewContext(timeout_);
+  std::string request_id = client::NewRequestId();
+  auto ctx = client::NewContext(timeout_, request_id);
   grpc::Status status = stub_->stub->GetTrustBundle(ctx.get(), v1::GetTrustBundleRequest(), &resp);
-  if (!status.ok()) return Annotate(status, "GetTrustBundle");
+  if (!status.ok()) return Annotate(status, "GetTrustBundle", request_id);
   return TrustBundleInfo{resp.roots_pem(), resp.sha256(), resp.signing_root_pem()};
 }
 
 absl::StatusOr<CrlSetInfo> GrpcCaConnection::GetCrls() {
   v1::CrlSet resp;
-  auto ctx = client::NewContext(timeout_);
+  std::string request_id = client::NewRequestId();
+  auto ctx = client::NewContext(timeout_, request_id);
   grpc::Status status = stub_->stub->GetCrls(ctx.get(), v1::GetCrlsRequest(), &resp);
-  if (!status.ok()) return Annotate(status, "GetCrls");
+  if (!status.ok()) return Annotate(status, "GetCrls", request_id);
   return CrlSetInfo{resp.root_crls_pem(), resp.intermediate_crls_pem(), resp.sha256()};
 }
 
 absl::Status GrpcCaConnection::Watch(const std::string& cluster,
                                      const std::function<void(CaEvent)>& on_event) {
   grpc::ClientContext context;  // No deadline: the stream lives until cancelled.
+  std::string request_id = client::NewRequestId();
+  context.AddMetadata("x-request-id", request_id);
   {
     std::lock_guard<std::mutex> lock(watch_mu_);
     if (watch_cancelled_) return absl::CancelledError("watch cancelled");
@@ -91,7 +99,7 @@ absl::Status GrpcCaConnection::Watch(const std::string& cluster,
     watch_context_ = nullptr;
   }
   if (status.ok()) return absl::UnavailableError("the CA closed the watch stream");
-  return Annotate(status, "Watch");
+  return Annotate(status, "Watch", request_id);
 }
 
 void GrpcCaConnection::CancelWatch() {
@@ -109,9 +117,10 @@ absl::Status GrpcCaConnection::Ack(const std::string& cluster, const std::string
   req.set_bundle_sha256(bundle_sha256);
   req.set_intermediate_crl_pem(intermediate_crl_pem);
   v1::AckResponse resp;
-  auto ctx = client::NewContext(timeout_);
+  std::string request_id = client::NewRequestId();
+  auto ctx = client::NewContext(timeout_, request_id);
   grpc::Status status = stub_->stub->Ack(ctx.get(), req, &resp);
-  if (!status.ok()) return Annotate(status, "Ack");
+  if (!status.ok()) return Annotate(status, "Ack", request_id);
   return absl::OkStatus();
 }
 
@@ -124,9 +133,10 @@ absl::StatusOr<client::Identity> GrpcCaConnection::RenewIdentity(const client::I
   v1::RenewIdentityRequest req;
   req.set_csr_der(*csr);
   v1::RenewIdentityResponse resp;
-  auto ctx = client::NewContext(timeout_);
+  std::string request_id = client::NewRequestId();
+  auto ctx = client::NewContext(timeout_, request_id);
   grpc::Status status = stub_->stub->RenewIdentity(ctx.get(), req, &resp);
-  if (!status.ok()) return Annotate(status, "RenewIdentity");
+  if (!status.ok()) return Annotate(status, "RenewIdentity", request_id);
   absl::StatusOr<SecretBytes> key_pem = pki::PrivateKeyToPkcs8Pem(key->get());
   if (!key_pem.ok()) return key_pem.status();
   return client::Identity{current.identity, resp.certificate_pem(), *std::move(key_pem),

@@ -5,6 +5,7 @@
 #include <grpcpp/security/server_credentials.h>
 
 #include "absl/strings/str_cat.h"
+#include "ca/access_log.h"
 #include "ca/grpc_service.h"
 
 namespace meshtrust::ca {
@@ -34,6 +35,9 @@ absl::StatusOr<std::unique_ptr<CaServer>> CaServer::Start(Authority* authority,
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_concurrent_streams);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, 10 * 60 * 1000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(NewAccessLogFactory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.RegisterService(server->agents_.get());
   builder.RegisterService(server->admin_.get());
   server->server_ = builder.BuildAndStart();

@@ -37,9 +37,19 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
 }
 
-std::unique_ptr<grpc::ClientContext> NewContext(std::chrono::milliseconds timeout) {
+std::string NewRequestId() {
+  unsigned char raw[8];
+  randombytes_buf(raw, sizeof(raw));
+  char hex[2 * sizeof(raw) + 1];
+  sodium_bin2hex(hex, sizeof(hex), raw, sizeof(raw));
+  return hex;
+}
+
+std::unique_ptr<grpc::ClientContext> NewContext(std::chrono::milliseconds timeout,
+                                                const std::string& request_id) {
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_deadline(std::chrono::system_clock::now() + timeout);
+  context->AddMetadata("x-request-id", request_id.empty() ? NewRequestId() : request_id);
   return context;
 }
 

@@ -35,9 +35,14 @@ absl::StatusOr<Identity> Enroll(const std::string& address, const std::string& p
 
 absl::Status FromGrpcStatus(const grpc::Status& status);
 
-// A ClientContext with a deadline.
+// A ClientContext with a deadline, for one call. It carries `request_id` (a
+// fresh one when empty) as x-request-id metadata, which the CA writes into
+// its log line for the call.
 std::unique_ptr<grpc::ClientContext> NewContext(
-    std::chrono::milliseconds timeout = kDefaultCallTimeout);
+    std::chrono::milliseconds timeout = kDefaultCallTimeout, const std::string& request_id = "");
+
+// 16 random hex digits.
+std::string NewRequestId();
 
 }  // namespace meshtrust::client
 
