@@ -71,7 +71,7 @@ SERVE_FLAGS=()
 # demo's workloads are its own, so it keeps the wait short.
 [ $LIFECYCLE -eq 1 ] && SERVE_FLAGS=(--root-rotation-soak 3s)
 "$CA" serve --state-dir "$WORK/ca" --kek-file "$WORK/kek" --listen 127.0.0.1:0 \
-  --port-file "$WORK/ca.port" "${SERVE_FLAGS[@]}" >"$WORK/ca.log" 2>&1 &
+  --port-file "$WORK/ca.port" --metrics-listen 127.0.0.1:0 "${SERVE_FLAGS[@]}" >"$WORK/ca.log" 2>&1 &
 PIDS+=($!)
 wait_for_file "$WORK/ca.port"
 CA_ADDR=127.0.0.1:$(cat "$WORK/ca.port")
@@ -182,6 +182,13 @@ fi
 
 step "${LAST_STEP:-9}. What the CA recorded"
 "$CTL" status || fail "meshtrustctl status reports something that needs attention"
+METRICS_PORT=$(sed -n 's/.*serving \/metrics, \/healthz and \/readyz on port \([0-9]*\).*/\1/p' "$WORK/ca.log")
+[ -n "$METRICS_PORT" ] || fail "the CA did not report its metrics port"
+curl -fsS "http://127.0.0.1:$METRICS_PORT/readyz" >/dev/null || fail "the CA is not ready"
+echo "CA /readyz: ready; from its /metrics:"
+curl -fsS "http://127.0.0.1:$METRICS_PORT/metrics" |
+  grep -E '^meshtrust_ca_(signings_total|cluster_in_sync|audit_head_sequence|root_rotation_phase\{phase="idle"\})' ||
+  fail "the CA's /metrics lacks its signing metrics"
 "$CTL" audit verify
 echo
 echo "meshtrust demo: OK"
