@@ -99,6 +99,7 @@ absl::Status Authority::ReloadTrust() {
           absl::StrCat("keystore key \"", root.key_id, "\" does not match its root certificate"));
     }
     ca->chain_pem = root.certificate_pem + root.chain_pem;
+    ca->under_offline_root = root.anchor_pem != root.certificate_pem;
     if (root.anchor_pem != root.certificate_pem) ca->chain_pem += root.anchor_pem;
     if (root.status == "active") {
       state->active = ca;

@@ -46,8 +46,6 @@ struct AuthorityOptions {
   std::chrono::seconds root_rotation_soak = std::chrono::hours(24);
 };
 
-struct MeshStatusInfo;
-
 struct RootRotationStatus {
   std::string phase;  // "idle", "begun" or "activated".
   struct Root {
@@ -217,8 +215,8 @@ class Authority {
     std::string key_id;
     ossl::UniquePtr<X509> certificate;
     ossl::UniquePtr<EVP_PKEY> key;
-    std::vector<ossl::UniquePtr<X509>> chain;  // Above it, up to and including the anchor.
-    std::string chain_pem;                     // Its PEM and those of `chain`, for responses.
+    std::string chain_pem;  // Its PEM and the CAs above it up to the anchor, for responses.
+    bool under_offline_root = false;  // Imported, with the anchor held outside meshtrust.
   };
   // The roots and the bundle; replaced whole by root rotation, read as a
   // snapshot so no lock is held while signing.

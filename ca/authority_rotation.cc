@@ -137,6 +137,16 @@ absl::StatusOr<RootRotationStatus> Authority::BeginRootRotation(const Caller& ca
   }
   std::shared_ptr<const TrustState> trust = Trust();
   const SigningCa& old_root = *trust->active;
+  if (old_root.under_offline_root) {
+    // Generating B here would swap the operator's offline root for a
+    // self-signed one nobody decided on.
+    return Refuse(event, absl::FailedPreconditionError(absl::StrCat(
+                             "the signing CA ", old_root.key_id,
+                             " was imported under an offline root; rotating would replace that "
+                             "root with a self-signed one. Rotate the offline root's "
+                             "intermediate outside meshtrust; root rotation here is for roots "
+                             "meshtrust generated")));
+  }
   absl::StatusOr<pki::KeyAlgorithm> alg = pki::ClassifyKey(old_root.key.get());
   if (!alg.ok()) return alg.status();
   absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> key = pki::GenerateKey(*alg);

@@ -8,9 +8,11 @@
 
 #include "base/files.h"
 #include "pki/certificate.h"
+#include "pki/csr.h"
 #include "pki/key.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
+#include "tests/testing/test_ca.h"
 
 namespace meshtrust::ca {
 namespace {
@@ -108,6 +110,22 @@ TEST_F(StateDirTest, ImportsAnIntermediateOfAnOfflineRoot) {
   auto roots = *state.store->ListRoots();
   EXPECT_EQ(roots[0].anchor_pem, pki::CertificatePem(root.get()));
   EXPECT_EQ(roots[0].certificate_pem, pki::CertificatePem(inter.get()));
+
+  // Root rotation would trade the offline root for a self-signed one: refused.
+  auto control = state.LoadControlCa();
+  ASSERT_THAT(control, IsOk());
+  ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<Authority> authority,
+      Authority::Create(state.store.get(), state.keys.get(), state.audit_signer.get(),
+                        &SystemClock::Get(), *std::move(control), AuthorityOptions{}));
+  auto token = authority->CreateAdminToken({CallerKind::kOperator, "op"}, std::chrono::hours(1));
+  auto key = pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
+  auto enrolled = authority->Enroll(token->token, *pki::BuildCsrDer(key->get(), ""));
+  ASSERT_THAT(enrolled, IsOk());
+  EXPECT_THAT(authority->BeginRootRotation(testing::CallerOf(enrolled->certificate_pem)),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("was imported under an offline root")));
+  EXPECT_EQ(state.store->ListRoots()->size(), 1u);
 }
 
 TEST_F(StateDirTest, RefusesUnusableImportsAndLeavesNothingBehind) {
