@@ -288,9 +288,15 @@ absl::StatusOr<InstallResult> Installer::EnsureInstalled(bool force_rekey) {
       pki::ParseCrlsPem(files.ca_crl_pem);
   std::string own_crl =
       crl_list.ok() && !crl_list->empty() ? pki::CrlPem((*crl_list)[0].get()) : "";
-  if (absl::Status s = ca_->Ack(options_.cluster, files.serial, files.bundle_sha256, own_crl);
-      !s.ok()) {
-    return s;
+  std::string ack = absl::StrCat(files.serial, "/", files.bundle_sha256, "/", own_crl);
+  TimePoint now = clock_->Now();
+  if (ack != last_ack_ || now - last_ack_at_ >= options_.reack_interval) {
+    if (absl::Status s = ca_->Ack(options_.cluster, files.serial, files.bundle_sha256, own_crl);
+        !s.ok()) {
+      return s;
+    }
+    last_ack_ = std::move(ack);
+    last_ack_at_ = now;
   }
   result.serial = files.serial;
   result.bundle_sha256 = files.bundle_sha256;

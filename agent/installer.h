@@ -1,5 +1,5 @@
-// Installer: the agent's core. Ensures the sink holds a valid intermediate
-// for this cluster: generates the key locally, asks the CA to sign a CSR,
+// Installer: the agent's core. Not thread safe: one caller at a time. Ensures the sink holds a
+// valid intermediate for this cluster: generates the key locally, asks the CA to sign a CSR,
 // verifies the answer, writes the complete set in one step, reads it back
 // and acknowledges it. Knows nothing of gRPC or of where the sink is.
 #ifndef MESHTRUST_AGENT_INSTALLER_H_
@@ -23,6 +23,9 @@ struct InstallerOptions {
   bool adopt = false;           // Replace a cacerts meshtrust did not write.
   double renew_fraction = 2.0 / 3.0;
   int max_conflict_retries = 5;
+  // An unchanged installed set is acknowledged again only this often (each
+  // Ack is an audit record at the CA); any change is acknowledged at once.
+  std::chrono::seconds reack_interval = std::chrono::hours(1);
 };
 
 struct InstallResult {
@@ -66,6 +69,8 @@ class Installer {
   SecretSink* sink_;
   const Clock* clock_;
   InstallerOptions options_;
+  std::string last_ack_;  // What was last acknowledged (serial, bundle, CRL).
+  TimePoint last_ack_at_;
 };
 
 // Checks a signing response against the key we generated, before anything is

@@ -190,6 +190,30 @@ TEST_F(InstallerTest, InstallsVerifiesAndAcks) {
   EXPECT_EQ((*Cacerts())["metadata"]["resourceVersion"], rv);
 }
 
+TEST_F(InstallerTest, AcknowledgesChangesAtOnceAndAnUnchangedSetHourly) {
+  auto acks = [&] {
+    int n = 0;
+    auto records = ca_->store()->ReadAudit(0, 100000);
+    for (const auto& r : *records) n += r.event.action == "Ack" && r.event.result == "ok";
+    return n;
+  };
+  FakeClock clock;
+  Installer installer(connection_.get(), sink_.get(), &clock, Options());
+  ASSERT_THAT(installer.EnsureInstalled(), IsOk());
+  EXPECT_EQ(acks(), 1);
+  // Reconciles that find nothing new add no audit records.
+  for (int i = 0; i < 3; ++i) ASSERT_THAT(installer.EnsureInstalled(), IsOk());
+  EXPECT_EQ(acks(), 1);
+  clock.Advance(std::chrono::minutes(61));
+  ASSERT_THAT(installer.EnsureInstalled(), IsOk());
+  EXPECT_EQ(acks(), 2);
+  // A change is acknowledged at once.
+  ASSERT_THAT(installer.EnsureInstalled(/*force_rekey=*/true), IsOk());
+  EXPECT_EQ(acks(), 3);
+  EXPECT_EQ(ca_->store()->GetCluster("cluster1")->acked_serial,
+            ca_->store()->GetCluster("cluster1")->current_serial);
+}
+
 TEST_F(InstallerTest, PrivateKeyNeverTravelsToTheCa) {
   Installer installer(connection_.get(), sink_.get(), &SystemClock::Get(), Options());
   ASSERT_THAT(installer.EnsureInstalled(), IsOk());
