@@ -80,9 +80,13 @@ std::optional<YAML::Node> FindNamed(const YAML::Node& list, const std::string& n
 absl::StatusOr<KubeConfig> LoadKubeconfig(const std::string& path) {
   absl::StatusOr<std::string> text = ReadFile(path, 1 << 20);
   if (!text.ok()) return text.status();
+  return ParseKubeconfig(*text, path);
+}
+
+absl::StatusOr<KubeConfig> ParseKubeconfig(absl::string_view text, absl::string_view path) {
   KubeConfig config;
   try {
-    YAML::Node root = YAML::Load(*text);
+    YAML::Node root = YAML::Load(std::string(text));
     if (!root.IsMap())
       return absl::InvalidArgumentError(
           absl::StrCat(path, " is not a kubeconfig (not a YAML map)"));

@@ -25,6 +25,10 @@ struct KubeConfig {
 
 // From a kubeconfig file (current context).
 absl::StatusOr<KubeConfig> LoadKubeconfig(const std::string& path);
+// The same from the file's text; `path` names it in errors. Files the
+// kubeconfig refers to (certificate-authority, client-certificate,
+// client-key) are read here.
+absl::StatusOr<KubeConfig> ParseKubeconfig(absl::string_view text, absl::string_view path);
 
 // From the pod's service account: KUBERNETES_SERVICE_HOST/PORT and the files
 // under `sa_dir` (default /var/run/secrets/kubernetes.io/serviceaccount).

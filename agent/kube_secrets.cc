@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 
@@ -19,21 +21,23 @@ void Wipe(std::string* s) { sodium_memzero(s->data(), s->size()); }
 
 }  // namespace
 
-absl::StatusOr<std::optional<KubeSecret>> KubeSecrets::Get(const std::string& ns,
-                                                           const std::string& name) {
-  absl::StatusOr<KubeResponse> resp =
-      client_->Request("GET", absl::StrCat(SecretsPath(ns), "/", name));
-  if (!resp.ok()) return resp.status();
-  if (resp->status == 404) return std::nullopt;
-  if (resp->status != 200) return KubeError(*resp, "get", "secrets", ns, name);
-  json j = json::parse(resp->body, nullptr, /*allow_exceptions=*/false);
-  Wipe(&resp->body);
+absl::StatusOr<KubeSecret> ParseSecret(absl::string_view body, absl::string_view ns,
+                                       absl::string_view name) {
+  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object() || !j.contains("metadata") || !j["metadata"].is_object()) {
     return absl::DataLossError(
         absl::StrCat("the Kubernetes API returned malformed JSON for secret ", ns, "/", name));
   }
+  // The tree holds the values' base64 (key material for cacerts); wipe it
+  // however this function returns.
+  absl::Cleanup wipe_tree = [&j] {
+    if (!j.contains("data") || !j["data"].is_object()) return;
+    for (auto& [k, v] : j["data"].items()) {
+      if (v.is_string()) Wipe(v.get_ptr<std::string*>());
+    }
+  };
   KubeSecret secret;
-  secret.name = name;
+  secret.name = std::string(name);
   const json& meta = j["metadata"];
   if (meta.contains("resourceVersion") && meta["resourceVersion"].is_string()) {
     secret.resource_version = meta["resourceVersion"];
@@ -47,8 +51,8 @@ absl::StatusOr<std::optional<KubeSecret>> KubeSecrets::Get(const std::string& ns
   if (j.contains("data") && j["data"].is_object()) {
     for (auto& [k, v] : j["data"].items()) {
       if (!v.is_string()) {
-        return absl::DataLossError(
-            absl::StrCat("secret ", ns, "/", name, " key ", k, " is not a string"));
+        return absl::DataLossError(absl::StrCat("secret ", ns, "/", name, " key \"",
+                                                absl::CHexEscape(k), "\" is not a string"));
       }
       std::string b64 = v.get<std::string>();
       SecretBytes decoded(b64.size());
@@ -58,8 +62,8 @@ absl::StatusOr<std::optional<KubeSecret>> KubeSecrets::Get(const std::string& ns
                             b64.size(), nullptr, &len, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
           end != b64.data() + b64.size()) {
         Wipe(&b64);
-        return absl::DataLossError(
-            absl::StrCat("secret ", ns, "/", name, " key ", k, " is not valid base64"));
+        return absl::DataLossError(absl::StrCat("secret ", ns, "/", name, " key \"",
+                                                absl::CHexEscape(k), "\" is not valid base64"));
       }
       Wipe(&b64);
       decoded.Truncate(len);
@@ -67,6 +71,19 @@ absl::StatusOr<std::optional<KubeSecret>> KubeSecrets::Get(const std::string& ns
     }
   }
   return secret;
+}
+
+absl::StatusOr<std::optional<KubeSecret>> KubeSecrets::Get(const std::string& ns,
+                                                           const std::string& name) {
+  absl::StatusOr<KubeResponse> resp =
+      client_->Request("GET", absl::StrCat(SecretsPath(ns), "/", name));
+  if (!resp.ok()) return resp.status();
+  if (resp->status == 404) return std::nullopt;
+  if (resp->status != 200) return KubeError(*resp, "get", "secrets", ns, name);
+  absl::StatusOr<KubeSecret> secret = ParseSecret(resp->body, ns, name);
+  Wipe(&resp->body);
+  if (!secret.ok()) return secret.status();
+  return *std::move(secret);
 }
 
 absl::Status KubeSecrets::Write(const std::string& ns, const KubeSecret& secret) {

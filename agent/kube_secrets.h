@@ -22,6 +22,12 @@ struct KubeSecret {
   std::map<std::string, SecretBytes> data;
 };
 
+// Decodes a Secret object as the API server returns it (JSON, data values in
+// base64). kDataLoss naming `ns`/`name` when the JSON is malformed, a value is
+// not a string or not valid base64.
+absl::StatusOr<KubeSecret> ParseSecret(absl::string_view body, absl::string_view ns,
+                                       absl::string_view name);
+
 class KubeSecrets {
  public:
   explicit KubeSecrets(KubeClient* client) : client_(client) {}

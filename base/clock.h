@@ -3,6 +3,7 @@
 #ifndef MESHTRUST_BASE_CLOCK_H_
 #define MESHTRUST_BASE_CLOCK_H_
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 
@@ -44,6 +45,17 @@ inline int64_t UnixSeconds(TimePoint t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
 inline TimePoint FromUnixSeconds(int64_t s) { return TimePoint(std::chrono::seconds(s)); }
+inline int64_t UnixMillis(TimePoint t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+// Saturates at the TimePoint range (about the years 1678 to 2262): a stored
+// time read back from a file may be anything, and the plain conversion would
+// overflow.
+inline TimePoint FromUnixMillis(int64_t ms) {
+  constexpr int64_t kLimit =
+      std::chrono::duration_cast<std::chrono::milliseconds>(TimePoint::duration::max()).count();
+  return TimePoint(std::chrono::milliseconds(std::clamp(ms, -kLimit, kLimit)));
+}
 
 }  // namespace meshtrust
 

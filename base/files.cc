@@ -59,7 +59,9 @@ std::string DirectoryOf(const std::string& path) {
 
 template <typename Buffer>
 absl::Status ReadInto(const std::string& path, size_t max_bytes, Buffer* out) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  // O_NONBLOCK: opening a FIFO named by mistake (or by a hostile config) must
+  // fail below as "not a regular file", not wait for a writer.
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (fd.get() < 0) return ErrnoError("cannot open", path, errno);
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return ErrnoError("cannot stat", path, errno);

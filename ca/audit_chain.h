@@ -26,7 +26,7 @@ inline constexpr size_t kAuditHashBytes = 32;
 // What happened, as the authority reports it.
 struct AuditEvent {
   TimePoint time;
-  std::string caller;          // Identity URI or "anonymous".
+  std::string caller;          // Identity URI, or "anonymous from <address>" for Enroll.
   std::string action;          // e.g. "SignIntermediate", "AddCluster".
   std::string target;          // e.g. the cluster name.
   std::string request_sha256;  // Hex digest of the request.

@@ -3,7 +3,9 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <limits>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/logging.h"
@@ -42,6 +44,12 @@ absl::Status ValidateTokenFormat(absl::string_view token) {
     if (!ok) return absl::InvalidArgumentError("join token is malformed: invalid character");
   }
   return absl::OkStatus();
+}
+
+bool IsSha256Hex(absl::string_view s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
 }
 
 std::string ResultOf(const absl::Status& status) {
@@ -156,6 +164,11 @@ absl::Status Authority::Refuse(AuditEvent event, absl::Status status) {
   return status;
 }
 
+absl::Status Authority::RefuseMalformed(const Caller& caller, absl::string_view action,
+                                        absl::string_view target, absl::Status status) {
+  return Refuse(Event(caller, action, target, ""), std::move(status));
+}
+
 TrustBundle Authority::CurrentBundle() const { return Trust()->bundle; }
 
 AuditCheckpoint Authority::Checkpoint() const { return signer_->SignCheckpoint(store_->Head()); }
@@ -224,14 +237,25 @@ absl::StatusOr<ossl::UniquePtr<X509>> Authority::IssueIdentity(const EnrollmentS
   return pki::IssueCertificate(tmpl, key, control_.certificate.get(), control_.key.get());
 }
 
-absl::StatusOr<IssuedIdentity> Authority::Enroll(absl::string_view token,
-                                                 absl::string_view csr_der) {
+absl::StatusOr<IssuedIdentity> Authority::Enroll(absl::string_view token, absl::string_view csr_der,
+                                                 absl::string_view source) {
   AuditEvent event = Event(Caller::Anonymous(), "Enroll", "", RequestDigest({csr_der}));
-  if (absl::Status s = ValidateTokenFormat(token); !s.ok()) return Refuse(event, s);
+  event.caller = absl::StrCat("anonymous from ", source);
+  bool first_refusal = false;
+  if (absl::Status s = enroll_limiter_.Check(source, clock_->Now(), &first_refusal); !s.ok()) {
+    // A flood is audited once per lockout, not once per attempt.
+    if (first_refusal) return Refuse(event, s);
+    return s;
+  }
+  if (absl::Status s = ValidateTokenFormat(token); !s.ok()) {
+    enroll_limiter_.RecordGuess(source, clock_->Now());
+    return Refuse(event, s);
+  }
   std::string hash = TokenHash(token);
   absl::StatusOr<JoinTokenRecord> record = store_->GetJoinToken(hash);
   if (!record.ok()) {
     if (absl::IsNotFound(record.status())) {
+      enroll_limiter_.RecordGuess(source, clock_->Now());
       return Refuse(event,
                     absl::UnauthenticatedError(
                         "join token is not valid; create one with `meshtrustctl token create`"));
@@ -425,6 +449,11 @@ absl::Status Authority::Ack(const Caller& caller, absl::string_view cluster_name
                              "identity ", caller.ToString(), " may not acknowledge for cluster \"",
                              cluster_name, "\"")));
   }
+  if (!IsSha256Hex(bundle_sha256)) {
+    return Refuse(event, absl::InvalidArgumentError(
+                             "bundle_sha256 must be the 64 lowercase hex digits of the SHA-256 of "
+                             "the installed root-cert.pem"));
+  }
   absl::StatusOr<CertificateRecord> cert = store_->GetCertificate(serial);
   if (!cert.ok() || cert->kind != kKindIntermediate || cert->subject_name != caller.name) {
     return Refuse(event,
@@ -577,6 +606,12 @@ absl::StatusOr<std::vector<CertificateRecord>> Authority::ListCertificates(
     const Caller& caller, const CertificateFilter& filter) {
   AuditEvent event = Event(caller, "ListCertificates", filter.subject_name, "");
   if (absl::Status s = AuthorizeAdmin(caller, /*mutating=*/false); !s.ok()) return Refuse(event, s);
+  if (!filter.kind.empty() && filter.kind != kKindIntermediate &&
+      filter.kind != kKindAgentIdentity && filter.kind != kKindAdminIdentity) {
+    return Refuse(event, absl::InvalidArgumentError(absl::StrCat(
+                             "certificate kind \"", absl::CHexEscape(filter.kind),
+                             "\" is unknown; use intermediate, agent-identity or admin-identity")));
+  }
   CertificateFilter f = filter;
   if (f.limit <= 0) f.limit = 100;
   f.limit = std::min(f.limit, kMaxListLimit);
@@ -589,6 +624,10 @@ absl::StatusOr<std::vector<AuditRecord>> Authority::ListAudit(const Caller& call
                                                               uint64_t after_sequence, int limit) {
   AuditEvent event = Event(caller, "ListAudit", "", "");
   if (absl::Status s = AuthorizeAdmin(caller, /*mutating=*/false); !s.ok()) return Refuse(event, s);
+  if (after_sequence > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+    return Refuse(event, absl::OutOfRangeError(absl::StrCat("after_sequence ", after_sequence,
+                                                            " is beyond any audit record")));
+  }
   if (limit <= 0) limit = 100;
   limit = std::min(limit, kMaxListLimit);
   event.result = "ok";

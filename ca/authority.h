@@ -19,6 +19,7 @@
 #include "base/clock.h"
 #include "ca/audit_chain.h"
 #include "ca/audit_verify.h"
+#include "ca/enroll_limiter.h"
 #include "ca/identity.h"
 #include "ca/policy.h"
 #include "ca/store.h"
@@ -44,6 +45,8 @@ struct AuthorityOptions {
   // workload certificate TTL, so no workload still holds a chain to the old
   // root.
   std::chrono::seconds root_rotation_soak = std::chrono::hours(24);
+  // Failed join-token guesses allowed per source address (ca/enroll_limiter.h).
+  EnrollLimits enroll_limits;
 };
 
 struct RootRotationStatus {
@@ -132,7 +135,10 @@ class Authority {
                                                            AuthorityOptions options);
 
   // --- Agents (and admins enrolling) ---
-  absl::StatusOr<IssuedIdentity> Enroll(absl::string_view token, absl::string_view csr_der);
+  // `source` is where the call came from (an IP address, or "local"), for
+  // the per-source limit on invalid tokens and the audit record.
+  absl::StatusOr<IssuedIdentity> Enroll(absl::string_view token, absl::string_view csr_der,
+                                        absl::string_view source = "local");
   absl::StatusOr<IssuedIdentity> RenewIdentity(const Caller& caller, absl::string_view csr_der);
   absl::StatusOr<IssuedIntermediate> SignIntermediate(const Caller& caller,
                                                       absl::string_view cluster,
@@ -201,6 +207,12 @@ class Authority {
   // The key ids of the roots, oldest first.
   std::vector<std::string> RootKeyIds() const;
 
+  // Records the refusal of a request the transport could not even turn into
+  // a call (an unreadable client certificate, an unknown enum value, an
+  // unknown key algorithm name) and returns `status`.
+  absl::Status RefuseMalformed(const Caller& caller, absl::string_view action,
+                               absl::string_view target, absl::Status status);
+
   TrustBundle CurrentBundle() const;
   AuditCheckpoint Checkpoint() const;
 
@@ -233,7 +245,8 @@ class Authority {
         signer_(signer),
         clock_(clock),
         control_(std::move(control)),
-        options_(std::move(options)) {}
+        options_(std::move(options)),
+        enroll_limiter_(options_.enroll_limits) {}
   absl::Status ReloadTrust();
   std::shared_ptr<const TrustState> Trust() const;
   absl::StatusOr<RootRotationStatus> ComputeRotationStatus();
@@ -265,6 +278,7 @@ class Authority {
   std::mutex crl_mu_;                        // Serializes CRL issuance (CRL numbers).
   std::mutex rotation_mu_;                   // Serializes root rotation steps.
   WatchHub hub_;
+  EnrollLimiter enroll_limiter_;
 };
 
 // Hex SHA-256 over length-prefixed parts; the audit's request digest.

@@ -36,8 +36,6 @@ struct RotationState {
   }
 };
 
-TimePoint FromMs(int64_t ms) { return TimePoint(std::chrono::milliseconds(ms)); }
-
 }  // namespace
 
 absl::StatusOr<RootRotationStatus> Authority::ComputeRotationStatus() {
@@ -47,7 +45,7 @@ absl::StatusOr<RootRotationStatus> Authority::ComputeRotationStatus() {
   std::shared_ptr<const TrustState> trust = Trust();
   RootRotationStatus out;
   out.phase = state.phase;
-  out.activated_at = FromMs(state.activated_at_ms);
+  out.activated_at = FromUnixMillis(state.activated_at_ms);
   for (size_t i = 0; i < trust->roots.size(); ++i) {
     out.roots.push_back({trust->roots[i]->key_id, trust->statuses[i],
                          pki::CertificateSha256Hex(trust->roots[i]->certificate.get())});

@@ -1,6 +1,11 @@
 #include "ca/grpc_service.h"
 
+#include <arpa/inet.h>
+
+#include <cstring>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "pki/certificate.h"
 #include "pki/key.h"
 
@@ -110,14 +115,37 @@ absl::StatusOr<Caller> CallerFromContext(const grpc::ServerContext* context) {
   return CallerFromCertificate(cert->get());
 }
 
-#define MESHTRUST_CALLER_OR_RETURN(caller, context)           \
-  absl::StatusOr<Caller> caller = CallerFromContext(context); \
-  if (!caller.ok()) return ToGrpcStatus(caller.status())
+std::string SourceAddress(absl::string_view peer) {
+  if (absl::ConsumePrefix(&peer, "ipv4:")) {
+    size_t colon = peer.rfind(':');
+    return std::string(peer.substr(0, colon));
+  }
+  if (absl::ConsumePrefix(&peer, "ipv6:[")) {
+    std::string host(peer.substr(0, peer.find(']')));
+    if (size_t zone = host.find('%'); zone != std::string::npos) host.resize(zone);
+    in6_addr addr;
+    if (inet_pton(AF_INET6, host.c_str(), &addr) != 1) return host;
+    std::memset(addr.s6_addr + 8, 0, 8);
+    char text[INET6_ADDRSTRLEN];
+    inet_ntop(AF_INET6, &addr, text, sizeof(text));
+    return absl::StrCat(text, "/64");
+  }
+  return std::string(peer);
+}
+
+// Every handler is named after its RPC, so __func__ names the audited action.
+#define MESHTRUST_CALLER_OR_RETURN(caller, context)                                       \
+  absl::StatusOr<Caller> caller = CallerFromContext(context);                             \
+  if (!caller.ok()) {                                                                     \
+    return ToGrpcStatus(                                                                  \
+        authority_->RefuseMalformed(Caller::Anonymous(), __func__, "", caller.status())); \
+  }
 
 grpc::Status TrustAuthorityService::Enroll(grpc::ServerContext* context,
                                            const v1::EnrollRequest* request,
                                            v1::EnrollResponse* response) {
-  absl::StatusOr<IssuedIdentity> issued = authority_->Enroll(request->token(), request->csr_der());
+  absl::StatusOr<IssuedIdentity> issued =
+      authority_->Enroll(request->token(), request->csr_der(), SourceAddress(context->peer()));
   if (!issued.ok()) return ToGrpcStatus(issued.status());
   response->set_identity(issued->identity);
   response->set_certificate_pem(issued->certificate_pem);
@@ -192,7 +220,10 @@ grpc::Status AdminService::AddCluster(grpc::ServerContext* context,
                                       v1::AddClusterResponse* response) {
   MESHTRUST_CALLER_OR_RETURN(caller, context);
   absl::StatusOr<ClusterPolicy> policy = FromProto(request->policy());
-  if (!policy.ok()) return ToGrpcStatus(policy.status());
+  if (!policy.ok()) {
+    return ToGrpcStatus(
+        authority_->RefuseMalformed(*caller, "AddCluster", request->name(), policy.status()));
+  }
   absl::StatusOr<Authority::AddClusterResult> result = authority_->AddCluster(
       *caller, request->name(), *policy, std::chrono::seconds(request->token_ttl_seconds()));
   if (!result.ok()) return ToGrpcStatus(result.status());
@@ -341,8 +372,15 @@ grpc::Status AdminService::RootRotation(grpc::ServerContext* context,
     case v1::RootRotationRequest::FINISH:
       status = authority_->FinishRootRotation(*caller);
       break;
-    default:
+    case v1::RootRotationRequest::STATUS:
       status = authority_->RootRotation(*caller);
+      break;
+    default:
+      return ToGrpcStatus(authority_->RefuseMalformed(
+          *caller, "RootRotation", "",
+          absl::InvalidArgumentError(absl::StrCat("unknown root rotation action ",
+                                                  request->action(),
+                                                  "; use STATUS, BEGIN, ACTIVATE or FINISH"))));
   }
   if (!status.ok()) return ToGrpcStatus(status.status());
   ToProto(*status, response);

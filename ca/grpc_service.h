@@ -18,6 +18,12 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 // meshtrust identity in the certificate the TLS layer verified.
 absl::StatusOr<Caller> CallerFromContext(const grpc::ServerContext* context);
 
+// The address a call came from, for per-source limits: the IPv4 address, or
+// the /64 of an IPv6 address (one host usually holds a whole /64), from a
+// gRPC peer string such as "ipv4:10.1.2.3:5555" or "ipv6:[2001:db8::1]:443".
+// Anything else is returned as it is.
+std::string SourceAddress(absl::string_view peer);
+
 class TrustAuthorityService final : public v1::TrustAuthority::Service {
  public:
   // `heartbeat`: how often a Watch stream sends a checkpoint when idle.

@@ -83,7 +83,8 @@ absl::Status CheckCsrStructure(X509_REQ* csr) {
 
 absl::StatusOr<pki::KeyAlgorithm> CheckIntermediateCsr(X509_REQ* csr, absl::string_view cluster,
                                                        const ClusterPolicy& policy) {
-  if (absl::Status s = CheckCsrStructure(csr); !s.ok()) return s;
+  // The key is checked before the signature: it is cheap, and it keeps an
+  // oversized or odd key from costing the CA a signature verification.
   EVP_PKEY* key = pki::PublicKeyOf(csr);
   absl::StatusOr<pki::KeyAlgorithm> alg = pki::ClassifyKey(key);
   if (!alg.ok()) {
@@ -97,13 +98,14 @@ absl::StatusOr<pki::KeyAlgorithm> CheckIntermediateCsr(X509_REQ* csr, absl::stri
                                                     "; ", cluster, "'s policy allows ",
                                                     policy.DescribeAllowedKeys()));
   }
+  if (absl::Status s = CheckCsrStructure(csr); !s.ok()) return s;
   return alg;
 }
 
 absl::StatusOr<pki::KeyAlgorithm> CheckIdentityCsr(X509_REQ* csr) {
-  if (absl::Status s = CheckCsrStructure(csr); !s.ok()) return s;
   absl::StatusOr<pki::KeyAlgorithm> alg = pki::ClassifyKey(pki::PublicKeyOf(csr));
   if (!alg.ok()) return absl::InvalidArgumentError(absl::StrCat("CSR ", alg.status().message()));
+  if (absl::Status s = CheckCsrStructure(csr); !s.ok()) return s;
   return alg;
 }
 

@@ -36,12 +36,13 @@ struct ClusterPolicy {
 // kInvalidArgument with what was found.
 absl::Status CheckCsrStructure(X509_REQ* csr);
 
-// CheckCsrStructure, then the key against the cluster policy. Returns the
-// key's algorithm, or kInvalidArgument / kPermissionDenied saying why.
+// The key against the cluster policy, then CheckCsrStructure (the key first:
+// it is the cheap check). Returns the key's algorithm, or kInvalidArgument /
+// kPermissionDenied saying why.
 absl::StatusOr<pki::KeyAlgorithm> CheckIntermediateCsr(X509_REQ* csr, absl::string_view cluster,
                                                        const ClusterPolicy& policy);
 
-// CheckCsrStructure, then any approved key.
+// Any approved key, then CheckCsrStructure.
 absl::StatusOr<pki::KeyAlgorithm> CheckIdentityCsr(X509_REQ* csr);
 
 }  // namespace meshtrust::ca

@@ -75,11 +75,6 @@ CREATE TABLE IF NOT EXISTS audit (
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
 )sql";
 
-int64_t Ms(TimePoint t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
-TimePoint FromMs(int64_t ms) { return TimePoint(std::chrono::milliseconds(ms)); }
-
 // One prepared statement; binds by position, finalised on destruction.
 class Statement {
  public:
@@ -169,12 +164,12 @@ absl::StatusOr<ClusterRecord> ReadCluster(const Statement& st) {
   absl::StatusOr<ClusterPolicy> policy = ClusterPolicy::FromJson(st.Text(2));
   if (!policy.ok()) return policy.status();
   c.policy = *std::move(policy);
-  c.created = FromMs(st.Int(3));
+  c.created = FromUnixMillis(st.Int(3));
   c.current_serial = st.Text(4);
-  c.current_not_after = FromMs(st.Int(5));
+  c.current_not_after = FromUnixMillis(st.Int(5));
   c.acked_serial = st.Text(6);
   c.acked_bundle_sha256 = st.Text(7);
-  c.acked_at = FromMs(st.Int(8));
+  c.acked_at = FromUnixMillis(st.Int(8));
   c.intermediate_crl_pem = st.Text(9);
   return c;
 }
@@ -189,12 +184,12 @@ CertificateRecord ReadCertificate(const Statement& st) {
   c.kind = st.Text(1);
   c.subject_name = st.Text(2);
   c.subject = st.Text(3);
-  c.not_before = FromMs(st.Int(4));
-  c.not_after = FromMs(st.Int(5));
+  c.not_before = FromUnixMillis(st.Int(4));
+  c.not_after = FromUnixMillis(st.Int(5));
   c.certificate_pem = st.Text(6);
-  c.issued_at = FromMs(st.Int(7));
+  c.issued_at = FromUnixMillis(st.Int(7));
   c.revoked = !st.IsNull(8);
-  if (c.revoked) c.revoked_at = FromMs(st.Int(8));
+  if (c.revoked) c.revoked_at = FromUnixMillis(st.Int(8));
   c.issuer_key_id = st.Text(9);
   c.revocation_reason = static_cast<int>(st.Int(10));
   return c;
@@ -205,8 +200,8 @@ absl::Status InsertCertificate(sqlite3* db, const CertificateRecord& cert) {
                "INSERT INTO certificates (serial, kind, subject_name, subject, not_before, "
                "not_after, pem, issued_at, issuer_key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
   st.Bind(cert.serial).Bind(cert.kind).Bind(cert.subject_name).Bind(cert.subject);
-  st.Bind(Ms(cert.not_before)).Bind(Ms(cert.not_after)).Bind(cert.certificate_pem);
-  st.Bind(Ms(cert.issued_at)).Bind(cert.issuer_key_id);
+  st.Bind(UnixMillis(cert.not_before)).Bind(UnixMillis(cert.not_after)).Bind(cert.certificate_pem);
+  st.Bind(UnixMillis(cert.issued_at)).Bind(cert.issuer_key_id);
   if (st.Step() != SQLITE_DONE) {
     absl::Status s = st.Error("recording a certificate");
     if (absl::IsAlreadyExists(s)) {
@@ -278,7 +273,7 @@ absl::Status SqliteStore::AppendAuditLocked(const AuditEvent& audit, AuditHead* 
   Statement st(db_,
                "INSERT INTO audit (seq, time_ms, caller, action, target, request_sha256, result, "
                "serial, hash, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-  st.Bind(static_cast<int64_t>(record.sequence)).Bind(Ms(audit.time)).Bind(audit.caller);
+  st.Bind(static_cast<int64_t>(record.sequence)).Bind(UnixMillis(audit.time)).Bind(audit.caller);
   st.Bind(audit.action).Bind(audit.target).Bind(audit.request_sha256).Bind(audit.result);
   st.Bind(audit.serial).BindBlob(record.hash).BindBlob(record.signature);
   if (st.Step() != SQLITE_DONE) {
@@ -315,7 +310,7 @@ absl::Status SqliteStore::AddCluster(const ClusterRecord& cluster, const JoinTok
   return Mutate(audit, [&]() -> absl::Status {
     Statement st(db_, "INSERT INTO clusters (name, enabled, policy, created) VALUES (?, ?, ?, ?)");
     st.Bind(cluster.name).Bind(int64_t{cluster.enabled}).Bind(cluster.policy.ToJson());
-    st.Bind(Ms(cluster.created));
+    st.Bind(UnixMillis(cluster.created));
     if (st.Step() != SQLITE_DONE) {
       absl::Status s = st.Error("adding a cluster");
       if (absl::IsAlreadyExists(s)) {
@@ -326,7 +321,10 @@ absl::Status SqliteStore::AddCluster(const ClusterRecord& cluster, const JoinTok
     }
     Statement tok(db_,
                   "INSERT INTO join_tokens (hash, subject, created, expires) VALUES (?, ?, ?, ?)");
-    tok.Bind(token.hash).Bind(token.subject).Bind(Ms(token.created)).Bind(Ms(token.expires));
+    tok.Bind(token.hash)
+        .Bind(token.subject)
+        .Bind(UnixMillis(token.created))
+        .Bind(UnixMillis(token.expires));
     return tok.Run();
   });
 }
@@ -378,7 +376,7 @@ absl::Status SqliteStore::RecordAck(absl::string_view cluster, absl::string_view
                  "UPDATE clusters SET acked_serial = ?, acked_bundle = ?, acked_at = ?, "
                  "intermediate_crl = CASE WHEN ? = '' THEN intermediate_crl ELSE ? END "
                  "WHERE name = ?");
-    st.Bind(serial).Bind(bundle_sha256).Bind(Ms(at)).Bind(crl.crl_pem);
+    st.Bind(serial).Bind(bundle_sha256).Bind(UnixMillis(at)).Bind(crl.crl_pem);
     st.Bind(crl.crl_pem).Bind(cluster);
     if (absl::Status s = st.Run(); !s.ok()) return s;
     if (absl::Status s =
@@ -390,8 +388,8 @@ absl::Status SqliteStore::RecordAck(absl::string_view cluster, absl::string_view
     Statement put(db_,
                   "INSERT OR REPLACE INTO intermediate_crls (serial, cluster, pem, next_update, "
                   "intermediate_not_after) VALUES (?, ?, ?, ?, ?)");
-    put.Bind(crl.serial).Bind(cluster).Bind(crl.crl_pem).Bind(Ms(crl.next_update));
-    put.Bind(Ms(crl.intermediate_not_after));
+    put.Bind(crl.serial).Bind(cluster).Bind(crl.crl_pem).Bind(UnixMillis(crl.next_update));
+    put.Bind(UnixMillis(crl.intermediate_not_after));
     return put.Run();
   });
 }
@@ -403,7 +401,7 @@ absl::StatusOr<std::vector<IntermediateCrlRecord>> SqliteStore::ListIntermediate
                "SELECT cluster, serial, pem, next_update, intermediate_not_after FROM "
                "intermediate_crls WHERE next_update > ? AND intermediate_not_after > ? ORDER BY "
                "cluster, intermediate_not_after, serial");
-  st.Bind(Ms(now)).Bind(Ms(now));
+  st.Bind(UnixMillis(now)).Bind(UnixMillis(now));
   std::vector<IntermediateCrlRecord> out;
   int rc;
   while ((rc = st.Step()) == SQLITE_ROW) {
@@ -411,8 +409,8 @@ absl::StatusOr<std::vector<IntermediateCrlRecord>> SqliteStore::ListIntermediate
     r.cluster = st.Text(0);
     r.serial = st.Text(1);
     r.crl_pem = st.Text(2);
-    r.next_update = FromMs(st.Int(3));
-    r.intermediate_not_after = FromMs(st.Int(4));
+    r.next_update = FromUnixMillis(st.Int(3));
+    r.intermediate_not_after = FromUnixMillis(st.Int(4));
     out.push_back(std::move(r));
   }
   if (rc != SQLITE_DONE) return st.Error("listing intermediate CRLs");
@@ -436,7 +434,7 @@ absl::StatusOr<std::vector<std::string>> SqliteStore::RevokeCluster(absl::string
                      "UPDATE certificates SET revoked_at = ?, revocation_reason = ? WHERE "
                      "subject_name = ? AND kind IN ('intermediate', 'agent-identity') AND "
                      "revoked_at IS NULL");
-    revoke.Bind(Ms(at)).Bind(int64_t{reason}).Bind(cluster);
+    revoke.Bind(UnixMillis(at)).Bind(int64_t{reason}).Bind(cluster);
     if (absl::Status r = revoke.Run(); !r.ok()) return r;
     Statement disable(db_, "UPDATE clusters SET enabled = 0 WHERE name = ?");
     disable.Bind(cluster);
@@ -453,7 +451,7 @@ absl::Status SqliteStore::RevokeCertificate(absl::string_view serial, int reason
     Statement st(db_,
                  "UPDATE certificates SET revoked_at = ?, revocation_reason = ? WHERE serial = ? "
                  "AND revoked_at IS NULL");
-    st.Bind(Ms(at)).Bind(int64_t{reason}).Bind(serial);
+    st.Bind(UnixMillis(at)).Bind(int64_t{reason}).Bind(serial);
     if (absl::Status r = st.Run(); !r.ok()) return r;
     if (sqlite3_changes(db_) == 1) return absl::OkStatus();
     Statement exists(db_, "SELECT 1 FROM certificates WHERE serial = ?");
@@ -487,7 +485,7 @@ absl::Status SqliteStore::SaveCrl(const CrlRecord& crl, const AuditEvent& audit)
                  "(?1, ?2, ?3, ?4, ?5) ON CONFLICT (root_key_id) DO UPDATE SET number = ?2, pem = "
                  "?3, this_update = ?4, next_update = ?5 WHERE number < ?2");
     st.Bind(crl.root_key_id).Bind(static_cast<int64_t>(crl.number)).Bind(crl.crl_pem);
-    st.Bind(Ms(crl.this_update)).Bind(Ms(crl.next_update));
+    st.Bind(UnixMillis(crl.this_update)).Bind(UnixMillis(crl.next_update));
     if (absl::Status r = st.Run(); !r.ok()) return r;
     if (sqlite3_changes(db_) != 1) {
       return absl::FailedPreconditionError(
@@ -509,8 +507,8 @@ absl::StatusOr<std::vector<CrlRecord>> SqliteStore::ListCrls() {
     c.root_key_id = st.Text(0);
     c.number = static_cast<uint64_t>(st.Int(1));
     c.crl_pem = st.Text(2);
-    c.this_update = FromMs(st.Int(3));
-    c.next_update = FromMs(st.Int(4));
+    c.this_update = FromUnixMillis(st.Int(3));
+    c.next_update = FromUnixMillis(st.Int(4));
     out.push_back(std::move(c));
   }
   if (rc != SQLITE_DONE) return st.Error("listing CRLs");
@@ -521,7 +519,10 @@ absl::Status SqliteStore::AddJoinToken(const JoinTokenRecord& token, const Audit
   return Mutate(audit, [&]() -> absl::Status {
     Statement st(db_,
                  "INSERT INTO join_tokens (hash, subject, created, expires) VALUES (?, ?, ?, ?)");
-    st.Bind(token.hash).Bind(token.subject).Bind(Ms(token.created)).Bind(Ms(token.expires));
+    st.Bind(token.hash)
+        .Bind(token.subject)
+        .Bind(UnixMillis(token.created))
+        .Bind(UnixMillis(token.expires));
     return st.Run();
   });
 }
@@ -537,8 +538,8 @@ absl::StatusOr<JoinTokenRecord> SqliteStore::GetJoinToken(absl::string_view hash
   JoinTokenRecord t;
   t.hash = st.Text(0);
   t.subject = st.Text(1);
-  t.created = FromMs(st.Int(2));
-  t.expires = FromMs(st.Int(3));
+  t.created = FromUnixMillis(st.Int(2));
+  t.expires = FromUnixMillis(st.Int(3));
   t.used = !st.IsNull(4);
   return t;
 }
@@ -551,7 +552,7 @@ absl::Status SqliteStore::RedeemJoinToken(absl::string_view hash, TimePoint now,
     Statement st(db_,
                  "UPDATE join_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL AND "
                  "expires > ?");
-    st.Bind(Ms(now)).Bind(hash).Bind(Ms(now));
+    st.Bind(UnixMillis(now)).Bind(hash).Bind(UnixMillis(now));
     if (absl::Status s = st.Run(); !s.ok()) return s;
     if (sqlite3_changes(db_) != 1) {
       Statement why(db_, "SELECT used_at FROM join_tokens WHERE hash = ?");
@@ -572,7 +573,7 @@ absl::Status SqliteStore::RecordCertificate(const CertificateRecord& cert,
     if (cert.kind != kKindIntermediate) return absl::OkStatus();
     Statement st(db_,
                  "UPDATE clusters SET current_serial = ?, current_not_after = ? WHERE name = ?");
-    st.Bind(cert.serial).Bind(Ms(cert.not_after)).Bind(cert.subject_name);
+    st.Bind(cert.serial).Bind(UnixMillis(cert.not_after)).Bind(cert.subject_name);
     if (absl::Status s = st.Run(); !s.ok()) return s;
     return ExpectOneRowChanged(
         db_, absl::StrCat("cluster \"", cert.subject_name, "\" is not registered"));
@@ -614,7 +615,7 @@ absl::Status SqliteStore::AddRoot(const RootRecord& root, const AuditEvent& audi
                  "INSERT INTO roots (key_id, certificate_pem, chain_pem, anchor_pem, status, "
                  "created) VALUES (?, ?, ?, ?, ?, ?)");
     st.Bind(root.key_id).Bind(root.certificate_pem).Bind(root.chain_pem).Bind(root.anchor_pem);
-    st.Bind(root.status).Bind(Ms(root.created));
+    st.Bind(root.status).Bind(UnixMillis(root.created));
     if (absl::Status s = st.Run(); !s.ok()) return s;
     if (rotation_state.empty()) return absl::OkStatus();
     Statement meta(db_,
@@ -669,7 +670,7 @@ absl::StatusOr<std::vector<RootRecord>> SqliteStore::ListRoots() {
     r.chain_pem = st.Text(3);
     r.anchor_pem = st.Text(4);
     r.status = st.Text(5);
-    r.created = FromMs(st.Int(6));
+    r.created = FromUnixMillis(st.Int(6));
     out.push_back(std::move(r));
   }
   if (rc != SQLITE_DONE) return st.Error("listing roots");
@@ -693,7 +694,7 @@ absl::StatusOr<std::vector<AuditRecord>> SqliteStore::ReadAudit(uint64_t after_s
   while ((rc = st.Step()) == SQLITE_ROW) {
     AuditRecord r;
     r.sequence = static_cast<uint64_t>(st.Int(0));
-    r.event.time = FromMs(st.Int(1));
+    r.event.time = FromUnixMillis(st.Int(1));
     r.event.caller = st.Text(2);
     r.event.action = st.Text(3);
     r.event.target = st.Text(4);

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/files.h"
@@ -180,6 +181,32 @@ absl::Status Corrupt(absl::string_view what) { return absl::DataLossError(what);
 
 }  // namespace
 
+absl::StatusOr<SecretEntry> OpenSealedKey(const SecretBytes& kek, absl::string_view id,
+                                          absl::string_view sealed, absl::string_view origin) {
+  if (kek.size() != kKekBytes) return absl::InvalidArgumentError("the KEK must be 32 bytes");
+  Reader r(sealed);
+  absl::string_view magic, stored_id, format;
+  if (!r.Bytes(kKeyMagic.size(), &magic) || magic != kKeyMagic) {
+    return Corrupt(absl::StrCat(origin, " is not a meshtrust sealed key v1 file"));
+  }
+  if (!r.Str16(&stored_id) || !r.Str16(&format))
+    return Corrupt(absl::StrCat(origin, " is truncated"));
+  if (stored_id != id) {
+    return Corrupt(absl::StrCat(origin, " holds the key \"", absl::CHexEscape(stored_id),
+                                "\", not \"", id, "\"; the file was renamed or swapped"));
+  }
+  SecretBytes dek, secret;
+  if (!::meshtrust::keystore::Open(kek, Ad("dek", id, format), &r, kKekBytes, &dek) ||
+      dek.size() != kKekBytes ||
+      !::meshtrust::keystore::Open(dek, Ad("key", id, format), &r, kMaxPayload, &secret) ||
+      !r.AtEnd()) {
+    return Corrupt(absl::StrCat("sealed key \"", id, "\" (", origin,
+                                ") failed authentication: it was modified, truncated or swapped; "
+                                "restore it from backup"));
+  }
+  return SecretEntry{std::string(format), std::move(secret)};
+}
+
 absl::StatusOr<std::unique_ptr<SealedFileKeyStore>> SealedFileKeyStore::Create(
     const std::string& dir, const KekSource& kek_source, Argon2Params params) {
   EnsureSodiumInitialized();
@@ -304,27 +331,7 @@ absl::StatusOr<SecretEntry> SealedFileKeyStore::GetSecret(absl::string_view id) 
     }
     return file.status();
   }
-  Reader r(*file);
-  absl::string_view magic, stored_id, format;
-  if (!r.Bytes(kKeyMagic.size(), &magic) || magic != kKeyMagic) {
-    return Corrupt(absl::StrCat(path, " is not a meshtrust sealed key v1 file"));
-  }
-  if (!r.Str16(&stored_id) || !r.Str16(&format))
-    return Corrupt(absl::StrCat(path, " is truncated"));
-  if (stored_id != id) {
-    return Corrupt(absl::StrCat(path, " holds the key \"", stored_id, "\", not \"", id,
-                                "\"; the file was renamed or swapped"));
-  }
-  SecretBytes dek, secret;
-  if (!::meshtrust::keystore::Open(kek_, Ad("dek", id, format), &r, kKekBytes, &dek) ||
-      dek.size() != kKekBytes ||
-      !::meshtrust::keystore::Open(dek, Ad("key", id, format), &r, kMaxPayload, &secret) ||
-      !r.AtEnd()) {
-    return Corrupt(absl::StrCat("sealed key \"", id, "\" (", path,
-                                ") failed authentication: it was modified, truncated or swapped; "
-                                "restore it from backup"));
-  }
-  return SecretEntry{std::string(format), std::move(secret)};
+  return OpenSealedKey(kek_, id, *file, path);
 }
 
 bool SealedFileKeyStore::Contains(absl::string_view id) const {

@@ -68,6 +68,14 @@ class SealedFileKeyStore final : public KeyStore {
   SecretBytes kek_;  // 32 bytes.
 };
 
+// Decodes and authenticates the contents of one sealed key file that must
+// hold `id`, under `kek` (32 bytes). kDataLoss naming `origin` when the bytes
+// are not a sealed key of `id`, or were modified, truncated or swapped.
+// GetSecret reads the file and calls this; it stands alone so the decoder of
+// bytes from disk can be fuzzed.
+absl::StatusOr<SecretEntry> OpenSealedKey(const SecretBytes& kek, absl::string_view id,
+                                          absl::string_view sealed, absl::string_view origin);
+
 }  // namespace meshtrust::keystore
 
 #endif  // MESHTRUST_KEYSTORE_SEALED_FILE_KEYSTORE_H_

@@ -133,8 +133,11 @@ absl::StatusOr<KeyAlgorithm> ClassifyKey(EVP_PKEY* key) {
     }
     ossl::UniquePtr<BIGNUM> e(e_raw);
     if (!BN_is_word(e.get(), RSA_F4)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "RSA key has public exponent ", BN_get_word(e.get()), "; only 65537 is accepted"));
+      std::string exponent = BN_num_bits(e.get()) <= 64
+                                 ? absl::StrCat("public exponent ", BN_get_word(e.get()))
+                                 : absl::StrCat("a ", BN_num_bits(e.get()), "-bit public exponent");
+      return absl::InvalidArgumentError(
+          absl::StrCat("RSA key has ", exponent, "; only 65537 is accepted"));
     }
     if (bits == 2048) return KeyAlgorithm::kRsa2048;
     if (bits == 3072) return KeyAlgorithm::kRsa3072;

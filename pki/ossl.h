@@ -10,8 +10,11 @@
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/param_build.h>
+#include <openssl/params.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -56,6 +59,10 @@ MESHTRUST_OSSL_DELETER(PKCS8_PRIV_KEY_INFO, PKCS8_PRIV_KEY_INFO_free);
 MESHTRUST_OSSL_DELETER(SSL_CTX, SSL_CTX_free);
 MESHTRUST_OSSL_DELETER(SSL, SSL_free);
 MESHTRUST_OSSL_DELETER(NAME_CONSTRAINTS, NAME_CONSTRAINTS_free);
+MESHTRUST_OSSL_DELETER(EC_GROUP, EC_GROUP_free);
+MESHTRUST_OSSL_DELETER(EC_POINT, EC_POINT_free);
+MESHTRUST_OSSL_DELETER(OSSL_PARAM_BLD, OSSL_PARAM_BLD_free);
+MESHTRUST_OSSL_DELETER(OSSL_PARAM, OSSL_PARAM_free);
 
 #undef MESHTRUST_OSSL_DELETER
 

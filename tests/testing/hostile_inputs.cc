@@ -2,6 +2,7 @@
 
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
+#include <openssl/param_build.h>
 #include <openssl/rsa.h>
 
 #include <cstdlib>
@@ -18,7 +19,10 @@ void Check(bool ok, const char* what) {
 
 std::string SignAndEncode(X509_REQ* req, EVP_PKEY* key) {
   Check(X509_REQ_set_pubkey(req, key) == 1, "set pubkey");
-  Check(X509_REQ_sign(req, key, EVP_sha256()) > 0, "sign");
+  // Ed25519 and Ed448 sign without a separate digest.
+  const EVP_MD* md =
+      EVP_PKEY_is_a(key, "ED25519") || EVP_PKEY_is_a(key, "ED448") ? nullptr : EVP_sha256();
+  Check(X509_REQ_sign(req, key, md) > 0, "sign");
   int len = i2d_X509_REQ(req, nullptr);
   std::string der(static_cast<size_t>(len), '\0');
   auto* p = reinterpret_cast<unsigned char*>(der.data());
@@ -75,6 +79,64 @@ ossl::UniquePtr<EVP_PKEY> ExplicitParamsP256Key() {
   EVP_PKEY* decoded = d2i_PrivateKey(EVP_PKEY_EC, nullptr, &q, len);
   Check(decoded != nullptr, "decode explicit key");
   return ossl::UniquePtr<EVP_PKEY>(decoded);
+}
+
+ossl::UniquePtr<EVP_PKEY> RsaPublicKey(int modulus_bits, int exponent_bits) {
+  ossl::UniquePtr<BIGNUM> n(BN_new());
+  Check(BN_rand(n.get(), modulus_bits, BN_RAND_TOP_ONE, BN_RAND_BOTTOM_ODD) == 1, "modulus");
+  ossl::UniquePtr<BIGNUM> e(BN_new());
+  BN_set_bit(e.get(), exponent_bits);
+  BN_set_bit(e.get(), 0);
+  ossl::UniquePtr<OSSL_PARAM_BLD> bld(OSSL_PARAM_BLD_new());
+  OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, n.get());
+  OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, e.get());
+  ossl::UniquePtr<OSSL_PARAM> params(OSSL_PARAM_BLD_to_param(bld.get()));
+  ossl::UniquePtr<EVP_PKEY_CTX> ctx(EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr));
+  EVP_PKEY* key = nullptr;
+  Check(ctx != nullptr && EVP_PKEY_fromdata_init(ctx.get()) == 1 &&
+            EVP_PKEY_fromdata(ctx.get(), &key, EVP_PKEY_PUBLIC_KEY, params.get()) == 1,
+        "rsa public key");
+  return ossl::UniquePtr<EVP_PKEY>(key);
+}
+
+std::string CsrSignedByOtherKey(EVP_PKEY* subject_key, EVP_PKEY* signer) {
+  ossl::UniquePtr<X509_REQ> req = NewReq("attacker");
+  Check(X509_REQ_set_pubkey(req.get(), subject_key) == 1, "set pubkey");
+  Check(X509_REQ_sign(req.get(), signer, EVP_sha256()) > 0, "sign");
+  int len = i2d_X509_REQ(req.get(), nullptr);
+  std::string der(static_cast<size_t>(len), '\0');
+  auto* p = reinterpret_cast<unsigned char*>(der.data());
+  i2d_X509_REQ(req.get(), &p);
+  return der;
+}
+
+std::string CsrWithSubject(EVP_PKEY* key,
+                           const std::vector<std::pair<std::string, std::string>>& subject) {
+  ossl::UniquePtr<X509_REQ> req(X509_REQ_new());
+  for (const auto& [field, value] : subject) {
+    X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req.get()), field.c_str(), MBSTRING_UTF8,
+                               reinterpret_cast<const unsigned char*>(value.data()),
+                               static_cast<int>(value.size()), -1, 0);
+  }
+  return SignAndEncode(req.get(), key);
+}
+
+std::string DeeplyNestedDer(int depth) {
+  std::string der;
+  for (int i = 0; i < depth; ++i) {
+    std::string header(1, '\x30');
+    size_t n = der.size();
+    if (n < 0x80) {
+      header.push_back(static_cast<char>(n));
+    } else {
+      std::string len;
+      for (; n > 0; n >>= 8) len.insert(len.begin(), static_cast<char>(n & 0xff));
+      header.push_back(static_cast<char>(0x80 | len.size()));
+      header += len;
+    }
+    der = header + der;
+  }
+  return der;
 }
 
 std::string CsrWithExtensions(EVP_PKEY* key,

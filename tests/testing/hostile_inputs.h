@@ -17,6 +17,19 @@ ossl::UniquePtr<EVP_PKEY> RsaKey(int bits, unsigned long exponent = 65537);  // 
 // attacker's CSR would (round-tripped through DER so OpenSSL marks it).
 ossl::UniquePtr<EVP_PKEY> ExplicitParamsP256Key();
 
+// An RSA public key (no private half) with a random odd modulus of
+// `modulus_bits` and public exponent 2^exponent_bits + 1 (16 gives 65537).
+ossl::UniquePtr<EVP_PKEY> RsaPublicKey(int modulus_bits, int exponent_bits = 16);
+// A DER CSR for the public key `subject_key` signed with `signer` (another
+// key): the signature cannot verify, so a refusal that names the key proves
+// the key was checked first.
+std::string CsrSignedByOtherKey(EVP_PKEY* subject_key, EVP_PKEY* signer);
+// A DER CSR for `key` with exactly these subject entries, in order.
+std::string CsrWithSubject(EVP_PKEY* key,
+                           const std::vector<std::pair<std::string, std::string>>& subject);
+// `depth` nested DER SEQUENCEs around nothing.
+std::string DeeplyNestedDer(int depth);
+
 // A DER CSR for `key` that requests `extensions` (OpenSSL config syntax,
 // e.g. {"basicConstraints", "critical,CA:TRUE,pathlen:5"}).
 std::string CsrWithExtensions(EVP_PKEY* key,

@@ -1,0 +1,63 @@
+// CSRs as the CA receives them: parsing, the structure and key policy checks,
+// and, for a CSR the policy accepts, issuance from the intermediate profile.
+// Invariant: nothing but the public key ever comes from the CSR.
+#include "ca/policy.h"
+#include "pki/certificate.h"
+#include "pki/csr.h"
+#include "tests/fuzz/fuzz_input.h"
+
+namespace meshtrust::fuzz {
+namespace {
+
+struct Issuer {
+  ossl::UniquePtr<EVP_PKEY> key = FixedKey("root");
+  ossl::UniquePtr<X509> cert = FixedCa("root");
+};
+
+void IssueAndCheck(X509_REQ* csr) {
+  static Issuer* issuer = new Issuer();
+  pki::CertificateTemplate t;
+  t.subject = {{"O", "meshtrust"}, {"OU", "cluster1"}, {"CN", "cluster1 intermediate CA 1"}};
+  t.not_before = std::chrono::system_clock::now();
+  t.not_after = t.not_before + std::chrono::hours(1);
+  t.is_ca = true;
+  t.path_len = 0;
+  t.key_usage = pki::kKeyCertSign | pki::kCrlSign | pki::kDigitalSignature;
+  absl::StatusOr<ossl::UniquePtr<X509>> cert =
+      pki::IssueCertificate(t, pki::PublicKeyOf(csr), issuer->cert.get(), issuer->key.get());
+  Require(cert.ok(), "an accepted CSR can be issued");
+  Require(
+      pki::SubjectString(cert->get()) == "CN=cluster1 intermediate CA 1,OU=cluster1,O=meshtrust",
+      "the subject comes from the template");
+  Require(pki::IsCa(cert->get()) && pki::PathLen(cert->get()) == 0, "CA:TRUE, pathlen:0");
+  Require(pki::UriSans(cert->get()).empty(), "no SAN from the CSR");
+  Require((X509_get_extension_flags(cert->get()) & EXFLAG_XKUSAGE) == 0, "no EKU");
+  // Exactly the profile's extensions: basicConstraints, keyUsage, SKI, AKI.
+  Require(X509_get_ext_count(cert->get()) == 4, "only the profile's extensions");
+}
+
+}  // namespace
+}  // namespace meshtrust::fuzz
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace meshtrust;  // NOLINT(build/namespaces): a fuzz entry point.
+  absl::StatusOr<ossl::UniquePtr<X509_REQ>> csr =
+      pki::ParseCsr(absl::string_view(reinterpret_cast<const char*>(data), size));
+  if (!csr.ok()) {
+    fuzz::Require(csr.status().code() == absl::StatusCode::kInvalidArgument,
+                  "a bad CSR is kInvalidArgument");
+    return 0;
+  }
+  (void)pki::RequestedExtensions(csr->get());
+  (void)pki::OtherAttributes(csr->get());
+  (void)ca::CheckIdentityCsr(csr->get());
+  absl::StatusOr<pki::KeyAlgorithm> accepted =
+      ca::CheckIntermediateCsr(csr->get(), "cluster1", ca::ClusterPolicy{});
+  if (accepted.ok()) {
+    fuzz::Require(pki::RequestedExtensions(csr->get()).empty(), "accepted CSRs request nothing");
+    fuzz::Require(pki::VerifyCsrSignature(csr->get()).ok(), "accepted CSRs are self-signed");
+    fuzz::IssueAndCheck(csr->get());
+  }
+  ERR_clear_error();
+  return 0;
+}
