@@ -44,18 +44,20 @@ class FakeClock final : public Clock {
 inline int64_t UnixSeconds(TimePoint t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
-inline TimePoint FromUnixSeconds(int64_t s) { return TimePoint(std::chrono::seconds(s)); }
 inline int64_t UnixMillis(TimePoint t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
-// Saturates at the TimePoint range (about the years 1678 to 2262): a stored
-// time read back from a file may be anything, and the plain conversion would
-// overflow.
-inline TimePoint FromUnixMillis(int64_t ms) {
-  constexpr int64_t kLimit =
-      std::chrono::duration_cast<std::chrono::milliseconds>(TimePoint::duration::max()).count();
-  return TimePoint(std::chrono::milliseconds(std::clamp(ms, -kLimit, kLimit)));
+// These saturate at the TimePoint range (about the years 1678 to 2262): a
+// time read from a certificate or a file may be anything (RFC 5280 even
+// recommends 9999-12-31 for "no expiry"), and a plain conversion to
+// nanoseconds would overflow.
+template <typename Unit>
+TimePoint FromUnix(int64_t count) {
+  constexpr int64_t kLimit = std::chrono::duration_cast<Unit>(TimePoint::duration::max()).count();
+  return TimePoint(Unit(std::clamp(count, -kLimit, kLimit)));
 }
+inline TimePoint FromUnixSeconds(int64_t s) { return FromUnix<std::chrono::seconds>(s); }
+inline TimePoint FromUnixMillis(int64_t ms) { return FromUnix<std::chrono::milliseconds>(ms); }
 
 }  // namespace meshtrust
 

@@ -185,10 +185,7 @@ absl::StatusOr<ClusterRecord> Authority::AuthorizeAgent(const Caller& caller) {
                                                    " was not issued by this CA as the identity of ",
                                                    caller.ToString()));
   }
-  if (identity->revoked) {
-    return absl::UnauthenticatedError(
-        absl::StrCat("client certificate ", caller.serial, " has been revoked"));
-  }
+  if (absl::Status s = CheckIdentityCurrent(*identity); !s.ok()) return s;
   absl::StatusOr<ClusterRecord> cluster = store_->GetCluster(caller.name);
   if (!cluster.ok()) return cluster.status();
   if (!cluster->enabled) {
@@ -216,10 +213,28 @@ absl::Status Authority::AuthorizeAdmin(const Caller& caller, bool mutating) {
     return absl::UnauthenticatedError(absl::StrCat(
         "client certificate ", caller.serial, " was not issued by this CA as an admin identity"));
   }
-  if (identity->revoked) {
+  return CheckIdentityCurrent(*identity);
+}
+
+absl::Status Authority::CheckIdentityCurrent(const CertificateRecord& identity) const {
+  if (identity.revoked) {
     return absl::UnauthenticatedError(
-        absl::StrCat("client certificate ", caller.serial, " has been revoked"));
+        absl::StrCat("client certificate ", identity.serial, " has been revoked"));
   }
+  // TLS checks validity at a full handshake only: a resumed session or a
+  // long-lived connection can outlast the certificate, so every call checks.
+  if (identity.not_after <= clock_->Now()) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        "client certificate ", identity.serial, " expired at ", UnixSeconds(identity.not_after),
+        " (unix time); renew the identity or enroll again"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Authority::Reauthorize(const Caller& caller, absl::string_view action) {
+  absl::Status s = caller.kind == CallerKind::kAgent ? AuthorizeAgent(caller).status()
+                                                     : AuthorizeAdmin(caller, /*mutating=*/false);
+  if (!s.ok()) return Refuse(Event(caller, action, caller.name, ""), s);
   return absl::OkStatus();
 }
 

@@ -207,6 +207,11 @@ class Authority {
   // The key ids of the roots, oldest first.
   std::vector<std::string> RootKeyIds() const;
 
+  // For long-lived calls (Watch streams): OK while `caller` may still make
+  // the call it started — its identity neither revoked nor expired, its
+  // cluster enabled. A refusal is audited as `action`.
+  absl::Status Reauthorize(const Caller& caller, absl::string_view action);
+
   // Records the refusal of a request the transport could not even turn into
   // a call (an unreadable client certificate, an unknown enum value, an
   // unknown key algorithm name) and returns `status`.
@@ -261,6 +266,8 @@ class Authority {
   // cluster; returns that cluster.
   absl::StatusOr<ClusterRecord> AuthorizeAgent(const Caller& caller);
   absl::Status AuthorizeAdmin(const Caller& caller, bool mutating);
+  // kUnauthenticated when the identity certificate is revoked or expired.
+  absl::Status CheckIdentityCurrent(const CertificateRecord& identity) const;
   absl::StatusOr<ossl::UniquePtr<X509>> IssueIdentity(const EnrollmentSubject& subject,
                                                       EVP_PKEY* key);
   NewJoinToken MintToken(const std::string& subject, std::chrono::seconds ttl,

@@ -341,6 +341,15 @@ grpc::Status TrustAuthorityService::Watch(grpc::ServerContext* context,
   auto last_write = std::chrono::steady_clock::now();
   while (!context->IsCancelled()) {
     std::optional<WatchEventType> next = (*sub)->Next(std::chrono::milliseconds(250));
+    bool heartbeat_due = std::chrono::steady_clock::now() - last_write >= heartbeat_;
+    // A stream outlives the checks made when it opened: before each write,
+    // end it if the identity was revoked or expired, or the cluster disabled.
+    if (next.has_value() || heartbeat_due) {
+      if (absl::Status s = authority_->Reauthorize(*caller, "Watch"); !s.ok()) {
+        (*sub)->Close();
+        return ToGrpcStatus(s);
+      }
+    }
     if (next.has_value()) {
       v1::WatchEvent e;
       e.set_type(*next == WatchEventType::kBundleChanged ? v1::WatchEvent::BUNDLE_CHANGED
@@ -348,7 +357,7 @@ grpc::Status TrustAuthorityService::Watch(grpc::ServerContext* context,
                                                          : v1::WatchEvent::ROTATE_NOW);
       if (!writer->Write(e)) break;
       last_write = std::chrono::steady_clock::now();
-    } else if (std::chrono::steady_clock::now() - last_write >= heartbeat_) {
+    } else if (heartbeat_due) {
       if (!checkpoint()) break;
       last_write = std::chrono::steady_clock::now();
     }

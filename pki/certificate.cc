@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/clock.h"
 #include "pki/digest.h"
 #include "pki/error.h"
 #include "pki/key.h"
@@ -138,12 +139,6 @@ absl::StatusOr<ossl::UniquePtr<X509_NAME>> BuildName(const std::vector<NameEntry
     }
   }
   return name;
-}
-
-TimePoint FromAsn1Time(const ASN1_TIME* t) {
-  std::tm tm{};
-  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return TimePoint{};
-  return Clock::from_time_t(timegm(&tm));
 }
 
 }  // namespace
@@ -287,8 +282,14 @@ int SerialBits(const X509* cert) {
   return bn == nullptr ? 0 : BN_num_bits(bn.get());
 }
 
-TimePoint NotBefore(const X509* cert) { return FromAsn1Time(X509_get0_notBefore(cert)); }
-TimePoint NotAfter(const X509* cert) { return FromAsn1Time(X509_get0_notAfter(cert)); }
+TimePoint Asn1TimeToTimePoint(const ASN1_TIME* t) {
+  std::tm tm{};
+  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return TimePoint{};
+  return FromUnixSeconds(timegm(&tm));
+}
+
+TimePoint NotBefore(const X509* cert) { return Asn1TimeToTimePoint(X509_get0_notBefore(cert)); }
+TimePoint NotAfter(const X509* cert) { return Asn1TimeToTimePoint(X509_get0_notAfter(cert)); }
 
 namespace {
 std::string NameString(const X509_NAME* name) {

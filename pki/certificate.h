@@ -70,6 +70,11 @@ absl::StatusOr<std::vector<ossl::UniquePtr<X509>>> ParseCertificateChainPem(absl
 std::string CertificateDer(X509* cert);
 std::string CertificatePem(X509* cert);
 
+// An ASN.1 UTCTime or GeneralizedTime; times beyond what TimePoint holds
+// (after 2262, e.g. the 9999-12-31 of RFC 5280's "no expiry") saturate.
+// The epoch for a missing or unreadable time.
+TimePoint Asn1TimeToTimePoint(const ASN1_TIME* t);
+
 // Inspection.
 std::string SerialHex(const X509* cert);  // Lowercase, no leading zeros.
 int SerialBits(const X509* cert);

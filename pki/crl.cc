@@ -14,12 +14,6 @@ constexpr const char* kReasonNames[] = {
     "superseded",    "cessationOfOperation", "certificateHold", "",
     "removeFromCRL", "privilegeWithdrawn",   "aACompromise"};
 
-TimePoint FromAsn1(const ASN1_TIME* t) {
-  std::tm tm{};
-  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return TimePoint{};
-  return Clock::from_time_t(timegm(&tm));
-}
-
 }  // namespace
 
 absl::StatusOr<int> ParseRevocationReason(absl::string_view name) {
@@ -156,8 +150,12 @@ uint64_t CrlNumber(X509_CRL* crl) {
   return v;
 }
 
-TimePoint CrlThisUpdate(const X509_CRL* crl) { return FromAsn1(X509_CRL_get0_lastUpdate(crl)); }
-TimePoint CrlNextUpdate(const X509_CRL* crl) { return FromAsn1(X509_CRL_get0_nextUpdate(crl)); }
+TimePoint CrlThisUpdate(const X509_CRL* crl) {
+  return Asn1TimeToTimePoint(X509_CRL_get0_lastUpdate(crl));
+}
+TimePoint CrlNextUpdate(const X509_CRL* crl) {
+  return Asn1TimeToTimePoint(X509_CRL_get0_nextUpdate(crl));
+}
 
 std::vector<std::string> RevokedSerials(X509_CRL* crl) {
   std::vector<std::string> out;

@@ -226,6 +226,17 @@ TEST_F(AuthorityTest, RefusesWrongIdentity) {
       kUnauthenticated, "was not issued by this CA", 0);
 }
 
+TEST_F(AuthorityTest, RefusesExpiredIdentitiesEvenWhereTlsWouldNotLook) {
+  // A resumed TLS session or a long-lived connection is not re-verified by
+  // TLS; the Authority checks the identity's expiry on every call.
+  clock_.Advance(std::chrono::hours(24) + std::chrono::seconds(1));
+  ExpectRefusedAndAudited(
+      ca_->authority()->SignIntermediate(agent1_, "cluster1", Csr(), std::chrono::seconds(0)),
+      kUnauthenticated, "expired at", 0);
+  EXPECT_THAT(ca_->authority()->Reauthorize(agent1_, "Watch"),
+              StatusIs(kUnauthenticated, HasSubstr("renew the identity or enroll again")));
+}
+
 TEST_F(AuthorityTest, RefusesDisabledClusterUntilReenabled) {
   ASSERT_THAT(ca_->authority()->SetClusterEnabled(ca_->LocalOperator(), "cluster1", false), IsOk());
   ExpectRefusedAndAudited(
@@ -273,6 +284,7 @@ TEST(AuthorityRootExpiryTest, LifetimeNeverOutlivesTheRoot) {
       ca->authority()->SignIntermediate(agent, "cluster1", Csr(), std::chrono::seconds(0)));
   EXPECT_EQ(issued.not_after, root_end);
   clock.Advance(std::chrono::hours(24 * 10) - std::chrono::minutes(30));
+  agent = ca->LocalAgent("cluster1");  // The first identity expired meanwhile.
   EXPECT_THAT(ca->authority()->SignIntermediate(agent, "cluster1", Csr(), std::chrono::seconds(0)),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("rotate the root")));
 }

@@ -110,5 +110,20 @@ TEST(ChainTest, RefusesWrongRootAndExpiry) {
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("no trusted roots")));
 }
 
+// Found by x509_fuzz: a notAfter past 2262 overflowed the nanosecond
+// TimePoint (undefined behaviour; in practice it wrapped into the past).
+// RFC 5280 recommends 99991231235959Z for certificates with no expiry.
+TEST(CertificateTest, FarFutureAndFarPastTimesSaturate) {
+  Ca root = MakeRoot(std::chrono::system_clock::now());
+  ossl::UniquePtr<ASN1_STRING> far(ASN1_TIME_new());
+  ASSERT_EQ(ASN1_TIME_set_string(far.get(), "99991231235959Z"), 1);
+  EXPECT_GT(Asn1TimeToTimePoint(far.get()), NotAfter(root.cert.get()));
+  EXPECT_GT(Asn1TimeToTimePoint(far.get()),
+            std::chrono::system_clock::now() + std::chrono::hours(24 * 365 * 200));
+  ASSERT_EQ(ASN1_TIME_set_string(far.get(), "00010101000000Z"), 1);
+  EXPECT_LT(Asn1TimeToTimePoint(far.get()), TimePoint{} - std::chrono::hours(24 * 365 * 200));
+  EXPECT_EQ(Asn1TimeToTimePoint(nullptr), TimePoint{});
+}
+
 }  // namespace
 }  // namespace meshtrust::pki

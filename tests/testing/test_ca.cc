@@ -30,6 +30,7 @@ ca::Caller CallerOf(const std::string& certificate_pem) {
 std::unique_ptr<TestCa> TestCa::Create(TestCaOptions options) {
   std::unique_ptr<TestCa> t(new TestCa());
   const Clock* clock = options.clock != nullptr ? options.clock : &SystemClock::Get();
+  t->clock_ = clock;
   t->state_dir_ = t->dir_.Sub("state");
   t->kek_file_ = t->dir_.Sub("kek");
   Die(WriteFileAtomically(t->kek_file_, std::string(32, '\x17'), 0600), "write kek");
@@ -74,7 +75,7 @@ std::string TestCa::address() const {
 }
 
 ca::Caller TestCa::LocalOperator() {
-  if (operator_.has_value()) return *operator_;
+  if (operator_.has_value() && clock_->Now() < operator_not_after_) return *operator_;
   std::string name = absl::StrCat("op", admin_count_++);
   auto token =
       authority_->CreateAdminToken({ca::CallerKind::kOperator, name}, std::chrono::hours(1));
@@ -84,6 +85,7 @@ ca::Caller TestCa::LocalOperator() {
   auto issued = authority_->Enroll(token->token, *csr);
   Die(issued.status(), "admin enroll");
   operator_ = CallerOf(issued->certificate_pem);
+  operator_not_after_ = pki::NotAfter(pki::ParseCertificatePem(issued->certificate_pem)->get());
   return *operator_;
 }
 

@@ -37,7 +37,7 @@ class TestCa {
   const std::string& pin() const { return init_.control_ca_pin; }
 
   // Directly through the Authority (no network): an operator caller whose
-  // identity certificate the CA issued.
+  // identity certificate the CA issued (enrolled again once it expires).
   ca::Caller LocalOperator();
   // A cluster added by LocalOperator(); returns its join token.
   std::string AddCluster(const std::string& name, const ca::ClusterPolicy& policy = {});
@@ -60,7 +60,9 @@ class TestCa {
   ca::CaState state_;
   std::unique_ptr<ca::Authority> authority_;
   std::unique_ptr<ca::CaServer> server_;
+  const Clock* clock_ = nullptr;
   std::optional<ca::Caller> operator_;
+  TimePoint operator_not_after_;
   int admin_count_ = 0;
 };
 
