@@ -1,10 +1,25 @@
 #!/usr/bin/env bash
-# Configures and builds meshtrust into ./build (Ninja, ccache, -j2).
+# Configures and builds meshtrust (Ninja, ccache, -j2).
+#   scripts/build.sh             release build (g++) into ./build
+#   scripts/build.sh --sanitize  clang build with AddressSanitizer, UBSan and
+#                                libFuzzer targets into ./build-sanitize
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
-BUILD_DIR=${BUILD_DIR:-build}
-if [ ! -f "$BUILD_DIR/build.ninja" ]; then
-  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# Paths relative to the checkout, so every clone shares the compiler cache.
+export CCACHE_BASEDIR="$PWD"
+if [ "${1:-}" = "--sanitize" ]; then
+  scripts/install-deps.sh --sanitizers
+  BUILD_DIR=${BUILD_DIR:-build-sanitize}
+  if [ ! -f "$BUILD_DIR/build.ninja" ]; then
+    cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DCMAKE_CXX_COMPILER=clang++ -DMESHTRUST_SANITIZE=ON -DMESHTRUST_FUZZ=ON \
+      -DMESHTRUST_BUILD_BENCH=OFF -DMESHTRUST_FUZZ_SECONDS="${FUZZ_SECONDS:-60}" >/dev/null
+  fi
+else
+  scripts/install-deps.sh
+  BUILD_DIR=${BUILD_DIR:-build}
+  if [ ! -f "$BUILD_DIR/build.ninja" ]; then
+    cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  fi
 fi
 ninja -C "$BUILD_DIR" -j"${JOBS:-2}"

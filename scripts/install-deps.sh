@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages meshtrust needs to build, test and run.
+# Installs the Debian 12 packages meshtrust needs to build, test and run
+# (`--sanitizers`: also what the sanitizer and fuzzing build needs).
 # Idempotent: installs only what is missing. Needs root (or sudo).
 set -euo pipefail
 
@@ -12,6 +13,12 @@ packages=(
   libgtest-dev libgmock-dev
   ca-certificates curl clang-format
 )
+
+# The sanitizer and fuzzing build (scripts/test.sh) also needs clang and its
+# runtimes (libFuzzer, ASan, UBSan).
+if [ "${1:-}" = "--sanitizers" ]; then
+  packages+=(clang libclang-rt-14-dev)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -5,12 +5,16 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <random>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "base/files.h"
 #include "nlohmann/json.hpp"
 #include "pki/certificate.h"
+#include "pki/chain.h"
+#include "pki/key.h"
 #include "tests/kube_emulator/kube_emulator.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/subprocess.h"
@@ -104,6 +108,74 @@ TEST_F(AgentCliTest, FileSinkAndFileIdentity) {
                                   " --identity-dir ", dir_.Sub("identity")));
   ASSERT_EQ(again.exit_code, 0) << again.output;
   EXPECT_EQ(Enrollments("c2"), 1);
+}
+
+// What a reader of the directory sees must be one whole set: the key is the
+// certificate's, the chain starts with it and verifies to the bundle.
+void ExpectWholeSet(const std::string& dir, std::set<std::string>* serials) {
+  auto cert_pem = ReadFile(dir + "/ca-cert.pem");
+  auto key_pem = ReadSecretFile(dir + "/ca-key.pem");
+  auto chain_pem = ReadFile(dir + "/cert-chain.pem");
+  auto roots_pem = ReadFile(dir + "/root-cert.pem");
+  ASSERT_TRUE(cert_pem.ok() && key_pem.ok() && chain_pem.ok() && roots_pem.ok())
+      << "a file of the set is missing";
+  auto cert = pki::ParseCertificatePem(*cert_pem);
+  auto key = pki::PrivateKeyFromPem(*key_pem);
+  auto chain = pki::ParseCertificateChainPem(*chain_pem);
+  auto roots = pki::ParseCertificateChainPem(*roots_pem);
+  ASSERT_TRUE(cert.ok() && key.ok() && chain.ok() && roots.ok()) << "a file is torn";
+  EXPECT_TRUE(pki::SamePublicKey(key->get(), pki::PublicKeyOf(cert->get())))
+      << "ca-key.pem and ca-cert.pem are from different sets";
+  EXPECT_EQ(pki::CertificateDer((*chain)[0].get()), pki::CertificateDer(cert->get()));
+  std::vector<X509*> anchors;
+  for (auto& r : *roots) anchors.push_back(r.get());
+  EXPECT_THAT(pki::VerifyChain(cert->get(), {}, anchors, {}), IsOk());
+  serials->insert(pki::SerialHex(cert->get()));
+}
+
+TEST_F(AgentCliTest, KillNineDuringAWriteLeavesTheOldSetOrTheNew) {
+  std::string out = dir_.Sub("cacerts");
+  std::vector<std::string> argv = {MESHTRUST_AGENT_BINARY,
+                                   "once",
+                                   "--ca",
+                                   ca_->address(),
+                                   "--cluster",
+                                   "cluster1",
+                                   "--sink",
+                                   "file",
+                                   "--dir",
+                                   out,
+                                   "--identity-dir",
+                                   dir_.Sub("identity")};
+  auto first = Agent(absl::StrCat("--cluster cluster1 --pin ", ca_->pin(), " --token-file ",
+                                  TokenFile("cluster1"), " --sink file --dir ", out,
+                                  " --identity-dir ", dir_.Sub("identity")));
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  argv.push_back("--rekey");
+  std::set<std::string> serials;
+  unsigned seed = std::random_device{}();
+  std::mt19937 random(seed);
+  SCOPED_TRACE(absl::StrCat("random seed ", seed));
+  int killed_running = 0;
+  for (int i = 0; i < 25; ++i) {
+    testing::ChildProcess agent(argv, dir_.Sub("kill.log"));
+    std::this_thread::sleep_for(
+        std::chrono::microseconds(std::uniform_int_distribution<int>(0, 120000)(random)));
+    int status = agent.Kill(SIGKILL);
+    killed_running += WIFSIGNALED(status);
+    ExpectWholeSet(out, &serials);
+    if (HasFatalFailure()) return;
+  }
+  // Some kills landed mid-run and some runs completed: both the old and new
+  // sets were seen, never a mix.
+  EXPECT_GT(killed_running, 0);
+  EXPECT_GT(serials.size(), 1u);
+  auto last = Agent(absl::StrCat("--cluster cluster1 --sink file --dir ", out, " --identity-dir ",
+                                 dir_.Sub("identity")));
+  EXPECT_EQ(last.exit_code, 0) << last.output;
+  ExpectWholeSet(out, &serials);
+  std::printf("%d of 25 agent runs killed mid-run; %zu distinct intermediates seen, all whole\n",
+              killed_running, serials.size());
 }
 
 TEST_F(AgentCliTest, ExplainsWhyItStopped) {

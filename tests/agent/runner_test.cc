@@ -190,13 +190,27 @@ TEST_F(RunnerTest, RevocationReachesOtherClustersThroughTheWatchStream) {
   EXPECT_THAT(c2->runner->status().last_error, ::testing::HasSubstr("revoked"));
 }
 
-TEST_F(RunnerTest, KeepsTheInstalledSetWhileTheCaIsAway) {
+TEST_F(RunnerTest, KeepsTheInstalledSetWhileTheCaIsAwayAndRecovers) {
   auto c1 = Start("cluster1", &SystemClock::Get());
   std::string serial = c1->Serial();
   std::string key = *ReadFile(c1->dir + "/ca-key.pem");
   ca_->StopServer();
   ASSERT_TRUE(WaitFor([&] { return c1->runner->status().consecutive_failures >= 3; }));
   EXPECT_FALSE(c1->runner->status().last_error.empty());
+  EXPECT_EQ(c1->Serial(), serial);
+  EXPECT_EQ(*ReadFile(c1->dir + "/ca-key.pem"), key);
+  // Bounded backoff: failures keep coming at most backoff_max apart, not
+  // further and further apart.
+  int64_t failures = c1->runner->status().failures_total;
+  ASSERT_TRUE(WaitFor([&] { return c1->runner->status().failures_total >= failures + 3; }));
+
+  // The CA comes back: the agent recovers by itself, keeping its set.
+  TimePoint back = std::chrono::system_clock::now();
+  ca_->RestartServer();
+  ASSERT_TRUE(WaitFor([&] {
+    RunnerStatus s = c1->runner->status();
+    return s.consecutive_failures == 0 && s.last_success > back;
+  })) << c1->runner->status().last_error;
   EXPECT_EQ(c1->Serial(), serial);
   EXPECT_EQ(*ReadFile(c1->dir + "/ca-key.pem"), key);
 }

@@ -4,7 +4,9 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sqlite3.h>
+#include <sys/resource.h>
 
 #include <atomic>
 #include <thread>
@@ -407,6 +409,44 @@ TEST_F(AuthorityTest, AuditWriteFailureFailsSigningClosed) {
       ca_->authority()->SignIntermediate(agent1_, "cluster1", Csr(), std::chrono::seconds(0)),
       IsOk());
   EXPECT_EQ(Intermediates("cluster1"), 1u);
+}
+
+// A real write failure, not a simulated one: the process may not grow any
+// file (RLIMIT_FSIZE, what a full disk looks like to SQLite), so the commit
+// of the certificate and its audit record fails. Signing fails closed,
+// leaves no trace, and works again once the fault clears.
+TEST_F(AuthorityTest, DiskFullFailsSigningClosedAndRecovers) {
+  auto issued =
+      ca_->authority()->SignIntermediate(agent1_, "cluster1", Csr(), std::chrono::seconds(0));
+  ASSERT_THAT(issued, IsOk());
+  uint64_t head = ca_->store()->Head().sequence;
+  std::string csr = Csr();  // Key generation writes no file, but do it before the fault.
+
+  struct rlimit saved;
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &saved), 0);
+  auto previous_handler = ::signal(SIGXFSZ, SIG_IGN);  // EFBIG instead of a signal.
+  struct rlimit full = saved;
+  full.rlim_cur = 1;
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &full), 0);
+  auto refused =
+      ca_->authority()->SignIntermediate(agent1_, "cluster1", csr, std::chrono::seconds(0));
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &saved), 0);
+  ::signal(SIGXFSZ, previous_handler);
+
+  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kUnavailable, HasSubstr("so nothing was done")));
+  EXPECT_EQ(Intermediates("cluster1"), 1u);
+  EXPECT_EQ(ca_->store()->Head().sequence, head);
+  ASSERT_OK_AND_ASSIGN(ClusterRecord cluster, ca_->store()->GetCluster("cluster1"));
+  EXPECT_EQ(cluster.current_serial, issued->serial);
+
+  ASSERT_THAT(
+      ca_->authority()->SignIntermediate(agent1_, "cluster1", Csr(), std::chrono::seconds(0)),
+      IsOk());
+  EXPECT_EQ(Intermediates("cluster1"), 2u);
+  EXPECT_EQ(ca_->store()->IntegrityCheck().value_or(""), "ok");
+  ASSERT_OK_AND_ASSIGN(AuditVerification verified,
+                       ca_->authority()->VerifyAudit(ca_->LocalOperator()));
+  EXPECT_TRUE(verified.ok) << verified.problem;
 }
 
 TEST_F(AuthorityTest, AckIsRecordedForOwnIntermediateOnly) {

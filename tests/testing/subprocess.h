@@ -2,10 +2,14 @@
 #ifndef MESHTRUST_TESTS_TESTING_SUBPROCESS_H_
 #define MESHTRUST_TESTS_TESTING_SUBPROCESS_H_
 
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <string>
+#include <vector>
 
 namespace meshtrust::testing {
 
@@ -39,6 +43,47 @@ inline std::string ShellQuote(const std::string& s) {
   }
   return out + "'";
 }
+
+// A child process started without a shell, so it can be killed by PID at
+// any moment (kill -9 tests). Its stdout and stderr go to `log_path`
+// (appended). Killed with SIGKILL on destruction if still running.
+class ChildProcess {
+ public:
+  ChildProcess(const std::vector<std::string>& argv, const std::string& log_path) {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      std::vector<char*> args;
+      for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      ::execv(args[0], args.data());
+      ::_exit(127);
+    }
+  }
+  ~ChildProcess() {
+    if (running()) Kill(SIGKILL);
+  }
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  pid_t pid() const { return pid_; }
+  bool running() const { return pid_ > 0 && !reaped_; }
+  // Sends `sig` and waits for the process; returns its wait status.
+  int Kill(int sig) {
+    if (!running()) return status_;
+    ::kill(pid_, sig);
+    ::waitpid(pid_, &status_, 0);
+    reaped_ = true;
+    return status_;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  int status_ = 0;
+};
 
 }  // namespace meshtrust::testing
 

@@ -50,20 +50,23 @@ std::unique_ptr<TestCa> TestCa::Create(TestCaOptions options) {
                                          options.authority);
   Die(authority.status(), "authority");
   t->authority_ = *std::move(authority);
-  if (options.serve) {
-    ca::ServerOptions server;
-    server.listen_address = "127.0.0.1:0";
-    server.server_chain_pem = t->state_.server_chain_pem;
-    server.server_key_pem = &t->state_.server_key_pem;
-    server.client_ca_pem = t->state_.control_ca_pem;
-    auto started = ca::CaServer::Start(t->authority_.get(), server);
-    Die(started.status(), "server");
-    t->server_ = *std::move(started);
-  }
+  if (options.serve) t->RestartServer();
   return t;
 }
 
 TestCa::~TestCa() { StopServer(); }
+
+void TestCa::RestartServer() {
+  ca::ServerOptions server;
+  server.listen_address = absl::StrCat("127.0.0.1:", port_);
+  server.server_chain_pem = state_.server_chain_pem;
+  server.server_key_pem = &state_.server_key_pem;
+  server.client_ca_pem = state_.control_ca_pem;
+  auto started = ca::CaServer::Start(authority_.get(), server);
+  Die(started.status(), "server");
+  server_ = *std::move(started);
+  port_ = server_->port();
+}
 
 void TestCa::StopServer() {
   if (server_ != nullptr) server_->Shutdown(std::chrono::milliseconds(100));

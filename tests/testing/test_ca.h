@@ -51,6 +51,8 @@ class TestCa {
   std::unique_ptr<v1::TrustAuthority::Stub> AgentStub(const client::Identity& identity);
 
   void StopServer();
+  // Serves again on the port it had before StopServer().
+  void RestartServer();
 
  private:
   TestCa() = default;
@@ -60,6 +62,7 @@ class TestCa {
   ca::CaState state_;
   std::unique_ptr<ca::Authority> authority_;
   std::unique_ptr<ca::CaServer> server_;
+  int port_ = 0;
   const Clock* clock_ = nullptr;
   std::optional<ca::Caller> operator_;
   TimePoint operator_not_after_;
