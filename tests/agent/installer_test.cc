@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <mutex>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "agent/file_sink.h"
@@ -314,6 +315,80 @@ TEST_F(InstallerTest, ApiServerDownFailsClearlyAndWritesNothing) {
   Installer nowhere(connection_.get(), &sink, &SystemClock::Get(), Options());
   EXPECT_THAT(nowhere.EnsureInstalled(), StatusIs(absl::StatusCode::kUnavailable,
                                                   HasSubstr("cannot reach the Kubernetes API")));
+}
+
+// A broken or hostile API server: each fault is named, nothing is written
+// while it lasts, and the agent installs normally once it is gone.
+TEST_F(InstallerTest, ApiServerFaultsAreNamedAndChangeNothing) {
+  struct Fault {
+    std::string name;
+    KubeEmulator::Fault fault;
+    absl::StatusCode code;
+    std::string fragment;
+  };
+  const std::string huge(5 << 20, 'x');
+  std::vector<Fault> faults = {
+      {"500",
+       [](const HttpRequest&) -> std::optional<HttpResponse> {
+         return HttpResponse{500, "application/json", R"({"message":"etcd is down"})"};
+       },
+       absl::StatusCode::kUnavailable, "(500)"},
+      {"malformed JSON",
+       [](const HttpRequest& r) -> std::optional<HttpResponse> {
+         if (r.method != "GET") return std::nullopt;
+         return HttpResponse{200, "application/json", R"({"metadata": {"name": "cacerts")"};
+       },
+       absl::StatusCode::kDataLoss, "malformed JSON for secret istio-system/cacerts"},
+      {"JSON of the wrong shape",
+       [](const HttpRequest& r) -> std::optional<HttpResponse> {
+         if (r.method != "GET") return std::nullopt;
+         return HttpResponse{200, "application/json", R"([{"metadata": 1}])"};
+       },
+       absl::StatusCode::kDataLoss, "malformed JSON"},
+      {"a huge response",
+       [&huge](const HttpRequest& r) -> std::optional<HttpResponse> {
+         if (r.method != "GET") return std::nullopt;
+         return HttpResponse{200, "application/json", huge};
+       },
+       absl::StatusCode::kResourceExhausted, "exceeded 4194304 bytes"},
+      {"a slow server",
+       [](const HttpRequest&) -> std::optional<HttpResponse> {
+         std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+         return std::nullopt;
+       },
+       absl::StatusCode::kUnavailable, "cannot reach the Kubernetes API"},
+  };
+  KubeConfig config;
+  config.server = kube_->server_url();
+  config.ca_pem = kube_->ca_pem();
+  config.token = "agent";
+  auto impatient = *KubeClient::Create(std::move(config), std::chrono::seconds(1));
+  KubernetesSink sink(impatient.get(), "istio-system");
+  for (const Fault& f : faults) {
+    SCOPED_TRACE(f.name);
+    kube_->SetFault(f.fault);
+    Installer installer(connection_.get(), &sink, &SystemClock::Get(), Options());
+    EXPECT_THAT(installer.EnsureInstalled(), StatusIs(f.code, HasSubstr(f.fragment)));
+    kube_->SetFault(nullptr);
+    EXPECT_FALSE(Cacerts().has_value()) << "a fault let a write through";
+  }
+  EXPECT_EQ(ca_->store()->GetCluster("cluster1")->acked_serial, "");
+
+  // The fault gone, the same agent installs.
+  Installer installer(connection_.get(), &sink, &SystemClock::Get(), Options());
+  ASSERT_THAT(installer.EnsureInstalled(), IsOk());
+  ASSERT_TRUE(Cacerts().has_value());
+
+  // A cacerts whose data is not base64 (a corrupt object from the server):
+  // refused by name, and left exactly as it is.
+  json corrupt = *Cacerts();
+  corrupt["data"]["ca-key.pem"] = "%%% not base64 %%%";
+  kube_->Put("secrets", "istio-system", corrupt);
+  EXPECT_THAT(installer.EnsureInstalled(),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       HasSubstr("secret istio-system/cacerts key \"ca-key.pem\" is not valid "
+                                 "base64")));
+  EXPECT_EQ(Cacerts()->at("data"), corrupt["data"]);
 }
 
 TEST_F(InstallerTest, RejectedCredentialsAndMissingRbacAreNamed) {
