@@ -110,9 +110,10 @@ absl::StatusOr<client::Identity> ObtainIdentity(const Flags& f, IdentityStore* s
   }
   if (f.pin.empty()) return absl::InvalidArgumentError("--pin is required to enroll");
   absl::StatusOr<pki::KeyAlgorithm> alg = pki::ParseKeyAlgorithm("ecdsa-p256");
-  absl::StatusOr<client::Identity> id = client::Enroll(f.ca_address, f.pin, token, *alg, timeout);
+  absl::StatusOr<client::Identity> id =
+      client::Enroll(f.ca_address, f.pin, token, *alg, timeout, expected);
   if (!id.ok()) return id.status();
-  if (id->identity != expected) {
+  if (id->identity != expected) {  // A CA that predates expected_identity.
     return absl::FailedPreconditionError(absl::StrCat("the join token enrolled ", id->identity,
                                                       ", not ", expected,
                                                       "; it belongs to another cluster"));

@@ -253,7 +253,8 @@ absl::StatusOr<ossl::UniquePtr<X509>> Authority::IssueIdentity(const EnrollmentS
 }
 
 absl::StatusOr<IssuedIdentity> Authority::Enroll(absl::string_view token, absl::string_view csr_der,
-                                                 absl::string_view source) {
+                                                 absl::string_view source,
+                                                 absl::string_view expected_identity) {
   AuditEvent event = Event(Caller::Anonymous(), "Enroll", "", RequestDigest({csr_der}));
   event.caller = absl::StrCat("anonymous from ", source);
   bool first_refusal = false;
@@ -278,6 +279,12 @@ absl::StatusOr<IssuedIdentity> Authority::Enroll(absl::string_view token, absl::
     return Refuse(event, record.status());
   }
   event.target = record->subject;
+  if (!expected_identity.empty() && expected_identity != record->subject) {
+    return Refuse(event, absl::PermissionDeniedError(absl::StrCat(
+                             "this join token enrolls ", record->subject, ", not ",
+                             absl::CHexEscape(expected_identity),
+                             "; it belongs to another cluster (the token was not used)")));
+  }
   if (record->used) {
     return Refuse(event,
                   absl::UnauthenticatedError(

@@ -136,9 +136,12 @@ class Authority {
 
   // --- Agents (and admins enrolling) ---
   // `source` is where the call came from (an IP address, or "local"), for
-  // the per-source limit on invalid tokens and the audit record.
+  // the per-source limit on invalid tokens and the audit record. A non-empty
+  // `expected_identity` that the token does not enroll is refused before
+  // the token is spent.
   absl::StatusOr<IssuedIdentity> Enroll(absl::string_view token, absl::string_view csr_der,
-                                        absl::string_view source = "local");
+                                        absl::string_view source = "local",
+                                        absl::string_view expected_identity = "");
   absl::StatusOr<IssuedIdentity> RenewIdentity(const Caller& caller, absl::string_view csr_der);
   absl::StatusOr<IssuedIntermediate> SignIntermediate(const Caller& caller,
                                                       absl::string_view cluster,

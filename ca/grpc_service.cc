@@ -145,7 +145,8 @@ grpc::Status TrustAuthorityService::Enroll(grpc::ServerContext* context,
                                            const v1::EnrollRequest* request,
                                            v1::EnrollResponse* response) {
   absl::StatusOr<IssuedIdentity> issued =
-      authority_->Enroll(request->token(), request->csr_der(), SourceAddress(context->peer()));
+      authority_->Enroll(request->token(), request->csr_der(), SourceAddress(context->peer()),
+                         request->expected_identity());
   if (!issued.ok()) return ToGrpcStatus(issued.status());
   response->set_identity(issued->identity);
   response->set_certificate_pem(issued->certificate_pem);

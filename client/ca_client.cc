@@ -55,7 +55,8 @@ std::unique_ptr<grpc::ClientContext> NewContext(std::chrono::milliseconds timeou
 
 absl::StatusOr<Identity> Enroll(const std::string& address, const std::string& pin,
                                 const std::string& token, pki::KeyAlgorithm algorithm,
-                                std::chrono::milliseconds timeout) {
+                                std::chrono::milliseconds timeout,
+                                const std::string& expected_identity) {
   absl::StatusOr<ossl::UniquePtr<X509>> control = pki::FetchPinnedCa(address, pin, timeout);
   if (!control.ok()) return control.status();
   std::string control_pem = pki::CertificatePem(control->get());
@@ -68,6 +69,7 @@ absl::StatusOr<Identity> Enroll(const std::string& address, const std::string& p
   v1::EnrollRequest request;
   request.set_token(token);
   request.set_csr_der(*csr);
+  request.set_expected_identity(expected_identity);
   v1::EnrollResponse response;
   auto context = NewContext(timeout);
   grpc::Status status = stub->Enroll(context.get(), request, &response);

@@ -28,10 +28,13 @@ std::shared_ptr<grpc::Channel> CreateChannel(
         interceptors = {});
 
 // Bootstraps trust with `pin`, generates a key of `algorithm` locally,
-// and exchanges `token` and a CSR for an identity certificate.
+// and exchanges `token` and a CSR for an identity certificate. With
+// `expected_identity`, the CA refuses (without spending the token) a token
+// that enrolls another identity.
 absl::StatusOr<Identity> Enroll(const std::string& address, const std::string& pin,
                                 const std::string& token, pki::KeyAlgorithm algorithm,
-                                std::chrono::milliseconds timeout = kDefaultCallTimeout);
+                                std::chrono::milliseconds timeout = kDefaultCallTimeout,
+                                const std::string& expected_identity = "");
 
 absl::Status FromGrpcStatus(const grpc::Status& status);
 

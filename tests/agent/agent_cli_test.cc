@@ -197,7 +197,12 @@ TEST_F(AgentCliTest, ExplainsWhyItStopped) {
   auto other = Agent("--cluster cluster1 --pin " + ca_->pin() + " --token-file " +
                      TokenFile("cluster2") + kube);
   EXPECT_EQ(other.exit_code, 1);
-  EXPECT_THAT(other.output, HasSubstr("belongs to another cluster"));
+  EXPECT_THAT(other.output, HasSubstr("belongs to another cluster (the token was not used)"));
+  auto rightful = Agent(absl::StrCat("--cluster cluster2 --pin ", ca_->pin(), " --token-file ",
+                                     dir_.Sub("cluster2.token"), " --sink file --dir ",
+                                     dir_.Sub("c2"), " --identity-dir ", dir_.Sub("c2-id")));
+  EXPECT_EQ(rightful.exit_code, 0) << "the refused attempt spent cluster2's token\n"
+                                   << rightful.output;
   // A foreign cacerts.
   kube_->Put("secrets", "istio-system",
              nlohmann::json::parse(

@@ -241,9 +241,21 @@ TEST_F(HostileInputTest, JoinTokens) {
   ASSERT_THAT(enroll(once.token, "10.0.0.9")(), IsOk());
   ExpectRefused("already used", enroll(once.token, "10.0.0.9"), kUnauth, "already used", "Enroll");
 
-  // The token decides the identity: a cluster2 token never yields cluster1.
+  // The token decides the identity: a cluster2 token never yields cluster1,
+  // and an agent that says which identity it expects does not spend another
+  // cluster's token.
   NewJoinToken c2 = *ca_->authority()->CreateJoinToken(ca_->LocalOperator(), "cluster2",
                                                        std::chrono::minutes(10));
+  ExpectRefused(
+      "another cluster's token",
+      [&] {
+        return ca_->authority()->Enroll(c2.token, GoodCsr(), "10.0.0.9",
+                                        "spiffe://meshtrust/cluster/cluster1");
+      },
+      absl::StatusCode::kPermissionDenied,
+      "this join token enrolls spiffe://meshtrust/cluster/cluster2, not "
+      "spiffe://meshtrust/cluster/cluster1; it belongs to another cluster (the token was not used)",
+      "Enroll");
   ASSERT_OK_AND_ASSIGN(IssuedIdentity id, enroll(c2.token, "10.0.0.9")());
   EXPECT_EQ(id.identity, "spiffe://meshtrust/cluster/cluster2");
 
