@@ -30,6 +30,7 @@
 #include "base/logging.h"
 #include "base/metrics.h"
 #include "base/ops_http.h"
+#include "base/yaml_config.h"
 #include "pki/certificate.h"
 #include "spdlog/sinks/stdout_sinks.h"
 
@@ -357,6 +358,7 @@ int main(int argc, char** argv) {
 
   CLI::App app{"meshtrust-agent: keeps Istio's cacerts holding this cluster's intermediate CA"};
   app.require_subcommand(1);
+  meshtrust::EnableYamlConfig(&app);
   Flags f;
   std::string log_level = "info", log_format = "text";
   app.add_option("--log-format", log_format, "Log lines as text or json")->capture_default_str();

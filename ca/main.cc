@@ -23,6 +23,7 @@
 #include "base/logging.h"
 #include "base/metrics.h"
 #include "base/ops_http.h"
+#include "base/yaml_config.h"
 #include "ca/audit_verify.h"
 #include "ca/authority.h"
 #include "ca/ca_metrics.h"
@@ -293,6 +294,8 @@ int main(int argc, char** argv) {
   meshtrust::EnsureSodiumInitialized();
   ::umask(077);
   ::signal(SIGPIPE, SIG_IGN);  // A peer closing early is an error, not a crash.
+  // A file-size limit reached is a failed write (signing fails closed), not a crash.
+  ::signal(SIGXFSZ, SIG_IGN);
   // Private key material OpenSSL allocates goes to its locked secure heap.
   // Until the flags choose a format, log as text to stderr.
   spdlog::set_default_logger(spdlog::stderr_logger_mt("meshtrust-ca"));
@@ -302,6 +305,7 @@ int main(int argc, char** argv) {
 
   CLI::App app{"meshtrust-ca: the meshtrust root CA service"};
   app.require_subcommand(1);
+  meshtrust::EnableYamlConfig(&app);
   std::string log_level = "info", log_format = "text";
   app.add_option("--log-format", log_format, "Log lines as text or json")->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error");

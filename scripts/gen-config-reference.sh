@@ -25,6 +25,37 @@ commands=(
   echo "\`scripts/gen-config-reference.sh\`). Flags marked \`(Env:NAME)\` may be given"
   echo "as that environment variable instead. Durations are written like \`24h\`,"
   echo "\`90m\` or \`1h30m\`."
+  echo
+  echo "## Configuration files"
+  echo
+  echo "\`meshtrust-ca\` and \`meshtrust-agent\` also read their flags from a YAML file"
+  echo "given with \`--config FILE\`. Top-level keys are the program's own flags; a"
+  echo "section named after a subcommand holds that subcommand's flags, written"
+  echo "without their dashes. Values are scalars or lists; boolean flags take"
+  echo "\`true\` or \`false\`. A flag on the command line or in the environment wins"
+  echo "over the file. An unknown section or field, a map where a value belongs, or"
+  echo "YAML that does not parse stops the program with an error naming the file and"
+  echo "the field; values are checked as on the command line."
+  echo
+  echo '```yaml'
+  echo "# meshtrust-agent --config /etc/meshtrust/agent.yaml run"
+  echo "log-format: json"
+  echo "run:"
+  echo "  ca: meshtrust-ca.meshtrust-system.svc:8443"
+  echo "  cluster: cluster1"
+  echo "  reconcile-seconds: 30"
+  echo "  restart-istiod: false"
+  echo '```'
+  echo
+  echo '```yaml'
+  echo "# meshtrust-ca --config /etc/meshtrust/ca.yaml serve"
+  echo "serve:"
+  echo "  state-dir: /var/lib/meshtrust"
+  echo "  kek-file: /etc/meshtrust/kek/kek"
+  echo "  listen: 0.0.0.0:8443"
+  echo "  metrics-listen: 0.0.0.0:9090"
+  echo '```'
+
   for c in "${commands[@]}"; do
     read -r bin sub <<<"$c"
     name="$(basename "$bin")${sub:+ $sub}"

@@ -178,6 +178,41 @@ TEST_F(AgentCliTest, KillNineDuringAWriteLeavesTheOldSetOrTheNew) {
               killed_running, serials.size());
 }
 
+TEST_F(AgentCliTest, ReadsItsFlagsFromAYamlConfigFile) {
+  std::string config = dir_.Sub("agent.yaml");
+  ASSERT_THAT(WriteFileAtomically(config,
+                                  absl::StrCat("log-format: json\n"
+                                               "once:\n"
+                                               "  ca: ",
+                                               ca_->address(),
+                                               "\n"
+                                               "  cluster: c3\n"
+                                               "  pin: ",
+                                               ca_->pin(),
+                                               "\n"
+                                               "  token-file: ",
+                                               TokenFile("c3"),
+                                               "\n"
+                                               "  sink: file\n"
+                                               "  dir: ",
+                                               dir_.Sub("c3"),
+                                               "\n"
+                                               "  identity-dir: ",
+                                               dir_.Sub("c3-id"), "\n"),
+                                  0600),
+              IsOk());
+  auto r = RunCommand(absl::StrCat(MESHTRUST_AGENT_BINARY, " --config ", config, " once"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("\"msg\":\"installed intermediate"));
+  EXPECT_TRUE(PathExists(dir_.Sub("c3/ca-cert.pem")));
+
+  // A typo is named, and nothing runs.
+  ASSERT_THAT(WriteFileAtomically(config, "once:\n  clustr: c3\n", 0600), IsOk());
+  auto typo = RunCommand(absl::StrCat(MESHTRUST_AGENT_BINARY, " --config ", config, " once"));
+  EXPECT_NE(typo.exit_code, 0);
+  EXPECT_THAT(typo.output, HasSubstr("unknown field \"once.clustr\""));
+}
+
 TEST_F(AgentCliTest, ExplainsWhyItStopped) {
   std::string kube = " --kubeconfig " + dir_.Sub("kubeconfig");
   // No identity, no token.

@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "base/files.h"
 #include "tests/testing/subprocess.h"
+#include "tests/testing/temp_dir.h"
 
 namespace meshtrust {
 namespace {
@@ -77,6 +78,27 @@ TEST(ConfigurationDocTest, EveryCommandAndFlagIsDocumented) {
       EXPECT_TRUE(documented) << "`" << child << "` has no section in docs/configuration.md";
     }
   }
+}
+
+// Each ```yaml example starts with "# <binary> --config <file> <subcommand>";
+// the binary must accept it (a bad field would stop it before --help).
+TEST(ConfigurationDocTest, ConfigFileExamplesAreAccepted) {
+  std::string doc =
+      ReadFile(std::string(MESHTRUST_SOURCE_DIR) + "/docs/configuration.md").value_or("");
+  std::regex block("```yaml\n# (\\S+) --config \\S+ ([a-z -]+)\n([^`]*)```");
+  testing::TempDir dir;
+  int examples = 0;
+  for (auto it = std::sregex_iterator(doc.begin(), doc.end(), block); it != std::sregex_iterator();
+       ++it, ++examples) {
+    std::string binary = (*it)[1], args = (*it)[2], yaml = (*it)[3];
+    ASSERT_TRUE(kBinaries.count(binary)) << binary;
+    std::string file = dir.Sub("example-" + std::to_string(examples) + ".yaml");
+    ASSERT_TRUE(WriteFileAtomically(file, yaml, 0600).ok());
+    testing::CommandResult r =
+        testing::RunCommand(kBinaries.at(binary) + " --config " + file + " " + args + " --help");
+    EXPECT_EQ(r.exit_code, 0) << binary << " refused its documented example:\n" << yaml << r.output;
+  }
+  EXPECT_GE(examples, 2);
 }
 
 }  // namespace
