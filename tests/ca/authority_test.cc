@@ -40,18 +40,8 @@ std::string Csr(pki::KeyAlgorithm alg = pki::KeyAlgorithm::kEcdsaP256) {
 
 std::string CsrFor(EVP_PKEY* key) { return *pki::BuildCsrDer(key, ""); }
 
-class AuthorityTest : public ::testing::Test {
+class AuthorityTest : public testing::LocalCaTest {
  protected:
-  void SetUp() override {
-    testing::TestCaOptions options;
-    options.serve = false;
-    options.clock = &clock_;
-    ca_ = TestCa::Create(options);
-    ca_->AddCluster("cluster1");
-    ca_->AddCluster("cluster2");
-    agent1_ = ca_->LocalAgent("cluster1");
-  }
-
   AuditRecord LastAudit() {
     uint64_t head = ca_->store()->Head().sequence;
     auto records = ca_->store()->ReadAudit(head - 1, 1);
@@ -77,10 +67,6 @@ class AuthorityTest : public ::testing::Test {
     EXPECT_EQ(last.event.serial, "");
     EXPECT_EQ(Intermediates("cluster1"), intermediates_before);
   }
-
-  FakeClock clock_;
-  std::unique_ptr<TestCa> ca_;
-  Caller agent1_;
 };
 
 TEST_F(AuthorityTest, SignsIntermediateFromTemplateAndAuditsIt) {

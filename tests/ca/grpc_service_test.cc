@@ -37,15 +37,7 @@ class GrpcServiceTest : public ::testing::Test {
     admin_stub_ = ca_->AdminStub(admin_);
   }
 
-  std::string AddCluster(const std::string& name) {
-    v1::AddClusterRequest req;
-    req.set_name(name);
-    v1::AddClusterResponse resp;
-    auto ctx = client::NewContext();
-    grpc::Status s = admin_stub_->AddCluster(ctx.get(), req, &resp);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return resp.token().token();
-  }
+  std::string AddCluster(const std::string& name) { return ca_->AddClusterOverGrpc(admin_, name); }
 
   grpc::Status Sign(v1::TrustAuthority::Stub* stub, const std::string& cluster,
                     const std::string& csr, v1::SignIntermediateResponse* resp) {

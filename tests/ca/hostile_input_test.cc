@@ -21,7 +21,6 @@ namespace {
 
 using ::meshtrust::testing::IsOk;
 using ::meshtrust::testing::StatusIs;
-using ::meshtrust::testing::TestCa;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
@@ -40,18 +39,8 @@ struct Snapshot {
   bool operator==(const Snapshot&) const = default;
 };
 
-class HostileInputTest : public ::testing::Test {
+class HostileInputTest : public testing::LocalCaTest {
  protected:
-  void SetUp() override {
-    testing::TestCaOptions options;
-    options.serve = false;
-    options.clock = &clock_;
-    ca_ = TestCa::Create(options);
-    ca_->AddCluster("cluster1");
-    ca_->AddCluster("cluster2");
-    agent1_ = ca_->LocalAgent("cluster1");
-  }
-
   Snapshot Take() {
     Snapshot s;
     auto certificates = ca_->store()->ListCertificates({"", "", 100000});
@@ -94,9 +83,6 @@ class HostileInputTest : public ::testing::Test {
     };
   }
 
-  FakeClock clock_;
-  std::unique_ptr<TestCa> ca_;
-  Caller agent1_;
   int cases_ = 0;
 };
 

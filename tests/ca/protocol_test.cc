@@ -68,15 +68,7 @@ class ProtocolTest : public ::testing::Test {
     agent_stub_ = ca_->AgentStub(agent_);
   }
 
-  std::string AddCluster(const std::string& name) {
-    v1::AddClusterRequest req;
-    req.set_name(name);
-    v1::AddClusterResponse resp;
-    auto ctx = client::NewContext();
-    grpc::Status s = admin_stub_->AddCluster(ctx.get(), req, &resp);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return resp.token().token();
-  }
+  std::string AddCluster(const std::string& name) { return ca_->AddClusterOverGrpc(admin_, name); }
 
   grpc::Status Sign(v1::TrustAuthority::Stub* stub, v1::SignIntermediateResponse* resp,
                     const std::string& cluster = "cluster1") {

@@ -118,6 +118,15 @@ std::unique_ptr<v1::Admin::Stub> TestCa::AdminStub(const client::Identity& ident
   return v1::Admin::NewStub(client::CreateChannel(address(), identity.control_ca_pem, &identity));
 }
 
+std::string TestCa::AddClusterOverGrpc(const client::Identity& admin, const std::string& name) {
+  v1::AddClusterRequest req;
+  req.set_name(name);
+  v1::AddClusterResponse resp;
+  grpc::Status s = AdminStub(admin)->AddCluster(client::NewContext().get(), req, &resp);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  return resp.token().token();
+}
+
 std::unique_ptr<v1::TrustAuthority::Stub> TestCa::AgentStub(const client::Identity& identity) {
   return v1::TrustAuthority::NewStub(
       client::CreateChannel(address(), identity.control_ca_pem, &identity));

@@ -4,6 +4,8 @@
 #ifndef MESHTRUST_TESTS_TESTING_TEST_CA_H_
 #define MESHTRUST_TESTS_TESTING_TEST_CA_H_
 
+#include <gtest/gtest.h>
+
 #include <memory>
 #include <string>
 
@@ -49,6 +51,8 @@ class TestCa {
                                   pki::KeyAlgorithm alg = pki::KeyAlgorithm::kEcdsaP256);
   std::unique_ptr<v1::Admin::Stub> AdminStub(const client::Identity& identity);
   std::unique_ptr<v1::TrustAuthority::Stub> AgentStub(const client::Identity& identity);
+  // Registers `name` through the Admin API as `admin`; returns its join token.
+  std::string AddClusterOverGrpc(const client::Identity& admin, const std::string& name);
 
   void StopServer();
   // Serves again on the port it had before StopServer().
@@ -71,6 +75,25 @@ class TestCa {
 
 // A caller for a certificate PEM (as the gRPC layer derives it).
 ca::Caller CallerOf(const std::string& certificate_pem);
+
+// A CA driven directly through its Authority on a fake clock, with clusters
+// cluster1 and cluster2 registered and an agent of cluster1 enrolled.
+class LocalCaTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    TestCaOptions options;
+    options.serve = false;
+    options.clock = &clock_;
+    ca_ = TestCa::Create(options);
+    ca_->AddCluster("cluster1");
+    ca_->AddCluster("cluster2");
+    agent1_ = ca_->LocalAgent("cluster1");
+  }
+
+  FakeClock clock_;
+  std::unique_ptr<TestCa> ca_;
+  ca::Caller agent1_;
+};
 
 }  // namespace meshtrust::testing
 
