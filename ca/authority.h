@@ -227,6 +227,8 @@ class Authority {
   // For metrics and health checks; no caller, no audit record.
   std::string RotationPhase();  // idle, begun, activated ("unknown" if unreadable).
   int WatchStreams() { return hub_.Subscribers(); }
+  // Source addresses refused right now for guessing join tokens.
+  size_t ThrottledEnrollSources() { return enroll_limiter_.ThrottledSources(clock_->Now()); }
   // OK when the store answers and the active root's key can be unsealed.
   absl::Status CheckReady();
 

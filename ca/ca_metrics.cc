@@ -95,6 +95,12 @@ CaMetrics::CaMetrics(MetricsRegistry* registry, Authority* authority, Store* sto
   registry->AddGauge("meshtrust_ca_watch_streams", "Agents' Watch streams open now", [authority] {
     return std::vector<MetricSample>{{{}, static_cast<double>(authority->WatchStreams())}};
   });
+  registry->AddGauge("meshtrust_ca_enroll_throttled_sources",
+                     "Source addresses refused right now for sending too many invalid join tokens",
+                     [authority] {
+                       return std::vector<MetricSample>{
+                           {{}, static_cast<double>(authority->ThrottledEnrollSources())}};
+                     });
 }
 
 void CaMetrics::RecordSigning(const absl::Status& result, std::chrono::nanoseconds took) {

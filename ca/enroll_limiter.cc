@@ -51,6 +51,16 @@ void EnrollLimiter::RecordGuess(absl::string_view source, TimePoint now) {
   it->second.guesses_left = std::max(0.0, it->second.guesses_left - 1);
 }
 
+size_t EnrollLimiter::ThrottledSources(TimePoint now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t throttled = 0;
+  for (auto& [source, bucket] : buckets_) {
+    Refill(&bucket, now);
+    throttled += bucket.guesses_left < 1;
+  }
+  return throttled;
+}
+
 size_t EnrollLimiter::TrackedSources() {
   std::lock_guard<std::mutex> lock(mu_);
   return buckets_.size();

@@ -42,8 +42,10 @@ class EnrollLimiter {
   absl::Status Check(absl::string_view source, TimePoint now, bool* first);
   // Takes one guess from `source`'s bucket.
   void RecordGuess(absl::string_view source, TimePoint now);
-  // How many sources have a partly used bucket (for tests and metrics).
+  // How many sources have a partly used bucket (for tests).
   size_t TrackedSources();
+  // How many sources are refused at `now` (for metrics and alerts).
+  size_t ThrottledSources(TimePoint now);
 
  private:
   struct Bucket {

@@ -72,6 +72,7 @@ TEST(CaMetricsTest, CountsSigningsAndRefusalsAndReadsStateOnScrape) {
   EXPECT_THAT(text, HasSubstr(absl::StrCat("meshtrust_ca_audit_head_sequence ",
                                            ca->store()->Head().sequence, "\n")));
   EXPECT_THAT(text, HasSubstr("meshtrust_ca_watch_streams 0\n"));
+  EXPECT_THAT(text, HasSubstr("meshtrust_ca_enroll_throttled_sources 0\n"));
   running->Shutdown(std::chrono::milliseconds(100));
 }
 

@@ -272,6 +272,7 @@ TEST_F(HostileInputTest, TokenGuessingIsThrottledPerSource) {
   for (int i = 0; i < 50; ++i) {
     EXPECT_THAT(guess(i), StatusIs(absl::StatusCode::kResourceExhausted, ::testing::_));
   }
+  EXPECT_EQ(ca_->authority()->ThrottledEnrollSources(), 1u);  // The metric operators alert on.
   EXPECT_EQ(ca_->store()->Head().sequence, head + 1);
   auto last = *ca_->store()->ReadAudit(head, 1);
   EXPECT_THAT(last[0].event.result, HasSubstr("RESOURCE_EXHAUSTED: too many invalid join tokens"));
