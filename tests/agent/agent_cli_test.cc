@@ -152,6 +152,14 @@ TEST_F(AgentCliTest, KillNineDuringAWriteLeavesTheOldSetOrTheNew) {
                                   " --identity-dir ", dir_.Sub("identity")));
   ASSERT_EQ(first.exit_code, 0) << first.output;
   argv.push_back("--rekey");
+  // Kill at random moments within one and a half times what a whole run
+  // takes on this machine, so some runs die mid-way and some finish.
+  auto started = std::chrono::steady_clock::now();
+  testing::ChildProcess timed(argv, dir_.Sub("kill.log"));
+  ASSERT_EQ(timed.Wait(), 0) << ReadFile(dir_.Sub("kill.log")).value_or("");
+  auto run_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                    std::chrono::steady_clock::now() - started)
+                    .count();
   std::set<std::string> serials;
   unsigned seed = std::random_device{}();
   std::mt19937 random(seed);
@@ -159,8 +167,8 @@ TEST_F(AgentCliTest, KillNineDuringAWriteLeavesTheOldSetOrTheNew) {
   int killed_running = 0;
   for (int i = 0; i < 25; ++i) {
     testing::ChildProcess agent(argv, dir_.Sub("kill.log"));
-    std::this_thread::sleep_for(
-        std::chrono::microseconds(std::uniform_int_distribution<int>(0, 120000)(random)));
+    std::this_thread::sleep_for(std::chrono::microseconds(
+        std::uniform_int_distribution<int64_t>(0, run_us * 3 / 2)(random)));
     int status = agent.Kill(SIGKILL);
     killed_running += WIFSIGNALED(status);
     ExpectWholeSet(out, &serials);

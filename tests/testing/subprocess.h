@@ -70,6 +70,15 @@ class ChildProcess {
 
   pid_t pid() const { return pid_; }
   bool running() const { return pid_ > 0 && !reaped_; }
+  // Waits for the process to exit by itself; returns its exit code (-1 when
+  // a signal ended it).
+  int Wait() {
+    if (running()) {
+      ::waitpid(pid_, &status_, 0);
+      reaped_ = true;
+    }
+    return WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
+  }
   // Sends `sig` and waits for the process; returns its wait status.
   int Kill(int sig) {
     if (!running()) return status_;
