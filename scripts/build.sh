@@ -5,8 +5,10 @@
 #                                libFuzzer targets into ./build-sanitize
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Paths relative to the checkout, so every clone shares the compiler cache.
-export CCACHE_BASEDIR="$PWD"
+# Paths relative to the checkout, and the build directory left out of the
+# hash, so every clone on a machine shares the compiler cache (debug info of
+# a cached object may name another clone's directory).
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true
 if [ "${1:-}" = "--sanitize" ]; then
   scripts/install-deps.sh --sanitizers
   BUILD_DIR=${BUILD_DIR:-build-sanitize}
