@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/files.h"
+#include "base/json_fields.h"
 #include "nlohmann/json.hpp"
 
 namespace meshtrust::agent {
@@ -60,13 +61,21 @@ absl::StatusOr<std::optional<InstalledCaCerts>> FileSink::Read() {
   absl::StatusOr<std::string> meta =
       ReadFile(absl::StrCat(dir_, "/", kDataLink, "/", kMetadataFile), 1 << 16);
   if (meta.ok()) {
+    // Metadata that is not ours, or not whole, makes the set unmanaged: the
+    // agent then leaves it alone unless told to adopt it.
     nlohmann::json j = nlohmann::json::parse(*meta, nullptr, false);
-    if (j.is_object() && j.value("managed_by", "") == "meshtrust") {
+    absl::StatusOr<std::string> managed_by = JsonString(j, "managed_by");
+    absl::StatusOr<std::string> serial = JsonString(j, "serial");
+    absl::StatusOr<std::string> not_after = JsonString(j, "not_after");
+    absl::StatusOr<std::string> bundle = JsonString(j, "bundle_sha256");
+    absl::StatusOr<std::string> crl_set = JsonString(j, "crl_set_sha256");
+    if (managed_by.ok() && *managed_by == "meshtrust" && serial.ok() && not_after.ok() &&
+        bundle.ok() && crl_set.ok()) {
       out.managed = true;
-      out.files.serial = j.value("serial", "");
-      out.files.not_after = j.value("not_after", "");
-      out.files.bundle_sha256 = j.value("bundle_sha256", "");
-      out.files.crl_set_sha256 = j.value("crl_set_sha256", "");
+      out.files.serial = *std::move(serial);
+      out.files.not_after = *std::move(not_after);
+      out.files.bundle_sha256 = *std::move(bundle);
+      out.files.crl_set_sha256 = *std::move(crl_set);
     }
   }
   return out;

@@ -34,6 +34,13 @@ class KubernetesIdentityStore final : public IdentityStore {
   std::string version_;  // resourceVersion seen by Load.
 };
 
+// Decodes the file FileIdentityStore keeps (a JSON object holding the
+// identity, its certificate, the control CA and the private key). kDataLoss
+// naming `path` and what is wrong when it is not that document.
+absl::StatusOr<client::Identity> ParseIdentityFile(absl::string_view text, absl::string_view path);
+// The file's text for `identity`; ParseIdentityFile reads it back.
+SecretBytes EncodeIdentityFile(const client::Identity& identity);
+
 class FileIdentityStore final : public IdentityStore {
  public:
   explicit FileIdentityStore(std::string dir) : dir_(std::move(dir)) {}

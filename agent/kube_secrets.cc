@@ -54,18 +54,19 @@ absl::StatusOr<KubeSecret> ParseSecret(absl::string_view body, absl::string_view
         return absl::DataLossError(absl::StrCat("secret ", ns, "/", name, " key \"",
                                                 absl::CHexEscape(k), "\" is not a string"));
       }
-      std::string b64 = v.get<std::string>();
+      const std::string& b64 = *v.get_ptr<const std::string*>();
       SecretBytes decoded(b64.size());
       size_t len = 0;
       const char* end = nullptr;
-      if (sodium_base642bin(decoded.UnsafeSecretView().data(), decoded.size(), b64.data(),
-                            b64.size(), nullptr, &len, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
-          end != b64.data() + b64.size()) {
-        Wipe(&b64);
+      // An empty value is an empty key (an empty SecretBytes has no buffer to
+      // decode into).
+      if (!b64.empty() && (sodium_base642bin(decoded.UnsafeSecretView().data(), decoded.size(),
+                                             b64.data(), b64.size(), nullptr, &len, &end,
+                                             sodium_base64_VARIANT_ORIGINAL) != 0 ||
+                           end != b64.data() + b64.size())) {
         return absl::DataLossError(absl::StrCat("secret ", ns, "/", name, " key \"",
                                                 absl::CHexEscape(k), "\" is not valid base64"));
       }
-      Wipe(&b64);
       decoded.Truncate(len);
       secret.data.emplace(k, std::move(decoded));
     }

@@ -1,6 +1,7 @@
 // The Authority's root rotation: three phases gated on acknowledgements.
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "base/json_fields.h"
 #include "base/logging.h"
 #include "ca/authority.h"
 #include "nlohmann/json.hpp"
@@ -24,24 +25,43 @@ struct RotationState {
                           {"activated_at_ms", activated_at_ms}}
         .dump();
   }
-  static RotationState FromJson(const std::string& text) {
+  // Empty text is the state before any rotation. kDataLoss when the stored
+  // document is not one this code wrote.
+  static absl::StatusOr<RotationState> FromJson(const std::string& text) {
     RotationState s;
+    if (text.empty()) return s;
     nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-    if (!j.is_object()) return s;
-    s.phase = j.value("phase", "idle");
-    s.old_root = j.value("old_root", "");
-    s.new_root = j.value("new_root", "");
-    s.activated_at_ms = j.value("activated_at_ms", int64_t{0});
+    absl::StatusOr<std::string> phase = JsonString(j, "phase", s.phase);
+    absl::StatusOr<std::string> old_root = JsonString(j, "old_root");
+    absl::StatusOr<std::string> new_root = JsonString(j, "new_root");
+    absl::StatusOr<int64_t> activated = JsonInt64(j, "activated_at_ms");
+    for (const absl::Status& st :
+         {phase.status(), old_root.status(), new_root.status(), activated.status()}) {
+      if (!st.ok()) {
+        return absl::DataLossError(
+            absl::StrCat("the stored root rotation state is malformed: ", st.message()));
+      }
+    }
+    s.phase = *std::move(phase);
+    s.old_root = *std::move(old_root);
+    s.new_root = *std::move(new_root);
+    s.activated_at_ms = *activated;
     return s;
   }
 };
 
+absl::StatusOr<RotationState> ReadRotationState(Store* store) {
+  absl::StatusOr<std::string> raw = store->RotationState();
+  if (!raw.ok()) return raw.status();
+  return RotationState::FromJson(*raw);
+}
+
 }  // namespace
 
 absl::StatusOr<RootRotationStatus> Authority::ComputeRotationStatus() {
-  absl::StatusOr<std::string> raw = store_->RotationState();
-  if (!raw.ok()) return raw.status();
-  RotationState state = RotationState::FromJson(*raw);
+  absl::StatusOr<RotationState> stored = ReadRotationState(store_);
+  if (!stored.ok()) return stored.status();
+  RotationState state = *std::move(stored);
   std::shared_ptr<const TrustState> trust = Trust();
   RootRotationStatus out;
   out.phase = state.phase;
@@ -84,8 +104,8 @@ absl::StatusOr<RootRotationStatus> Authority::ComputeRotationStatus() {
 }
 
 std::string Authority::RotationPhase() {
-  absl::StatusOr<std::string> raw = store_->RotationState();
-  return raw.ok() ? RotationState::FromJson(*raw).phase : "unknown";
+  absl::StatusOr<RotationState> state = ReadRotationState(store_);
+  return state.ok() ? state->phase : "unknown";
 }
 
 absl::StatusOr<RootRotationStatus> Authority::RootRotation(const Caller& caller) {
@@ -125,9 +145,9 @@ absl::StatusOr<RootRotationStatus> Authority::BeginRootRotation(const Caller& ca
   std::lock_guard<std::mutex> lock(rotation_mu_);
   AuditEvent event = Event(caller, "RootRotationBegin", "", "");
   if (absl::Status s = AuthorizeAdmin(caller, /*mutating=*/true); !s.ok()) return Refuse(event, s);
-  absl::StatusOr<std::string> raw = store_->RotationState();
-  if (!raw.ok()) return raw.status();
-  RotationState state = RotationState::FromJson(*raw);
+  absl::StatusOr<RotationState> stored = ReadRotationState(store_);
+  if (!stored.ok()) return stored.status();
+  RotationState state = *std::move(stored);
   if (state.phase != "idle") {
     return Refuse(event, absl::FailedPreconditionError(
                              absl::StrCat("a root rotation is already ", state.phase,
@@ -201,9 +221,9 @@ absl::StatusOr<RootRotationStatus> Authority::ActivateRootRotation(const Caller&
     return Refuse(event, absl::FailedPreconditionError(
                              absl::StrCat("the root rotation is ", status->phase, ", not begun")));
   }
-  absl::StatusOr<std::string> raw = store_->RotationState();
-  if (!raw.ok()) return raw.status();
-  RotationState state = RotationState::FromJson(*raw);
+  absl::StatusOr<RotationState> stored = ReadRotationState(store_);
+  if (!stored.ok()) return stored.status();
+  RotationState state = *std::move(stored);
   event.target = state.new_root;
   if (!status->blocking.empty()) {
     if (!force) {
@@ -245,9 +265,9 @@ absl::StatusOr<RootRotationStatus> Authority::FinishRootRotation(const Caller& c
     return Refuse(event, absl::FailedPreconditionError(
                              absl::StrCat("refusing to retire the old root: ", status->blocking)));
   }
-  absl::StatusOr<std::string> raw = store_->RotationState();
-  if (!raw.ok()) return raw.status();
-  RotationState state = RotationState::FromJson(*raw);
+  absl::StatusOr<RotationState> stored = ReadRotationState(store_);
+  if (!stored.ok()) return stored.status();
+  RotationState state = *std::move(stored);
   event.target = state.old_root;
   event.result = "ok";
   RotationState idle;

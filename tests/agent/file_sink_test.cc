@@ -69,5 +69,22 @@ TEST(FileSinkTest, FilesWrittenByOthersAreNotManaged) {
   EXPECT_FALSE(found->complete);
 }
 
+TEST(FileSinkTest, MetadataOfTheWrongShapeMakesTheSetUnmanagedNotACrash) {
+  testing::TempDir dir;
+  FileSink sink(dir.Sub("cacerts"));
+  ASSERT_THAT(sink.Write(Certs("1"), ""), IsOk());
+  for (const char* meta : {R"({"managed_by":"meshtrust","serial":7})",
+                           R"({"managed_by":["meshtrust"]})", R"({"managed_by":"someone-else"})",
+                           R"({"managed_by":"meshtrust","not_after":null})", "[1]", "{", ""}) {
+    SCOPED_TRACE(meta);
+    ASSERT_THAT(WriteFileAtomically(dir.Sub("cacerts/..data/meshtrust.json"), meta, 0644), IsOk());
+    ASSERT_OK_AND_ASSIGN(auto found, sink.Read());
+    ASSERT_TRUE(found.has_value());
+    EXPECT_FALSE(found->managed);
+    EXPECT_TRUE(found->complete);
+    EXPECT_EQ(found->files.serial, "");
+  }
+}
+
 }  // namespace
 }  // namespace meshtrust::agent

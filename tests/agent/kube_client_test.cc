@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include "agent/kube_secrets.h"
 #include "base/files.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
@@ -107,6 +108,31 @@ TEST(KubeClientTest, UnreachableServerIsUnavailable) {
   EXPECT_THAT(
       client->Request("GET", "/version"),
       StatusIs(absl::StatusCode::kUnavailable, HasSubstr("cannot reach the Kubernetes API")));
+}
+
+TEST(ParseSecretTest, DecodesValuesIncludingEmptyOnes) {
+  ASSERT_OK_AND_ASSIGN(KubeSecret secret,
+                       ParseSecret(R"({"metadata":{"name":"cacerts","resourceVersion":"7",)"
+                                   R"("labels":{"app.kubernetes.io/managed-by":"meshtrust"}},)"
+                                   R"("data":{"ca-cert.pem":"","root-cert.pem":"cm9vdA=="}})",
+                                   "istio-system", "cacerts"));
+  EXPECT_EQ(secret.resource_version, "7");
+  EXPECT_EQ(secret.labels["app.kubernetes.io/managed-by"], "meshtrust");
+  ASSERT_EQ(secret.data.count("ca-cert.pem"), 1u);
+  EXPECT_EQ(secret.data.at("ca-cert.pem").size(), 0u);
+  EXPECT_EQ(secret.data.at("root-cert.pem").UnsafeSecretString(), "root");
+}
+
+TEST(ParseSecretTest, BadValuesAreNamedDataLoss) {
+  const auto kDataLoss = absl::StatusCode::kDataLoss;
+  EXPECT_THAT(ParseSecret(R"({"metadata":{},"data":{"k":"%%%"}})", "ns", "s"),
+              StatusIs(kDataLoss, HasSubstr("secret ns/s key \"k\" is not valid base64")));
+  EXPECT_THAT(ParseSecret(R"({"metadata":{},"data":{"k":"cm9vdA"}})", "ns", "s"),
+              StatusIs(kDataLoss, HasSubstr("is not valid base64")));
+  EXPECT_THAT(ParseSecret(R"({"metadata":{},"data":{"k":5}})", "ns", "s"),
+              StatusIs(kDataLoss, HasSubstr("key \"k\" is not a string")));
+  EXPECT_THAT(ParseSecret(R"({"data":{}})", "ns", "s"),
+              StatusIs(kDataLoss, HasSubstr("malformed JSON for secret ns/s")));
 }
 
 }  // namespace

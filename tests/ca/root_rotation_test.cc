@@ -3,6 +3,7 @@
 // the bundle growing byte-exactly (A, then A+B) before it shrinks to B.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include "absl/strings/match.h"
 #include "ca/authority.h"
@@ -20,6 +21,7 @@ namespace {
 using ::meshtrust::testing::IsOk;
 using ::meshtrust::testing::StatusIs;
 using ::meshtrust::testing::TestCa;
+using ::testing::_;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -243,6 +245,37 @@ TEST_F(RootRotationTest, ThePhaseSurvivesARestart) {
   EXPECT_EQ(restarted->RootRotation(op_)->phase, "begun");
   EXPECT_THAT(restarted->BeginRootRotation(op_),
               StatusIs(kPrecondition, HasSubstr("already begun")));
+}
+
+TEST_F(RootRotationTest, AMalformedStoredStateIsAnErrorNotAFreshStart) {
+  ASSERT_THAT(authority()->BeginRootRotation(op_), IsOk());
+  size_t roots = ca_->store()->ListRoots()->size();
+  auto set_state = [&](const char* json) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((ca_->state_dir() + "/ca.db").c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db, "UPDATE meta SET value = ? WHERE key = 'root_rotation'", -1,
+                                 &st, nullptr),
+              SQLITE_OK);
+    sqlite3_bind_text(st, 1, json, -1, SQLITE_TRANSIENT);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+  };
+  // Each of these once read as "idle", which would have let a second
+  // rotation begin over the first.
+  for (const char* bad : {R"({"phase":5,"old_root":"a","new_root":"b"})",
+                          R"({"phase":"begun","old_root":["a"],"new_root":"b"})",
+                          R"({"phase":"begun","activated_at_ms":"soon"})",
+                          R"({"phase":"begun","activated_at_ms":1e400})", "[]", "not json"}) {
+    SCOPED_TRACE(bad);
+    set_state(bad);
+    EXPECT_THAT(authority()->BeginRootRotation(op_),
+                StatusIs(absl::StatusCode::kDataLoss,
+                         HasSubstr("stored root rotation state is malformed")));
+    EXPECT_THAT(authority()->RootRotation(op_), StatusIs(absl::StatusCode::kDataLoss, _));
+    EXPECT_EQ(ca_->store()->ListRoots()->size(), roots);
+  }
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "agent/identity_store.h"
 #include "base/files.h"
 #include "ca/audit_chain.h"
 #include "keystore/sealed_file_keystore.h"
@@ -200,6 +201,23 @@ Seeds KubeJsonSeeds() {
       {"wrong-types", R"({"metadata":{"labels":[1,2],"resourceVersion":7},"data":{"k":5}})"},
       {"nested", std::string(64, '[') + std::string(64, ']')},
       {"unicode", R"({"metadata":{"annotations":{"\u0000\ud83d\ude00":"x"}},"data":{}})"},
+      // Once a null pointer handed to the base64 decoder (an empty value).
+      {"empty-value", R"({"metadata":{"name":"cacerts"},"data":{"ca-cert.pem":""}})"},
+  };
+}
+
+Seeds IdentityFileSeeds() {
+  client::Identity id;
+  id.identity = "spiffe://meshtrust/cluster/cluster1";
+  id.certificate_pem = pki::CertificatePem(FixedCa("agent").get());
+  id.control_ca_pem = pki::CertificatePem(FixedCa("control").get());
+  id.key_pem = *pki::PrivateKeyToPkcs8Pem(FixedKey("agent").get());
+  std::string whole(agent::EncodeIdentityFile(id).UnsafeSecretString());
+  return {
+      {"whole", whole},
+      {"no-key", R"({"identity":"i","tls.crt":"c","ca.crt":"a"})"},
+      {"wrong-types", R"({"identity":1,"tls.crt":[],"ca.crt":null,"tls.key":{}})"},
+      {"escapes", R"({"identity":"\u0000","tls.crt":"\ud83d\ude00","ca.crt":"","tls.key":""})"},
   };
 }
 
@@ -256,6 +274,7 @@ int main(int argc, char** argv) {
   Write(out + "/kubeconfig_fuzz", KubeconfigSeeds());
   Write(out + "/kube_json_fuzz", KubeJsonSeeds());
   Write(out + "/audit_fuzz", AuditSeeds());
+  Write(out + "/identity_file_fuzz", IdentityFileSeeds());
   std::printf("seeds written to %s\n", out.c_str());
   return 0;
 }
