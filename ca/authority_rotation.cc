@@ -1,4 +1,5 @@
 // The Authority's root rotation: three phases gated on acknowledgements.
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/json_fields.h"
@@ -41,6 +42,11 @@ struct RotationState {
         return absl::DataLossError(
             absl::StrCat("the stored root rotation state is malformed: ", st.message()));
       }
+    }
+    if (*phase != "idle" && *phase != "begun" && *phase != "activated") {
+      return absl::DataLossError(
+          absl::StrCat("the stored root rotation state is malformed: unknown phase \"",
+                       absl::CHexEscape(*phase), "\""));
     }
     s.phase = *std::move(phase);
     s.old_root = *std::move(old_root);

@@ -264,10 +264,12 @@ TEST_F(RootRotationTest, AMalformedStoredStateIsAnErrorNotAFreshStart) {
   };
   // Each of these once read as "idle", which would have let a second
   // rotation begin over the first.
-  for (const char* bad : {R"({"phase":5,"old_root":"a","new_root":"b"})",
-                          R"({"phase":"begun","old_root":["a"],"new_root":"b"})",
-                          R"({"phase":"begun","activated_at_ms":"soon"})",
-                          R"({"phase":"begun","activated_at_ms":1e400})", "[]", "not json"}) {
+  for (const char* bad :
+       {R"({"phase":5,"old_root":"a","new_root":"b"})",
+        R"({"phase":"begun","old_root":["a"],"new_root":"b"})",
+        R"({"phase":"begun","activated_at_ms":"soon"})",
+        R"({"phase":"begun","activated_at_ms":1e400})",
+        R"({"phase":"paused","old_root":"a","new_root":"b"})", "[]", "not json"}) {
     SCOPED_TRACE(bad);
     set_state(bad);
     EXPECT_THAT(authority()->BeginRootRotation(op_),
