@@ -50,10 +50,6 @@ TEST(FileIdentityStoreTest, LoadsWhatWasSavedFromAPrivateFile) {
 }
 
 TEST(FileIdentityStoreTest, EveryKindOfDamagedFileIsNamedDataLoss) {
-  struct Case {
-    const char* text;
-    const char* why;
-  };
   const char* whole_but_key = R"("identity":"i","tls.crt":"c","ca.crt":"a")";
   std::string with_number_key = std::string("{") + whole_but_key + R"(,"tls.key":5})";
   std::string without_key = std::string("{") + whole_but_key + "}";
