@@ -8,7 +8,7 @@
 
 #include "agent/agent_metrics.h"
 #include "base/files.h"
-#include "ca/ca_metrics.h"
+#include "ca/server/ca_metrics.h"
 #include "tests/testing/test_ca.h"
 #include "yaml-cpp/yaml.h"
 

@@ -2,7 +2,7 @@
 // trust: every field, hash and signature attacker-chosen. Invariant: the
 // verifier accepts a record only if it is the correctly chained, signed
 // successor, so a rewritten history is always caught.
-#include "ca/audit_chain.h"
+#include "ca/audit/audit_chain.h"
 #include "tests/fuzz/audit_records.h"
 #include "tests/fuzz/fuzz_input.h"
 

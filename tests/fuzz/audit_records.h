@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
-#include "ca/audit_chain.h"
+#include "ca/audit/audit_chain.h"
 
 namespace meshtrust::fuzz {
 

@@ -1,7 +1,7 @@
 // CSRs as the CA receives them: parsing, the structure and key policy checks,
 // and, for a CSR the policy accepts, issuance from the intermediate profile.
 // Invariant: nothing but the public key ever comes from the CSR.
-#include "ca/policy.h"
+#include "ca/core/policy.h"
 #include "pki/certificate.h"
 #include "pki/csr.h"
 #include "tests/fuzz/fuzz_input.h"

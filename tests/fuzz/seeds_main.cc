@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/identity_store.h"
 #include "base/files.h"
-#include "ca/audit_chain.h"
+#include "ca/audit/audit_chain.h"
 #include "keystore/sealed_file_keystore.h"
 #include "pki/certificate.h"
 #include "pki/crl.h"

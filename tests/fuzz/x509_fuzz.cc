@@ -1,7 +1,7 @@
 // Certificates, chains and CRLs as the agent and the CA read them: root CRLs
 // and trust bundles from the CA, intermediate CRLs from other clusters, the
 // CA's view of a client certificate.
-#include "ca/identity.h"
+#include "ca/core/identity.h"
 #include "pki/certificate.h"
 #include "pki/crl.h"
 #include "tests/fuzz/fuzz_input.h"

@@ -9,9 +9,9 @@
 #include <memory>
 #include <string>
 
-#include "ca/authority.h"
-#include "ca/server.h"
-#include "ca/state_dir.h"
+#include "ca/core/authority.h"
+#include "ca/server/server.h"
+#include "ca/state/state_dir.h"
 #include "client/ca_client.h"
 #include "meshtrust/v1/meshtrust.grpc.pb.h"
 #include "tests/testing/temp_dir.h"

@@ -1,0 +1,39 @@
+// Verification of a stored audit log, shared by the online Admin call and
+// the offline `meshtrust-ca audit verify`.
+#ifndef MESHTRUST_CA_AUDIT_AUDIT_VERIFY_H_
+#define MESHTRUST_CA_AUDIT_AUDIT_VERIFY_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "ca/audit/audit_chain.h"
+
+namespace meshtrust::ca {
+
+struct AuditVerification {
+  bool ok = true;
+  uint64_t records_checked = 0;
+  uint64_t first_bad_sequence = 0;  // With !ok.
+  std::string problem;              // With !ok: what is wrong with that record.
+  AuditHead head;                   // The last good record.
+  AuditCheckpoint checkpoint;       // Filled in by callers that can sign.
+};
+
+// Where stored records are read from; the Store is one.
+class AuditLogReader {
+ public:
+  virtual ~AuditLogReader() = default;
+  // Up to `limit` records after `after_sequence`, in sequence order.
+  virtual absl::StatusOr<std::vector<AuditRecord>> ReadAudit(uint64_t after_sequence,
+                                                             int limit) = 0;
+};
+
+// Reads every record in stored order and checks sequence, hash chain and
+// signatures with `public_key` (32 bytes, Ed25519).
+absl::StatusOr<AuditVerification> VerifyStoredAudit(AuditLogReader* store,
+                                                    const std::string& public_key);
+
+}  // namespace meshtrust::ca
+
+#endif  // MESHTRUST_CA_AUDIT_AUDIT_VERIFY_H_

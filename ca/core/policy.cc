@@ -1,0 +1,112 @@
+#include "ca/core/policy.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "ca/core/identity.h"
+#include "nlohmann/json.hpp"
+#include "pki/csr.h"
+
+namespace meshtrust::ca {
+
+absl::Status ClusterPolicy::Validate() const {
+  if (absl::Status s = ValidateTrustDomain(trust_domain); !s.ok()) return s;
+  if (allowed_keys.empty()) {
+    return absl::InvalidArgumentError("policy allows no key algorithm; allow at least one");
+  }
+  if (max_ttl < kMinTtl) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("policy max TTL ", max_ttl.count(), "s is below the minimum of 1h"));
+  }
+  if (max_ttl > std::chrono::hours(24 * 366)) {
+    return absl::InvalidArgumentError(
+        "policy max TTL is above one year; intermediates must rotate");
+  }
+  return absl::OkStatus();
+}
+
+std::string ClusterPolicy::DescribeAllowedKeys() const {
+  std::vector<std::string> names;
+  for (pki::KeyAlgorithm alg : allowed_keys) names.emplace_back(pki::KeyAlgorithmName(alg));
+  return absl::StrJoin(names, ", ");
+}
+
+std::string ClusterPolicy::ToJson() const {
+  nlohmann::json j;
+  j["trust_domain"] = trust_domain;
+  std::vector<std::string> keys;
+  for (pki::KeyAlgorithm alg : allowed_keys) keys.emplace_back(pki::KeyAlgorithmName(alg));
+  j["allowed_keys"] = keys;
+  j["max_ttl_seconds"] = max_ttl.count();
+  j["name_constraints"] = name_constraints;
+  return j.dump();
+}
+
+absl::StatusOr<ClusterPolicy> ClusterPolicy::FromJson(absl::string_view json) {
+  nlohmann::json j = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return absl::DataLossError("stored policy is not JSON");
+  ClusterPolicy p;
+  try {
+    p.trust_domain = j.at("trust_domain").get<std::string>();
+    p.allowed_keys.clear();
+    for (const auto& name : j.at("allowed_keys")) {
+      absl::StatusOr<pki::KeyAlgorithm> alg = pki::ParseKeyAlgorithm(name.get<std::string>());
+      if (!alg.ok()) return alg.status();
+      p.allowed_keys.push_back(*alg);
+    }
+    p.max_ttl = std::chrono::seconds(j.at("max_ttl_seconds").get<int64_t>());
+    p.name_constraints = j.at("name_constraints").get<bool>();
+  } catch (const nlohmann::json::exception& e) {
+    return absl::DataLossError(absl::StrCat("stored policy is malformed: ", e.what()));
+  }
+  return p;
+}
+
+absl::Status CheckCsrStructure(X509_REQ* csr) {
+  if (absl::Status s = pki::VerifyCsrSignature(csr); !s.ok()) return s;
+  std::vector<std::string> exts = pki::RequestedExtensions(csr);
+  if (!exts.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "CSR requests extensions (", absl::StrJoin(exts, ", "),
+        "); meshtrust builds certificates from its own profile only, so send a CSR without "
+        "extension requests"));
+  }
+  std::vector<std::string> attrs = pki::OtherAttributes(csr);
+  if (!attrs.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("CSR carries attributes (",
+                                                   absl::StrJoin(attrs, ", "),
+                                                   "); send a CSR without attributes"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<pki::KeyAlgorithm> CheckIntermediateCsr(X509_REQ* csr, absl::string_view cluster,
+                                                       const ClusterPolicy& policy) {
+  // The key is checked before the signature: it is cheap, and it keeps an
+  // oversized or odd key from costing the CA a signature verification.
+  EVP_PKEY* key = pki::PublicKeyOf(csr);
+  absl::StatusOr<pki::KeyAlgorithm> alg = pki::ClassifyKey(key);
+  if (!alg.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("CSR ", alg.status().message(), "; ", cluster,
+                                                   "'s policy allows ",
+                                                   policy.DescribeAllowedKeys()));
+  }
+  if (std::find(policy.allowed_keys.begin(), policy.allowed_keys.end(), *alg) ==
+      policy.allowed_keys.end()) {
+    return absl::PermissionDeniedError(absl::StrCat("CSR key is ", pki::KeyAlgorithmName(*alg),
+                                                    "; ", cluster, "'s policy allows ",
+                                                    policy.DescribeAllowedKeys()));
+  }
+  if (absl::Status s = CheckCsrStructure(csr); !s.ok()) return s;
+  return alg;
+}
+
+absl::StatusOr<pki::KeyAlgorithm> CheckIdentityCsr(X509_REQ* csr) {
+  absl::StatusOr<pki::KeyAlgorithm> alg = pki::ClassifyKey(pki::PublicKeyOf(csr));
+  if (!alg.ok()) return absl::InvalidArgumentError(absl::StrCat("CSR ", alg.status().message()));
+  if (absl::Status s = CheckCsrStructure(csr); !s.ok()) return s;
+  return alg;
+}
+
+}  // namespace meshtrust::ca

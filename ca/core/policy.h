@@ -1,0 +1,50 @@
+// Signing policy: what a cluster may be issued, and the CSR checks that every
+// request passes before anything is signed.
+#ifndef MESHTRUST_CA_CORE_POLICY_H_
+#define MESHTRUST_CA_CORE_POLICY_H_
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "pki/key.h"
+#include "pki/ossl.h"
+
+namespace meshtrust::ca {
+
+inline constexpr std::chrono::seconds kDefaultMaxTtl = std::chrono::hours(24 * 30);
+inline constexpr std::chrono::seconds kMinTtl = std::chrono::hours(1);
+
+struct ClusterPolicy {
+  std::string trust_domain = "cluster.local";
+  std::vector<pki::KeyAlgorithm> allowed_keys = pki::AllKeyAlgorithms();
+  std::chrono::seconds max_ttl = kDefaultMaxTtl;
+  bool name_constraints = false;
+
+  // kInvalidArgument naming the bad field.
+  absl::Status Validate() const;
+  // "ECDSA P-256/P-384 or RSA-2048/3072/4096", for messages.
+  std::string DescribeAllowedKeys() const;
+  std::string ToJson() const;
+  static absl::StatusOr<ClusterPolicy> FromJson(absl::string_view json);
+};
+
+// Checks a CSR's structure, not its key policy: the signature verifies with
+// its own key, it requests no extensions and carries no other attributes.
+// kInvalidArgument with what was found.
+absl::Status CheckCsrStructure(X509_REQ* csr);
+
+// The key against the cluster policy, then CheckCsrStructure (the key first:
+// it is the cheap check). Returns the key's algorithm, or kInvalidArgument /
+// kPermissionDenied saying why.
+absl::StatusOr<pki::KeyAlgorithm> CheckIntermediateCsr(X509_REQ* csr, absl::string_view cluster,
+                                                       const ClusterPolicy& policy);
+
+// Any approved key, then CheckCsrStructure.
+absl::StatusOr<pki::KeyAlgorithm> CheckIdentityCsr(X509_REQ* csr);
+
+}  // namespace meshtrust::ca
+
+#endif  // MESHTRUST_CA_CORE_POLICY_H_

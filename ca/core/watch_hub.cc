@@ -1,0 +1,69 @@
+#include "ca/core/watch_hub.h"
+
+#include <algorithm>
+
+namespace meshtrust::ca {
+namespace {
+// A slow agent's queue is bounded; events are idempotent hints, so dropping
+// duplicates loses nothing.
+constexpr size_t kMaxQueued = 64;
+}  // namespace
+
+std::optional<WatchEventType> WatchHub::Subscription::Next(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, timeout, [this] { return closed_ || !events_.empty(); });
+  if (closed_ || events_.empty()) return std::nullopt;
+  WatchEventType e = events_.front();
+  events_.pop_front();
+  return e;
+}
+
+void WatchHub::Subscription::Close() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+  }
+  cv_.notify_all();
+}
+
+void WatchHub::Subscription::Push(WatchEventType event) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (std::find(events_.begin(), events_.end(), event) != events_.end()) return;
+    if (events_.size() >= kMaxQueued) events_.pop_front();
+    events_.push_back(event);
+  }
+  cv_.notify_all();
+}
+
+std::shared_ptr<WatchHub::Subscription> WatchHub::Subscribe(const std::string& cluster) {
+  auto sub = std::make_shared<Subscription>(cluster);
+  std::lock_guard<std::mutex> lock(mu_);
+  subscriptions_.erase(std::remove_if(subscriptions_.begin(), subscriptions_.end(),
+                                      [](const auto& w) { return w.expired(); }),
+                       subscriptions_.end());
+  subscriptions_.push_back(sub);
+  return sub;
+}
+
+int WatchHub::Publish(const std::string& cluster, WatchEventType event) {
+  std::vector<std::shared_ptr<Subscription>> targets;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& w : subscriptions_) {
+      if (auto sub = w.lock(); sub != nullptr && (cluster.empty() || sub->cluster() == cluster)) {
+        targets.push_back(std::move(sub));
+      }
+    }
+  }
+  for (const auto& sub : targets) sub->Push(event);
+  return static_cast<int>(targets.size());
+}
+
+int WatchHub::Subscribers() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int>(std::count_if(subscriptions_.begin(), subscriptions_.end(),
+                                        [](const auto& w) { return !w.expired(); }));
+}
+
+}  // namespace meshtrust::ca

@@ -1,0 +1,360 @@
+#include "ca/state/state_dir.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "base/files.h"
+#include "base/logging.h"
+#include "keystore/keystore.h"
+#include "pki/certificate.h"
+#include "pki/chain.h"
+
+namespace meshtrust::ca {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string Path(const std::string& dir, absl::string_view name) {
+  return absl::StrCat(dir, "/", name);
+}
+
+absl::StatusOr<bool> IsEmptyDirectory(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) return false;
+  if (!fs::is_directory(dir, ec)) {
+    return absl::AlreadyExistsError(absl::StrCat(dir, " exists and is not a directory"));
+  }
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    std::string name = entry.path().filename();
+    if (name == "lost+found") continue;  // Fresh ext4 volumes.
+    return absl::AlreadyExistsError(
+        absl::StrCat("state directory ", dir,
+                     " is not empty; meshtrust-ca init never overwrites a CA. "
+                     "Choose a new directory or remove this one deliberately"));
+  }
+  return true;
+}
+
+struct GeneratedCa {
+  ossl::UniquePtr<X509> certificate;
+  ossl::UniquePtr<EVP_PKEY> key;
+  std::string chain_pem;
+  std::string anchor_pem;
+};
+
+absl::StatusOr<GeneratedCa> GenerateSelfSignedCa(pki::KeyAlgorithm alg,
+                                                 std::vector<pki::NameEntry> subject, int path_len,
+                                                 TimePoint now, std::chrono::seconds ttl) {
+  absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> key = pki::GenerateKey(alg);
+  if (!key.ok()) return key.status();
+  pki::CertificateTemplate tmpl;
+  tmpl.subject = std::move(subject);
+  tmpl.not_before = now - std::chrono::minutes(5);
+  tmpl.not_after = now + ttl;
+  tmpl.is_ca = true;
+  tmpl.path_len = path_len;
+  tmpl.key_usage = pki::kKeyCertSign | pki::kCrlSign;
+  absl::StatusOr<ossl::UniquePtr<X509>> cert =
+      pki::IssueCertificate(tmpl, key->get(), nullptr, key->get());
+  if (!cert.ok()) return cert.status();
+  GeneratedCa out;
+  out.anchor_pem = pki::CertificatePem(cert->get());
+  out.certificate = *std::move(cert);
+  out.key = *std::move(key);
+  return out;
+}
+
+// Imports an operator-supplied CA (a root, or an intermediate of an offline
+// root) after checking that it can sign cluster intermediates.
+absl::StatusOr<GeneratedCa> ImportCa(const InitOptions& options, TimePoint now) {
+  absl::StatusOr<std::string> cert_pem = ReadFile(options.import_certificate, 1 << 20);
+  if (!cert_pem.ok()) return cert_pem.status();
+  absl::StatusOr<ossl::UniquePtr<X509>> cert = pki::ParseCertificatePem(*cert_pem);
+  if (!cert.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(options.import_certificate, ": ", cert.status().message()));
+  }
+  absl::StatusOr<SecretBytes> key_pem = ReadSecretFile(options.import_key, 1 << 20);
+  if (!key_pem.ok()) return key_pem.status();
+  absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> key = pki::PrivateKeyFromPem(*key_pem);
+  if (!key.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(options.import_key, ": ", key.status().message()));
+  }
+  if (!pki::SamePublicKey(key->get(), pki::PublicKeyOf(cert->get()))) {
+    return absl::InvalidArgumentError("the imported key does not match the imported certificate");
+  }
+  if (absl::StatusOr<pki::KeyAlgorithm> alg = pki::ClassifyKey(key->get()); !alg.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("imported CA ", alg.status().message()));
+  }
+  if (!pki::IsCa(cert->get()) || !(X509_get_key_usage(cert->get()) & KU_KEY_CERT_SIGN)) {
+    return absl::InvalidArgumentError(
+        "the imported certificate is not a CA with keyCertSign; it cannot sign intermediates");
+  }
+  if (pki::NotAfter(cert->get()) <= now + std::chrono::hours(24 * 30)) {
+    return absl::InvalidArgumentError("the imported CA expires within 30 days");
+  }
+  GeneratedCa out;
+  bool self_signed = X509_check_issued(cert->get(), cert->get()) == X509_V_OK;
+  if (self_signed) {
+    out.anchor_pem = pki::CertificatePem(cert->get());
+  } else {
+    if (options.import_chain.empty()) {
+      return absl::InvalidArgumentError(
+          "the imported CA is not self-signed; give --import-chain with the CAs above it, ending "
+          "with the offline root");
+    }
+    long path_len = pki::PathLen(cert->get());  // NOLINT(runtime/int)
+    if (path_len == 0) {
+      return absl::InvalidArgumentError(
+          "the imported intermediate has pathlen:0, so it cannot sign cluster intermediates; it "
+          "needs pathlen >= 1 or none");
+    }
+    absl::StatusOr<std::string> chain_pem = ReadFile(options.import_chain, 1 << 20);
+    if (!chain_pem.ok()) return chain_pem.status();
+    absl::StatusOr<std::vector<ossl::UniquePtr<X509>>> chain =
+        pki::ParseCertificateChainPem(*chain_pem);
+    if (!chain.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(options.import_chain, ": ", chain.status().message()));
+    }
+    X509* anchor = chain->back().get();
+    if (X509_check_issued(anchor, anchor) != X509_V_OK) {
+      return absl::InvalidArgumentError(
+          "the last certificate of --import-chain must be the self-signed root");
+    }
+    std::vector<X509*> between;
+    for (size_t i = 0; i + 1 < chain->size(); ++i) {
+      between.push_back((*chain)[i].get());
+      out.chain_pem += pki::CertificatePem((*chain)[i].get());
+    }
+    if (absl::Status s = pki::VerifyChain(cert->get(), between, {anchor}); !s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the imported CA does not chain to the given root: ", s.message()));
+    }
+    out.anchor_pem = pki::CertificatePem(anchor);
+  }
+  out.certificate = *std::move(cert);
+  out.key = *std::move(key);
+  return out;
+}
+
+absl::StatusOr<InitResult> Initialize(const InitOptions& options, const Clock& clock) {
+  const std::string& dir = options.state_dir;
+  TimePoint now = clock.Now();
+  std::string keys_dir = Path(dir, "keys");
+  if (absl::Status s = MakeDirectory(keys_dir, 0700); !s.ok()) return s;
+  absl::StatusOr<std::unique_ptr<keystore::SealedFileKeyStore>> keys =
+      keystore::SealedFileKeyStore::Create(keys_dir, options.kek, options.argon2);
+  if (!keys.ok()) return keys.status();
+
+  // The audit key first: everything after it is audited.
+  SecretBytes seed = AuditSigner::GenerateSeed();
+  if (absl::Status s = (*keys)->PutSecret(kAuditKeyId, keystore::kFormatEd25519Seed, seed);
+      !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<std::unique_ptr<AuditSigner>> signer = AuditSigner::FromSeed(seed);
+  if (!signer.ok()) return signer.status();
+  if (absl::Status s = WriteFileAtomically(Path(dir, "audit-public-key"),
+                                           HexEncode((*signer)->public_key()) + "\n", 0644, true);
+      !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<std::unique_ptr<SqliteStore>> store =
+      SqliteStore::Open(Path(dir, "ca.db"), signer->get());
+  if (!store.ok()) return store.status();
+
+  // The mesh root.
+  absl::StatusOr<GeneratedCa> root =
+      options.import_certificate.empty()
+          ? GenerateSelfSignedCa(options.root_algorithm,
+                                 {{"O", options.organization},
+                                  {"CN", absl::StrCat(options.organization, " mesh root CA 1")}},
+                                 /*path_len=*/1, now, options.root_ttl)
+          : ImportCa(options, now);
+  if (!root.ok()) return root.status();
+  const std::string root_key_id = "mesh-root-1";
+  if (absl::Status s = (*keys)->PutKey(root_key_id, root->key.get()); !s.ok()) return s;
+  RootRecord record;
+  record.key_id = root_key_id;
+  record.certificate_pem = pki::CertificatePem(root->certificate.get());
+  record.chain_pem = root->chain_pem;
+  record.anchor_pem = root->anchor_pem;
+  record.status = "active";
+  record.created = now;
+  AuditEvent event;
+  event.time = now;
+  event.caller = "local:meshtrust-ca";
+  event.action = options.import_certificate.empty() ? "CreateRoot" : "ImportRoot";
+  event.target = root_key_id;
+  event.result = "ok";
+  event.serial = pki::SerialHex(root->certificate.get());
+  if (absl::Status s = (*store)->AddRoot(record, event); !s.ok()) return s;
+
+  // The control CA, a separate trust domain for client and server identities.
+  absl::StatusOr<GeneratedCa> control = GenerateSelfSignedCa(
+      pki::KeyAlgorithm::kEcdsaP256,
+      {{"O", options.organization}, {"CN", absl::StrCat(options.organization, " control CA")}},
+      /*path_len=*/0, now, std::chrono::hours(24 * 365 * 10));
+  if (!control.ok()) return control.status();
+  if (absl::Status s = (*keys)->PutKey(kControlCaKeyId, control->key.get()); !s.ok()) return s;
+  std::string control_pem = pki::CertificatePem(control->certificate.get());
+  if (absl::Status s = WriteFileAtomically(Path(dir, "control-ca.pem"), control_pem, 0644, true);
+      !s.ok()) {
+    return s;
+  }
+
+  // The server's TLS certificate.
+  absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> server_key =
+      pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
+  if (!server_key.ok()) return server_key.status();
+  pki::CertificateTemplate server;
+  server.subject = {{"O", options.organization}, {"CN", "meshtrust-ca"}};
+  server.not_before = now - std::chrono::minutes(5);
+  server.not_after = now + std::chrono::hours(24 * 365);
+  server.key_usage = pki::kDigitalSignature;
+  server.extended_key_usage = {pki::ExtendedKeyUsage::kServerAuth};
+  server.dns_names = options.server_dns_names;
+  server.ip_addresses = options.server_ip_addresses;
+  absl::StatusOr<ossl::UniquePtr<X509>> server_cert = pki::IssueCertificate(
+      server, server_key->get(), control->certificate.get(), control->key.get());
+  if (!server_cert.ok()) return server_cert.status();
+  if (absl::Status s = (*keys)->PutKey(kServerKeyId, server_key->get()); !s.ok()) return s;
+  if (absl::Status s =
+          WriteFileAtomically(Path(dir, "server.pem"),
+                              pki::CertificatePem(server_cert->get()) + control_pem, 0644, true);
+      !s.ok()) {
+    return s;
+  }
+
+  // The first operator enrolls with a one-time token, generating its key on
+  // its own machine: the CA never holds an admin's private key.
+  ControlCa control_ca{std::move(control->certificate), std::move(control->key)};
+  absl::StatusOr<std::unique_ptr<Authority>> authority = Authority::Create(
+      store->get(), keys->get(), signer->get(), &clock, std::move(control_ca), AuthorityOptions{});
+  if (!authority.ok()) return authority.status();
+  EnrollmentSubject admin{CallerKind::kOperator, options.admin_name};
+  absl::StatusOr<NewJoinToken> token =
+      (*authority)->CreateAdminToken(admin, options.admin_token_ttl);
+  if (!token.ok()) return token.status();
+
+  InitResult result;
+  absl::StatusOr<ControlCa> reloaded;
+  absl::StatusOr<ossl::UniquePtr<X509>> control_cert = pki::ParseCertificatePem(control_pem);
+  if (!control_cert.ok()) return control_cert.status();
+  absl::StatusOr<std::string> pin = pki::SpkiSha256Pin(pki::PublicKeyOf(control_cert->get()));
+  if (!pin.ok()) return pin.status();
+  result.control_ca_pin = *pin;
+  result.root_fingerprint = pki::CertificateSha256Hex(root->certificate.get());
+  result.admin_token = token->token;
+  result.admin_identity = admin.ToString();
+  return result;
+}
+
+}  // namespace
+
+absl::StatusOr<InitResult> InitializeStateDir(const InitOptions& options, const Clock& clock) {
+  const std::string& dir = options.state_dir;
+  if (dir.empty()) return absl::InvalidArgumentError("--state-dir is required");
+  if (absl::Status s = ValidateAdminName(options.admin_name); !s.ok()) return s;
+  absl::StatusOr<bool> exists_empty = IsEmptyDirectory(dir);
+  if (!exists_empty.ok()) return exists_empty.status();
+  bool created = false;
+  if (!*exists_empty) {
+    if (absl::Status s = MakeDirectory(dir, 0700); !s.ok()) return s;
+    created = true;
+  } else if (::chmod(dir.c_str(), 0700) != 0) {
+    return absl::PermissionDeniedError(absl::StrCat("cannot chmod 0700 ", dir));
+  }
+  absl::StatusOr<InitResult> result = Initialize(options, clock);
+  if (!result.ok()) {
+    // Leave nothing half-made behind.
+    std::error_code ec;
+    if (created) {
+      fs::remove_all(dir, ec);
+    } else {
+      for (const auto& entry : fs::directory_iterator(dir, ec)) {
+        if (entry.path().filename() != "lost+found") fs::remove_all(entry.path(), ec);
+      }
+    }
+  }
+  return result;
+}
+
+absl::StatusOr<ControlCa> CaState::LoadControlCa() const {
+  absl::StatusOr<ossl::UniquePtr<X509>> cert = pki::ParseCertificatePem(control_ca_pem);
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> key = keys->GetKey(kControlCaKeyId);
+  if (!key.ok()) return key.status();
+  if (!pki::SamePublicKey(key->get(), pki::PublicKeyOf(cert->get()))) {
+    return absl::DataLossError("control-ca.pem does not match the control CA key in the keystore");
+  }
+  return ControlCa{*std::move(cert), *std::move(key)};
+}
+
+absl::StatusOr<CaState> OpenStateDir(const std::string& dir, const keystore::KekSource& kek) {
+  if (!PathExists(dir)) {
+    return absl::NotFoundError(
+        absl::StrCat("state directory ", dir, " does not exist; run meshtrust-ca init"));
+  }
+  if (absl::Status s = CheckPrivatePermissions(dir); !s.ok()) return s;
+  if (absl::Status s = CheckPrivatePermissions(Path(dir, "keys")); !s.ok()) return s;
+  CaState state;
+  state.dir = dir;
+  absl::StatusOr<std::unique_ptr<keystore::SealedFileKeyStore>> keys =
+      keystore::SealedFileKeyStore::Open(Path(dir, "keys"), kek);
+  if (!keys.ok()) return keys.status();
+  state.keys = *std::move(keys);
+  absl::StatusOr<keystore::SecretEntry> seed = state.keys->GetSecret(kAuditKeyId);
+  if (!seed.ok()) return seed.status();
+  absl::StatusOr<std::unique_ptr<AuditSigner>> signer = AuditSigner::FromSeed(seed->secret);
+  if (!signer.ok()) return signer.status();
+  state.audit_signer = *std::move(signer);
+  absl::StatusOr<std::string> pub = ReadAuditPublicKey(Path(dir, "audit-public-key"));
+  if (!pub.ok()) return pub.status();
+  if (*pub != state.audit_signer->public_key()) {
+    return absl::DataLossError(
+        "audit-public-key does not match the audit signing key in the keystore");
+  }
+  absl::StatusOr<std::unique_ptr<SqliteStore>> store =
+      SqliteStore::Open(Path(dir, "ca.db"), state.audit_signer.get());
+  if (!store.ok()) return store.status();
+  state.store = *std::move(store);
+  absl::StatusOr<std::string> control = ReadFile(Path(dir, "control-ca.pem"), 1 << 20);
+  if (!control.ok()) return control.status();
+  state.control_ca_pem = *std::move(control);
+  absl::StatusOr<std::string> server = ReadFile(Path(dir, "server.pem"), 1 << 20);
+  if (!server.ok()) return server.status();
+  state.server_chain_pem = *std::move(server);
+  absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> server_key = state.keys->GetKey(kServerKeyId);
+  if (!server_key.ok()) return server_key.status();
+  absl::StatusOr<SecretBytes> server_key_pem = pki::PrivateKeyToPkcs8Pem(server_key->get());
+  if (!server_key_pem.ok()) return server_key_pem.status();
+  state.server_key_pem = *std::move(server_key_pem);
+  return state;
+}
+
+absl::StatusOr<std::unique_ptr<SqliteStore>> OpenStoreReadOnly(const std::string& dir) {
+  std::string db = Path(dir, "ca.db");
+  if (!PathExists(db)) return absl::NotFoundError(absl::StrCat("no CA database at ", db));
+  return SqliteStore::Open(db, nullptr);
+}
+
+absl::StatusOr<std::string> ReadAuditPublicKey(const std::string& path) {
+  absl::StatusOr<std::string> hex = ReadFile(path, 1024);
+  if (!hex.ok()) return hex.status();
+  absl::string_view trimmed = absl::StripAsciiWhitespace(*hex);
+  absl::StatusOr<std::string> key = HexDecode(trimmed);
+  if (!key.ok() || key->size() != 32) {
+    return absl::DataLossError(
+        absl::StrCat(path, " does not hold a 32-byte hex Ed25519 public key"));
+  }
+  return key;
+}
+
+}  // namespace meshtrust::ca

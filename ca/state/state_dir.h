@@ -1,0 +1,89 @@
+// The CA's state directory: creating it (`meshtrust-ca init`) and opening it.
+//
+//   <state>/               0700
+//     keys/                the sealed keystore (mesh roots, control CA, server
+//                          TLS key, audit signing key); see keystore-format.md
+//     ca.db                SQLite: clusters, tokens, certificates, roots, audit
+//     control-ca.pem       the control CA certificate (public)
+//     server.pem           the server TLS certificate, then the control CA
+//     audit-public-key     the audit log's Ed25519 public key, hex
+//
+// No file in it holds a private key in the clear.
+#ifndef MESHTRUST_CA_STATE_STATE_DIR_H_
+#define MESHTRUST_CA_STATE_STATE_DIR_H_
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "base/clock.h"
+#include "ca/audit/audit_chain.h"
+#include "ca/core/authority.h"
+#include "ca/store/sqlite_store.h"
+#include "keystore/sealed_file_keystore.h"
+#include "pki/key.h"
+
+namespace meshtrust::ca {
+
+struct InitOptions {
+  std::string state_dir;
+  keystore::KekSource kek;
+  keystore::Argon2Params argon2;
+  std::string organization = "meshtrust";
+  pki::KeyAlgorithm root_algorithm = pki::KeyAlgorithm::kEcdsaP256;
+  std::chrono::seconds root_ttl = std::chrono::hours(24 * 365 * 10);
+  // Import instead of generating: a CA certificate and its key (PEM), plus,
+  // when it is not self-signed, the chain above it ending in the trust anchor.
+  std::string import_certificate;
+  std::string import_key;
+  std::string import_chain;
+  // Names the server certificate answers to.
+  std::vector<std::string> server_dns_names = {"localhost"};
+  std::vector<std::string> server_ip_addresses = {"127.0.0.1", "::1"};
+  std::string admin_name = "admin";
+  std::chrono::seconds admin_token_ttl = std::chrono::hours(1);
+};
+
+struct InitResult {
+  std::string control_ca_pin;    // sha256:<hex> of the control CA's SPKI.
+  std::string root_fingerprint;  // SHA-256 of the mesh root certificate.
+  std::string admin_token;       // Enrolls the first operator; shown once.
+  std::string admin_identity;
+};
+
+// Creates a new state directory. Refuses a directory that is not empty; on
+// failure removes everything it created.
+absl::StatusOr<InitResult> InitializeStateDir(const InitOptions& options, const Clock& clock);
+
+// An opened state directory.
+struct CaState {
+  std::string dir;
+  std::unique_ptr<keystore::SealedFileKeyStore> keys;
+  std::unique_ptr<AuditSigner> audit_signer;
+  std::unique_ptr<SqliteStore> store;
+  std::string control_ca_pem;
+  std::string server_chain_pem;
+  SecretBytes server_key_pem;
+
+  // The control CA certificate and its key, for an Authority.
+  absl::StatusOr<ControlCa> LoadControlCa() const;
+};
+
+// Opens `dir`: checks its permissions, unseals the keystore with `kek`, opens
+// the database.
+absl::StatusOr<CaState> OpenStateDir(const std::string& dir, const keystore::KekSource& kek);
+
+// Opens only what offline audit verification needs (no key material).
+absl::StatusOr<std::unique_ptr<SqliteStore>> OpenStoreReadOnly(const std::string& dir);
+absl::StatusOr<std::string> ReadAuditPublicKey(const std::string& path);
+
+inline constexpr absl::string_view kControlCaKeyId = "control-ca";
+inline constexpr absl::string_view kServerKeyId = "server-tls";
+inline constexpr absl::string_view kAuditKeyId = "audit-signing";
+
+}  // namespace meshtrust::ca
+
+#endif  // MESHTRUST_CA_STATE_STATE_DIR_H_

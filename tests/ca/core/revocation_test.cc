@@ -1,0 +1,167 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "base/http_server.h"
+#include "ca/core/authority.h"
+#include "ca/server/public_http.h"
+#include "pki/crl.h"
+#include "pki/csr.h"
+#include "pki/key.h"
+#include "pki/pem.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/test_ca.h"
+
+namespace meshtrust::ca {
+namespace {
+
+using ::meshtrust::testing::IsOk;
+using ::meshtrust::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+class CaRevocationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    testing::TestCaOptions options;
+    options.serve = false;
+    options.clock = &clock_;
+    ca_ = testing::TestCa::Create(options);
+    ca_->AddCluster("cluster1");
+    agent_ = ca_->LocalAgent("cluster1");
+  }
+  IssuedIntermediate Sign() {
+    auto key = *pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
+    return *ca_->authority()->SignIntermediate(agent_, "cluster1", *pki::BuildCsrDer(key.get(), ""),
+                                               std::chrono::seconds(0));
+  }
+  ossl::UniquePtr<X509_CRL> RootCrl() {
+    auto pem = ca_->authority()->RootCrlPem("mesh-root-1");
+    EXPECT_THAT(pem, IsOk());
+    return std::move((*pki::ParseCrlsPem(*pem))[0]);
+  }
+  FakeClock clock_;
+  std::unique_ptr<testing::TestCa> ca_;
+  Caller agent_;
+};
+
+TEST_F(CaRevocationTest, RevokingASerialPublishesANewCrl) {
+  ASSERT_THAT(ca_->authority()->RefreshCrls(), IsOk());
+  uint64_t first = pki::CrlNumber(RootCrl().get());
+  IssuedIntermediate a = Sign();
+  IssuedIntermediate b = Sign();
+  ASSERT_OK_AND_ASSIGN(RevokeResult r,
+                       ca_->authority()->Revoke(ca_->LocalOperator(), "", a.serial, "superseded"));
+  EXPECT_THAT(r.serials, ElementsAre(a.serial));
+  auto crl = RootCrl();
+  EXPECT_GT(pki::CrlNumber(crl.get()), first);
+  EXPECT_EQ(pki::CrlNumber(crl.get()), r.crl_number);
+  EXPECT_THAT(pki::RevokedSerials(crl.get()), ElementsAre(a.serial));
+  auto roots = *pki::ParseCertificateChainPem(ca_->authority()->CurrentBundle().roots_pem);
+  EXPECT_THAT(pki::VerifyCrl(crl.get(), roots[0].get()), IsOk());
+  // The cluster stays enabled when one serial is revoked.
+  EXPECT_TRUE(ca_->store()->GetCluster("cluster1")->enabled);
+  EXPECT_THAT(ca_->authority()->Revoke(ca_->LocalOperator(), "", a.serial, "superseded"),
+              StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("already revoked")));
+  EXPECT_THAT(ca_->authority()->Revoke(ca_->LocalOperator(), "", "abcdef", "superseded"),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("no certificate")));
+  EXPECT_THAT(ca_->authority()->Revoke(ca_->LocalOperator(), "", b.serial, "badReason"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("unknown revocation reason")));
+  EXPECT_THAT(ca_->authority()->Revoke(ca_->LocalOperator(), "cluster1", b.serial, "superseded"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("exactly one")));
+  EXPECT_THAT(ca_->authority()->Revoke(agent_, "", b.serial, "superseded"),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("not an admin")));
+}
+
+TEST_F(CaRevocationTest, RevokingAClusterDisablesItAndRevokesItsIdentity) {
+  IssuedIntermediate a = Sign();
+  ASSERT_OK_AND_ASSIGN(RevokeResult r, ca_->authority()->Revoke(ca_->LocalOperator(), "cluster1",
+                                                                "", "keyCompromise"));
+  EXPECT_EQ(r.serials.size(), 2u);  // The intermediate and the agent identity.
+  EXPECT_FALSE(ca_->store()->GetCluster("cluster1")->enabled);
+  EXPECT_THAT(pki::RevokedSerials(RootCrl().get()), ElementsAre(a.serial));
+  auto key = *pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
+  EXPECT_THAT(ca_->authority()->SignIntermediate(
+                  agent_, "cluster1", *pki::BuildCsrDer(key.get(), ""), std::chrono::seconds(0)),
+              StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("has been revoked")));
+  // Re-enabled, with a new identity, it works again.
+  ASSERT_THAT(ca_->authority()->SetClusterEnabled(ca_->LocalOperator(), "cluster1", true), IsOk());
+  Caller fresh = ca_->LocalAgent("cluster1");
+  EXPECT_THAT(ca_->authority()->SignIntermediate(
+                  fresh, "cluster1", *pki::BuildCsrDer(key.get(), ""), std::chrono::seconds(0)),
+              IsOk());
+}
+
+TEST_F(CaRevocationTest, CrlsAreResignedBeforeNextUpdate) {
+  ASSERT_THAT(ca_->authority()->RefreshCrls(), IsOk());
+  auto first = RootCrl();
+  clock_.Advance(std::chrono::hours(24));
+  ASSERT_THAT(ca_->authority()->RefreshCrls(), IsOk());
+  EXPECT_EQ(pki::CrlNumber(RootCrl().get()), pki::CrlNumber(first.get()));  // Not due yet.
+  clock_.Advance(std::chrono::hours(24 * 3));                               // Past half of 7 days.
+  ASSERT_THAT(ca_->authority()->RefreshCrls(), IsOk());
+  auto second = RootCrl();
+  EXPECT_GT(pki::CrlNumber(second.get()), pki::CrlNumber(first.get()));
+  EXPECT_GT(pki::CrlNextUpdate(second.get()), pki::CrlNextUpdate(first.get()));
+}
+
+TEST_F(CaRevocationTest, CrlsAreServedOverHttp) {
+  ASSERT_THAT(ca_->authority()->RefreshCrls(), IsOk());
+  HttpRequest req;
+  req.method = "GET";
+  req.path = "/crl/mesh-root-1.der";
+  HttpResponse der = HandlePublicHttp(ca_->authority(), req);
+  EXPECT_EQ(der.status, 200);
+  EXPECT_EQ(der.content_type, "application/pkix-crl");
+  EXPECT_THAT(pki::ParseCrlDer(der.body), IsOk());
+  req.path = "/crl";
+  HttpResponse pem = HandlePublicHttp(ca_->authority(), req);
+  EXPECT_EQ(pem.status, 200);
+  EXPECT_THAT(pki::ParseCrlsPem(pem.body), IsOk());
+  req.path = "/crl/nope.der";
+  EXPECT_EQ(HandlePublicHttp(ca_->authority(), req).status, 404);
+  req.method = "POST";
+  EXPECT_EQ(HandlePublicHttp(ca_->authority(), req).status, 405);
+}
+
+TEST_F(CaRevocationTest, IntermediatesCarryTheCrlUrlWhenConfigured) {
+  testing::TestCaOptions options;
+  options.serve = false;
+  options.authority.public_url = "http://meshtrust-ca.example:8080";
+  auto ca = testing::TestCa::Create(options);
+  ca->AddCluster("c");
+  Caller agent = ca->LocalAgent("c");
+  auto key = *pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
+  auto issued = *ca->authority()->SignIntermediate(agent, "c", *pki::BuildCsrDer(key.get(), ""),
+                                                   std::chrono::seconds(0));
+  auto cert = *pki::ParseCertificatePem(issued.certificate_pem);
+  ossl::UniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
+  X509_print(bio.get(), cert.get());
+  char* data = nullptr;
+  long len = BIO_get_mem_data(bio.get(), &data);  // NOLINT(runtime/int)
+  EXPECT_THAT(std::string(data, static_cast<size_t>(len)),
+              HasSubstr("URI:http://meshtrust-ca.example:8080/crl/mesh-root-1.der"));
+}
+
+TEST_F(CaRevocationTest, AckedIntermediateCrlMustBeSignedByThatIntermediate) {
+  IssuedIntermediate a = Sign();
+  // A CRL signed by some other key.
+  auto other_key = *pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
+  pki::CertificateTemplate t;
+  t.subject = {{"CN", "other"}};
+  t.not_before = clock_.Now() - std::chrono::hours(1);
+  t.not_after = clock_.Now() + std::chrono::hours(1);
+  t.is_ca = true;
+  t.key_usage = pki::kCrlSign | pki::kKeyCertSign;
+  auto other = *pki::IssueCertificate(t, other_key.get(), nullptr, other_key.get());
+  pki::CrlTemplate c;
+  c.this_update = clock_.Now();
+  c.next_update = clock_.Now() + std::chrono::hours(1);
+  auto forged = *pki::IssueCrl(c, other.get(), other_key.get());
+  EXPECT_THAT(
+      ca_->authority()->Ack(agent_, "cluster1", a.serial, a.bundle.sha256,
+                            pki::CrlPem(forged.get())),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not a CRL signed by intermediate")));
+}
+
+}  // namespace
+}  // namespace meshtrust::ca

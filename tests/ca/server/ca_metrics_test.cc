@@ -1,0 +1,93 @@
+// The CA's metrics and readiness, through the real gRPC server: signings and
+// refusals counted by reason, latency observed, gauges read from the store.
+#include "ca/server/ca_metrics.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "pki/csr.h"
+#include "pki/key.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/test_ca.h"
+
+namespace meshtrust::ca {
+namespace {
+
+using ::meshtrust::testing::IsOk;
+using ::meshtrust::testing::StatusIs;
+using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
+
+TEST(CaMetricsTest, CountsSigningsAndRefusalsAndReadsStateOnScrape) {
+  MetricsRegistry registry;
+  testing::TestCaOptions options;
+  options.serve = false;
+  auto ca = testing::TestCa::Create(options);
+  CaMetrics metrics(&registry, ca->authority(), ca->store(), &SystemClock::Get());
+  ServerOptions server;
+  server.listen_address = "127.0.0.1:0";
+  server.server_chain_pem = ca->state().server_chain_pem;
+  server.server_key_pem = &ca->state().server_key_pem;
+  server.client_ca_pem = ca->state().control_ca_pem;
+  server.metrics = &metrics;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<CaServer> running, CaServer::Start(ca->authority(), server));
+  std::string address = absl::StrCat("127.0.0.1:", running->port());
+  auto identity =
+      client::Enroll(address, ca->pin(), ca->AddCluster("cluster1"), pki::KeyAlgorithm::kEcdsaP256);
+  ASSERT_THAT(identity, IsOk());
+  auto stub = v1::TrustAuthority::NewStub(
+      client::CreateChannel(address, identity->control_ca_pem, &*identity));
+
+  auto sign = [&](const std::string& cluster, const std::string& csr) {
+    v1::SignIntermediateRequest req;
+    req.set_cluster(cluster);
+    req.set_csr_der(csr);
+    v1::SignIntermediateResponse resp;
+    auto ctx = client::NewContext();
+    return stub->SignIntermediate(ctx.get(), req, &resp);
+  };
+  auto key = pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
+  EXPECT_TRUE(sign("cluster1", *pki::BuildCsrDer(key->get(), "")).ok());
+  EXPECT_FALSE(sign("cluster1", "not a CSR").ok());
+  EXPECT_FALSE(sign("cluster2", *pki::BuildCsrDer(key->get(), "")).ok());
+  ASSERT_THAT(ca->authority()->RefreshCrls(), IsOk());
+
+  std::string text = registry.Render();
+  EXPECT_THAT(text, HasSubstr("meshtrust_ca_signings_total{result=\"issued\",reason=\"\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("meshtrust_ca_signings_total{result=\"refused\",reason=\"invalid_"
+                              "argument\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("meshtrust_ca_signings_total{result=\"refused\",reason=\"permission_"
+                              "denied\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("meshtrust_ca_signing_duration_seconds_count 3\n"));
+  // 720 h policy maximum: about 2.59e6 seconds left.
+  EXPECT_THAT(text, MatchesRegex("(.|\n)*meshtrust_ca_intermediate_expiry_seconds\\{cluster="
+                                 "\"cluster1\"\\} 259[0-9]{4}(\\.[0-9]+)?\n(.|\n)*"));
+  EXPECT_THAT(text, HasSubstr("meshtrust_ca_cluster_in_sync{cluster=\"cluster1\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("meshtrust_ca_clusters{state=\"enabled\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("meshtrust_ca_crl_number{root=\"mesh-root-1\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("meshtrust_ca_crl_next_update_seconds{root=\"mesh-root-1\"} 60"));
+  EXPECT_THAT(text, HasSubstr("meshtrust_ca_root_rotation_phase{phase=\"idle\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr(absl::StrCat("meshtrust_ca_audit_head_sequence ",
+                                           ca->store()->Head().sequence, "\n")));
+  EXPECT_THAT(text, HasSubstr("meshtrust_ca_watch_streams 0\n"));
+  EXPECT_THAT(text, HasSubstr("meshtrust_ca_enroll_throttled_sources 0\n"));
+  running->Shutdown(std::chrono::milliseconds(100));
+}
+
+TEST(CaMetricsTest, ReadinessNeedsTheKeystore) {
+  testing::TestCaOptions options;
+  options.serve = false;
+  auto ca = testing::TestCa::Create(options);
+  EXPECT_THAT(ca->authority()->CheckReady(), IsOk());
+  std::string keys = ca->state_dir() + "/keys";
+  std::filesystem::rename(keys, keys + ".away");
+  EXPECT_THAT(ca->authority()->CheckReady(),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("keystore: cannot unseal")));
+  std::filesystem::rename(keys + ".away", keys);
+  EXPECT_THAT(ca->authority()->CheckReady(), IsOk());
+}
+
+}  // namespace
+}  // namespace meshtrust::ca

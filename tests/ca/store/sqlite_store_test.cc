@@ -1,0 +1,152 @@
+#include "ca/store/sqlite_store.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <atomic>
+#include <thread>
+
+#include "ca/audit/audit_verify.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/temp_dir.h"
+
+namespace meshtrust::ca {
+namespace {
+
+using ::meshtrust::testing::IsOk;
+using ::meshtrust::testing::StatusIs;
+using ::meshtrust::testing::TempDir;
+using ::testing::HasSubstr;
+
+void Sql(const std::string& db_path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(db_path.c_str(), &db), SQLITE_OK);
+  char* err = nullptr;
+  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+  std::string msg = err ? err : "";
+  sqlite3_free(err);
+  sqlite3_close(db);
+  ASSERT_EQ(rc, SQLITE_OK) << msg;
+}
+
+AuditEvent Ok(const std::string& action) {
+  AuditEvent e;
+  e.time = std::chrono::system_clock::now();
+  e.caller = "test";
+  e.action = action;
+  e.result = "ok";
+  return e;
+}
+
+CertificateRecord Cert(const std::string& serial, const std::string& cluster) {
+  CertificateRecord c;
+  c.serial = serial;
+  c.kind = std::string(kKindIntermediate);
+  c.subject_name = cluster;
+  c.subject = "CN=x";
+  c.certificate_pem = "pem";
+  c.issued_at = std::chrono::system_clock::now();
+  return c;
+}
+
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    signer_ = *AuditSigner::FromSeed(AuditSigner::GenerateSeed());
+    auto store = SqliteStore::Open(db_path(), signer_.get());
+    ASSERT_THAT(store, IsOk());
+    store_ = *std::move(store);
+    ClusterRecord c;
+    c.name = "cluster1";
+    c.created = std::chrono::system_clock::now();
+    JoinTokenRecord t;
+    t.hash = "tokenhash";
+    t.subject = "spiffe://meshtrust/cluster/cluster1";
+    t.created = c.created;
+    t.expires = c.created + std::chrono::hours(1);
+    ASSERT_THAT(store_->AddCluster(c, t, Ok("AddCluster")), IsOk());
+  }
+  std::string db_path() const { return dir_.Sub("ca.db"); }
+  TempDir dir_;
+  std::unique_ptr<AuditSigner> signer_;
+  std::unique_ptr<SqliteStore> store_;
+};
+
+TEST_F(SqliteStoreTest, RecordsCertificateWithAuditAtomically) {
+  ASSERT_THAT(store_->RecordCertificate(Cert("aa01", "cluster1"), Ok("SignIntermediate")), IsOk());
+  EXPECT_EQ(store_->Head().sequence, 2u);
+  ASSERT_OK_AND_ASSIGN(ClusterRecord c, store_->GetCluster("cluster1"));
+  EXPECT_EQ(c.current_serial, "aa01");
+  // The same serial twice is refused, and nothing is audited for it.
+  EXPECT_THAT(store_->RecordCertificate(Cert("aa01", "cluster1"), Ok("SignIntermediate")),
+              StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("already issued")));
+  EXPECT_EQ(store_->Head().sequence, 2u);
+  // A certificate for an unknown cluster rolls back entirely.
+  EXPECT_THAT(store_->RecordCertificate(Cert("aa02", "nope"), Ok("SignIntermediate")),
+              StatusIs(absl::StatusCode::kNotFound, ::testing::_));
+  EXPECT_THAT(store_->GetCertificate("aa02"), StatusIs(absl::StatusCode::kNotFound, ::testing::_));
+}
+
+TEST_F(SqliteStoreTest, FailingAuditWriteFailsClosedAndRecovers) {
+  // Another process makes the audit table refuse writes (think: disk full).
+  Sql(db_path(),
+      "CREATE TRIGGER audit_fault BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk full'); "
+      "END;");
+  EXPECT_THAT(store_->RecordCertificate(Cert("bb01", "cluster1"), Ok("SignIntermediate")),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("audit log write failed")));
+  EXPECT_THAT(store_->GetCertificate("bb01"), StatusIs(absl::StatusCode::kNotFound, ::testing::_));
+  ASSERT_OK_AND_ASSIGN(ClusterRecord c, store_->GetCluster("cluster1"));
+  EXPECT_EQ(c.current_serial, "");
+  EXPECT_EQ(store_->Head().sequence, 1u);
+
+  Sql(db_path(), "DROP TRIGGER audit_fault;");
+  EXPECT_THAT(store_->RecordCertificate(Cert("bb01", "cluster1"), Ok("SignIntermediate")), IsOk());
+  ASSERT_OK_AND_ASSIGN(AuditVerification v, VerifyStoredAudit(store_.get(), signer_->public_key()));
+  EXPECT_TRUE(v.ok) << v.problem;
+  EXPECT_EQ(v.records_checked, 2u);
+}
+
+TEST_F(SqliteStoreTest, TokenRedeemsExactlyOnceUnderConcurrency) {
+  constexpr int kThreads = 32;
+  std::atomic<int> ok{0}, used{0};
+  std::vector<std::thread> threads;
+  TimePoint now = std::chrono::system_clock::now();
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      CertificateRecord c = Cert("cc" + std::to_string(i), "cluster1");
+      c.kind = std::string(kKindAgentIdentity);
+      absl::Status s = store_->RedeemJoinToken("tokenhash", now, c, Ok("Enroll"));
+      if (s.ok()) ++ok;
+      if (absl::IsAlreadyExists(s)) ++used;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 1);
+  EXPECT_EQ(used.load(), kThreads - 1);
+  ASSERT_OK_AND_ASSIGN(
+      auto certs, store_->ListCertificates({"cluster1", std::string(kKindAgentIdentity), 100}));
+  EXPECT_EQ(certs.size(), 1u);
+}
+
+TEST_F(SqliteStoreTest, ExpiredTokenIsRefused) {
+  TimePoint later = std::chrono::system_clock::now() + std::chrono::hours(2);
+  EXPECT_THAT(store_->RedeemJoinToken("tokenhash", later, Cert("dd01", "cluster1"), Ok("Enroll")),
+              StatusIs(absl::StatusCode::kDeadlineExceeded, HasSubstr("expired")));
+}
+
+TEST_F(SqliteStoreTest, ReopenKeepsHeadAndIntegrity) {
+  ASSERT_THAT(store_->AppendAudit(Ok("Read")), IsOk());
+  AuditHead head = store_->Head();
+  store_.reset();
+  ASSERT_OK_AND_ASSIGN(auto reopened, SqliteStore::Open(db_path(), signer_.get()));
+  EXPECT_EQ(reopened->Head().sequence, head.sequence);
+  EXPECT_EQ(reopened->Head().hash, head.hash);
+  EXPECT_EQ(*reopened->IntegrityCheck(), "ok");
+  ASSERT_OK_AND_ASSIGN(auto read_only, SqliteStore::Open(db_path(), nullptr));
+  EXPECT_THAT(read_only->AppendAudit(Ok("Read")),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("read-only")));
+}
+
+}  // namespace
+}  // namespace meshtrust::ca
