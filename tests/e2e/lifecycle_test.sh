@@ -26,7 +26,10 @@ done
 revoked=$(openssl x509 -in "$OUT/cluster3/ca-cert.pem" -noout -serial | cut -d= -f2)
 for c in cluster1 cluster2; do
   awk -v d="$OUT/$c" '/BEGIN X509 CRL/ {n++} {print > (d "/crl-" n ".tmp")}' "$OUT/$c/ca-crl.pem"
-  for f in "$OUT/$c"/crl-*.tmp; do openssl crl -noout -text -in "$f"; done | grep -qi "Serial Number: $revoked" ||
+  # Every CRL must parse (not only the last), and grep reads to the end so the
+  # writer never dies of SIGPIPE under pipefail.
+  for f in "$OUT/$c"/crl-*.tmp; do openssl crl -noout -text -in "$f" || exit 1; done |
+    grep -i "Serial Number: $revoked" >/dev/null ||
     bad "$c's ca-crl.pem does not list cluster3's intermediate $revoked"
   rm -f "$OUT/$c"/crl-*.tmp
 done
