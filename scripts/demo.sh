@@ -47,15 +47,26 @@ cleanup() {
 trap cleanup EXIT
 step() { printf '\n== %s\n' "$*"; }
 fail() { echo "demo FAILED: $*" >&2; exit 1; }
+# wait_for_file FILE PID LOG: waits until the process PID has written FILE;
+# fails at once, with its LOG, if the process exits first. The bound is only a
+# safety net for a hung process: a slow (sanitizer, loaded) machine is not a
+# failure.
 wait_for_file() {
-  for _ in $(seq 1 100); do [ -s "$1" ] && return 0; sleep 0.1; done
-  fail "timed out waiting for $1"
+  local file=$1 pid=$2 log=$3
+  for _ in $(seq 1 3000); do
+    [ -s "$file" ] && return 0
+    kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; fail "process $pid exited before writing $file"; }
+    sleep 0.1
+  done
+  cat "$log" >&2
+  fail "process $pid did not write $file within 300 s"
 }
-# wait_until "what" command...: polls for up to 30 s.
+# wait_until "what" command...: polls until the command succeeds; the 300 s
+# bound is a safety net, not a speed requirement.
 wait_until() {
   local what=$1; shift
-  for _ in $(seq 1 300); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  fail "timed out waiting until $what"
+  for _ in $(seq 1 3000); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  fail "no sign within 300 s that $what"
 }
 
 step "1. Initialise a root CA on the embedded defaults (ECDSA P-256 root, sealed keystore, SQLite)"
@@ -73,7 +84,7 @@ SERVE_FLAGS=()
 "$CA" serve --state-dir "$WORK/ca" --kek-file "$WORK/kek" --listen 127.0.0.1:0 \
   --port-file "$WORK/ca.port" --metrics-listen 127.0.0.1:0 "${SERVE_FLAGS[@]}" >"$WORK/ca.log" 2>&1 &
 PIDS+=($!)
-wait_for_file "$WORK/ca.port"
+wait_for_file "$WORK/ca.port" $! "$WORK/ca.log"
 CA_ADDR=127.0.0.1:$(cat "$WORK/ca.port")
 echo "CA listening on $CA_ADDR"
 
@@ -87,7 +98,7 @@ for cluster in $CLUSTERS; do
   "$EMULATOR" --port-file "$WORK/$cluster/port" --kubeconfig-dir "$WORK/$cluster" \
     >"$WORK/$cluster/emulator.log" 2>&1 &
   PIDS+=($!)
-  wait_for_file "$WORK/$cluster/port"
+  wait_for_file "$WORK/$cluster/port" $! "$WORK/$cluster/emulator.log"
   "$CTL" cluster add "$cluster" --trust-domain cluster.local -o json >"$WORK/$cluster/add.json"
   sed -n 's/.*"token": "\(mtj1[^"]*\)".*/\1/p' "$WORK/$cluster/add.json" >"$WORK/$cluster/join-token"
   [ -s "$WORK/$cluster/join-token" ] || fail "no join token for $cluster"
