@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/identity_store.h"
+#include "agent/installer.h"
 #include "base/files.h"
 #include "ca/audit/audit_chain.h"
 #include "keystore/sealed_file_keystore.h"
@@ -129,13 +130,62 @@ Seeds CaAnswerSeeds() {
   std::string cert = pki::CertificatePem(inter.get());
   std::string roots = pki::CertificatePem(root.get());
   auto other = FixedCa("other");
-  return {
+  // Near misses of the profile, each with one defect, so the fuzzer starts
+  // next to every refusal.
+  auto with = [&](auto change) {
+    pki::CertificateTemplate t = IntermediateProfile();
+    change(t);
+    auto c = *pki::IssueCertificate(t, FixedKey("intermediate").get(), root.get(), root_key.get());
+    std::string pem = pki::CertificatePem(c.get());
+    return JoinParts({pem, pem + roots, roots, pki::Sha256Hex(roots)});
+  };
+  auto second = *pki::IssueCertificate(IntermediateProfile(), FixedKey("intermediate").get(),
+                                       root.get(), root_key.get());
+  Seeds seeds = {
       {"valid", JoinParts({cert, cert + roots, roots, pki::Sha256Hex(roots)})},
       {"wrong-digest", JoinParts({cert, cert + roots, roots, std::string(64, '0')})},
       {"other-root", JoinParts({cert, cert + roots, pki::CertificatePem(other.get()),
                                 pki::Sha256Hex(pki::CertificatePem(other.get()))})},
       {"root-as-leaf", JoinParts({roots, roots, roots, pki::Sha256Hex(roots)})},
+      {"pathlen-1", with([](pki::CertificateTemplate& t) { t.path_len = 1; })},
+      {"no-crl-sign",
+       with([](pki::CertificateTemplate& t) { t.key_usage &= ~uint32_t{pki::kCrlSign}; })},
+      {"with-eku", with([](pki::CertificateTemplate& t) {
+         t.extended_key_usage = {pki::ExtendedKeyUsage::kServerAuth};
+       })},
+      {"chain-of-another",
+       JoinParts({cert, pki::CertificatePem(second.get()) + roots, roots, pki::Sha256Hex(roots)})},
   };
+  // The seeds are only useful if each reaches the check it is named for: the
+  // valid one must be accepted, and each near miss refused for its defect.
+  const std::vector<std::pair<std::string, std::string>> verdicts = {
+      {"valid", ""},
+      {"wrong-digest", "digest does not match"},
+      {"other-root", "does not chain to the trust bundle"},
+      {"root-as-leaf", "not for the key this agent generated"},
+      {"pathlen-1", "not a CA with pathlen:0"},
+      {"no-crl-sign", "lacks keyCertSign or cRLSign"},
+      {"with-eku", "has an extendedKeyUsage"},
+      {"chain-of-another", "the chain does not start with the certificate"},
+  };
+  auto our_key = FixedKey("intermediate");
+  for (const auto& [name, expected] : verdicts) {
+    std::string bytes;
+    for (const auto& [n, b] : seeds)
+      if (n == name) bytes = b;
+    std::vector<absl::string_view> parts =
+        SplitParts(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), 4);
+    agent::SignedIntermediate answer{std::string(parts[0]), std::string(parts[1]),
+                                     std::string(parts[2]), std::string(parts[3])};
+    absl::Status verdict =
+        agent::VerifySignedIntermediate(answer, our_key.get(), std::chrono::system_clock::now());
+    if (expected.empty() ? !verdict.ok() : verdict.message().find(expected) == std::string::npos) {
+      std::fprintf(stderr, "ca_answer seed %s: expected %s, got: %s\n", name.c_str(),
+                   expected.empty() ? "acceptance" : expected.c_str(), verdict.ToString().c_str());
+      Require(false, "every ca_answer seed reaches the check it is named for");
+    }
+  }
+  return seeds;
 }
 
 Seeds KeystoreSeeds() {
@@ -152,6 +202,13 @@ Seeds KeystoreSeeds() {
   std::string swapped = *ReadFile((*store)->PathFor("mesh-root-2"));
   std::string flipped = sealed;
   flipped[flipped.size() / 2] ^= 0x01;
+  // The fuzzer's invariant (only the key sealed under the id opens) must be
+  // reachable: the genuine file opens, the swapped one does not.
+  auto kek = SecretBytes::CopyOf(absl::string_view(std::string(32, '\x17')));
+  Require(keystore::OpenSealedKey(kek, "mesh-root-1", sealed, "seed").ok(),
+          "the keystore seed opens");
+  Require(!keystore::OpenSealedKey(kek, "mesh-root-1", swapped, "seed").ok(),
+          "the swapped keystore seed is refused");
   return {{"sealed", sealed},
           {"swapped", swapped},
           {"flipped", flipped},
