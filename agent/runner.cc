@@ -91,6 +91,8 @@ void Runner::WatchLoop() {
     std::unique_lock<std::mutex> lock(mu_);
     status_.watch_connected = false;
     if (stop_) return;
+    ++status_.watch_failures;
+    status_.watch_backoff = backoff;
     spdlog::warn("watch stream to the CA ended ({}); reconnecting in {} ms", ended.message(),
                  backoff.count());
     cv_.wait_for(lock, Jittered(backoff), [this] { return stop_; });
@@ -131,8 +133,10 @@ void Runner::Run() {
     }
     absl::StatusOr<InstallResult> result = installer_->EnsureInstalled(force);
     RunnerStatus snapshot;
+    std::chrono::milliseconds backoff{0};
     {
       std::lock_guard<std::mutex> lock(mu_);
+      ++status_.attempts;
       if (result.ok()) {
         failures = 0;
         status_.serial = result->serial;
@@ -147,6 +151,9 @@ void Runner::Run() {
         // A requested rotation is not forgotten because the CA was away.
         rotate_ = rotate_ || force;
         status_.last_error = std::string(result.status().message());
+        backoff = options_.backoff_initial * (1 << std::min(failures - 1, 16));
+        backoff = std::min<std::chrono::milliseconds>(backoff, options_.backoff_max);
+        status_.retry_backoff = backoff;
       }
       status_.consecutive_failures = failures;
       snapshot = status_;
@@ -165,8 +172,6 @@ void Runner::Run() {
       next_check = now + std::max(std::chrono::milliseconds(0),
                                   std::min(Jittered(options_.reconcile_interval), until_renewal));
     } else {
-      auto backoff = options_.backoff_initial * (1 << std::min(failures - 1, 16));
-      backoff = std::min<std::chrono::milliseconds>(backoff, options_.backoff_max);
       spdlog::error("attempt {} failed, keeping what is installed; retrying in ~{} ms: {}",
                     failures, backoff.count(), result.status());
       next_check = now + Jittered(backoff);

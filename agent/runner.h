@@ -30,6 +30,13 @@ struct RunnerStatus {
   int64_t failures_total = 0;
   int changes = 0;
   bool watch_connected = false;
+  // Observability of the loops themselves (not in the status file): every
+  // reconcile attempt, and the waits chosen after failures, so callers can
+  // wait for "N more reconciles" rather than for time, and see the backoff.
+  int64_t attempts = 0;
+  std::chrono::milliseconds retry_backoff{0};  // Before the next attempt, after a failure.
+  int64_t watch_failures = 0;                  // Watch streams that ended or never opened.
+  std::chrono::milliseconds watch_backoff{0};  // Before the next Watch reconnect.
 };
 
 struct RunnerOptions {
