@@ -16,6 +16,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "base/files.h"
 #include "ca/state/state_dir.h"
@@ -52,22 +53,31 @@ class CrashConsistencyTest : public ::testing::Test {
     ASSERT_OK_AND_ASSIGN(init_, InitializeStateDir(init, SystemClock::Get()));
   }
 
-  // Starts the CA and waits until it serves; returns its address.
+  // Starts the CA and waits until it serves (it writes its port file), or
+  // until it exits; returns its address. No deadline on how fast it starts:
+  // the bound is a safety net for a hung process.
   std::string StartCa() {
     std::string port_file = dir_.Sub(absl::StrCat("port-", ++starts_));
     ca_ = std::make_unique<ChildProcess>(
         std::vector<std::string>{MESHTRUST_CA_BINARY, "serve", "--state-dir", state_, "--kek-file",
                                  kek_, "--listen", "127.0.0.1:0", "--port-file", port_file},
         dir_.Sub("ca.log"));
-    for (int i = 0; i < 300; ++i) {
+    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (std::chrono::steady_clock::now() < end) {
       absl::StatusOr<std::string> port = ReadFile(port_file);
       int n = 0;
       if (port.ok() && absl::SimpleAtoi(absl::StripAsciiWhitespace(*port), &n) && n > 0) {
         return absl::StrCat("127.0.0.1:", n);
       }
+      if (ca_->Exited()) {
+        ADD_FAILURE() << "the CA exited before serving: "
+                      << ReadFile(dir_.Sub("ca.log")).value_or("");
+        return "";
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    ADD_FAILURE() << "the CA did not start: " << ReadFile(dir_.Sub("ca.log")).value_or("");
+    ADD_FAILURE() << "the CA wrote no port file within 120 s: "
+                  << ReadFile(dir_.Sub("ca.log")).value_or("");
     return "";
   }
 
@@ -82,11 +92,16 @@ struct Received {
   std::mutex mu;
   std::map<std::string, std::string> certificates;  // serial -> PEM, as clients got them
   int duplicates = 0;
+  std::atomic<int> this_round{0};       // Certificates received in the current round.
+  std::vector<std::string> unexpected;  // Errors other than the CA going away.
 };
 
-// Signs as fast as it can until the CA stops answering.
-void SignUntilRefused(const std::string& address, const client::Identity& agent,
-                      const std::string& cluster, Received* received) {
+// Signs as fast as it can until the CA goes away. Only the errors of a
+// killed server end the loop quietly; any other refusal (PERMISSION_DENIED,
+// INTERNAL, ...) is recorded, so a CA that refuses everything after a
+// restart fails the test instead of looking like a kill.
+void SignUntilTheCaIsGone(const std::string& address, const client::Identity& agent,
+                          const std::string& cluster, Received* received) {
   auto stub =
       v1::TrustAuthority::NewStub(client::CreateChannel(address, agent.control_ca_pem, &agent));
   auto key = *pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
@@ -96,12 +111,23 @@ void SignUntilRefused(const std::string& address, const client::Identity& agent,
     req.set_cluster(cluster);
     req.set_csr_der(csr);
     v1::SignIntermediateResponse resp;
-    auto ctx = client::NewContext(std::chrono::seconds(3));
-    if (!stub->SignIntermediate(ctx.get(), req, &resp).ok()) return;
+    auto ctx = client::NewContext(std::chrono::seconds(30));
+    grpc::Status s = stub->SignIntermediate(ctx.get(), req, &resp);
+    if (!s.ok()) {
+      if (s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+          s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+        return;  // The CA was killed.
+      }
+      std::lock_guard<std::mutex> lock(received->mu);
+      received->unexpected.push_back(
+          absl::StrCat(cluster, ": code ", s.error_code(), ": ", s.error_message()));
+      return;
+    }
     std::lock_guard<std::mutex> lock(received->mu);
     if (!received->certificates.emplace(resp.serial(), resp.certificate_pem()).second) {
       ++received->duplicates;
     }
+    ++received->this_round;
   }
 }
 
@@ -131,20 +157,41 @@ TEST_F(CrashConsistencyTest, KillNineDuringConcurrentSigningLosesNothing) {
   for (int round = 0; round < kRounds; ++round) {
     if (round > 0) address = StartCa();
     ASSERT_FALSE(address.empty());
+    received.this_round = 0;
     std::vector<std::thread> signers;
     for (int i = 0; i < kSigners; ++i) {
       signers.emplace_back([&, i] {
-        SignUntilRefused(address, agents[i % kClusters], absl::StrCat("cluster", i % kClusters + 1),
-                         &received);
+        SignUntilTheCaIsGone(address, agents[i % kClusters],
+                             absl::StrCat("cluster", i % kClusters + 1), &received);
       });
     }
+    // The kill comes at a random moment after the restarted CA has signed
+    // (a round in which it signs nothing would test nothing), however long
+    // that takes on a loaded machine.
+    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    auto refused = [&] {
+      std::lock_guard<std::mutex> lock(received.mu);
+      return !received.unexpected.empty();
+    };
+    while (received.this_round == 0 && !refused() && std::chrono::steady_clock::now() < end) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    {
+      std::lock_guard<std::mutex> lock(received.mu);
+      EXPECT_GT(received.this_round, 0)
+          << "round " << round << ": the CA signed nothing within 120 s; refusals: "
+          << absl::StrJoin(received.unexpected, "; ");
+    }
     std::this_thread::sleep_for(
-        std::chrono::milliseconds(std::uniform_int_distribution<int>(150, 700)(random)));
+        std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 500)(random)));
     int status = ca_->Kill(SIGKILL);
     EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
         << "the CA was not running when killed; its log:\n"
         << ReadFile(dir_.Sub("ca.log")).value_or("");
     for (auto& t : signers) t.join();
+    EXPECT_THAT(received.unexpected, ::testing::IsEmpty())
+        << "round " << round << ": refusals other than the CA going away";
+    received.unexpected.clear();
   }
   EXPECT_EQ(received.duplicates, 0);
   ASSERT_GT(received.certificates.size(), static_cast<size_t>(kRounds))

@@ -79,6 +79,12 @@ class ChildProcess {
     }
     return WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
   }
+  // Whether the process has ended (reaping it then), without waiting.
+  bool Exited() {
+    if (!running()) return true;
+    if (::waitpid(pid_, &status_, WNOHANG) == pid_) reaped_ = true;
+    return reaped_;
+  }
   // Sends `sig` and waits for the process; returns its wait status.
   int Kill(int sig) {
     if (!running()) return status_;
