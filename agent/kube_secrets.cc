@@ -12,6 +12,8 @@ namespace {
 
 using json = nlohmann::json;
 
+constexpr char kFieldManagerQuery[] = "?fieldManager=meshtrust-agent";
+
 std::string SecretsPath(const std::string& ns) {
   return absl::StrCat("/api/v1/namespaces/", ns, "/secrets");
 }
@@ -110,9 +112,13 @@ absl::Status KubeSecrets::Write(const std::string& ns, const KubeSecret& secret)
   // The JSON tree held base64 of the key; overwrite it before it is freed.
   for (auto& [k, v] : j["data"].items()) Wipe(v.get_ptr<std::string*>());
   bool create = secret.resource_version.empty();
+  // The API server records who wrote which fields (metadata.managedFields);
+  // name ourselves rather than leave it to guess from the User-Agent.
   absl::StatusOr<KubeResponse> resp =
-      create ? client_->Request("POST", SecretsPath(ns), body)
-             : client_->Request("PUT", absl::StrCat(SecretsPath(ns), "/", secret.name), body);
+      create
+          ? client_->Request("POST", absl::StrCat(SecretsPath(ns), kFieldManagerQuery), body)
+          : client_->Request(
+                "PUT", absl::StrCat(SecretsPath(ns), "/", secret.name, kFieldManagerQuery), body);
   Wipe(&body);
   if (!resp.ok()) return resp.status();
   if (resp->status == 200 || resp->status == 201) return absl::OkStatus();

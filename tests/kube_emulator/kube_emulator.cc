@@ -2,10 +2,14 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <chrono>
+#include <regex>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "base/files.h"
 #include "pki/certificate.h"
@@ -44,12 +48,123 @@ HttpResponse StatusResponse(int code, const std::string& reason, const std::stri
   return Json(code, s);
 }
 
-bool IsDnsSubdomain(const std::string& name) {
-  if (name.empty() || name.size() > 253) return false;
-  for (char c : name) {
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.')) return false;
+// Validation as kube-apiserver applies it (k8s.io/apimachinery's
+// pkg/util/validation): the same rules, limits and message texts, so an
+// agent that passes here passes there.
+std::string RegexError(const std::string& what, const std::string& fmt,
+                       const std::vector<std::string>& examples) {
+  std::string out = what + " (e.g. ";
+  for (size_t i = 0; i < examples.size(); ++i) {
+    out += (i == 0 ? "'" : ",  or '") + examples[i] + "'";
   }
-  return name.front() != '-' && name.back() != '-' && name.front() != '.' && name.back() != '.';
+  return out + ", regex used for validation is '" + fmt + "')";
+}
+
+const char kDns1123SubdomainFmt[] =
+    "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
+const char kQualifiedNameFmt[] = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
+const char kLabelValueFmt[] = "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?";
+const char kConfigKeyFmt[] = "[-._a-zA-Z0-9]+";
+const char kQualifiedNameMsg[] =
+    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+    "alphanumeric character";
+constexpr size_t kMaxSecretBytes = 1 << 20;         // Sum of the decoded data values.
+constexpr size_t kMaxAnnotationBytes = 256 * 1024;  // Keys and values together.
+
+bool Matches(const std::string& value, const char* fmt) {
+  return std::regex_match(value, std::regex(fmt));
+}
+
+std::vector<std::string> Dns1123SubdomainErrors(const std::string& value) {
+  std::vector<std::string> errs;
+  if (value.size() > 253) errs.push_back("must be no more than 253 characters");
+  if (!Matches(value, kDns1123SubdomainFmt)) {
+    errs.push_back(RegexError(
+        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' "
+        "or '.', and must start and end with an alphanumeric character",
+        kDns1123SubdomainFmt, {"example.com"}));
+  }
+  return errs;
+}
+
+// Label and annotation keys: [prefix/]name.
+std::vector<std::string> QualifiedNameErrors(const std::string& value) {
+  std::vector<std::string> parts = absl::StrSplit(value, '/');
+  std::vector<std::string> errs;
+  std::string name;
+  if (parts.size() == 1) {
+    name = parts[0];
+  } else if (parts.size() == 2) {
+    name = parts[1];
+    if (parts[0].empty()) {
+      errs.push_back("prefix part must be non-empty");
+    } else {
+      for (const std::string& e : Dns1123SubdomainErrors(parts[0]))
+        errs.push_back("prefix part " + e);
+    }
+  } else {
+    return {"a qualified name " +
+            RegexError(kQualifiedNameMsg, kQualifiedNameFmt, {"MyName", "my.name", "123-abc"}) +
+            " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"};
+  }
+  if (name.empty()) {
+    errs.push_back("name part must be non-empty");
+  } else if (name.size() > 63) {
+    errs.push_back("name part must be no more than 63 characters");
+  }
+  if (!Matches(name, kQualifiedNameFmt)) {
+    errs.push_back("name part " + RegexError(kQualifiedNameMsg, kQualifiedNameFmt,
+                                             {"MyName", "my.name", "123-abc"}));
+  }
+  return errs;
+}
+
+std::vector<std::string> LabelValueErrors(const std::string& value) {
+  std::vector<std::string> errs;
+  if (value.size() > 63) errs.push_back("must be no more than 63 characters");
+  if (!Matches(value, kLabelValueFmt)) {
+    errs.push_back(RegexError(
+        "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' "
+        "or '.', and must start and end with an alphanumeric character",
+        kLabelValueFmt, {"MyValue", "my_value", "12345"}));
+  }
+  return errs;
+}
+
+// Secret and ConfigMap data keys.
+std::vector<std::string> ConfigKeyErrors(const std::string& value) {
+  std::vector<std::string> errs;
+  if (value.size() > 253) errs.push_back("must be no more than 253 characters");
+  if (!Matches(value, kConfigKeyFmt)) {
+    errs.push_back(
+        RegexError("a valid config key must consist of alphanumeric characters, '-', "
+                   "'_' or '.'",
+                   kConfigKeyFmt, {"key.name", "KEY_NAME", "key-name"}));
+  }
+  if (value == ".") {
+    errs.push_back("must not be '.'");
+  } else if (value == "..") {
+    errs.push_back("must not be '..'");
+  } else if (absl::StartsWith(value, "..")) {
+    errs.push_back("must not start with '..'");
+  }
+  return errs;
+}
+
+// One field error as the API server words it.
+struct FieldError {
+  std::string reason;  // FieldValueInvalid, FieldValueTooLong, FieldValueRequired
+  std::string field;
+  std::string detail;  // After the field: "Invalid value: \"x\": ..." etc.
+};
+
+FieldError Invalid(const std::string& field, const std::string& value, const std::string& why) {
+  return {"FieldValueInvalid", field,
+          absl::StrCat("Invalid value: ", json(value).dump(), ": ", why)};
+}
+
+FieldError TooLong(const std::string& field, size_t max) {
+  return {"FieldValueTooLong", field, absl::StrCat("Too long: must have at most ", max, " bytes")};
 }
 
 bool IsBase64(const std::string& s) {
@@ -69,8 +184,8 @@ std::string Base64(const std::string& s) {
   return out;
 }
 
-// RFC 7386 JSON merge patch (also used for strategic merge patches, which
-// agree with it for the maps meshtrust patches).
+// RFC 7386 JSON merge patch: objects merge, null deletes, anything else
+// (lists included) replaces.
 void MergePatch(json* target, const json& patch) {
   if (!patch.is_object()) {
     *target = patch;
@@ -84,6 +199,62 @@ void MergePatch(json* target, const json& patch) {
       MergePatch(&(*target)[it.key()], it.value());
     }
   }
+}
+
+// A strategic merge patch differs from a merge patch where the Go types say
+// so: lists of objects with a "name" merge key (containers, volumes, env,
+// ports...) merge element by element, and the "$patch" directive replaces
+// or deletes a map or a list element. Lists of scalars replace, as in the
+// real server for the fields meshtrust touches.
+void StrategicMergePatch(json* target, const json& patch) {
+  if (!patch.is_object()) {
+    *target = patch;
+    return;
+  }
+  if (patch.contains("$patch") && patch["$patch"] == "replace") {
+    *target = patch;
+    target->erase("$patch");
+    return;
+  }
+  if (!target->is_object()) *target = json::object();
+  for (auto it = patch.begin(); it != patch.end(); ++it) {
+    const json& value = it.value();
+    if (absl::StartsWith(it.key(), "$")) continue;  // $retainKeys, $setElementOrder/...
+    if (value.is_null()) {
+      target->erase(it.key());
+      continue;
+    }
+    json& current = (*target)[it.key()];
+    bool keyed_list = value.is_array() && current.is_array() && !value.empty();
+    for (const json& e : value) keyed_list = keyed_list && e.is_object() && e.contains("name");
+    if (keyed_list) {
+      for (const json& e : value) {
+        auto same = std::find_if(current.begin(), current.end(), [&](const json& c) {
+          return c.is_object() && c.value("name", json()) == e["name"];
+        });
+        if (e.value("$patch", "") == "delete") {
+          if (same != current.end()) current.erase(same);
+        } else if (same != current.end()) {
+          StrategicMergePatch(&*same, e);
+        } else {
+          current.push_back(e);
+        }
+      }
+    } else if (value.is_object() && value.value("$patch", "") == "delete") {
+      target->erase(it.key());
+    } else {
+      StrategicMergePatch(&current, value);
+    }
+  }
+}
+
+std::map<std::string, std::string> ParseQuery(const std::string& query) {
+  std::map<std::string, std::string> out;
+  for (absl::string_view kv : absl::StrSplit(query, '&', absl::SkipEmpty())) {
+    std::pair<std::string, std::string> p = absl::StrSplit(kv, absl::MaxSplits('=', 1));
+    out[p.first] = p.second;
+  }
+  return out;
 }
 
 bool Allowed(const KubeUser& user, const std::string& verb, const std::string& resource,
@@ -320,16 +491,60 @@ HttpResponse KubeEmulator::HandleObject(const HttpRequest& req, const KubeUser& 
   if (verb.empty())
     return StatusResponse(405, "MethodNotAllowed",
                           "the server does not allow this method on the requested resource");
+  bool writes = verb == "create" || verb == "update" || verb == "patch";
+
+  std::map<std::string, std::string> query = ParseQuery(req.query);
+  bool dry_run = false;
+  if (auto d = query.find("dryRun"); d != query.end()) {
+    if (d->second != "All") {
+      return StatusResponse(400, "BadRequest",
+                            absl::StrCat("dryRun: Unsupported value: \"", d->second,
+                                         "\": supported values: \"All\""));
+    }
+    dry_run = true;
+  }
+  std::string field_manager = query.count("fieldManager") ? query["fieldManager"] : "";
+  if (field_manager.size() > 128) {
+    return StatusResponse(400, "BadRequest", "fieldManager: Too long: must have at most 128 bytes");
+  }
+  if (field_manager.empty()) {
+    // The server's default: the client's name from its User-Agent.
+    std::string agent = req.Header("user-agent");
+    field_manager = agent.substr(0, agent.find('/'));
+    if (field_manager.empty()) field_manager = "unknown";
+  }
+
+  // The body's media type, as the server's decoders and patchers accept it.
+  std::string type = req.Header("content-type");
+  type = type.substr(0, type.find(';'));
+  if ((verb == "create" || verb == "update") && type != "application/json") {
+    return StatusResponse(415, "UnsupportedMediaType",
+                          absl::StrCat("the body of the request was in an unknown format - "
+                                       "accepted media types include: application/json, "
+                                       "application/yaml, application/vnd.kubernetes.protobuf"));
+  }
+  if (verb == "patch" && type != "application/json-patch+json" &&
+      type != "application/merge-patch+json" && type != "application/strategic-merge-patch+json") {
+    return StatusResponse(415, "UnsupportedMediaType",
+                          absl::StrCat("the body of the request was in an unknown format - "
+                                       "accepted media types include: "
+                                       "application/json-patch+json, "
+                                       "application/merge-patch+json, "
+                                       "application/strategic-merge-patch+json"));
+  }
 
   json body;
-  if (verb == "create" || verb == "update" || verb == "patch") {
+  if (writes) {
     body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
-    if (body.is_discarded() || !body.is_object()) {
-      return StatusResponse(400, "BadRequest", "the request body is not a JSON object");
+    bool json_patch = verb == "patch" && type == "application/json-patch+json";
+    if (body.is_discarded() || (json_patch ? !body.is_array() : !body.is_object())) {
+      return StatusResponse(400, "BadRequest",
+                            json_patch ? "the request body is not a JSON patch (an array)"
+                                       : "the request body is not a JSON object");
     }
   }
   std::string target = name.empty() && verb == "create" && body.contains("metadata") &&
-                               body["metadata"].contains("name") &&
+                               body["metadata"].is_object() && body["metadata"].contains("name") &&
                                body["metadata"]["name"].is_string()
                            ? body["metadata"]["name"].get<std::string>()
                            : name;
@@ -343,6 +558,37 @@ HttpResponse KubeEmulator::HandleObject(const HttpRequest& req, const KubeUser& 
         target, resource);
   }
 
+  // What a full object in the body must say about itself.
+  auto check_identity = [&](const json& obj) -> std::optional<HttpResponse> {
+    std::string api_version = obj.value("apiVersion", std::string(info.group_version));
+    std::string kind = obj.value("kind", std::string(info.kind));
+    if (!obj.value("apiVersion", json("")).is_string() || !obj.value("kind", json("")).is_string())
+      return StatusResponse(400, "BadRequest", "apiVersion and kind must be strings");
+    if (api_version != info.group_version) {
+      return StatusResponse(
+          400, "BadRequest",
+          absl::StrCat("the API version in the data (", api_version,
+                       ") does not match the expected API version (", info.group_version, ")"));
+    }
+    if (kind != info.kind) {
+      return StatusResponse(
+          400, "BadRequest",
+          absl::StrCat(kind, " in version \"", api_version, "\" cannot be handled as a ", info.kind,
+                       ": converting (", kind, ") to (", info.kind, "): unknown conversion"));
+    }
+    if (obj.contains("metadata") && obj["metadata"].is_object() &&
+        obj["metadata"].contains("namespace") && obj["metadata"]["namespace"] != json("") &&
+        obj["metadata"]["namespace"] != json(ns)) {
+      return StatusResponse(400, "BadRequest",
+                            "the namespace of the provided object does not match the namespace "
+                            "sent on the request");
+    }
+    return std::nullopt;
+  };
+  if (verb == "create" || verb == "update") {
+    if (auto bad = check_identity(body)) return *bad;
+  }
+
   std::lock_guard<std::mutex> lock(mu_);
   auto& store = objects_[resource];
   std::string key = ns + "/" + target;
@@ -350,54 +596,142 @@ HttpResponse KubeEmulator::HandleObject(const HttpRequest& req, const KubeUser& 
     return StatusResponse(404, "NotFound", absl::StrCat(resource, " \"", target, "\" not found"),
                           target, resource);
   };
+  auto conflict = [&] {
+    return StatusResponse(409, "Conflict",
+                          absl::StrCat("Operation cannot be fulfilled on ", resource, " \"", target,
+                                       "\": the object has been modified; please apply your "
+                                       "changes to the latest version and try again"),
+                          target, resource);
+  };
   auto validate = [&](json& obj) -> std::optional<HttpResponse> {
     std::string obj_name = obj["metadata"].value("name", "");
-    if (!IsDnsSubdomain(obj_name)) {
-      return StatusResponse(
-          422, "Invalid",
-          absl::StrCat(info.kind, " \"", obj_name, "\" is invalid: metadata.name: Invalid value"),
-          obj_name, resource);
+    std::vector<FieldError> errs;
+    if (obj_name.empty()) {
+      errs.push_back({"FieldValueRequired", "metadata.name",
+                      "Required value: name or generateName is required"});
+    } else {
+      for (const std::string& e : Dns1123SubdomainErrors(obj_name))
+        errs.push_back(Invalid("metadata.name", obj_name, e));
     }
-    if (resource == "secrets") {
-      if (obj.contains("stringData") && obj["stringData"].is_object()) {
+    const json& meta = obj["metadata"];
+    if (meta.contains("labels")) {
+      if (!meta["labels"].is_object())
+        return StatusResponse(400, "BadRequest", "labels: not a map");
+      for (auto& [k, v] : meta["labels"].items()) {
+        for (const std::string& e : QualifiedNameErrors(k))
+          errs.push_back(Invalid("metadata.labels", k, e));
+        std::string value = v.is_string() ? v.get<std::string>() : v.dump();
+        for (const std::string& e : LabelValueErrors(value))
+          errs.push_back(Invalid(absl::StrCat("metadata.labels[", k, "]"), value, e));
+      }
+    }
+    if (meta.contains("annotations")) {
+      if (!meta["annotations"].is_object())
+        return StatusResponse(400, "BadRequest", "annotations: not a map");
+      size_t total = 0;
+      for (auto& [k, v] : meta["annotations"].items()) {
+        std::string lower = absl::AsciiStrToLower(k);
+        for (const std::string& e : QualifiedNameErrors(lower))
+          errs.push_back(Invalid("metadata.annotations", k, e));
+        total += k.size() + (v.is_string() ? v.get<std::string>().size() : 0);
+      }
+      if (total > kMaxAnnotationBytes)
+        errs.push_back(TooLong("metadata.annotations", kMaxAnnotationBytes));
+    }
+    if (resource == "secrets" || resource == "configmaps") {
+      if (resource == "secrets" && obj.contains("stringData") && obj["stringData"].is_object()) {
         for (auto& [k, v] : obj["stringData"].items())
-          obj["data"][k] = Base64(v.get<std::string>());
+          obj["data"][k] = Base64(v.is_string() ? v.get<std::string>() : v.dump());
         obj.erase("stringData");
       }
+      if (obj.contains("data") && !obj["data"].is_object()) {
+        return StatusResponse(400, "BadRequest",
+                              absl::StrCat(info.kind, " \"", obj_name, "\": data must be a map"));
+      }
+      size_t total = 0;
       if (obj.contains("data")) {
-        if (!obj["data"].is_object()) {
-          return StatusResponse(
-              422, "Invalid",
-              absl::StrCat("Secret \"", obj_name, "\" is invalid: data: must be a map"), obj_name,
-              resource);
-        }
         for (auto& [k, v] : obj["data"].items()) {
-          if (!v.is_string() || !IsBase64(v.get<std::string>())) {
-            return StatusResponse(422, "Invalid",
-                                  absl::StrCat("Secret \"", obj_name, "\" is invalid: data[", k,
-                                               "]: Invalid value: illegal base64 data"),
-                                  obj_name, resource);
+          for (const std::string& e : ConfigKeyErrors(k))
+            errs.push_back(Invalid(absl::StrCat("data[", k, "]"), k, e));
+          std::string text = v.is_string() ? v.get<std::string>() : "";
+          if (resource == "secrets") {
+            if (!v.is_string() || !IsBase64(text)) {
+              errs.push_back(Invalid(absl::StrCat("data[", k, "]"), "<secret contents redacted>",
+                                     "illegal base64 data"));
+              continue;
+            }
+            size_t pad = text.size() - text.find_last_not_of('=') - 1;
+            total += text.size() / 4 * 3 - (text.empty() ? 0 : pad);
+          } else {
+            total += text.size() + k.size();
           }
         }
       }
-      if (!obj.contains("type")) obj["type"] = "Opaque";
+      if (total > kMaxSecretBytes) errs.push_back(TooLong("data", kMaxSecretBytes));
+      if (resource == "secrets" && !obj.contains("type")) obj["type"] = "Opaque";
     }
-    return std::nullopt;
+    if (errs.empty()) return std::nullopt;
+    std::string message = absl::StrCat(info.kind, " \"", obj_name, "\" is invalid: ");
+    json causes = json::array();
+    std::vector<std::string> parts;
+    for (const FieldError& e : errs) {
+      parts.push_back(absl::StrCat(e.field, ": ", e.detail));
+      causes.push_back({{"reason", e.reason}, {"message", e.detail}, {"field", e.field}});
+    }
+    message += parts.size() == 1 ? parts[0] : absl::StrCat("[", absl::StrJoin(parts, ", "), "]");
+    json status = {{"kind", "Status"},
+                   {"apiVersion", "v1"},
+                   {"metadata", json::object()},
+                   {"status", "Failure"},
+                   {"message", message},
+                   {"reason", "Invalid"},
+                   {"code", 422},
+                   {"details",
+                    {{"name", obj_name},
+                     {"group", info.group_version == std::string("v1") ? "" : "apps"},
+                     {"kind", info.kind},
+                     {"causes", causes}}}};
+    return Json(422, status);
   };
+  // Server-set fields; a dry run computes them without taking a version.
   auto stamp = [&](json& obj, const json* previous) {
     obj["kind"] = info.kind;
     obj["apiVersion"] = info.group_version;
     obj["metadata"]["namespace"] = ns;
-    obj["metadata"]["resourceVersion"] = std::to_string(++resource_version_);
+    std::string rv =
+        dry_run ? (previous != nullptr ? previous->at("metadata").value("resourceVersion", "") : "")
+                : std::to_string(++resource_version_);
+    if (rv.empty()) {
+      obj["metadata"].erase("resourceVersion");
+    } else {
+      obj["metadata"]["resourceVersion"] = rv;
+    }
     if (previous != nullptr) {
       // value() rather than const operator[], which is undefined for a missing key.
       obj["metadata"]["uid"] = previous->at("metadata").value("uid", "");
       obj["metadata"]["creationTimestamp"] =
           previous->at("metadata").value("creationTimestamp", Now());
     } else {
-      obj["metadata"]["uid"] = absl::StrCat("uid-", resource_version_);
+      obj["metadata"]["uid"] = absl::StrCat("uid-", rv.empty() ? "dry-run" : rv);
       obj["metadata"]["creationTimestamp"] = Now();
     }
+    // managedFields: one entry per manager and operation, as the server
+    // keeps them (the field set itself is not modelled).
+    json managed = previous != nullptr
+                       ? previous->at("metadata").value("managedFields", json::array())
+                       : json::array();
+    json entry = {{"manager", field_manager},         {"operation", "Update"},
+                  {"apiVersion", info.group_version}, {"time", Now()},
+                  {"fieldsType", "FieldsV1"},         {"fieldsV1", json::object()}};
+    bool replaced = false;
+    for (json& m : managed) {
+      if (m.value("manager", "") == field_manager && m.value("operation", "") == "Update") {
+        m = entry;
+        replaced = true;
+      }
+    }
+    if (!replaced) managed.push_back(entry);
+    obj["metadata"]["managedFields"] = managed;
   };
 
   if (verb == "list") {
@@ -418,7 +752,7 @@ HttpResponse KubeEmulator::HandleObject(const HttpRequest& req, const KubeUser& 
   if (verb == "delete") {
     if (existing == store.end()) return not_found();
     json gone = existing->second;
-    store.erase(existing);
+    if (!dry_run) store.erase(existing);
     return Json(200, {{"kind", "Status"},
                       {"apiVersion", "v1"},
                       {"metadata", json::object()},
@@ -426,51 +760,72 @@ HttpResponse KubeEmulator::HandleObject(const HttpRequest& req, const KubeUser& 
                       {"details",
                        {{"name", target}, {"kind", resource}, {"uid", gone["metadata"]["uid"]}}}});
   }
-  if (!body.contains("metadata") || !body["metadata"].is_object())
+  if (body.is_object() && (!body.contains("metadata") || !body["metadata"].is_object()))
     body["metadata"] = json::object();
   if (verb == "create") {
+    if (body["metadata"].contains("resourceVersion") &&
+        body["metadata"]["resourceVersion"] != json("")) {
+      return StatusResponse(400, "BadRequest",
+                            "resourceVersion should not be set on objects to be created");
+    }
+    body["metadata"].erase("managedFields");
     if (auto invalid = validate(body)) return *invalid;
     if (existing != store.end()) {
       return StatusResponse(409, "AlreadyExists",
                             absl::StrCat(resource, " \"", target, "\" already exists"), target,
                             resource);
     }
-    body["metadata"].erase("resourceVersion");
     stamp(body, nullptr);
-    store[key] = body;
+    if (!dry_run) store[key] = body;
     return Json(201, body);
   }
   if (existing == store.end()) return not_found();
   json updated;
+  const json& current_rv = existing->second["metadata"]["resourceVersion"];
   if (verb == "update") {
     if (body["metadata"].value("name", "") != target) {
       return StatusResponse(400, "BadRequest",
                             "the name of the object does not match the name on the URL");
     }
+    // Without a resourceVersion an update is unconditional (allowed for
+    // Secrets and ConfigMaps); with one it must be the current version.
     std::string rv = body["metadata"].value("resourceVersion", "");
-    if (!rv.empty() && rv != existing->second["metadata"]["resourceVersion"]) {
-      return StatusResponse(
-          409, "Conflict",
-          absl::StrCat("Operation cannot be fulfilled on ", resource, " \"", target,
-                       "\": the object has been modified; please apply your changes "
-                       "to the latest version and try again"),
-          target, resource);
-    }
+    if (!rv.empty() && rv != current_rv) return conflict();
     updated = body;
+    updated["metadata"]["managedFields"] =
+        existing->second["metadata"].value("managedFields", json::array());
   } else {
-    std::string type = req.Header("content-type");
-    if (!absl::StartsWith(type, "application/merge-patch+json") &&
-        !absl::StartsWith(type, "application/strategic-merge-patch+json")) {
-      return StatusResponse(415, "UnsupportedMediaType",
-                            absl::StrCat("the emulator does not support patch type ", type));
-    }
     updated = existing->second;
-    MergePatch(&updated, body);
+    if (type == "application/json-patch+json") {
+      try {
+        updated = updated.patch(body);
+      } catch (const json::exception& e) {
+        return StatusResponse(422, "Invalid", absl::StrCat("the JSON patch failed: ", e.what()));
+      }
+    } else if (type == "application/strategic-merge-patch+json") {
+      StrategicMergePatch(&updated, body);
+    } else {
+      MergePatch(&updated, body);
+    }
+    // A patch may carry a precondition of its own.
+    if (updated["metadata"].value("resourceVersion", json()) != current_rv &&
+        updated["metadata"].contains("resourceVersion") &&
+        updated["metadata"]["resourceVersion"] != json("")) {
+      return conflict();
+    }
+    if (updated.value("kind", json(info.kind)) != json(info.kind) ||
+        updated.value("apiVersion", json(info.group_version)) != json(info.group_version) ||
+        updated["metadata"].value("name", json(target)) != json(target) ||
+        updated["metadata"].value("namespace", json(ns)) != json(ns)) {
+      return StatusResponse(400, "BadRequest",
+                            "a patch may not change the object's kind, apiVersion, name or "
+                            "namespace");
+    }
   }
   if (auto invalid = validate(updated)) return *invalid;
   json previous = existing->second;
   stamp(updated, &previous);
-  existing->second = updated;
+  if (!dry_run) existing->second = updated;
   return Json(200, updated);
 }
 

@@ -3,6 +3,17 @@
 // Secrets and ConfigMaps (GET/LIST/POST/PUT/PATCH/DELETE with
 // resourceVersion and 409 conflicts, 404, 422), Deployments (GET/PATCH), and
 // the discovery endpoints kubectl needs. RBAC is a list of rules per token.
+//
+// As strict as kube-apiserver where a client could trip, each refusal a
+// real Status object with kube-apiserver's code, reason and message: the
+// 1 MiB limit on a Secret's data; label, annotation and data key and value
+// rules (422 Invalid); a body whose kind, apiVersion or namespace disagree
+// with the URL, or a resourceVersion on create (400); an update or patch
+// with a stale resourceVersion (409); a media type the endpoint does not
+// take (415). dryRun=All validates and answers without storing anything;
+// fieldManager is recorded in metadata.managedFields. JSON patch, JSON merge
+// patch and strategic merge patch are applied as three different things.
+// Put() is the test's back door and checks nothing.
 #ifndef MESHTRUST_TESTS_KUBE_EMULATOR_KUBE_EMULATOR_H_
 #define MESHTRUST_TESTS_KUBE_EMULATOR_KUBE_EMULATOR_H_
 
