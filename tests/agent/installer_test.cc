@@ -4,16 +4,20 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sodium.h>
 
 #include <mutex>
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "agent/file_sink.h"
 #include "agent/grpc_ca_connection.h"
 #include "agent/kubernetes_sink.h"
 #include "pki/certificate.h"
+#include "pki/crl.h"
 #include "pki/csr.h"
+#include "pki/digest.h"
 #include "pki/key.h"
 #include "pki/pem.h"
 #include "tests/kube_emulator/kube_emulator.h"
@@ -29,6 +33,14 @@ using ::meshtrust::testing::KubeRule;
 using ::meshtrust::testing::StatusIs;
 using ::testing::HasSubstr;
 using json = nlohmann::json;
+
+std::string Base64Of(const std::string& s) {
+  std::string out(sodium_base64_encoded_len(s.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
+  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(s.data()),
+                    s.size(), sodium_base64_VARIANT_ORIGINAL);
+  out.pop_back();  // The NUL.
+  return out;
+}
 
 // Records every message the agent serialises towards the CA.
 class WireRecorder {
@@ -177,6 +189,7 @@ TEST_F(InstallerTest, InstallsVerifiesAndAcks) {
   EXPECT_THAT(keys, ::testing::ElementsAre("ca-cert.pem", "ca-crl.pem", "ca-key.pem",
                                            "cert-chain.pem", "root-cert.pem"));
   EXPECT_EQ((*secret)["metadata"]["labels"]["app.kubernetes.io/managed-by"], "meshtrust");
+  EXPECT_EQ((*secret)["metadata"]["managedFields"][0]["manager"], "meshtrust-agent");
   EXPECT_EQ((*secret)["metadata"]["annotations"]["meshtrust.io/serial"], result.serial);
   EXPECT_EQ((*secret)["metadata"]["annotations"]["meshtrust.io/bundle-sha256"],
             result.bundle_sha256);
@@ -247,29 +260,173 @@ TEST_F(InstallerTest, PrivateKeyNeverTravelsToTheCa) {
   EXPECT_TRUE(sent_public);
 }
 
+// Another writer changes cacerts between the agent's read and its update.
+// The emulator's own precondition check (not an injected answer) refuses the
+// update, so this fails if the agent stops sending resourceVersion.
 TEST_F(InstallerTest, RetriesAfterAConflict) {
   Installer installer(connection_.get(), sink_.get(), &SystemClock::Get(), Options());
   ASSERT_THAT(installer.EnsureInstalled(), IsOk());
   // Force a renewal and make the first update race with another writer.
   auto secret = *Cacerts();
-  secret["metadata"]["annotations"]["other"] = "writer";
   secret["data"]["root-cert.pem"] = "c3RhbGU=";  // "stale": no longer the CA's bundle
   kube_->Put("secrets", "istio-system", secret);
-  int puts = 0;
+  std::string read_version = (*Cacerts())["metadata"]["resourceVersion"];
+  std::vector<std::string> sent_versions;
+  std::string other_version;
   kube_->SetFault([&](const HttpRequest& req) -> std::optional<HttpResponse> {
-    if (req.method == "PUT" && ++puts == 1) {
-      return HttpResponse{
-          409, "application/json",
-          R"({"kind":"Status","reason":"Conflict","code":409,"message":"the object has been modified"})"};
+    if (req.method != "PUT") return std::nullopt;
+    sent_versions.push_back(json::parse(req.body)["metadata"].value("resourceVersion", ""));
+    if (sent_versions.size() == 1) {
+      json other = *Cacerts();
+      other["metadata"]["annotations"]["other"] = "writer";
+      kube_->Put("secrets", "istio-system", other);
+      other_version = (*Cacerts())["metadata"]["resourceVersion"];
     }
-    return std::nullopt;
+    return std::nullopt;  // The emulator decides.
   });
   ASSERT_OK_AND_ASSIGN(InstallResult result, installer.EnsureInstalled());
   EXPECT_TRUE(result.changed);
-  EXPECT_EQ(puts, 2);
+  EXPECT_THAT(sent_versions, ::testing::ElementsAre(read_version, other_version));
   ASSERT_OK_AND_ASSIGN(auto installed, sink_->Read());
   EXPECT_EQ(installed->files.serial, result.serial);
   EXPECT_NE(installed->files.root_cert_pem, "stale");
+}
+
+TEST_F(InstallerTest, StopsWhenAForeignSetReplacesOursDuringAConflictRetry) {
+  Installer installer(connection_.get(), sink_.get(), &SystemClock::Get(), Options());
+  ASSERT_THAT(installer.EnsureInstalled(), IsOk());
+  json foreign = {{"apiVersion", "v1"},
+                  {"kind", "Secret"},
+                  {"metadata", {{"name", "cacerts"}}},
+                  {"data", {{"ca-cert.pem", "dGhlaXJz"}}}};
+  kube_->SetFault([&](const HttpRequest& req) -> std::optional<HttpResponse> {
+    if (req.method == "PUT") kube_->Put("secrets", "istio-system", foreign);
+    return std::nullopt;
+  });
+  EXPECT_THAT(installer.EnsureInstalled(/*force_rekey=*/true),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("was replaced by something meshtrust did not write; leaving it "
+                                 "untouched")));
+  kube_->SetFault(nullptr);
+  EXPECT_EQ(Cacerts()->at("data"), foreign["data"]);
+}
+
+TEST_F(InstallerTest, GivesUpAfterMaxConflictRetries) {
+  InstallerOptions o = Options();
+  o.max_conflict_retries = 2;
+  Installer installer(connection_.get(), sink_.get(), &SystemClock::Get(), o);
+  ASSERT_THAT(installer.EnsureInstalled(), IsOk());
+  int puts = 0;
+  kube_->SetFault([&](const HttpRequest& req) -> std::optional<HttpResponse> {
+    if (req.method != "PUT") return std::nullopt;
+    ++puts;
+    json other = *Cacerts();  // Someone else always writes first.
+    other["metadata"]["annotations"]["other"] = absl::StrCat("writer-", puts);
+    kube_->Put("secrets", "istio-system", other);
+    return std::nullopt;
+  });
+  EXPECT_THAT(installer.EnsureInstalled(/*force_rekey=*/true),
+              StatusIs(absl::StatusCode::kAborted, HasSubstr("conflict on update secrets")));
+  EXPECT_EQ(puts, 3);  // The first write and two retries.
+}
+
+TEST_F(InstallerTest, RefusesWhatTheReadBackDoesNotMatch) {
+  Installer installer(connection_.get(), sink_.get(), &SystemClock::Get(), Options());
+  bool written = false;
+  kube_->SetFault([&](const HttpRequest& req) -> std::optional<HttpResponse> {
+    if (req.method == "POST") written = true;
+    if (req.method != "GET" || !written) return std::nullopt;
+    // The read-back answers with a set whose ca-cert.pem is not what was written.
+    json altered = *Cacerts();
+    altered["data"]["ca-cert.pem"] = "YWx0ZXJlZA==";
+    return HttpResponse{200, "application/json", altered.dump()};
+  });
+  EXPECT_THAT(
+      installer.EnsureInstalled(),
+      StatusIs(absl::StatusCode::kDataLoss,
+               HasSubstr("Secret istio-system/cacerts does not hold what was just written")));
+  kube_->SetFault(nullptr);
+  EXPECT_EQ(ca_->store()->GetCluster("cluster1")->acked_serial, "");  // Never acknowledged.
+}
+
+TEST_F(InstallerTest, ReissuesWhenTheInstalledSetIsDamaged) {
+  Installer installer(connection_.get(), sink_.get(), &SystemClock::Get(), Options());
+  ASSERT_THAT(installer.EnsureInstalled(), IsOk());
+  auto other_key = *pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
+  std::string other_key_pem(pki::PrivateKeyToPkcs8Pem(other_key.get())->UnsafeSecretString());
+  struct Damage {
+    std::string name;
+    std::function<void(json&)> apply;
+    std::string reason;
+  };
+  std::vector<Damage> damages = {
+      {"a key for another certificate",
+       [&](json& s) { s["data"]["ca-key.pem"] = Base64Of(other_key_pem); },
+       "the installed ca-key.pem does not match ca-cert.pem"},
+      {"an unreadable key", [](json& s) { s["data"]["ca-key.pem"] = Base64Of("not a key"); },
+       "the installed ca-key.pem does not match ca-cert.pem"},
+      {"no cert-chain.pem", [](json& s) { s["data"].erase("cert-chain.pem"); },
+       "the installed set is incomplete"},
+      {"an unreadable ca-cert.pem", [](json& s) { s["data"]["ca-cert.pem"] = Base64Of("garbage"); },
+       "the installed ca-cert.pem is unreadable"},
+  };
+  for (const Damage& d : damages) {
+    SCOPED_TRACE(d.name);
+    json secret = *Cacerts();
+    std::string serial = secret["metadata"]["annotations"]["meshtrust.io/serial"];
+    d.apply(secret);
+    kube_->Put("secrets", "istio-system", secret);
+    ASSERT_OK_AND_ASSIGN(InstallResult result, installer.EnsureInstalled());
+    EXPECT_TRUE(result.reissued);
+    EXPECT_EQ(result.reason, d.reason);
+    EXPECT_NE(result.serial, serial);
+    ASSERT_OK_AND_ASSIGN(auto installed, sink_->Read());
+    EXPECT_TRUE(installed->complete);
+  }
+}
+
+// A CA connection whose CRL set carries a root CRL signed by a key that is
+// not a trusted root.
+class ForgedCrlConnection : public TamperingConnection {
+ public:
+  ForgedCrlConnection(CaConnection* real, std::string forged_crl_pem)
+      : TamperingConnection(real, [](SignedIntermediate*) {}),
+        real_(real),
+        forged_(std::move(forged_crl_pem)) {}
+  absl::StatusOr<CrlSetInfo> GetCrls() override {
+    absl::StatusOr<CrlSetInfo> crls = real_->GetCrls();
+    if (crls.ok()) {
+      crls->root_crls_pem += forged_;
+      crls->sha256 = pki::Sha256Hex(crls->root_crls_pem + crls->intermediate_crls_pem);
+    }
+    return crls;
+  }
+
+ private:
+  CaConnection* real_;
+  std::string forged_;
+};
+
+TEST_F(InstallerTest, RefusesARootCrlNotSignedByATrustedRoot) {
+  auto rogue_key = *pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
+  pki::CertificateTemplate t;
+  t.subject = {{"CN", "rogue root"}};
+  t.not_before = std::chrono::system_clock::now() - std::chrono::hours(1);
+  t.not_after = std::chrono::system_clock::now() + std::chrono::hours(24);
+  t.is_ca = true;
+  t.key_usage = pki::kKeyCertSign | pki::kCrlSign;
+  auto rogue = *pki::IssueCertificate(t, rogue_key.get(), nullptr, rogue_key.get());
+  pki::CrlTemplate crl;
+  crl.number = 1;
+  crl.this_update = std::chrono::system_clock::now();
+  crl.next_update = crl.this_update + std::chrono::hours(24);
+  auto forged = *pki::IssueCrl(crl, rogue.get(), rogue_key.get());
+  ForgedCrlConnection forging(connection_.get(), pki::CrlPem(forged.get()));
+  Installer installer(&forging, sink_.get(), &SystemClock::Get(), Options());
+  EXPECT_THAT(installer.EnsureInstalled(),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       HasSubstr("a root CRL from the CA is not signed by a trusted root")));
+  EXPECT_FALSE(Cacerts().has_value());
 }
 
 TEST_F(InstallerTest, LeavesAForeignCacertsAlone) {
@@ -436,12 +593,120 @@ TEST_F(InstallerTest, RefusesAnswersThatAreNotOursOrDoNotChain) {
   t.is_ca = true;
   t.key_usage = pki::kKeyCertSign;
   auto rogue = *pki::IssueCertificate(t, rogue_key.get(), nullptr, rogue_key.get());
+  // The digest is recomputed so the answer passes the digest check and
+  // reaches chain verification.
   TamperingConnection reroot(connection_.get(), [&](SignedIntermediate* si) {
     si->roots_pem = pki::CertificatePem(rogue.get());
+    si->bundle_sha256 = pki::Sha256Hex(si->roots_pem);
   });
   Installer b(&reroot, sink_.get(), &SystemClock::Get(), Options());
-  EXPECT_THAT(b.EnsureInstalled(), StatusIs(absl::StatusCode::kDataLoss, ::testing::_));
+  EXPECT_THAT(b.EnsureInstalled(), StatusIs(absl::StatusCode::kDataLoss,
+                                            HasSubstr("does not chain to the trust bundle")));
   EXPECT_FALSE(Cacerts().has_value());
+}
+
+// Answers made here, each with exactly one defect, so every refusal of
+// VerifySignedIntermediate is seen by its own message.
+class VerifySignedIntermediateTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_key_ = *pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
+    pki::CertificateTemplate r;
+    r.subject = {{"CN", "test mesh root"}};
+    r.not_before = now_ - std::chrono::hours(1);
+    r.not_after = now_ + std::chrono::hours(48);
+    r.is_ca = true;
+    r.key_usage = pki::kKeyCertSign | pki::kCrlSign;
+    root_ = *pki::IssueCertificate(r, root_key_.get(), nullptr, root_key_.get());
+    key_ = *pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
+  }
+
+  // The profile the agent accepts.
+  pki::CertificateTemplate Profile() const {
+    pki::CertificateTemplate t;
+    t.subject = {{"O", "meshtrust"}, {"CN", "cluster1 intermediate"}};
+    t.not_before = now_ - std::chrono::minutes(5);
+    t.not_after = now_ + std::chrono::hours(24);
+    t.is_ca = true;
+    t.path_len = 0;
+    t.key_usage = pki::kKeyCertSign | pki::kCrlSign | pki::kDigitalSignature;
+    return t;
+  }
+
+  SignedIntermediate Answer(const pki::CertificateTemplate& t) const {
+    auto cert = *pki::IssueCertificate(t, key_.get(), root_.get(), root_key_.get());
+    SignedIntermediate si;
+    si.certificate_pem = pki::CertificatePem(cert.get());
+    si.roots_pem = pki::CertificatePem(root_.get());
+    si.chain_pem = si.certificate_pem + si.roots_pem;
+    si.bundle_sha256 = pki::Sha256Hex(si.roots_pem);
+    return si;
+  }
+
+  absl::Status Verify(const SignedIntermediate& si) const {
+    return VerifySignedIntermediate(si, key_.get(), now_);
+  }
+
+  TimePoint now_ = std::chrono::system_clock::now();
+  ossl::UniquePtr<EVP_PKEY> root_key_, key_;
+  ossl::UniquePtr<X509> root_;
+};
+
+TEST_F(VerifySignedIntermediateTest, AcceptsTheIntermediateProfile) {
+  EXPECT_THAT(Verify(Answer(Profile())), IsOk());
+}
+
+TEST_F(VerifySignedIntermediateTest, RefusesACertificateThatIsNotAPathlenZeroCa) {
+  pki::CertificateTemplate leaf = Profile();
+  leaf.is_ca = false;
+  leaf.path_len = -1;
+  // (A leaf with keyCertSign is already refused by chain verification.)
+  leaf.key_usage = pki::kDigitalSignature;
+  EXPECT_THAT(Verify(Answer(leaf)),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("is not a CA with pathlen:0")));
+  pki::CertificateTemplate deep = Profile();
+  deep.path_len = 1;
+  EXPECT_THAT(Verify(Answer(deep)),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("is not a CA with pathlen:0")));
+  pki::CertificateTemplate unbounded = Profile();
+  unbounded.path_len = -1;
+  EXPECT_THAT(Verify(Answer(unbounded)),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("is not a CA with pathlen:0")));
+}
+
+TEST_F(VerifySignedIntermediateTest, RefusesACertificateWithoutKeyCertSignOrCrlSign) {
+  pki::CertificateTemplate no_crl = Profile();
+  no_crl.key_usage = pki::kKeyCertSign | pki::kDigitalSignature;
+  EXPECT_THAT(Verify(Answer(no_crl)),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("lacks keyCertSign or cRLSign")));
+  // A pathlen:0 CA without keyCertSign never gets this far: chain
+  // verification refuses it first. Refused either way.
+  pki::CertificateTemplate no_cert_sign = Profile();
+  no_cert_sign.key_usage = pki::kCrlSign | pki::kDigitalSignature;
+  EXPECT_THAT(Verify(Answer(no_cert_sign)),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("keyCertSign")));
+}
+
+TEST_F(VerifySignedIntermediateTest, RefusesACertificateWithAnExtendedKeyUsage) {
+  pki::CertificateTemplate eku = Profile();
+  eku.extended_key_usage = {pki::ExtendedKeyUsage::kServerAuth};
+  EXPECT_THAT(Verify(Answer(eku)),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("has an extendedKeyUsage")));
+}
+
+TEST_F(VerifySignedIntermediateTest, RefusesAChainThatDoesNotStartWithTheCertificate) {
+  SignedIntermediate si = Answer(Profile());
+  SignedIntermediate other = Answer(Profile());  // Same key, another certificate.
+  si.chain_pem = other.certificate_pem + si.roots_pem;
+  EXPECT_THAT(Verify(si), StatusIs(absl::StatusCode::kDataLoss,
+                                   HasSubstr("the chain does not start with the certificate")));
+}
+
+TEST_F(VerifySignedIntermediateTest, RefusesABundleWhoseDigestDoesNotMatch) {
+  SignedIntermediate si = Answer(Profile());
+  si.bundle_sha256 = std::string(64, '0');
+  EXPECT_THAT(Verify(si), StatusIs(absl::StatusCode::kDataLoss,
+                                   HasSubstr("the trust bundle digest does not match")));
 }
 
 TEST_F(InstallerTest, RenewsWithANewKeyWhenDueAndInstallsToAFileSink) {
