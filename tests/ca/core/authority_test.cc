@@ -189,6 +189,48 @@ TEST_F(AuthorityTest, AppliesPerClusterKeyPolicy) {
               IsOk());
 }
 
+// With name_constraints in the policy, the intermediate carries a critical
+// nameConstraints extension: workloads it signs verify only inside the
+// cluster's trust domain.
+TEST_F(AuthorityTest, ConstrainsNamesToTheTrustDomainWhenThePolicySaysSo) {
+  ClusterPolicy constrained;
+  constrained.trust_domain = "east.example";
+  constrained.name_constraints = true;
+  ca_->AddCluster("constrained", constrained);
+  auto key = *pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
+  ASSERT_OK_AND_ASSIGN(IssuedIntermediate issued, ca_->authority()->SignIntermediate(
+                                                      ca_->LocalAgent("constrained"), "constrained",
+                                                      CsrFor(key.get()), std::chrono::seconds(0)));
+  auto inter = *pki::ParseCertificatePem(issued.certificate_pem);
+  int at = X509_get_ext_by_NID(inter.get(), NID_name_constraints, -1);
+  ASSERT_GE(at, 0) << "no nameConstraints extension";
+  EXPECT_EQ(X509_EXTENSION_get_critical(X509_get_ext(inter.get(), at)), 1);
+
+  auto roots = *pki::ParseCertificateChainPem(issued.bundle.roots_pem);
+  pki::ChainCheck check;
+  check.at = clock_.Now();
+  auto workload = [&](const std::string& uri) {
+    pki::CertificateTemplate t;
+    t.not_before = clock_.Now() - std::chrono::minutes(1);
+    t.not_after = clock_.Now() + std::chrono::hours(1);
+    t.key_usage = pki::kDigitalSignature;
+    t.uris = {uri};
+    auto leaf_key = *pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
+    return *pki::IssueCertificate(t, leaf_key.get(), inter.get(), key.get());
+  };
+  auto inside = workload("spiffe://east.example/ns/default/sa/app");
+  EXPECT_THAT(pki::VerifyChain(inside.get(), {inter.get()}, {roots[0].get()}, check), IsOk());
+  auto outside = workload("spiffe://west.example/ns/default/sa/app");
+  EXPECT_FALSE(pki::VerifyChain(outside.get(), {inter.get()}, {roots[0].get()}, check).ok());
+
+  // Without it in the policy (the default), no constraint is added.
+  ASSERT_OK_AND_ASSIGN(
+      IssuedIntermediate plain,
+      ca_->authority()->SignIntermediate(agent1_, "cluster1", Csr(), std::chrono::seconds(0)));
+  auto plain_cert = *pki::ParseCertificatePem(plain.certificate_pem);
+  EXPECT_LT(X509_get_ext_by_NID(plain_cert.get(), NID_name_constraints, -1), 0);
+}
+
 TEST_F(AuthorityTest, RefusesWrongIdentity) {
   // An identity of cluster1 asking for cluster2.
   ExpectRefusedAndAudited(

@@ -163,5 +163,20 @@ TEST_F(CaRevocationTest, AckedIntermediateCrlMustBeSignedByThatIntermediate) {
       StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not a CRL signed by intermediate")));
 }
 
+TEST_F(CaRevocationTest, RotateIntermediateRefusesADisabledCluster) {
+  ASSERT_THAT(ca_->authority()->SetClusterEnabled(ca_->LocalOperator(), "cluster1", false), IsOk());
+  EXPECT_THAT(ca_->authority()->RotateIntermediate(ca_->LocalOperator(), "cluster1"),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("cluster \"cluster1\" is disabled; enable it before rotating")));
+  uint64_t head = ca_->store()->Head().sequence;
+  auto last = ca_->store()->ReadAudit(head - 1, 1);
+  ASSERT_THAT(last, IsOk());
+  ASSERT_EQ(last->size(), 1u);
+  EXPECT_EQ((*last)[0].event.action, "RotateIntermediate");
+  EXPECT_THAT((*last)[0].event.result, HasSubstr("refused"));
+  ASSERT_THAT(ca_->authority()->SetClusterEnabled(ca_->LocalOperator(), "cluster1", true), IsOk());
+  EXPECT_THAT(ca_->authority()->RotateIntermediate(ca_->LocalOperator(), "cluster1"), IsOk());
+}
+
 }  // namespace
 }  // namespace meshtrust::ca

@@ -148,5 +148,19 @@ TEST_F(SqliteStoreTest, ReopenKeepsHeadAndIntegrity) {
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("read-only")));
 }
 
+TEST_F(SqliteStoreTest, RefusesADatabaseWithAnUnknownSchemaVersion) {
+  store_.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(db_path().c_str(), &db), SQLITE_OK);
+  EXPECT_EQ(sqlite3_exec(db, "UPDATE meta SET value = '2' WHERE key = 'schema_version'", nullptr,
+                         nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  EXPECT_THAT(SqliteStore::Open(db_path(), signer_.get()),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("database schema version is not 1; this meshtrust-ca is too old "
+                                 "for it")));
+}
+
 }  // namespace
 }  // namespace meshtrust::ca
