@@ -298,7 +298,7 @@ class RunningAgentCliTest : public AgentCliTest {
   void TearDown() override {
     if (pid_ > 0) {
       RunCommand(absl::StrCat("kill ", pid_));
-      EXPECT_TRUE(WaitFor([&] { return ::kill(pid_, 0) != 0; }, std::chrono::seconds(5)));
+      EXPECT_TRUE(WaitFor("the agent to exit on SIGTERM", [&] { return ::kill(pid_, 0) != 0; }));
     }
   }
   void StartAgent(const std::string& extra) {
@@ -308,7 +308,7 @@ class RunningAgentCliTest : public AgentCliTest {
         " --identity-dir ", dir_.Sub("identity"), " ", extra, " >", Log(), " 2>&1 & echo $!"));
     pid_ = std::atoi(started.output.c_str());
     ASSERT_GT(pid_, 0) << started.output;
-    ASSERT_TRUE(WaitFor([&] { return !Serial().empty(); }, std::chrono::seconds(10)))
+    ASSERT_TRUE(WaitFor("the first install", [&] { return !Serial().empty(); }))
         << ReadFile(Log()).value_or("");
   }
   std::string Log() const { return dir_.Sub("run.log"); }
@@ -317,14 +317,19 @@ class RunningAgentCliTest : public AgentCliTest {
     auto cert = pem.ok() ? pki::ParseCertificatePem(*pem) : pem.status();
     return cert.ok() ? pki::SerialHex(cert->get()) : "";
   }
+  // Waits for an event (a file, a log line, a counter). The bound is a
+  // safety net against a hung agent, generous for a loaded sanitizer build;
+  // nothing here depends on how fast the agent is.
   template <typename Pred>
-  static bool WaitFor(Pred pred, std::chrono::seconds timeout) {
-    for (auto end = std::chrono::steady_clock::now() + timeout;
+  static ::testing::AssertionResult WaitFor(const std::string& what, Pred pred) {
+    constexpr std::chrono::seconds kSafetyBound(120);
+    for (auto end = std::chrono::steady_clock::now() + kSafetyBound;
          std::chrono::steady_clock::now() < end;) {
-      if (pred()) return true;
+      if (pred()) return ::testing::AssertionSuccess();
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    return pred();
+    if (pred()) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << "waited " << kSafetyBound.count() << " s for " << what;
   }
 
   std::string cacerts_ = dir_.Sub("cacerts");
@@ -336,47 +341,51 @@ TEST_F(RunningAgentCliTest, RenewsItsIdentityBeforeItExpires) {
   options.authority.identity_ttl = std::chrono::seconds(6);
   options.authority.backdate = std::chrono::seconds(0);
   ca_ = testing::TestCa::Create(options);
+  auto renewals = [&] {
+    int n = 0;
+    auto records = ca_->store()->ReadAudit(0, 10000);
+    for (const auto& r : records.value_or(std::vector<ca::AuditRecord>{}))
+      n += r.event.action == "RenewIdentity" && r.event.result == "ok";
+    return n;
+  };
   StartAgent("");
-  // Well past the first identity's expiry, the agent still reaches the CA:
-  // it re-keys when told to over a Watch stream held with a renewed identity.
-  std::this_thread::sleep_for(std::chrono::seconds(9));
+  // The first identity was issued before StartAgent returned, unbackdated.
+  auto first_expired = std::chrono::system_clock::now() + std::chrono::seconds(6);
+  // Wait (for events, not for a fixed time) until the agent has renewed its
+  // identity twice and its first identity has expired.
+  ASSERT_TRUE(WaitFor("two identity renewals and the first identity's expiry", [&] {
+    return renewals() >= 2 && std::chrono::system_clock::now() > first_expired;
+  })) << ReadFile(Log()).value_or("");
+  // The agent still reaches the CA: it re-keys when told to over a Watch
+  // stream held with a renewed identity.
   std::string before = Serial();
   ASSERT_OK_AND_ASSIGN(int notified,
                        ca_->authority()->RotateIntermediate(ca_->LocalOperator(), "cluster1"));
   EXPECT_EQ(notified, 1);
-  EXPECT_TRUE(WaitFor([&] { return Serial() != before; }, std::chrono::seconds(5)))
-      << ReadFile(Log()).value_or("");
-  int renewals = 0;
-  auto records = ca_->store()->ReadAudit(0, 10000);
-  ASSERT_THAT(records, IsOk());
-  for (const auto& r : *records)
-    renewals += r.event.action == "RenewIdentity" && r.event.result == "ok";
-  EXPECT_GE(renewals, 2);
+  EXPECT_TRUE(WaitFor("a new intermediate after the rotation request", [&] {
+    return Serial() != before;
+  })) << ReadFile(Log()).value_or("");
+  EXPECT_GE(renewals(), 2);
   EXPECT_THAT(ReadFile(Log()).value_or(""), HasSubstr("renewed the agent identity"));
 }
 
 TEST_F(RunningAgentCliTest, ServesMetricsAndReadiness) {
   StartAgent("--metrics-listen 127.0.0.1:0 --reconcile-seconds 1");
   std::string port;
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        std::string log = ReadFile(Log()).value_or("");
-        size_t at = log.find("/readyz on port ");
-        if (at == std::string::npos) return false;
-        port = log.substr(at + 16, log.find('\n', at) - at - 16);
-        return true;
-      },
-      std::chrono::seconds(5)));
+  ASSERT_TRUE(WaitFor("the log line naming the metrics port", [&] {
+    std::string log = ReadFile(Log()).value_or("");
+    size_t at = log.find("/readyz on port ");
+    if (at == std::string::npos) return false;
+    port = log.substr(at + 16, log.find('\n', at) - at - 16);
+    return true;
+  }));
   auto get = [&](const std::string& path) {
     return RunCommand(
         absl::StrCat("curl -s -w ' HTTP %{http_code}' http://127.0.0.1:", port, path));
   };
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        return get("/metrics").output.find("meshtrust_agent_watch_connected 1") !=
-               std::string::npos;
-      },
-      std::chrono::seconds(5)));
+  ASSERT_TRUE(WaitFor("meshtrust_agent_watch_connected 1", [&] {
+    return get("/metrics").output.find("meshtrust_agent_watch_connected 1") != std::string::npos;
+  }));
   std::string metrics = get("/metrics").output;
   EXPECT_THAT(metrics, HasSubstr("meshtrust_agent_info{cluster=\"cluster1\"} 1\n"));
   EXPECT_THAT(metrics, HasSubstr("meshtrust_agent_errors_total 0\n"));
@@ -387,11 +396,9 @@ TEST_F(RunningAgentCliTest, ServesMetricsAndReadiness) {
 
   // The CA goes away: errors are counted, the installed set stays ready.
   ca_->StopServer();
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        return get("/metrics").output.find("meshtrust_agent_errors_total 0\n") == std::string::npos;
-      },
-      std::chrono::seconds(10)));
+  ASSERT_TRUE(WaitFor("a counted error once the CA is away", [&] {
+    return get("/metrics").output.find("meshtrust_agent_errors_total 0\n") == std::string::npos;
+  }));
   EXPECT_THAT(get("/metrics").output, HasSubstr("meshtrust_agent_watch_connected 0\n"));
   EXPECT_THAT(get("/readyz").output, HasSubstr("HTTP 200"));
 }
