@@ -407,6 +407,41 @@ class ForgedCrlConnection : public TamperingConnection {
   std::string forged_;
 };
 
+// ca-crl.pem grows with every cluster in the mesh; a set past the API
+// server's 1 MiB Secret limit is refused by name and the installed set stays.
+class BigCrlSetConnection : public TamperingConnection {
+ public:
+  BigCrlSetConnection(CaConnection* real, size_t extra)
+      : TamperingConnection(real, [](SignedIntermediate*) {}), real_(real), extra_(extra) {}
+  absl::StatusOr<CrlSetInfo> GetCrls() override {
+    absl::StatusOr<CrlSetInfo> crls = real_->GetCrls();
+    if (crls.ok() && extra_ > 0) {
+      crls->intermediate_crls_pem += std::string(extra_, 'c');
+      crls->sha256 = pki::Sha256Hex(crls->root_crls_pem + crls->intermediate_crls_pem);
+    }
+    return crls;
+  }
+  size_t extra_;
+
+ private:
+  CaConnection* real_;
+};
+
+TEST_F(InstallerTest, ACacertsOverTheSecretSizeLimitIsRefusedByNameAndTheOldSetStays) {
+  BigCrlSetConnection ca(connection_.get(), 0);
+  Installer installer(&ca, sink_.get(), &SystemClock::Get(), Options());
+  ASSERT_OK_AND_ASSIGN(InstallResult first, installer.EnsureInstalled());
+  std::string rv = (*Cacerts())["metadata"]["resourceVersion"];
+  ca.extra_ = 1 << 20;  // The mesh's CRLs alone now exceed 1 MiB.
+  EXPECT_THAT(installer.EnsureInstalled(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("Secret \"cacerts\" is invalid: data: Too long: must have at "
+                                 "most 1048576 bytes")));
+  EXPECT_EQ((*Cacerts())["metadata"]["resourceVersion"], rv);
+  ASSERT_OK_AND_ASSIGN(auto installed, sink_->Read());
+  EXPECT_EQ(installed->files.serial, first.serial);
+}
+
 TEST_F(InstallerTest, RefusesARootCrlNotSignedByATrustedRoot) {
   auto rogue_key = *pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
   pki::CertificateTemplate t;
