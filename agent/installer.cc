@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/logging.h"
+#include "base/time_format.h"
 #include "pki/certificate.h"
 #include "pki/chain.h"
 #include "pki/crl.h"
@@ -35,15 +36,6 @@ std::optional<std::string> CurrentOwnCrl(const std::string& ca_crl_pem, X509* ce
 
 }  // namespace
 
-std::string Rfc3339(TimePoint t) {
-  std::time_t s = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&s, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 absl::Status VerifySignedIntermediate(const SignedIntermediate& si, EVP_PKEY* our_key,
                                       TimePoint now) {
   auto refuse = [](absl::string_view why) {
@@ -76,11 +68,10 @@ absl::Status VerifySignedIntermediate(const SignedIntermediate& si, EVP_PKEY* ou
   if (!pki::IsCa(cert->get()) || pki::PathLen(cert->get()) != 0) {
     return refuse("the certificate is not a CA with pathlen:0");
   }
-  uint32_t ku = X509_get_key_usage(cert->get());
-  if ((ku & KU_KEY_CERT_SIGN) == 0 || (ku & KU_CRL_SIGN) == 0) {
+  if (!pki::PermitsKeyUsage(cert->get(), pki::kKeyCertSign | pki::kCrlSign)) {
     return refuse("the certificate lacks keyCertSign or cRLSign");
   }
-  if (X509_get_extension_flags(cert->get()) & EXFLAG_XKUSAGE) {
+  if (pki::HasExtendedKeyUsage(cert->get())) {
     return refuse("the certificate has an extendedKeyUsage, which istiod's verification rejects");
   }
   return absl::OkStatus();

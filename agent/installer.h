@@ -83,8 +83,6 @@ absl::Status VerifySignedIntermediate(const SignedIntermediate& signed_intermedi
 // the intermediate's own expiry); it is re-signed half-way.
 inline constexpr std::chrono::hours kIntermediateCrlValidity{24 * 7};
 
-std::string Rfc3339(TimePoint t);
-
 }  // namespace meshtrust::agent
 
 #endif  // MESHTRUST_AGENT_INSTALLER_H_

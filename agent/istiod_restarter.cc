@@ -1,8 +1,8 @@
 #include "agent/istiod_restarter.h"
 
 #include "absl/strings/str_cat.h"
-#include "agent/installer.h"
 #include "base/logging.h"
+#include "base/time_format.h"
 #include "nlohmann/json.hpp"
 
 namespace meshtrust::agent {

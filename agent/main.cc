@@ -3,7 +3,6 @@
 //
 //   meshtrust-agent once --ca HOST:PORT --cluster NAME [--pin sha256:... --token-file F]
 //                        [--sink kubernetes|file] ...
-#include <openssl/crypto.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -30,8 +29,10 @@
 #include "base/logging.h"
 #include "base/metrics.h"
 #include "base/ops_http.h"
+#include "base/time_format.h"
 #include "base/yaml_config.h"
 #include "pki/certificate.h"
+#include "pki/key.h"
 #include "spdlog/sinks/stdout_sinks.h"
 
 namespace meshtrust::agent {
@@ -354,7 +355,10 @@ int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);  // A peer closing early is an error, not a crash.
   // Until the flags choose a format, log as text to stderr.
   spdlog::set_default_logger(spdlog::stderr_logger_mt("meshtrust-agent"));
-  CRYPTO_secure_malloc_init(1 << 16, 32);
+  // Private key material OpenSSL allocates goes to its locked secure heap.
+  if (absl::Status s = meshtrust::pki::InitSecureKeyHeap(1 << 16); !s.ok()) {
+    spdlog::warn("{}", s.message());
+  }
 
   CLI::App app{"meshtrust-agent: keeps Istio's cacerts holding this cluster's intermediate CA"};
   app.require_subcommand(1);

@@ -5,6 +5,7 @@
 
 #include "base/files.h"
 #include "base/logging.h"
+#include "base/time_format.h"
 #include "nlohmann/json.hpp"
 
 namespace meshtrust::agent {

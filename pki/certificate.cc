@@ -325,6 +325,23 @@ bool IsCa(X509* cert) {
 
 long PathLen(X509* cert) { return X509_get_pathlen(cert); }  // NOLINT(runtime/int)
 
+bool PermitsKeyUsage(X509* cert, uint32_t usages) {
+  // OpenSSL numbers the bits the other way round (KU_DIGITAL_SIGNATURE is
+  // 0x80) and answers UINT32_MAX when the extension is absent.
+  uint32_t ku = X509_get_key_usage(cert);
+  if (ku == UINT32_MAX) return true;
+  uint32_t ossl_bits = 0;
+  if (usages & kDigitalSignature) ossl_bits |= KU_DIGITAL_SIGNATURE;
+  if (usages & kKeyEncipherment) ossl_bits |= KU_KEY_ENCIPHERMENT;
+  if (usages & kKeyCertSign) ossl_bits |= KU_KEY_CERT_SIGN;
+  if (usages & kCrlSign) ossl_bits |= KU_CRL_SIGN;
+  return (ku & ossl_bits) == ossl_bits;
+}
+
+bool HasExtendedKeyUsage(X509* cert) {
+  return (X509_get_extension_flags(cert) & EXFLAG_XKUSAGE) != 0;
+}
+
 EVP_PKEY* PublicKeyOf(X509* cert) { return X509_get0_pubkey(cert); }
 
 std::string CertificateSha256Hex(X509* cert) { return Sha256Hex(CertificateDer(cert)); }

@@ -1,6 +1,7 @@
 #include "pki/key.h"
 
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/rsa.h>
 #include <openssl/sha.h>
@@ -253,6 +254,16 @@ absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> PublicKeyFromSpkiDer(absl::string_view
     return absl::InvalidArgumentError("public key DER has trailing bytes");
   }
   return key;
+}
+
+absl::Status InitSecureKeyHeap(size_t bytes) {
+  // 1: locked; 2: mapped but not locked; 0: failed.
+  if (int rc = CRYPTO_secure_malloc_init(bytes, 32); rc != 1) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "OpenSSL's secure heap is unavailable (", rc == 2 ? "not locked" : "not set up",
+        "; an mlock limit?); private keys use ordinary memory"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace meshtrust::pki
