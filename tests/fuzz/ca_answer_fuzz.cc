@@ -1,7 +1,7 @@
 // A SignIntermediate answer as the agent checks it before installing
 // anything: certificate, chain, trust bundle and its digest, each a part.
 // Invariant: an accepted answer is a CA certificate for the agent's own key.
-#include "agent/installer.h"
+#include "agent/core/installer.h"
 #include "pki/certificate.h"
 #include "tests/fuzz/fuzz_input.h"
 

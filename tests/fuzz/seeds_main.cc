@@ -9,7 +9,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
-#include "agent/identity_store.h"
+#include "agent/files/file_identity_store.h"
 #include "base/files.h"
 #include "ca/audit/audit_chain.h"
 #include "keystore/sealed_file_keystore.h"

@@ -1,0 +1,95 @@
+// Runner: the long-running agent. Keeps the installed intermediate valid
+// (renewing at a fraction of its life, with jitter), reconciles the sink
+// periodically (repairing a deleted or altered cacerts), reacts within
+// seconds to the CA's Watch events, and backs off exponentially on failure
+// while the current, still-valid set stays untouched.
+#ifndef MESHTRUST_AGENT_CORE_RUNNER_H_
+#define MESHTRUST_AGENT_CORE_RUNNER_H_
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "agent/core/ca_connection.h"
+#include "agent/core/installer.h"
+#include "base/clock.h"
+
+namespace meshtrust::agent {
+
+struct RunnerStatus {
+  std::string serial;
+  TimePoint not_after;
+  TimePoint next_renewal;
+  TimePoint last_success;
+  std::string last_error;
+  int consecutive_failures = 0;
+  int64_t failures_total = 0;
+  int changes = 0;
+  bool watch_connected = false;
+};
+
+struct RunnerOptions {
+  std::chrono::milliseconds reconcile_interval = std::chrono::seconds(30);
+  std::chrono::milliseconds backoff_initial = std::chrono::seconds(1);
+  std::chrono::milliseconds backoff_max = std::chrono::minutes(5);
+  double jitter = 0.1;      // +/- this fraction on every wait.
+  std::string status_file;  // JSON, rewritten after every attempt; empty: none.
+  // Called after every change to the installed set (e.g. restart istiod).
+  std::function<absl::Status()> after_change;
+  // Where the status starts (a previous Runner's, so counters carry on).
+  const RunnerStatus* initial_status = nullptr;
+};
+
+// Whether the installed intermediate can be relied on: one is installed, and
+// the agent has not overrun its renewal point by more than half of the time
+// left after it (a healthy agent renews right at that point).
+absl::Status CheckInstalledReady(const RunnerStatus& status, TimePoint now);
+
+class Runner {
+ public:
+  // Pointers must outlive the Runner.
+  Runner(Installer* installer, CaConnection* ca, const Clock* clock, std::string cluster,
+         RunnerOptions options)
+      : installer_(installer),
+        ca_(ca),
+        clock_(clock),
+        cluster_(std::move(cluster)),
+        options_(std::move(options)) {
+    if (options_.initial_status != nullptr) status_ = *options_.initial_status;
+  }
+  ~Runner();
+
+  // Runs until Stop() is called (from another thread or a signal handler
+  // thread).
+  void Run();
+  void Stop();
+  RunnerStatus status() const;
+
+ private:
+  void WatchLoop();
+  void Wake(bool rotate);
+  std::chrono::milliseconds Jittered(std::chrono::milliseconds d);
+  void WriteStatusFile(const RunnerStatus& status) const;
+
+  Installer* installer_;
+  CaConnection* ca_;
+  const Clock* clock_;
+  std::string cluster_;
+  RunnerOptions options_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;    // Guarded by mu_.
+  bool wake_ = false;    // Guarded by mu_.
+  bool rotate_ = false;  // Guarded by mu_.
+  RunnerStatus status_;  // Guarded by mu_.
+  std::thread watch_thread_;
+};
+
+}  // namespace meshtrust::agent
+
+#endif  // MESHTRUST_AGENT_CORE_RUNNER_H_

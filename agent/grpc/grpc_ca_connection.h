@@ -1,0 +1,47 @@
+// CaConnection over gRPC with the agent's mTLS identity.
+#ifndef MESHTRUST_AGENT_GRPC_GRPC_CA_CONNECTION_H_
+#define MESHTRUST_AGENT_GRPC_GRPC_CA_CONNECTION_H_
+
+#include <memory>
+#include <mutex>
+
+#include "agent/core/ca_connection.h"
+#include "client/ca_client.h"
+
+namespace meshtrust::v1 {
+class TrustAuthority;
+}
+
+namespace meshtrust::agent {
+
+class GrpcCaConnection final : public CaConnection {
+ public:
+  GrpcCaConnection(std::shared_ptr<grpc::Channel> channel, std::chrono::milliseconds timeout);
+  ~GrpcCaConnection() override;
+  absl::StatusOr<SignedIntermediate> SignIntermediate(const std::string& cluster,
+                                                      const std::string& csr_der,
+                                                      std::chrono::seconds ttl) override;
+  absl::StatusOr<TrustBundleInfo> GetTrustBundle() override;
+  absl::StatusOr<CrlSetInfo> GetCrls() override;
+  absl::Status Watch(const std::string& cluster,
+                     const std::function<void(CaEvent)>& on_event) override;
+  void CancelWatch() override;
+  absl::Status Ack(const std::string& cluster, const std::string& serial,
+                   const std::string& bundle_sha256,
+                   const std::string& intermediate_crl_pem) override;
+  // Renews the identity certificate for a freshly generated key.
+  absl::StatusOr<client::Identity> RenewIdentity(const client::Identity& current,
+                                                 pki::KeyAlgorithm algorithm);
+
+ private:
+  class Stub;
+  std::unique_ptr<Stub> stub_;
+  std::chrono::milliseconds timeout_;
+  std::mutex watch_mu_;
+  grpc::ClientContext* watch_context_ = nullptr;  // Guarded by watch_mu_.
+  bool watch_cancelled_ = false;                  // Guarded by watch_mu_.
+};
+
+}  // namespace meshtrust::agent
+
+#endif  // MESHTRUST_AGENT_GRPC_GRPC_CA_CONNECTION_H_
