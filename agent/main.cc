@@ -16,11 +16,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "agent/core/agent_metrics.h"
+#include "agent/core/identity_manager.h"
 #include "agent/core/installer.h"
 #include "agent/core/runner.h"
 #include "agent/files/file_identity_store.h"
 #include "agent/files/file_sink.h"
 #include "agent/grpc/grpc_ca_connection.h"
+#include "agent/grpc/grpc_enroller.h"
 #include "agent/kube/istiod_restarter.h"
 #include "agent/kube/kube_client.h"
 #include "agent/kube/kubernetes_identity_store.h"
@@ -73,70 +75,23 @@ int Fail(absl::string_view what, const absl::Status& status) {
   return 1;
 }
 
-// Loads the stored identity, or enrolls with the join token and stores it.
-absl::StatusOr<client::Identity> ObtainIdentity(const Flags& f, IdentityStore* store,
-                                                std::chrono::seconds timeout) {
-  absl::StatusOr<std::optional<client::Identity>> stored = store->Load();
-  if (!stored.ok()) return stored.status();
-  std::string expected = absl::StrCat("spiffe://meshtrust/cluster/", f.cluster);
-  if (stored->has_value()) {
-    client::Identity& id = **stored;
-    if (id.identity != expected) {
-      return absl::FailedPreconditionError(absl::StrCat(store->Describe(), " holds identity ",
-                                                        id.identity, ", not ", expected,
-                                                        "; check --cluster"));
-    }
-    absl::StatusOr<ossl::UniquePtr<X509>> cert = pki::ParseCertificatePem(id.certificate_pem);
-    if (!cert.ok()) return cert.status();
-    if (pki::NotAfter(cert->get()) <= std::chrono::system_clock::now()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("the agent identity in ", store->Describe(), " expired at ",
-                       Rfc3339(pki::NotAfter(cert->get())),
-                       "; create a join token (meshtrustctl token create --cluster ", f.cluster,
-                       "), delete the identity and enroll again"));
-    }
-    spdlog::info("using the stored identity {} from {}", id.identity, store->Describe());
-    return std::move(id);
-  }
-  std::string token;
+// The join token from --token-file or MESHTRUST_JOIN_TOKEN; "" when neither
+// was given. Read only when the agent has no stored identity.
+absl::StatusOr<std::string> ReadJoinToken(const Flags& f) {
   if (const char* env = std::getenv("MESHTRUST_JOIN_TOKEN");
       env != nullptr && f.token_file.empty()) {
-    token = env;
-  } else if (!f.token_file.empty()) {
-    absl::StatusOr<std::string> t = ReadFile(f.token_file, 4096);
-    if (!t.ok()) return t.status();
-    token = std::string(absl::StripAsciiWhitespace(*t));
-  } else {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "no stored identity in ", store->Describe(),
-        " and no join token: give --token-file (or MESHTRUST_JOIN_TOKEN) and --pin to enroll"));
+    return std::string(env);
   }
-  if (f.pin.empty()) return absl::InvalidArgumentError("--pin is required to enroll");
-  absl::StatusOr<pki::KeyAlgorithm> alg = pki::ParseKeyAlgorithm("ecdsa-p256");
-  absl::StatusOr<client::Identity> id =
-      client::Enroll(f.ca_address, f.pin, token, *alg, timeout, expected);
-  if (!id.ok()) return id.status();
-  if (id->identity != expected) {  // A CA that predates expected_identity.
-    return absl::FailedPreconditionError(absl::StrCat("the join token enrolled ", id->identity,
-                                                      ", not ", expected,
-                                                      "; it belongs to another cluster"));
-  }
-  if (absl::Status s = store->Save(*id); !s.ok()) return s;
-  spdlog::info("enrolled as {}; identity stored in {}", id->identity, store->Describe());
-  return id;
+  if (f.token_file.empty()) return std::string();
+  absl::StatusOr<std::string> t = ReadFile(f.token_file, 4096);
+  if (!t.ok()) return t.status();
+  return std::string(absl::StripAsciiWhitespace(*t));
 }
 
-TimePoint IdentityNotAfter(const client::Identity& id) {
-  absl::StatusOr<ossl::UniquePtr<X509>> cert = pki::ParseCertificatePem(id.certificate_pem);
-  return cert.ok() ? pki::NotAfter(cert->get()) : TimePoint{};
-}
-
-// When the agent identity is due for renewal: two thirds into its life.
-TimePoint IdentityRenewAt(const client::Identity& id) {
-  absl::StatusOr<ossl::UniquePtr<X509>> cert = pki::ParseCertificatePem(id.certificate_pem);
-  if (!cert.ok()) return TimePoint{};
-  TimePoint nb = pki::NotBefore(cert->get()), na = pki::NotAfter(cert->get());
-  return nb + (na - nb) * 2 / 3;
+std::unique_ptr<CaConnection> Connect(const Flags& f, const client::Identity& identity,
+                                      std::chrono::seconds timeout) {
+  return std::make_unique<GrpcCaConnection>(
+      client::CreateChannel(f.ca_address, identity.control_ca_pem, &identity), timeout);
 }
 
 // Everything an agent needs, wired from the flags.
@@ -144,8 +99,10 @@ struct Agent {
   std::unique_ptr<KubeClient> kube;
   std::unique_ptr<SecretSink> sink;
   std::unique_ptr<IdentityStore> identity_store;
+  std::unique_ptr<Enroller> enroller;
+  std::unique_ptr<IdentityManager> identities;
   client::Identity identity;
-  std::unique_ptr<GrpcCaConnection> ca;
+  std::unique_ptr<CaConnection> ca;
   std::unique_ptr<Installer> installer;
 };
 
@@ -181,24 +138,27 @@ absl::StatusOr<Agent> Setup(const Flags& f, std::string* stage) {
     a.identity_store = std::make_unique<KubernetesIdentityStore>(a.kube.get(), f.identity_namespace,
                                                                  f.identity_secret);
   }
+  a.enroller = std::make_unique<GrpcEnroller>(f.ca_address, timeout);
+  IdentityManagerOptions identity_options;
+  identity_options.cluster = f.cluster;
+  identity_options.pin = f.pin;
+  a.identities = std::make_unique<IdentityManager>(a.identity_store.get(), a.enroller.get(),
+                                                   &SystemClock::Get(), identity_options);
   *stage = "identity";
-  absl::StatusOr<client::Identity> identity = ObtainIdentity(f, a.identity_store.get(), timeout);
+  absl::StatusOr<client::Identity> identity =
+      a.identities->LoadOrEnroll([&f] { return ReadJoinToken(f); });
   if (!identity.ok()) return identity.status();
   a.identity = *std::move(identity);
-  a.ca = std::make_unique<GrpcCaConnection>(
-      client::CreateChannel(f.ca_address, a.identity.control_ca_pem, &a.identity), timeout);
+  a.ca = Connect(f, a.identity, timeout);
 
-  if (IdentityRenewAt(a.identity) <= std::chrono::system_clock::now()) {
+  if (a.identities->RenewalDue(a.identity)) {
     *stage = "renewing the agent identity";
-    absl::StatusOr<client::Identity> renewed =
-        a.ca->RenewIdentity(a.identity, pki::KeyAlgorithm::kEcdsaP256);
+    absl::StatusOr<client::Identity> renewed = a.identities->Renew(a.identity, a.ca.get());
     if (!renewed.ok()) return renewed.status();
-    if (absl::Status s = a.identity_store->Save(*renewed); !s.ok()) return s;
     a.identity = *std::move(renewed);
-    a.ca = std::make_unique<GrpcCaConnection>(
-        client::CreateChannel(f.ca_address, a.identity.control_ca_pem, &a.identity), timeout);
+    a.ca = Connect(f, a.identity, timeout);
     spdlog::info("renewed the agent identity (valid until {})",
-                 Rfc3339(IdentityNotAfter(a.identity)));
+                 Rfc3339(IdentityManager::NotAfter(a.identity)));
   }
   InstallerOptions options;
   options.cluster = f.cluster;
@@ -305,11 +265,7 @@ int RunForever(const Flags& f) {
     if (f.restart_istiod)
       options.after_change = [&f, agent] { return RestartIstiodIfAsked(f, *agent); };
     Runner runner(a->installer.get(), a->ca.get(), &SystemClock::Get(), f.cluster, options);
-    // Not before half of what remains, either: a short-lived identity's
-    // backdated notBefore can put two thirds of its life in the past.
-    TimePoint now = std::chrono::system_clock::now();
-    TimePoint renew_at =
-        std::max(IdentityRenewAt(a->identity), now + (IdentityNotAfter(a->identity) - now) / 2);
+    TimePoint renew_at = a->identities->NextRenewal(a->identity);
     bool runner_done = false;
     {
       std::lock_guard<std::mutex> lock(mu);
@@ -320,7 +276,7 @@ int RunForever(const Flags& f) {
       std::unique_lock<std::mutex> lock(mu);
       if (!cv.wait_until(lock, renew_at, [&] { return stopping || runner_done; })) {
         spdlog::info("the agent identity is due for renewal (expires {})",
-                     Rfc3339(IdentityNotAfter(agent->identity)));
+                     Rfc3339(IdentityManager::NotAfter(agent->identity)));
         runner.Stop();
       }
     });

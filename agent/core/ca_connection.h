@@ -1,6 +1,8 @@
-// CaConnection: what the agent needs from the CA, as an interface so the
-// installation logic knows nothing of gRPC (grpc_ca_connection.cc implements
-// it; tests may fake it).
+// CaConnection: what the agent needs from the CA once it has an identity, as
+// an interface so the installation and identity logic know nothing of gRPC
+// (agent/grpc/grpc_ca_connection.cc implements it over mTLS with the agent's
+// identity; tests fake it). Every call but Watch and CancelWatch is made by
+// one thread at a time; CancelWatch may be called from any thread.
 #ifndef MESHTRUST_AGENT_CORE_CA_CONNECTION_H_
 #define MESHTRUST_AGENT_CORE_CA_CONNECTION_H_
 
@@ -52,6 +54,10 @@ class CaConnection {
   virtual absl::Status Watch(const std::string& cluster,
                              const std::function<void(CaEvent)>& on_event) = 0;
   virtual void CancelWatch() = 0;
+  // Exchanges a CSR (DER) for a new certificate (PEM) for the identity this
+  // connection authenticates with. The caller generated the key and checks
+  // the answer before using it.
+  virtual absl::StatusOr<std::string> RenewIdentity(const std::string& csr_der) = 0;
 };
 
 }  // namespace meshtrust::agent

@@ -2,8 +2,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "meshtrust/v1/meshtrust.grpc.pb.h"
-#include "pki/csr.h"
-#include "pki/key.h"
 
 namespace meshtrust::agent {
 
@@ -124,23 +122,15 @@ absl::Status GrpcCaConnection::Ack(const std::string& cluster, const std::string
   return absl::OkStatus();
 }
 
-absl::StatusOr<client::Identity> GrpcCaConnection::RenewIdentity(const client::Identity& current,
-                                                                 pki::KeyAlgorithm algorithm) {
-  absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> key = pki::GenerateKey(algorithm);
-  if (!key.ok()) return key.status();
-  absl::StatusOr<std::string> csr = pki::BuildCsrDer(key->get(), "");
-  if (!csr.ok()) return csr.status();
+absl::StatusOr<std::string> GrpcCaConnection::RenewIdentity(const std::string& csr_der) {
   v1::RenewIdentityRequest req;
-  req.set_csr_der(*csr);
+  req.set_csr_der(csr_der);
   v1::RenewIdentityResponse resp;
   std::string request_id = client::NewRequestId();
   auto ctx = client::NewContext(timeout_, request_id);
   grpc::Status status = stub_->stub->RenewIdentity(ctx.get(), req, &resp);
   if (!status.ok()) return Annotate(status, "RenewIdentity", request_id);
-  absl::StatusOr<SecretBytes> key_pem = pki::PrivateKeyToPkcs8Pem(key->get());
-  if (!key_pem.ok()) return key_pem.status();
-  return client::Identity{current.identity, resp.certificate_pem(), *std::move(key_pem),
-                          current.control_ca_pem};
+  return resp.certificate_pem();
 }
 
 }  // namespace meshtrust::agent

@@ -1,4 +1,6 @@
-// CaConnection over gRPC with the agent's mTLS identity.
+// CaConnection over gRPC with the agent's mTLS identity: translates calls to
+// protobuf and grpc::Status to absl::Status (with a request id the CA logs),
+// and decides nothing. Thread safety as CaConnection.
 #ifndef MESHTRUST_AGENT_GRPC_GRPC_CA_CONNECTION_H_
 #define MESHTRUST_AGENT_GRPC_GRPC_CA_CONNECTION_H_
 
@@ -29,9 +31,7 @@ class GrpcCaConnection final : public CaConnection {
   absl::Status Ack(const std::string& cluster, const std::string& serial,
                    const std::string& bundle_sha256,
                    const std::string& intermediate_crl_pem) override;
-  // Renews the identity certificate for a freshly generated key.
-  absl::StatusOr<client::Identity> RenewIdentity(const client::Identity& current,
-                                                 pki::KeyAlgorithm algorithm);
+  absl::StatusOr<std::string> RenewIdentity(const std::string& csr_der) override;
 
  private:
   class Stub;

@@ -106,6 +106,9 @@ class TamperingConnection : public CaConnection {
                    const std::string& crl) override {
     return real_->Ack(c, s, b, crl);
   }
+  absl::StatusOr<std::string> RenewIdentity(const std::string& csr_der) override {
+    return real_->RenewIdentity(csr_der);
+  }
 
  private:
   CaConnection* real_;
