@@ -6,15 +6,16 @@
 #include <signal.h>
 #include <sys/stat.h>
 
-#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
-#include <mutex>
 #include <thread>
 
 #include "CLI/CLI.hpp"
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "agent/core/agent_metrics.h"
 #include "agent/core/identity_manager.h"
 #include "agent/core/installer.h"
@@ -194,6 +195,64 @@ int RunOnce(const Flags& f) {
   return 0;
 }
 
+// What the signal thread, the renewal timer, metrics scrapes and the main
+// loop share while the agent runs.
+class RunState {
+ public:
+  // Ends the current round and the loop (from the signal thread).
+  void RequestStop() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    if (current_ != nullptr) current_->Stop();
+  }
+  bool stopping() const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return stopping_;
+  }
+  // Returns after `timeout`, or earlier when a stop is requested.
+  void WaitForStop(absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithTimeout(absl::Condition(&stopping_), timeout);
+  }
+  // The current Runner's status, or the last round's between rounds.
+  RunnerStatus Snapshot() const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return current_ != nullptr ? current_->status() : carried_;
+  }
+  // Starts a round with `runner`; false when a stop was requested.
+  bool BeginRound(Runner* runner) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return false;
+    current_ = runner;
+    round_done_ = false;
+    return true;
+  }
+  void EndRound(const RunnerStatus& last) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    carried_ = last;
+    carried_.watch_connected = false;
+    current_ = nullptr;
+    round_done_ = true;
+  }
+  // True when `deadline` came before the round ended or a stop was requested.
+  bool ReachedBeforeRoundEnds(TimePoint deadline) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return !mu_.AwaitWithDeadline(absl::Condition(this, &RunState::StoppingOrRoundDone),
+                                  absl::FromChrono(deadline));
+  }
+
+ private:
+  bool StoppingOrRoundDone() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stopping_ || round_done_;
+  }
+
+  mutable absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool round_done_ ABSL_GUARDED_BY(mu_) = false;
+  Runner* current_ ABSL_GUARDED_BY(mu_) = nullptr;
+  RunnerStatus carried_ ABSL_GUARDED_BY(mu_);
+};
+
 int RunForever(const Flags& f) {
   // Block the stop signals before any thread starts, then wait for one.
   sigset_t stop;
@@ -201,15 +260,8 @@ int RunForever(const Flags& f) {
   sigaddset(&stop, SIGINT);
   sigaddset(&stop, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
-  std::mutex mu;
-  std::condition_variable cv;
-  bool stopping = false;      // Guarded by mu.
-  Runner* current = nullptr;  // Guarded by mu.
-  RunnerStatus carried;       // The last round's status. Guarded by mu.
-  auto snapshot = [&] {
-    std::lock_guard<std::mutex> lock(mu);
-    return current != nullptr ? current->status() : carried;
-  };
+  RunState state;
+  auto snapshot = [&state] { return state.Snapshot(); };
   MetricsRegistry registry;
   RegisterAgentMetrics(&registry, f.cluster, snapshot);
   std::unique_ptr<HttpServer> ops;
@@ -229,20 +281,13 @@ int RunForever(const Flags& f) {
     int sig = 0;
     sigwait(&stop, &sig);
     spdlog::info("received signal {}, stopping", sig);
-    std::lock_guard<std::mutex> lock(mu);
-    stopping = true;
-    if (current != nullptr) current->Stop();
-    cv.notify_all();
+    state.RequestStop();
   });
-  auto stopped = [&] {
-    std::lock_guard<std::mutex> lock(mu);
-    return stopping;
-  };
   // One round per agent identity: the Runner works with the identity it was
   // built with, so it is stopped and rebuilt when the identity is renewed.
   // The installed cacerts is untouched in between.
   int rc = 0;
-  for (bool first = true; !stopped(); first = false) {
+  for (bool first = true; !state.stopping(); first = false) {
     std::string stage;
     absl::StatusOr<Agent> a = Setup(f, &stage);
     if (!a.ok()) {
@@ -252,8 +297,7 @@ int RunForever(const Flags& f) {
       }
       spdlog::error("{} failed, keeping what is installed; retrying in 30 s: {}", stage,
                     a.status());
-      std::unique_lock<std::mutex> lock(mu);
-      cv.wait_for(lock, std::chrono::seconds(30), [&] { return stopping; });
+      state.WaitForStop(absl::Seconds(30));
       continue;
     }
     RunnerOptions options;
@@ -266,15 +310,9 @@ int RunForever(const Flags& f) {
       options.after_change = [&f, agent] { return RestartIstiodIfAsked(f, *agent); };
     Runner runner(a->installer.get(), a->ca.get(), &SystemClock::Get(), f.cluster, options);
     TimePoint renew_at = a->identities->NextRenewal(a->identity);
-    bool runner_done = false;
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      if (stopping) break;
-      current = &runner;
-    }
+    if (!state.BeginRound(&runner)) break;
     std::thread renewal([&] {
-      std::unique_lock<std::mutex> lock(mu);
-      if (!cv.wait_until(lock, renew_at, [&] { return stopping || runner_done; })) {
+      if (state.ReachedBeforeRoundEnds(renew_at)) {
         spdlog::info("the agent identity is due for renewal (expires {})",
                      Rfc3339(IdentityManager::NotAfter(agent->identity)));
         runner.Stop();
@@ -285,14 +323,7 @@ int RunForever(const Flags& f) {
                    a->sink->Describe());
     }
     runner.Run();
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      carried = runner.status();
-      carried.watch_connected = false;
-      current = nullptr;
-      runner_done = true;
-    }
-    cv.notify_all();
+    state.EndRound(runner.status());
     renewal.join();
   }
   if (ops != nullptr) ops->Stop();

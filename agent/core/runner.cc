@@ -29,24 +29,20 @@ Runner::~Runner() { Stop(); }
 
 void Runner::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     stop_ = true;
   }
-  cv_.notify_all();
   ca_->CancelWatch();
 }
 
 void Runner::Wake(bool rotate) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    wake_ = true;
-    rotate_ = rotate_ || rotate;
-  }
-  cv_.notify_all();
+  absl::MutexLock lock(&mu_);
+  wake_ = true;
+  rotate_ = rotate_ || rotate;
 }
 
 RunnerStatus Runner::status() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return status_;
 }
 
@@ -61,7 +57,7 @@ void Runner::WatchLoop() {
   std::chrono::milliseconds backoff = options_.backoff_initial;
   while (true) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (stop_) return;
     }
     bool connected_once = false;
@@ -70,7 +66,7 @@ void Runner::WatchLoop() {
         connected_once = true;
         backoff = options_.backoff_initial;
         {
-          std::lock_guard<std::mutex> lock(mu_);
+          absl::MutexLock lock(&mu_);
           status_.watch_connected = true;
         }
         // Anything may have changed while we were not listening.
@@ -89,12 +85,12 @@ void Runner::WatchLoop() {
           break;
       }
     });
-    std::unique_lock<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     status_.watch_connected = false;
     if (stop_) return;
     spdlog::warn("watch stream to the CA ended ({}); reconnecting in {} ms", ended.message(),
                  backoff.count());
-    cv_.wait_for(lock, Jittered(backoff), [this] { return stop_; });
+    mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::FromChrono(Jittered(backoff)));
     backoff = std::min(backoff * 2, options_.backoff_max);
   }
 }
@@ -123,8 +119,9 @@ void Runner::Run() {
   while (true) {
     bool force = false;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_until(lock, next_check, [this] { return stop_ || wake_; });
+      absl::MutexLock lock(&mu_);
+      mu_.AwaitWithTimeout(absl::Condition(this, &Runner::StoppedOrWoken),
+                           absl::FromChrono(next_check - std::chrono::steady_clock::now()));
       if (stop_) break;
       force = rotate_;
       rotate_ = false;
@@ -133,7 +130,7 @@ void Runner::Run() {
     absl::StatusOr<InstallResult> result = installer_->EnsureInstalled(force);
     RunnerStatus snapshot;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (result.ok()) {
         failures = 0;
         status_.serial = result->serial;

@@ -7,13 +7,13 @@
 #define MESHTRUST_AGENT_CORE_RUNNER_H_
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "agent/core/ca_connection.h"
 #include "agent/core/installer.h"
 #include "base/clock.h"
@@ -65,13 +65,13 @@ class Runner {
 
   // Runs until Stop() is called (from another thread or a signal handler
   // thread).
-  void Run();
-  void Stop();
-  RunnerStatus status() const;
+  void Run() ABSL_LOCKS_EXCLUDED(mu_);
+  void Stop() ABSL_LOCKS_EXCLUDED(mu_);
+  RunnerStatus status() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  void WatchLoop();
-  void Wake(bool rotate);
+  void WatchLoop() ABSL_LOCKS_EXCLUDED(mu_);
+  void Wake(bool rotate) ABSL_LOCKS_EXCLUDED(mu_);
   std::chrono::milliseconds Jittered(std::chrono::milliseconds d);
   void WriteStatusFile(const RunnerStatus& status) const;
 
@@ -81,12 +81,13 @@ class Runner {
   std::string cluster_;
   RunnerOptions options_;
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;    // Guarded by mu_.
-  bool wake_ = false;    // Guarded by mu_.
-  bool rotate_ = false;  // Guarded by mu_.
-  RunnerStatus status_;  // Guarded by mu_.
+  bool StoppedOrWoken() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || wake_; }
+
+  mutable absl::Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  bool wake_ ABSL_GUARDED_BY(mu_) = false;
+  bool rotate_ ABSL_GUARDED_BY(mu_) = false;
+  RunnerStatus status_ ABSL_GUARDED_BY(mu_);
   std::thread watch_thread_;
 };
 

@@ -68,7 +68,7 @@ absl::Status GrpcCaConnection::Watch(const std::string& cluster,
   std::string request_id = client::NewRequestId();
   context.AddMetadata("x-request-id", request_id);
   {
-    std::lock_guard<std::mutex> lock(watch_mu_);
+    absl::MutexLock lock(&watch_mu_);
     if (watch_cancelled_) return absl::CancelledError("watch cancelled");
     watch_context_ = &context;
   }
@@ -93,7 +93,7 @@ absl::Status GrpcCaConnection::Watch(const std::string& cluster,
   }
   grpc::Status status = reader->Finish();
   {
-    std::lock_guard<std::mutex> lock(watch_mu_);
+    absl::MutexLock lock(&watch_mu_);
     watch_context_ = nullptr;
   }
   if (status.ok()) return absl::UnavailableError("the CA closed the watch stream");
@@ -101,7 +101,7 @@ absl::Status GrpcCaConnection::Watch(const std::string& cluster,
 }
 
 void GrpcCaConnection::CancelWatch() {
-  std::lock_guard<std::mutex> lock(watch_mu_);
+  absl::MutexLock lock(&watch_mu_);
   watch_cancelled_ = true;
   if (watch_context_ != nullptr) watch_context_->TryCancel();
 }

@@ -5,8 +5,9 @@
 #define MESHTRUST_AGENT_GRPC_GRPC_CA_CONNECTION_H_
 
 #include <memory>
-#include <mutex>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "agent/core/ca_connection.h"
 #include "client/ca_client.h"
 
@@ -26,8 +27,9 @@ class GrpcCaConnection final : public CaConnection {
   absl::StatusOr<TrustBundleInfo> GetTrustBundle() override;
   absl::StatusOr<CrlSetInfo> GetCrls() override;
   absl::Status Watch(const std::string& cluster,
-                     const std::function<void(CaEvent)>& on_event) override;
-  void CancelWatch() override;
+                     const std::function<void(CaEvent)>& on_event) override
+      ABSL_LOCKS_EXCLUDED(watch_mu_);
+  void CancelWatch() override ABSL_LOCKS_EXCLUDED(watch_mu_);
   absl::Status Ack(const std::string& cluster, const std::string& serial,
                    const std::string& bundle_sha256,
                    const std::string& intermediate_crl_pem) override;
@@ -37,9 +39,9 @@ class GrpcCaConnection final : public CaConnection {
   class Stub;
   std::unique_ptr<Stub> stub_;
   std::chrono::milliseconds timeout_;
-  std::mutex watch_mu_;
-  grpc::ClientContext* watch_context_ = nullptr;  // Guarded by watch_mu_.
-  bool watch_cancelled_ = false;                  // Guarded by watch_mu_.
+  absl::Mutex watch_mu_;
+  grpc::ClientContext* watch_context_ ABSL_GUARDED_BY(watch_mu_) = nullptr;
+  bool watch_cancelled_ ABSL_GUARDED_BY(watch_mu_) = false;
 };
 
 }  // namespace meshtrust::agent
