@@ -26,11 +26,11 @@
 #include "agent/kubernetes_sink.h"
 #include "agent/runner.h"
 #include "base/files.h"
-#include "base/http_server.h"
 #include "base/logging.h"
 #include "base/metrics.h"
-#include "base/ops_http.h"
 #include "base/yaml_config.h"
+#include "net/http_server.h"
+#include "net/ops_http.h"
 #include "pki/certificate.h"
 #include "spdlog/sinks/stdout_sinks.h"
 

@@ -4,9 +4,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "meshtrust/v1/meshtrust.grpc.pb.h"
+#include "net/pinned_ca.h"
 #include "pki/certificate.h"
 #include "pki/csr.h"
-#include "pki/pinned_ca.h"
 
 namespace meshtrust::client {
 
@@ -57,7 +57,7 @@ absl::StatusOr<Identity> Enroll(const std::string& address, const std::string& p
                                 const std::string& token, pki::KeyAlgorithm algorithm,
                                 std::chrono::milliseconds timeout,
                                 const std::string& expected_identity) {
-  absl::StatusOr<ossl::UniquePtr<X509>> control = pki::FetchPinnedCa(address, pin, timeout);
+  absl::StatusOr<ossl::UniquePtr<X509>> control = net::FetchPinnedCa(address, pin, timeout);
   if (!control.ok()) return control.status();
   std::string control_pem = pki::CertificatePem(control->get());
   absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> key = pki::GenerateKey(algorithm);

@@ -8,9 +8,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "base/files.h"
+#include "net/tls.h"
 #include "pki/certificate.h"
 #include "pki/key.h"
-#include "pki/tls.h"
 
 namespace meshtrust::testing {
 namespace {
@@ -141,7 +141,7 @@ absl::StatusOr<std::unique_ptr<KubeEmulator>> KubeEmulator::Start(int port) {
   e->ca_pem_ = pki::CertificatePem(ca_cert->get());
   KubeEmulator* self = e.get();
   absl::StatusOr<ossl::UniquePtr<SSL_CTX>> ctx =
-      pki::NewTlsServerContext(pki::CertificatePem(cert->get()) + e->ca_pem_, key->get());
+      net::NewTlsServerContext(pki::CertificatePem(cert->get()) + e->ca_pem_, key->get());
   if (!ctx.ok()) return ctx.status();
   absl::StatusOr<std::unique_ptr<HttpServer>> server =
       HttpServer::StartTls(absl::StrCat("127.0.0.1:", port), *std::move(ctx),

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "base/http_server.h"
+#include "net/http_server.h"
 #include "nlohmann/json.hpp"
 
 namespace meshtrust::testing {

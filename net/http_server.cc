@@ -1,4 +1,4 @@
-#include "base/http_server.h"
+#include "net/http_server.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

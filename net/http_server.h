@@ -3,8 +3,8 @@
 // endpoint and the tests' Kubernetes API emulator; it is not meant for
 // untrusted high-volume traffic (bounded headers and bodies, but a thread per
 // connection).
-#ifndef MESHTRUST_BASE_HTTP_SERVER_H_
-#define MESHTRUST_BASE_HTTP_SERVER_H_
+#ifndef MESHTRUST_NET_HTTP_SERVER_H_
+#define MESHTRUST_NET_HTTP_SERVER_H_
 
 #include <openssl/ssl.h>
 
@@ -47,7 +47,7 @@ class HttpServer {
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(const std::string& address,
                                                            Handler handler);
   // HTTPS with a server context holding the certificate and key (see
-  // pki::NewTlsServerContext). Only HTTP/1.1 is offered in ALPN.
+  // net::NewTlsServerContext). Only HTTP/1.1 is offered in ALPN.
   static absl::StatusOr<std::unique_ptr<HttpServer>> StartTls(const std::string& address,
                                                               ossl::UniquePtr<SSL_CTX> ctx,
                                                               Handler handler);
@@ -74,4 +74,4 @@ class HttpServer {
 
 }  // namespace meshtrust
 
-#endif  // MESHTRUST_BASE_HTTP_SERVER_H_
+#endif  // MESHTRUST_NET_HTTP_SERVER_H_
