@@ -20,6 +20,7 @@
 #include "absl/time/time.h"
 #include "base/clock.h"
 #include "base/files.h"
+#include "base/hex.h"
 #include "base/logging.h"
 #include "base/metrics.h"
 #include "base/yaml_config.h"
