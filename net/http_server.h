@@ -12,12 +12,13 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "pki/ossl.h"
 
 namespace meshtrust {
@@ -53,13 +54,13 @@ class HttpServer {
                                                               Handler handler);
   ~HttpServer();
   int port() const { return port_; }
-  void Stop();
+  void Stop() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   HttpServer() = default;
   absl::Status Listen(const std::string& address);
-  void AcceptLoop();
-  void Serve(int fd);
+  void AcceptLoop() ABSL_LOCKS_EXCLUDED(mu_);
+  void Serve(int fd) ABSL_LOCKS_EXCLUDED(mu_);
 
   ossl::UniquePtr<SSL_CTX> ctx_;  // Null for plain HTTP.
   Handler handler_;
@@ -67,9 +68,9 @@ class HttpServer {
   int port_ = 0;
   std::atomic<bool> stopping_{false};
   std::thread acceptor_;
-  std::mutex mu_;
-  std::vector<std::thread> workers_;
-  std::vector<int> open_fds_;
+  absl::Mutex mu_;
+  std::vector<std::thread> workers_ ABSL_GUARDED_BY(mu_);
+  std::vector<int> open_fds_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace meshtrust

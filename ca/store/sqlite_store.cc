@@ -274,7 +274,7 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
 SqliteStore::~SqliteStore() { sqlite3_close_v2(db_); }
 
 absl::Status SqliteStore::Migrate() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (absl::Status s = Exec(db_, kSchema); !s.ok()) return s;
   Statement st(db_, "SELECT value FROM meta WHERE key = 'schema_version'");
   if (st.Step() != SQLITE_ROW || st.Text(0) != "1") {
@@ -285,7 +285,7 @@ absl::Status SqliteStore::Migrate() {
 }
 
 absl::Status SqliteStore::LoadHead() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   Statement st(db_, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
   int rc = st.Step();
   if (rc == SQLITE_ROW) {
@@ -318,7 +318,7 @@ absl::Status SqliteStore::AppendAuditLocked(const AuditEvent& audit, AuditHead* 
 
 template <typename Body>
 absl::Status SqliteStore::Mutate(const AuditEvent& audit, Body body) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (absl::Status s = Exec(db_, "BEGIN IMMEDIATE"); !s.ok()) return s;
   AuditHead new_head;
   absl::Status s = body();
@@ -360,7 +360,7 @@ absl::Status SqliteStore::AddCluster(const ClusterRecord& cluster, const JoinTok
 }
 
 absl::StatusOr<ClusterRecord> SqliteStore::GetCluster(absl::string_view name) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   Statement st(db_,
                absl::StrCat("SELECT ", kClusterColumns, " FROM clusters WHERE name = ?").c_str());
   st.Bind(name);
@@ -373,7 +373,7 @@ absl::StatusOr<ClusterRecord> SqliteStore::GetCluster(absl::string_view name) {
 }
 
 absl::StatusOr<std::vector<ClusterRecord>> SqliteStore::ListClusters() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return QueryRows<ClusterRecord>(
       db_, absl::StrCat("SELECT ", kClusterColumns, " FROM clusters ORDER BY name"),
       "listing clusters", ReadCluster);
@@ -418,7 +418,7 @@ absl::Status SqliteStore::RecordAck(absl::string_view cluster, absl::string_view
 
 absl::StatusOr<std::vector<IntermediateCrlRecord>> SqliteStore::ListIntermediateCrls(
     TimePoint now) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return QueryRows<IntermediateCrlRecord>(
       db_,
       "SELECT cluster, serial, pem, next_update, intermediate_not_after FROM "
@@ -485,7 +485,7 @@ absl::Status SqliteStore::RevokeCertificate(absl::string_view serial, int reason
 
 absl::StatusOr<std::vector<CertificateRecord>> SqliteStore::ListRevoked(
     absl::string_view issuer_key_id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return QueryRows<CertificateRecord>(
       db_,
       absl::StrCat("SELECT ", kCertificateColumns,
@@ -512,7 +512,7 @@ absl::Status SqliteStore::SaveCrl(const CrlRecord& crl, const AuditEvent& audit)
 }
 
 absl::StatusOr<std::vector<CrlRecord>> SqliteStore::ListCrls() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return QueryRows<CrlRecord>(
       db_,
       "SELECT root_key_id, number, pem, this_update, next_update FROM crls ORDER BY "
@@ -541,7 +541,7 @@ absl::Status SqliteStore::AddJoinToken(const JoinTokenRecord& token, const Audit
 }
 
 absl::StatusOr<JoinTokenRecord> SqliteStore::GetJoinToken(absl::string_view hash) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   Statement st(db_,
                "SELECT hash, subject, created, expires, used_at FROM join_tokens WHERE hash = ?");
   st.Bind(hash);
@@ -594,7 +594,7 @@ absl::Status SqliteStore::RecordCertificate(const CertificateRecord& cert,
 }
 
 absl::StatusOr<CertificateRecord> SqliteStore::GetCertificate(absl::string_view serial) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   Statement st(
       db_,
       absl::StrCat("SELECT ", kCertificateColumns, " FROM certificates WHERE serial = ?").c_str());
@@ -608,7 +608,7 @@ absl::StatusOr<CertificateRecord> SqliteStore::GetCertificate(absl::string_view 
 
 absl::StatusOr<std::vector<CertificateRecord>> SqliteStore::ListCertificates(
     const CertificateFilter& filter) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return QueryRows<CertificateRecord>(
       db_,
       absl::StrCat("SELECT ", kCertificateColumns,
@@ -657,7 +657,7 @@ absl::Status SqliteStore::UpdateRoots(
 }
 
 absl::StatusOr<std::string> SqliteStore::RotationState() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   Statement st(db_, "SELECT value FROM meta WHERE key = 'root_rotation'");
   int rc = st.Step();
   if (rc == SQLITE_ROW) return st.Text(0);
@@ -666,7 +666,7 @@ absl::StatusOr<std::string> SqliteStore::RotationState() {
 }
 
 absl::StatusOr<std::vector<RootRecord>> SqliteStore::ListRoots() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return QueryRows<RootRecord>(
       db_,
       "SELECT id, key_id, certificate_pem, chain_pem, anchor_pem, status, created "
@@ -690,7 +690,7 @@ absl::Status SqliteStore::AppendAudit(const AuditEvent& audit) {
 
 absl::StatusOr<std::vector<AuditRecord>> SqliteStore::ReadAudit(uint64_t after_sequence,
                                                                 int limit) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   // Ordered by rowid, not by seq, so that reordered records show up as such.
   return QueryRows<AuditRecord>(
       db_,
@@ -715,12 +715,12 @@ absl::StatusOr<std::vector<AuditRecord>> SqliteStore::ReadAudit(uint64_t after_s
 }
 
 AuditHead SqliteStore::Head() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return head_;
 }
 
 absl::StatusOr<std::string> SqliteStore::IntegrityCheck() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   Statement st(db_, "PRAGMA integrity_check");
   if (st.Step() != SQLITE_ROW) return st.Error("checking integrity");
   return st.Text(0);
