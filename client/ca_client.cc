@@ -4,9 +4,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "meshtrust/v1/meshtrust.grpc.pb.h"
+#include "net/pinned_ca.h"
 #include "pki/certificate.h"
 #include "pki/csr.h"
-#include "pki/pinned_ca.h"
 
 namespace meshtrust::client {
 
@@ -57,7 +57,7 @@ absl::StatusOr<EnrolledCertificate> EnrollCsr(const std::string& address, const 
                                               const std::string& token, const std::string& csr_der,
                                               std::chrono::milliseconds timeout,
                                               const std::string& expected_identity) {
-  absl::StatusOr<ossl::UniquePtr<X509>> control = pki::FetchPinnedCa(address, pin, timeout);
+  absl::StatusOr<ossl::UniquePtr<X509>> control = net::FetchPinnedCa(address, pin, timeout);
   if (!control.ok()) return control.status();
   std::string control_pem = pki::CertificatePem(control->get());
 

@@ -9,14 +9,15 @@
 #include <atomic>
 #include <fstream>
 #include <map>
-#include <mutex>
 #include <random>
 #include <set>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 #include "base/files.h"
 #include "ca/state/state_dir.h"
 #include "ca/store/sqlite_store.h"
@@ -79,9 +80,10 @@ class CrashConsistencyTest : public ::testing::Test {
 };
 
 struct Received {
-  std::mutex mu;
-  std::map<std::string, std::string> certificates;  // serial -> PEM, as clients got them
-  int duplicates = 0;
+  absl::Mutex mu;
+  // serial -> PEM, as clients got them.
+  std::map<std::string, std::string> certificates ABSL_GUARDED_BY(mu);
+  int duplicates ABSL_GUARDED_BY(mu) = 0;
 };
 
 // Signs as fast as it can until the CA stops answering.
@@ -98,7 +100,7 @@ void SignUntilRefused(const std::string& address, const client::Identity& agent,
     v1::SignIntermediateResponse resp;
     auto ctx = client::NewContext(std::chrono::seconds(3));
     if (!stub->SignIntermediate(ctx.get(), req, &resp).ok()) return;
-    std::lock_guard<std::mutex> lock(received->mu);
+    absl::MutexLock lock(&received->mu);
     if (!received->certificates.emplace(resp.serial(), resp.certificate_pem()).second) {
       ++received->duplicates;
     }
@@ -146,8 +148,13 @@ TEST_F(CrashConsistencyTest, KillNineDuringConcurrentSigningLosesNothing) {
         << ReadFile(dir_.Sub("ca.log")).value_or("");
     for (auto& t : signers) t.join();
   }
-  EXPECT_EQ(received.duplicates, 0);
-  ASSERT_GT(received.certificates.size(), static_cast<size_t>(kRounds))
+  std::map<std::string, std::string> certificates;
+  {
+    absl::MutexLock lock(&received.mu);
+    EXPECT_EQ(received.duplicates, 0);
+    certificates = received.certificates;
+  }
+  ASSERT_GT(certificates.size(), static_cast<size_t>(kRounds))
       << "the load was too light to test anything";
 
   // Offline: the store after the last kill, exactly as it was left.
@@ -176,14 +183,14 @@ TEST_F(CrashConsistencyTest, KillNineDuringConcurrentSigningLosesNothing) {
     }
   }
   size_t missing = 0;
-  for (const auto& [serial, pem] : received.certificates) {
+  for (const auto& [serial, pem] : certificates) {
     missing += stored_pem.count(serial) == 0 || stored_pem[serial] != pem || !audited.count(serial);
   }
   EXPECT_EQ(missing, 0u) << "certificates clients received are missing from the store or audit";
   // Nothing was issued that the audit log does not know of.
   EXPECT_EQ(audited, stored_serials);
-  std::printf("%zu certificates received over %d kill -9 rounds; %zu stored\n",
-              received.certificates.size(), kRounds, stored_serials.size());
+  std::printf("%zu certificates received over %d kill -9 rounds; %zu stored\n", certificates.size(),
+              kRounds, stored_serials.size());
 
   auto verify = RunCommand(absl::StrCat(MESHTRUST_CA_BINARY, " audit verify --state-dir ", state_));
   EXPECT_EQ(verify.exit_code, 0) << verify.output;

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/files/file_identity_store.h"
 #include "base/files.h"
+#include "base/hex.h"
 #include "ca/audit/audit_chain.h"
 #include "keystore/sealed_file_keystore.h"
 #include "pki/certificate.h"
@@ -245,7 +246,7 @@ Seeds AuditSeeds() {
   return {{"chain", EncodeAuditRecords(records)},
           {"reordered", EncodeAuditRecords(reordered)},
           {"edited", EncodeAuditRecords(edited)},
-          {"hex", ca::HexEncode(records[0].hash)}};
+          {"hex", HexEncode(records[0].hash)}};
 }
 
 void Write(const std::string& dir, const Seeds& seeds) {

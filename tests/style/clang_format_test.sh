@@ -6,7 +6,7 @@ command -v clang-format >/dev/null || { echo "clang-format is not installed"; ex
 bad=()
 while IFS= read -r -d '' f; do
   clang-format --dry-run -Werror "$f" >/dev/null 2>&1 || bad+=("$f")
-done < <(find base pki keystore ca client agent ctl tests bench \( -name '*.cc' -o -name '*.h' \) -print0)
+done < <(find base pki keystore net ca client agent ctl tests bench \( -name '*.cc' -o -name '*.h' \) -print0)
 if [ ${#bad[@]} -gt 0 ]; then
   printf 'not clang-formatted (run clang-format -i):\n'
   printf '  %s\n' "${bad[@]}"

@@ -5,10 +5,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <mutex>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/match.h"
+#include "absl/synchronization/mutex.h"
 #include "agent/files/file_sink.h"
 #include "agent/grpc/grpc_ca_connection.h"
 #include "agent/kube/kubernetes_sink.h"
@@ -33,18 +34,18 @@ using json = nlohmann::json;
 // Records every message the agent serialises towards the CA.
 class WireRecorder {
  public:
-  void Add(std::string bytes) {
-    std::lock_guard<std::mutex> lock(mu_);
+  void Add(std::string bytes) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
     messages_.push_back(std::move(bytes));
   }
-  std::vector<std::string> messages() {
-    std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> messages() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
     return messages_;
   }
 
  private:
-  std::mutex mu_;
-  std::vector<std::string> messages_;
+  absl::Mutex mu_;
+  std::vector<std::string> messages_ ABSL_GUARDED_BY(mu_);
 };
 
 class RecordingInterceptor : public grpc::experimental::Interceptor {

@@ -2,14 +2,14 @@
 //   /metrics  Prometheus text format
 //   /healthz  200 while the process serves requests (liveness)
 //   /readyz   200 when `ready` returns OK, else 503 with its message
-#ifndef MESHTRUST_BASE_OPS_HTTP_H_
-#define MESHTRUST_BASE_OPS_HTTP_H_
+#ifndef MESHTRUST_NET_OPS_HTTP_H_
+#define MESHTRUST_NET_OPS_HTTP_H_
 
 #include <functional>
 
 #include "absl/status/status.h"
-#include "base/http_server.h"
 #include "base/metrics.h"
+#include "net/http_server.h"
 
 namespace meshtrust {
 
@@ -18,4 +18,4 @@ HttpResponse HandleOpsHttp(const MetricsRegistry& metrics,
 
 }  // namespace meshtrust
 
-#endif  // MESHTRUST_BASE_OPS_HTTP_H_
+#endif  // MESHTRUST_NET_OPS_HTTP_H_

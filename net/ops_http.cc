@@ -1,4 +1,4 @@
-#include "base/ops_http.h"
+#include "net/ops_http.h"
 
 namespace meshtrust {
 

@@ -1,4 +1,4 @@
-#include "pki/pinned_ca.h"
+#include "net/pinned_ca.h"
 
 #include <fcntl.h>
 #include <netdb.h>
@@ -17,7 +17,7 @@
 #include "pki/error.h"
 #include "pki/key.h"
 
-namespace meshtrust::pki {
+namespace meshtrust::net {
 namespace {
 
 class Socket {
@@ -129,19 +129,19 @@ absl::StatusOr<ossl::UniquePtr<X509>> FetchPinnedCa(const std::string& address,
   if (absl::Status s = ConnectWithTimeout(host, port, timeout, &sock); !s.ok()) return s;
 
   ossl::UniquePtr<SSL_CTX> ctx(SSL_CTX_new(TLS_client_method()));
-  if (ctx == nullptr) return InternalOpenSslError("creating a TLS context");
+  if (ctx == nullptr) return pki::InternalOpenSslError("creating a TLS context");
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
   // Deliberately unverified: trust comes from the pin, checked below.
   SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);
   SSL_CTX_set_alpn_protos(ctx.get(), reinterpret_cast<const unsigned char*>("\x02h2"), 3);
   ossl::UniquePtr<SSL> ssl(SSL_new(ctx.get()));
   if (ssl == nullptr || SSL_set_fd(ssl.get(), sock.fd()) != 1) {
-    return InternalOpenSslError("creating a TLS connection");
+    return pki::InternalOpenSslError("creating a TLS connection");
   }
   SSL_set_tlsext_host_name(ssl.get(), host.c_str());
   if (SSL_connect(ssl.get()) != 1) {
-    return OpenSslError(absl::StatusCode::kUnavailable,
-                        absl::StrCat("TLS handshake with ", address, " failed"));
+    return pki::OpenSslError(absl::StatusCode::kUnavailable,
+                             absl::StrCat("TLS handshake with ", address, " failed"));
   }
   STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl.get());  // get0: owned by ssl.
   X509* leaf = SSL_get0_peer_certificate(ssl.get());
@@ -152,8 +152,8 @@ absl::StatusOr<ossl::UniquePtr<X509>> FetchPinnedCa(const std::string& address,
   X509* pinned = nullptr;
   for (int i = 0; i < sk_X509_num(chain); ++i) {
     X509* cert = sk_X509_value(chain, i);
-    absl::StatusOr<std::string> cert_pin = SpkiSha256Pin(PublicKeyOf(cert));
-    if (cert_pin.ok() && *cert_pin == pin && IsCa(cert)) {
+    absl::StatusOr<std::string> cert_pin = pki::SpkiSha256Pin(pki::PublicKeyOf(cert));
+    if (cert_pin.ok() && *cert_pin == pin && pki::IsCa(cert)) {
       pinned = cert;
     } else if (cert != leaf) {
       others.push_back(cert);
@@ -166,11 +166,11 @@ absl::StatusOr<ossl::UniquePtr<X509>> FetchPinnedCa(const std::string& address,
                      " matches the pin; check the pin printed by meshtrust-ca init (or someone is "
                      "in the middle)"));
   }
-  if (absl::Status s = VerifyChain(leaf, others, {pinned}); !s.ok()) {
+  if (absl::Status s = pki::VerifyChain(leaf, others, {pinned}); !s.ok()) {
     return absl::PermissionDeniedError(absl::StrCat(
         "the server certificate of ", address, " is not issued by the pinned CA: ", s.message()));
   }
   return ossl::UpRef(pinned);
 }
 
-}  // namespace meshtrust::pki
+}  // namespace meshtrust::net

@@ -3,8 +3,8 @@
 // endpoint and the tests' Kubernetes API emulator; it is not meant for
 // untrusted high-volume traffic (bounded headers and bodies, but a thread per
 // connection).
-#ifndef MESHTRUST_BASE_HTTP_SERVER_H_
-#define MESHTRUST_BASE_HTTP_SERVER_H_
+#ifndef MESHTRUST_NET_HTTP_SERVER_H_
+#define MESHTRUST_NET_HTTP_SERVER_H_
 
 #include <openssl/ssl.h>
 
@@ -12,12 +12,13 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "pki/ossl.h"
 
 namespace meshtrust {
@@ -47,19 +48,19 @@ class HttpServer {
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(const std::string& address,
                                                            Handler handler);
   // HTTPS with a server context holding the certificate and key (see
-  // pki::NewTlsServerContext). Only HTTP/1.1 is offered in ALPN.
+  // net::NewTlsServerContext). Only HTTP/1.1 is offered in ALPN.
   static absl::StatusOr<std::unique_ptr<HttpServer>> StartTls(const std::string& address,
                                                               ossl::UniquePtr<SSL_CTX> ctx,
                                                               Handler handler);
   ~HttpServer();
   int port() const { return port_; }
-  void Stop();
+  void Stop() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   HttpServer() = default;
   absl::Status Listen(const std::string& address);
-  void AcceptLoop();
-  void Serve(int fd);
+  void AcceptLoop() ABSL_LOCKS_EXCLUDED(mu_);
+  void Serve(int fd) ABSL_LOCKS_EXCLUDED(mu_);
 
   ossl::UniquePtr<SSL_CTX> ctx_;  // Null for plain HTTP.
   Handler handler_;
@@ -67,11 +68,11 @@ class HttpServer {
   int port_ = 0;
   std::atomic<bool> stopping_{false};
   std::thread acceptor_;
-  std::mutex mu_;
-  std::vector<std::thread> workers_;
-  std::vector<int> open_fds_;
+  absl::Mutex mu_;
+  std::vector<std::thread> workers_ ABSL_GUARDED_BY(mu_);
+  std::vector<int> open_fds_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace meshtrust
 
-#endif  // MESHTRUST_BASE_HTTP_SERVER_H_
+#endif  // MESHTRUST_NET_HTTP_SERVER_H_

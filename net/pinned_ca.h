@@ -3,8 +3,8 @@
 // chain whose SubjectPublicKeyInfo has the pinned SHA-256, check that it is a
 // CA and that it issued the server's certificate, and return it. Every later
 // connection verifies the server normally against that CA.
-#ifndef MESHTRUST_PKI_PINNED_CA_H_
-#define MESHTRUST_PKI_PINNED_CA_H_
+#ifndef MESHTRUST_NET_PINNED_CA_H_
+#define MESHTRUST_NET_PINNED_CA_H_
 
 #include <chrono>
 #include <string>
@@ -12,7 +12,7 @@
 #include "absl/status/statusor.h"
 #include "pki/ossl.h"
 
-namespace meshtrust::pki {
+namespace meshtrust::net {
 
 // `address` is host:port; `pin` is "sha256:<64 hex>".
 absl::StatusOr<ossl::UniquePtr<X509>> FetchPinnedCa(const std::string& address,
@@ -25,6 +25,6 @@ absl::Status ValidatePin(const std::string& pin);
 // Splits "host:port" or "[v6]:port".
 absl::Status SplitHostPort(const std::string& address, std::string* host, std::string* port);
 
-}  // namespace meshtrust::pki
+}  // namespace meshtrust::net
 
-#endif  // MESHTRUST_PKI_PINNED_CA_H_
+#endif  // MESHTRUST_NET_PINNED_CA_H_

@@ -1,4 +1,4 @@
-#include "base/http_server.h"
+#include "net/http_server.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -210,7 +210,7 @@ void HttpServer::Stop() {
   if (acceptor_.joinable()) acceptor_.join();
   std::vector<std::thread> workers;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     for (int fd : open_fds_) ::shutdown(fd, SHUT_RDWR);
     workers.swap(workers_);
   }
@@ -224,7 +224,7 @@ void HttpServer::AcceptLoop() {
       if (stopping_) return;
       continue;
     }
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     open_fds_.push_back(fd);
     workers_.emplace_back([this, fd] { Serve(fd); });
   }
@@ -257,7 +257,7 @@ void HttpServer::Serve(int fd) {
     if (ssl != nullptr) SSL_shutdown(ssl.get());
   }
   ERR_clear_error();
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   open_fds_.erase(std::remove(open_fds_.begin(), open_fds_.end(), fd), open_fds_.end());
   ::close(fd);
 }
