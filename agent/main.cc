@@ -3,35 +3,40 @@
 //
 //   meshtrust-agent once --ca HOST:PORT --cluster NAME [--pin sha256:... --token-file F]
 //                        [--sink kubernetes|file] ...
-#include <openssl/crypto.h>
 #include <signal.h>
 #include <sys/stat.h>
 
-#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
-#include <mutex>
 #include <thread>
 
 #include "CLI/CLI.hpp"
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "agent/agent_metrics.h"
-#include "agent/file_sink.h"
-#include "agent/grpc_ca_connection.h"
-#include "agent/identity_store.h"
-#include "agent/installer.h"
-#include "agent/istiod_restarter.h"
-#include "agent/kube_client.h"
-#include "agent/kubernetes_sink.h"
-#include "agent/runner.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "agent/core/agent_metrics.h"
+#include "agent/core/identity_manager.h"
+#include "agent/core/installer.h"
+#include "agent/core/runner.h"
+#include "agent/files/file_identity_store.h"
+#include "agent/files/file_sink.h"
+#include "agent/grpc/grpc_ca_connection.h"
+#include "agent/grpc/grpc_enroller.h"
+#include "agent/kube/istiod_restarter.h"
+#include "agent/kube/kube_client.h"
+#include "agent/kube/kubernetes_identity_store.h"
+#include "agent/kube/kubernetes_sink.h"
 #include "base/files.h"
-#include "base/http_server.h"
 #include "base/logging.h"
 #include "base/metrics.h"
-#include "base/ops_http.h"
+#include "base/time_format.h"
 #include "base/yaml_config.h"
+#include "net/http_server.h"
+#include "net/ops_http.h"
 #include "pki/certificate.h"
+#include "pki/key.h"
 #include "spdlog/sinks/stdout_sinks.h"
 
 namespace meshtrust::agent {
@@ -71,70 +76,23 @@ int Fail(absl::string_view what, const absl::Status& status) {
   return 1;
 }
 
-// Loads the stored identity, or enrolls with the join token and stores it.
-absl::StatusOr<client::Identity> ObtainIdentity(const Flags& f, IdentityStore* store,
-                                                std::chrono::seconds timeout) {
-  absl::StatusOr<std::optional<client::Identity>> stored = store->Load();
-  if (!stored.ok()) return stored.status();
-  std::string expected = absl::StrCat("spiffe://meshtrust/cluster/", f.cluster);
-  if (stored->has_value()) {
-    client::Identity& id = **stored;
-    if (id.identity != expected) {
-      return absl::FailedPreconditionError(absl::StrCat(store->Describe(), " holds identity ",
-                                                        id.identity, ", not ", expected,
-                                                        "; check --cluster"));
-    }
-    absl::StatusOr<ossl::UniquePtr<X509>> cert = pki::ParseCertificatePem(id.certificate_pem);
-    if (!cert.ok()) return cert.status();
-    if (pki::NotAfter(cert->get()) <= std::chrono::system_clock::now()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("the agent identity in ", store->Describe(), " expired at ",
-                       Rfc3339(pki::NotAfter(cert->get())),
-                       "; create a join token (meshtrustctl token create --cluster ", f.cluster,
-                       "), delete the identity and enroll again"));
-    }
-    spdlog::info("using the stored identity {} from {}", id.identity, store->Describe());
-    return std::move(id);
-  }
-  std::string token;
+// The join token from --token-file or MESHTRUST_JOIN_TOKEN; "" when neither
+// was given. Read only when the agent has no stored identity.
+absl::StatusOr<std::string> ReadJoinToken(const Flags& f) {
   if (const char* env = std::getenv("MESHTRUST_JOIN_TOKEN");
       env != nullptr && f.token_file.empty()) {
-    token = env;
-  } else if (!f.token_file.empty()) {
-    absl::StatusOr<std::string> t = ReadFile(f.token_file, 4096);
-    if (!t.ok()) return t.status();
-    token = std::string(absl::StripAsciiWhitespace(*t));
-  } else {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "no stored identity in ", store->Describe(),
-        " and no join token: give --token-file (or MESHTRUST_JOIN_TOKEN) and --pin to enroll"));
+    return std::string(env);
   }
-  if (f.pin.empty()) return absl::InvalidArgumentError("--pin is required to enroll");
-  absl::StatusOr<pki::KeyAlgorithm> alg = pki::ParseKeyAlgorithm("ecdsa-p256");
-  absl::StatusOr<client::Identity> id =
-      client::Enroll(f.ca_address, f.pin, token, *alg, timeout, expected);
-  if (!id.ok()) return id.status();
-  if (id->identity != expected) {  // A CA that predates expected_identity.
-    return absl::FailedPreconditionError(absl::StrCat("the join token enrolled ", id->identity,
-                                                      ", not ", expected,
-                                                      "; it belongs to another cluster"));
-  }
-  if (absl::Status s = store->Save(*id); !s.ok()) return s;
-  spdlog::info("enrolled as {}; identity stored in {}", id->identity, store->Describe());
-  return id;
+  if (f.token_file.empty()) return std::string();
+  absl::StatusOr<std::string> t = ReadFile(f.token_file, 4096);
+  if (!t.ok()) return t.status();
+  return std::string(absl::StripAsciiWhitespace(*t));
 }
 
-TimePoint IdentityNotAfter(const client::Identity& id) {
-  absl::StatusOr<ossl::UniquePtr<X509>> cert = pki::ParseCertificatePem(id.certificate_pem);
-  return cert.ok() ? pki::NotAfter(cert->get()) : TimePoint{};
-}
-
-// When the agent identity is due for renewal: two thirds into its life.
-TimePoint IdentityRenewAt(const client::Identity& id) {
-  absl::StatusOr<ossl::UniquePtr<X509>> cert = pki::ParseCertificatePem(id.certificate_pem);
-  if (!cert.ok()) return TimePoint{};
-  TimePoint nb = pki::NotBefore(cert->get()), na = pki::NotAfter(cert->get());
-  return nb + (na - nb) * 2 / 3;
+std::unique_ptr<CaConnection> Connect(const Flags& f, const client::Identity& identity,
+                                      std::chrono::seconds timeout) {
+  return std::make_unique<GrpcCaConnection>(
+      client::CreateChannel(f.ca_address, identity.control_ca_pem, &identity), timeout);
 }
 
 // Everything an agent needs, wired from the flags.
@@ -142,8 +100,10 @@ struct Agent {
   std::unique_ptr<KubeClient> kube;
   std::unique_ptr<SecretSink> sink;
   std::unique_ptr<IdentityStore> identity_store;
+  std::unique_ptr<Enroller> enroller;
+  std::unique_ptr<IdentityManager> identities;
   client::Identity identity;
-  std::unique_ptr<GrpcCaConnection> ca;
+  std::unique_ptr<CaConnection> ca;
   std::unique_ptr<Installer> installer;
 };
 
@@ -179,24 +139,27 @@ absl::StatusOr<Agent> Setup(const Flags& f, std::string* stage) {
     a.identity_store = std::make_unique<KubernetesIdentityStore>(a.kube.get(), f.identity_namespace,
                                                                  f.identity_secret);
   }
+  a.enroller = std::make_unique<GrpcEnroller>(f.ca_address, timeout);
+  IdentityManagerOptions identity_options;
+  identity_options.cluster = f.cluster;
+  identity_options.pin = f.pin;
+  a.identities = std::make_unique<IdentityManager>(a.identity_store.get(), a.enroller.get(),
+                                                   &SystemClock::Get(), identity_options);
   *stage = "identity";
-  absl::StatusOr<client::Identity> identity = ObtainIdentity(f, a.identity_store.get(), timeout);
+  absl::StatusOr<client::Identity> identity =
+      a.identities->LoadOrEnroll([&f] { return ReadJoinToken(f); });
   if (!identity.ok()) return identity.status();
   a.identity = *std::move(identity);
-  a.ca = std::make_unique<GrpcCaConnection>(
-      client::CreateChannel(f.ca_address, a.identity.control_ca_pem, &a.identity), timeout);
+  a.ca = Connect(f, a.identity, timeout);
 
-  if (IdentityRenewAt(a.identity) <= std::chrono::system_clock::now()) {
+  if (a.identities->RenewalDue(a.identity)) {
     *stage = "renewing the agent identity";
-    absl::StatusOr<client::Identity> renewed =
-        a.ca->RenewIdentity(a.identity, pki::KeyAlgorithm::kEcdsaP256);
+    absl::StatusOr<client::Identity> renewed = a.identities->Renew(a.identity, a.ca.get());
     if (!renewed.ok()) return renewed.status();
-    if (absl::Status s = a.identity_store->Save(*renewed); !s.ok()) return s;
     a.identity = *std::move(renewed);
-    a.ca = std::make_unique<GrpcCaConnection>(
-        client::CreateChannel(f.ca_address, a.identity.control_ca_pem, &a.identity), timeout);
+    a.ca = Connect(f, a.identity, timeout);
     spdlog::info("renewed the agent identity (valid until {})",
-                 Rfc3339(IdentityNotAfter(a.identity)));
+                 Rfc3339(IdentityManager::NotAfter(a.identity)));
   }
   InstallerOptions options;
   options.cluster = f.cluster;
@@ -232,6 +195,64 @@ int RunOnce(const Flags& f) {
   return 0;
 }
 
+// What the signal thread, the renewal timer, metrics scrapes and the main
+// loop share while the agent runs.
+class RunState {
+ public:
+  // Ends the current round and the loop (from the signal thread).
+  void RequestStop() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    if (current_ != nullptr) current_->Stop();
+  }
+  bool stopping() const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return stopping_;
+  }
+  // Returns after `timeout`, or earlier when a stop is requested.
+  void WaitForStop(absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithTimeout(absl::Condition(&stopping_), timeout);
+  }
+  // The current Runner's status, or the last round's between rounds.
+  RunnerStatus Snapshot() const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return current_ != nullptr ? current_->status() : carried_;
+  }
+  // Starts a round with `runner`; false when a stop was requested.
+  bool BeginRound(Runner* runner) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return false;
+    current_ = runner;
+    round_done_ = false;
+    return true;
+  }
+  void EndRound(const RunnerStatus& last) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    carried_ = last;
+    carried_.watch_connected = false;
+    current_ = nullptr;
+    round_done_ = true;
+  }
+  // True when `deadline` came before the round ended or a stop was requested.
+  bool ReachedBeforeRoundEnds(TimePoint deadline) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return !mu_.AwaitWithDeadline(absl::Condition(this, &RunState::StoppingOrRoundDone),
+                                  absl::FromChrono(deadline));
+  }
+
+ private:
+  bool StoppingOrRoundDone() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stopping_ || round_done_;
+  }
+
+  mutable absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool round_done_ ABSL_GUARDED_BY(mu_) = false;
+  Runner* current_ ABSL_GUARDED_BY(mu_) = nullptr;
+  RunnerStatus carried_ ABSL_GUARDED_BY(mu_);
+};
+
 int RunForever(const Flags& f) {
   // Block the stop signals before any thread starts, then wait for one.
   sigset_t stop;
@@ -239,15 +260,8 @@ int RunForever(const Flags& f) {
   sigaddset(&stop, SIGINT);
   sigaddset(&stop, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
-  std::mutex mu;
-  std::condition_variable cv;
-  bool stopping = false;      // Guarded by mu.
-  Runner* current = nullptr;  // Guarded by mu.
-  RunnerStatus carried;       // The last round's status. Guarded by mu.
-  auto snapshot = [&] {
-    std::lock_guard<std::mutex> lock(mu);
-    return current != nullptr ? current->status() : carried;
-  };
+  RunState state;
+  auto snapshot = [&state] { return state.Snapshot(); };
   MetricsRegistry registry;
   RegisterAgentMetrics(&registry, f.cluster, snapshot);
   std::unique_ptr<HttpServer> ops;
@@ -267,20 +281,13 @@ int RunForever(const Flags& f) {
     int sig = 0;
     sigwait(&stop, &sig);
     spdlog::info("received signal {}, stopping", sig);
-    std::lock_guard<std::mutex> lock(mu);
-    stopping = true;
-    if (current != nullptr) current->Stop();
-    cv.notify_all();
+    state.RequestStop();
   });
-  auto stopped = [&] {
-    std::lock_guard<std::mutex> lock(mu);
-    return stopping;
-  };
   // One round per agent identity: the Runner works with the identity it was
   // built with, so it is stopped and rebuilt when the identity is renewed.
   // The installed cacerts is untouched in between.
   int rc = 0;
-  for (bool first = true; !stopped(); first = false) {
+  for (bool first = true; !state.stopping(); first = false) {
     std::string stage;
     absl::StatusOr<Agent> a = Setup(f, &stage);
     if (!a.ok()) {
@@ -290,8 +297,7 @@ int RunForever(const Flags& f) {
       }
       spdlog::error("{} failed, keeping what is installed; retrying in 30 s: {}", stage,
                     a.status());
-      std::unique_lock<std::mutex> lock(mu);
-      cv.wait_for(lock, std::chrono::seconds(30), [&] { return stopping; });
+      state.WaitForStop(absl::Seconds(30));
       continue;
     }
     RunnerOptions options;
@@ -303,22 +309,12 @@ int RunForever(const Flags& f) {
     if (f.restart_istiod)
       options.after_change = [&f, agent] { return RestartIstiodIfAsked(f, *agent); };
     Runner runner(a->installer.get(), a->ca.get(), &SystemClock::Get(), f.cluster, options);
-    // Not before half of what remains, either: a short-lived identity's
-    // backdated notBefore can put two thirds of its life in the past.
-    TimePoint now = std::chrono::system_clock::now();
-    TimePoint renew_at =
-        std::max(IdentityRenewAt(a->identity), now + (IdentityNotAfter(a->identity) - now) / 2);
-    bool runner_done = false;
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      if (stopping) break;
-      current = &runner;
-    }
+    TimePoint renew_at = a->identities->NextRenewal(a->identity);
+    if (!state.BeginRound(&runner)) break;
     std::thread renewal([&] {
-      std::unique_lock<std::mutex> lock(mu);
-      if (!cv.wait_until(lock, renew_at, [&] { return stopping || runner_done; })) {
+      if (state.ReachedBeforeRoundEnds(renew_at)) {
         spdlog::info("the agent identity is due for renewal (expires {})",
-                     Rfc3339(IdentityNotAfter(agent->identity)));
+                     Rfc3339(IdentityManager::NotAfter(agent->identity)));
         runner.Stop();
       }
     });
@@ -327,14 +323,7 @@ int RunForever(const Flags& f) {
                    a->sink->Describe());
     }
     runner.Run();
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      carried = runner.status();
-      carried.watch_connected = false;
-      current = nullptr;
-      runner_done = true;
-    }
-    cv.notify_all();
+    state.EndRound(runner.status());
     renewal.join();
   }
   if (ops != nullptr) ops->Stop();
@@ -354,7 +343,10 @@ int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);  // A peer closing early is an error, not a crash.
   // Until the flags choose a format, log as text to stderr.
   spdlog::set_default_logger(spdlog::stderr_logger_mt("meshtrust-agent"));
-  CRYPTO_secure_malloc_init(1 << 16, 32);
+  // Private key material OpenSSL allocates goes to its locked secure heap.
+  if (absl::Status s = meshtrust::pki::InitSecureKeyHeap(1 << 16); !s.ok()) {
+    spdlog::warn("{}", s.message());
+  }
 
   CLI::App app{"meshtrust-agent: keeps Istio's cacerts holding this cluster's intermediate CA"};
   app.require_subcommand(1);

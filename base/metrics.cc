@@ -52,12 +52,12 @@ void Line(std::string& out, const std::string& name, const Labels& labels, doubl
 }  // namespace
 
 void CounterFamily::Add(const Labels& labels, double by) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   values_[labels] += by;
 }
 
 void Histogram::Observe(double value) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   for (size_t i = 0; i < bounds_.size(); ++i) {
     if (value <= bounds_[i]) {
       ++counts_[i];
@@ -75,7 +75,7 @@ CounterFamily* MetricsRegistry::AddCounter(const std::string& name, const std::s
   e->type = "counter";
   e->counter = std::make_unique<CounterFamily>();
   CounterFamily* out = e->counter.get();
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   entries_.push_back(std::move(e));
   return out;
 }
@@ -88,7 +88,7 @@ Histogram* MetricsRegistry::AddHistogram(const std::string& name, const std::str
   e->type = "histogram";
   e->histogram = std::make_unique<Histogram>(std::move(upper_bounds));
   Histogram* out = e->histogram.get();
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   entries_.push_back(std::move(e));
   return out;
 }
@@ -111,14 +111,14 @@ void MetricsRegistry::AddReader(const std::string& name, const std::string& help
   e->help = help;
   e->type = type;
   e->gauge = std::move(read);
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   entries_.push_back(std::move(e));
 }
 
 std::string MetricsRegistry::Render() const {
   std::vector<const Entry*> entries;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     for (const auto& e : entries_) entries.push_back(e.get());
   }
   std::string out;
@@ -126,11 +126,11 @@ std::string MetricsRegistry::Render() const {
     out += "# HELP " + e->name + " " + e->help + "\n";
     out += "# TYPE " + e->name + " " + e->type + "\n";
     if (e->counter != nullptr) {
-      std::lock_guard<std::mutex> lock(e->counter->mu_);
+      absl::MutexLock lock(&e->counter->mu_);
       for (const auto& [labels, value] : e->counter->values_) Line(out, e->name, labels, value);
     } else if (e->histogram != nullptr) {
       const Histogram& h = *e->histogram;
-      std::lock_guard<std::mutex> lock(h.mu_);
+      absl::MutexLock lock(&h.mu_);
       uint64_t cumulative = 0;
       for (size_t i = 0; i < h.bounds_.size(); ++i) {
         cumulative += h.counts_[i];

@@ -12,9 +12,11 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 namespace meshtrust {
 
@@ -27,12 +29,12 @@ struct MetricSample {
 
 class CounterFamily {
  public:
-  void Add(const Labels& labels, double by = 1);
+  void Add(const Labels& labels, double by = 1) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   friend class MetricsRegistry;
-  mutable std::mutex mu_;
-  std::map<Labels, double> values_;  // Guarded by mu_.
+  mutable absl::Mutex mu_;
+  std::map<Labels, double> values_ ABSL_GUARDED_BY(mu_);
 };
 
 class Histogram {
@@ -40,15 +42,15 @@ class Histogram {
   explicit Histogram(std::vector<double> upper_bounds) : bounds_(std::move(upper_bounds)) {
     counts_.assign(bounds_.size(), 0);
   }
-  void Observe(double value);
+  void Observe(double value) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   friend class MetricsRegistry;
   std::vector<double> bounds_;
-  mutable std::mutex mu_;
-  std::vector<uint64_t> counts_;  // Per bucket, not cumulative. Guarded by mu_.
-  uint64_t count_ = 0;            // Guarded by mu_.
-  double sum_ = 0;                // Guarded by mu_.
+  mutable absl::Mutex mu_;
+  std::vector<uint64_t> counts_ ABSL_GUARDED_BY(mu_);  // Per bucket, not cumulative.
+  uint64_t count_ ABSL_GUARDED_BY(mu_) = 0;
+  double sum_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 class MetricsRegistry {
@@ -77,8 +79,9 @@ class MetricsRegistry {
   };
   void AddReader(const std::string& name, const std::string& help, const std::string& type,
                  std::function<std::vector<MetricSample>()> read);
-  mutable std::mutex mu_;
-  std::vector<std::unique_ptr<Entry>> entries_;  // Guarded by mu_ (the list, not the values).
+  mutable absl::Mutex mu_;
+  // The list, not the values: each counter and histogram has its own lock.
+  std::vector<std::unique_ptr<Entry>> entries_ ABSL_GUARDED_BY(mu_);
 };
 
 // Latency buckets in seconds, from 100 µs to 10 s.

@@ -1,6 +1,5 @@
 #include "base/secret_bytes.h"
 
-#include <openssl/crypto.h>
 #include <sodium.h>
 
 #include <cstdlib>
@@ -61,7 +60,8 @@ void SecretBytes::Truncate(size_t n) {
 bool SecretBytes::Equals(const SecretBytes& other) const {
   if (size_ != other.size_) return false;
   if (size_ == 0) return true;
-  return CRYPTO_memcmp(data_, other.data_, size_) == 0;
+  // Constant time: the comparison must not reveal where the secrets differ.
+  return sodium_memcmp(data_, other.data_, size_) == 0;
 }
 
 void SecretBytes::Release() {

@@ -20,9 +20,9 @@
 #include "absl/time/time.h"
 #include "base/clock.h"
 #include "base/files.h"
+#include "base/hex.h"
 #include "base/logging.h"
 #include "base/metrics.h"
-#include "base/ops_http.h"
 #include "base/yaml_config.h"
 #include "ca/audit/audit_verify.h"
 #include "ca/core/authority.h"
@@ -30,6 +30,7 @@
 #include "ca/server/public_http.h"
 #include "ca/server/server.h"
 #include "ca/state/state_dir.h"
+#include "net/ops_http.h"
 #include "pki/key.h"
 #include "spdlog/sinks/stdout_sinks.h"
 

@@ -4,9 +4,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "meshtrust/v1/meshtrust.grpc.pb.h"
+#include "net/pinned_ca.h"
 #include "pki/certificate.h"
 #include "pki/csr.h"
-#include "pki/pinned_ca.h"
 
 namespace meshtrust::client {
 
@@ -53,22 +53,18 @@ std::unique_ptr<grpc::ClientContext> NewContext(std::chrono::milliseconds timeou
   return context;
 }
 
-absl::StatusOr<Identity> Enroll(const std::string& address, const std::string& pin,
-                                const std::string& token, pki::KeyAlgorithm algorithm,
-                                std::chrono::milliseconds timeout,
-                                const std::string& expected_identity) {
-  absl::StatusOr<ossl::UniquePtr<X509>> control = pki::FetchPinnedCa(address, pin, timeout);
+absl::StatusOr<EnrolledCertificate> EnrollCsr(const std::string& address, const std::string& pin,
+                                              const std::string& token, const std::string& csr_der,
+                                              std::chrono::milliseconds timeout,
+                                              const std::string& expected_identity) {
+  absl::StatusOr<ossl::UniquePtr<X509>> control = net::FetchPinnedCa(address, pin, timeout);
   if (!control.ok()) return control.status();
   std::string control_pem = pki::CertificatePem(control->get());
-  absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> key = pki::GenerateKey(algorithm);
-  if (!key.ok()) return key.status();
-  absl::StatusOr<std::string> csr = pki::BuildCsrDer(key->get(), "");
-  if (!csr.ok()) return csr.status();
 
   auto stub = v1::TrustAuthority::NewStub(CreateChannel(address, control_pem, nullptr));
   v1::EnrollRequest request;
   request.set_token(token);
-  request.set_csr_der(*csr);
+  request.set_csr_der(csr_der);
   request.set_expected_identity(expected_identity);
   v1::EnrollResponse response;
   auto context = NewContext(timeout);
@@ -79,18 +75,32 @@ absl::StatusOr<Identity> Enroll(const std::string& address, const std::string& p
     absl::Status s = FromGrpcStatus(status);
     return absl::Status(s.code(), absl::StrCat("enrollment refused: ", s.message()));
   }
-  absl::StatusOr<ossl::UniquePtr<X509>> cert = pki::ParseCertificatePem(response.certificate_pem());
+  if (response.control_ca_pem() != control_pem) {
+    return absl::DataLossError("the CA returned a control CA other than the pinned one");
+  }
+  return EnrolledCertificate{response.identity(), response.certificate_pem(), control_pem};
+}
+
+absl::StatusOr<Identity> Enroll(const std::string& address, const std::string& pin,
+                                const std::string& token, pki::KeyAlgorithm algorithm,
+                                std::chrono::milliseconds timeout,
+                                const std::string& expected_identity) {
+  absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> key = pki::GenerateKey(algorithm);
+  if (!key.ok()) return key.status();
+  absl::StatusOr<std::string> csr = pki::BuildCsrDer(key->get(), "");
+  if (!csr.ok()) return csr.status();
+  absl::StatusOr<EnrolledCertificate> enrolled =
+      EnrollCsr(address, pin, token, *csr, timeout, expected_identity);
+  if (!enrolled.ok()) return enrolled.status();
+  absl::StatusOr<ossl::UniquePtr<X509>> cert = pki::ParseCertificatePem(enrolled->certificate_pem);
   if (!cert.ok()) return cert.status();
   if (!pki::SamePublicKey(pki::PublicKeyOf(cert->get()), key->get())) {
     return absl::DataLossError("the CA returned an identity certificate for a different key");
   }
-  if (response.control_ca_pem() != control_pem) {
-    return absl::DataLossError("the CA returned a control CA other than the pinned one");
-  }
   absl::StatusOr<SecretBytes> key_pem = pki::PrivateKeyToPkcs8Pem(key->get());
   if (!key_pem.ok()) return key_pem.status();
-  return Identity{response.identity(), response.certificate_pem(), *std::move(key_pem),
-                  control_pem};
+  return Identity{enrolled->identity, enrolled->certificate_pem, *std::move(key_pem),
+                  enrolled->control_ca_pem};
 }
 
 }  // namespace meshtrust::client

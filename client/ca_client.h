@@ -36,6 +36,21 @@ absl::StatusOr<Identity> Enroll(const std::string& address, const std::string& p
                                 std::chrono::milliseconds timeout = kDefaultCallTimeout,
                                 const std::string& expected_identity = "");
 
+// What the CA answered to an enrollment.
+struct EnrolledCertificate {
+  std::string identity;  // spiffe://meshtrust/...
+  std::string certificate_pem;
+  std::string control_ca_pem;  // The pinned control CA.
+};
+
+// Bootstraps trust with `pin` and exchanges `token` and `csr_der` for an
+// identity certificate. The caller generated the key and must check that the
+// certificate is for it. `expected_identity` as for Enroll.
+absl::StatusOr<EnrolledCertificate> EnrollCsr(
+    const std::string& address, const std::string& pin, const std::string& token,
+    const std::string& csr_der, std::chrono::milliseconds timeout = kDefaultCallTimeout,
+    const std::string& expected_identity = "");
+
 absl::Status FromGrpcStatus(const grpc::Status& status);
 
 // A ClientContext with a deadline, for one call. It carries `request_id` (a

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/clock.h"
+#include "pki/der.h"
 #include "pki/digest.h"
 #include "pki/error.h"
 #include "pki/key.h"
@@ -226,16 +227,9 @@ absl::StatusOr<ossl::UniquePtr<X509>> IssueCertificate(const CertificateTemplate
 }
 
 absl::StatusOr<ossl::UniquePtr<X509>> ParseCertificateDer(absl::string_view der) {
-  const auto* begin = reinterpret_cast<const unsigned char*>(der.data());
-  const unsigned char* p = begin;
-  ossl::UniquePtr<X509> cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
-  if (cert == nullptr) {
-    return OpenSslError(absl::StatusCode::kInvalidArgument, "certificate is not valid DER");
-  }
-  if (p != begin + der.size()) {
-    return absl::InvalidArgumentError("certificate DER has trailing bytes");
-  }
-  return cert;
+  return ParseWholeDer<X509>(der, d2i_X509,
+                             {.not_valid = "certificate is not valid DER",
+                              .trailing = "certificate DER has trailing bytes"});
 }
 
 absl::StatusOr<ossl::UniquePtr<X509>> ParseCertificatePem(absl::string_view pem) {
@@ -245,25 +239,10 @@ absl::StatusOr<ossl::UniquePtr<X509>> ParseCertificatePem(absl::string_view pem)
 }
 
 absl::StatusOr<std::vector<ossl::UniquePtr<X509>>> ParseCertificateChainPem(absl::string_view pem) {
-  absl::StatusOr<std::vector<std::string>> ders = DecodePemSequence(pem, "CERTIFICATE");
-  if (!ders.ok()) return ders.status();
-  std::vector<ossl::UniquePtr<X509>> out;
-  for (const std::string& der : *ders) {
-    absl::StatusOr<ossl::UniquePtr<X509>> cert = ParseCertificateDer(der);
-    if (!cert.ok()) return cert.status();
-    out.push_back(*std::move(cert));
-  }
-  return out;
+  return ParsePemSequenceWith<X509>(pem, "CERTIFICATE", ParseCertificateDer);
 }
 
-std::string CertificateDer(X509* cert) {
-  int len = i2d_X509(cert, nullptr);
-  if (len <= 0) return "";
-  std::string der(static_cast<size_t>(len), '\0');
-  auto* p = reinterpret_cast<unsigned char*>(der.data());
-  i2d_X509(cert, &p);
-  return der;
-}
+std::string CertificateDer(X509* cert) { return EncodeDer(cert, i2d_X509); }
 
 std::string CertificatePem(X509* cert) { return EncodePem(CertificateDer(cert), "CERTIFICATE"); }
 
@@ -324,6 +303,23 @@ bool IsCa(X509* cert) {
 }
 
 long PathLen(X509* cert) { return X509_get_pathlen(cert); }  // NOLINT(runtime/int)
+
+bool PermitsKeyUsage(X509* cert, uint32_t usages) {
+  // OpenSSL numbers the bits the other way round (KU_DIGITAL_SIGNATURE is
+  // 0x80) and answers UINT32_MAX when the extension is absent.
+  uint32_t ku = X509_get_key_usage(cert);
+  if (ku == UINT32_MAX) return true;
+  uint32_t ossl_bits = 0;
+  if (usages & kDigitalSignature) ossl_bits |= KU_DIGITAL_SIGNATURE;
+  if (usages & kKeyEncipherment) ossl_bits |= KU_KEY_ENCIPHERMENT;
+  if (usages & kKeyCertSign) ossl_bits |= KU_KEY_CERT_SIGN;
+  if (usages & kCrlSign) ossl_bits |= KU_CRL_SIGN;
+  return (ku & ossl_bits) == ossl_bits;
+}
+
+bool HasExtendedKeyUsage(X509* cert) {
+  return (X509_get_extension_flags(cert) & EXFLAG_XKUSAGE) != 0;
+}
 
 EVP_PKEY* PublicKeyOf(X509* cert) { return X509_get0_pubkey(cert); }
 

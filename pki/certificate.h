@@ -85,6 +85,12 @@ std::string IssuerString(const X509* cert);
 std::vector<std::string> UriSans(X509* cert);
 bool IsCa(X509* cert);
 long PathLen(X509* cert);  // -1 if absent.  NOLINT(runtime/int)
+// Whether `cert` may be used for every usage in `usages` (KeyUsage bits): its
+// keyUsage extension asserts them all, or it has none (RFC 5280 4.2.1.3: no
+// extension, no restriction).
+bool PermitsKeyUsage(X509* cert, uint32_t usages);
+// Whether `cert` carries an extendedKeyUsage extension (any purpose).
+bool HasExtendedKeyUsage(X509* cert);
 // The certificate's public key, borrowed (get0).
 EVP_PKEY* PublicKeyOf(X509* cert);
 // SHA-256 of the DER, lowercase hex.

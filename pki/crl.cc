@@ -3,6 +3,7 @@
 #include <ctime>
 
 #include "absl/strings/str_cat.h"
+#include "pki/der.h"
 #include "pki/error.h"
 #include "pki/pem.h"
 
@@ -98,36 +99,16 @@ absl::StatusOr<ossl::UniquePtr<X509_CRL>> IssueCrl(const CrlTemplate& tmpl, X509
 }
 
 absl::StatusOr<ossl::UniquePtr<X509_CRL>> ParseCrlDer(absl::string_view der) {
-  const auto* begin = reinterpret_cast<const unsigned char*>(der.data());
-  const unsigned char* p = begin;
-  ossl::UniquePtr<X509_CRL> crl(
-      d2i_X509_CRL(nullptr, &p, static_cast<long>(der.size())));  // NOLINT
-  if (crl == nullptr)
-    return OpenSslError(absl::StatusCode::kInvalidArgument, "CRL is not valid DER");
-  if (p != begin + der.size()) return absl::InvalidArgumentError("CRL DER has trailing bytes");
-  return crl;
+  return ParseWholeDer<X509_CRL>(
+      der, d2i_X509_CRL,
+      {.not_valid = "CRL is not valid DER", .trailing = "CRL DER has trailing bytes"});
 }
 
 absl::StatusOr<std::vector<ossl::UniquePtr<X509_CRL>>> ParseCrlsPem(absl::string_view pem) {
-  absl::StatusOr<std::vector<std::string>> ders = DecodePemSequence(pem, "X509 CRL");
-  if (!ders.ok()) return ders.status();
-  std::vector<ossl::UniquePtr<X509_CRL>> out;
-  for (const std::string& der : *ders) {
-    absl::StatusOr<ossl::UniquePtr<X509_CRL>> crl = ParseCrlDer(der);
-    if (!crl.ok()) return crl.status();
-    out.push_back(*std::move(crl));
-  }
-  return out;
+  return ParsePemSequenceWith<X509_CRL>(pem, "X509 CRL", ParseCrlDer);
 }
 
-std::string CrlDer(X509_CRL* crl) {
-  int len = i2d_X509_CRL(crl, nullptr);
-  if (len <= 0) return "";
-  std::string der(static_cast<size_t>(len), '\0');
-  auto* p = reinterpret_cast<unsigned char*>(der.data());
-  i2d_X509_CRL(crl, &p);
-  return der;
-}
+std::string CrlDer(X509_CRL* crl) { return EncodeDer(crl, i2d_X509_CRL); }
 
 std::string CrlPem(X509_CRL* crl) { return EncodePem(CrlDer(crl), "X509 CRL"); }
 

@@ -1,6 +1,7 @@
 #include "pki/csr.h"
 
 #include "absl/strings/str_cat.h"
+#include "pki/der.h"
 #include "pki/error.h"
 #include "pki/pem.h"
 
@@ -56,17 +57,12 @@ absl::StatusOr<ossl::UniquePtr<X509_REQ>> ParseCsr(absl::string_view bytes) {
     der_storage = *std::move(decoded);
     der = der_storage;
   }
-  const auto* begin = reinterpret_cast<const unsigned char*>(der.data());
-  const unsigned char* p = begin;
-  ossl::UniquePtr<X509_REQ> req(d2i_X509_REQ(nullptr, &p, static_cast<long>(der.size())));
-  if (req == nullptr) {
-    return OpenSslError(absl::StatusCode::kInvalidArgument, "CSR is not valid PKCS#10 DER");
-  }
-  if (p != begin + der.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("CSR has ", begin + der.size() - p,
-                                                   " trailing bytes after the PKCS#10 structure"));
-  }
-  if (X509_REQ_get0_pubkey(req.get()) == nullptr) {
+  absl::StatusOr<ossl::UniquePtr<X509_REQ>> req = ParseWholeDer<X509_REQ>(
+      der, d2i_X509_REQ,
+      {.not_valid = "CSR is not valid PKCS#10 DER",
+       .trailing = "CSR has $0 trailing bytes after the PKCS#10 structure"});
+  if (!req.ok()) return req.status();
+  if (X509_REQ_get0_pubkey(req->get()) == nullptr) {
     return OpenSslError(absl::StatusCode::kInvalidArgument, "CSR public key cannot be decoded");
   }
   return req;

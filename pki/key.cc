@@ -1,12 +1,14 @@
 #include "pki/key.h"
 
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/rsa.h>
 #include <openssl/sha.h>
 #include <sodium.h>
 
 #include "absl/strings/str_cat.h"
+#include "pki/der.h"
 #include "pki/error.h"
 #include "pki/pem.h"
 
@@ -196,18 +198,12 @@ absl::StatusOr<SecretBytes> PrivateKeyToPkcs8Pem(EVP_PKEY* key) {
 }
 
 absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> PrivateKeyFromPkcs8Der(const SecretBytes& der) {
-  std::span<const uint8_t> bytes = der.UnsafeSecretView();
-  const unsigned char* p = bytes.data();
-  ossl::UniquePtr<PKCS8_PRIV_KEY_INFO> p8(
-      d2i_PKCS8_PRIV_KEY_INFO(nullptr, &p, static_cast<long>(bytes.size())));
-  if (p8 == nullptr) {
-    return OpenSslError(absl::StatusCode::kInvalidArgument, "private key is not valid PKCS#8 DER");
-  }
-  if (p != bytes.data() + bytes.size()) {
-    return absl::InvalidArgumentError(
-        "private key DER has trailing bytes after the PKCS#8 structure");
-  }
-  ossl::UniquePtr<EVP_PKEY> key(EVP_PKCS82PKEY(p8.get()));
+  absl::StatusOr<ossl::UniquePtr<PKCS8_PRIV_KEY_INFO>> p8 = ParseWholeDer<PKCS8_PRIV_KEY_INFO>(
+      der.UnsafeSecretView(), d2i_PKCS8_PRIV_KEY_INFO,
+      {.not_valid = "private key is not valid PKCS#8 DER",
+       .trailing = "private key DER has trailing bytes after the PKCS#8 structure"});
+  if (!p8.ok()) return p8.status();
+  ossl::UniquePtr<EVP_PKEY> key(EVP_PKCS82PKEY(p8->get()));
   if (key == nullptr) {
     return OpenSslError(absl::StatusCode::kInvalidArgument, "PKCS#8 private key is not usable");
   }
@@ -229,30 +225,29 @@ absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> PrivateKeyFromPem(const SecretBytes& p
                      "\" is not a private key; expected PRIVATE KEY, EC PRIVATE KEY or RSA "
                      "PRIVATE KEY"));
   }
-  std::span<const uint8_t> bytes = block->der.UnsafeSecretView();
-  const unsigned char* p = bytes.data();
-  ossl::UniquePtr<EVP_PKEY> key(d2i_PrivateKey(type, nullptr, &p, static_cast<long>(bytes.size())));
-  if (key == nullptr) {
-    return OpenSslError(absl::StatusCode::kInvalidArgument,
-                        absl::StrCat("cannot parse the ", block->label));
-  }
-  if (p != bytes.data() + bytes.size()) {
-    return absl::InvalidArgumentError("private key DER has trailing bytes");
-  }
-  return key;
+  const std::string not_valid = absl::StrCat("cannot parse the ", block->label);
+  return ParseWholeDer<EVP_PKEY>(
+      block->der.UnsafeSecretView(),
+      [type](EVP_PKEY** out, const unsigned char** p, long len) {
+        return d2i_PrivateKey(type, out, p, len);
+      },
+      {.not_valid = not_valid, .trailing = "private key DER has trailing bytes"});
 }
 
 absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> PublicKeyFromSpkiDer(absl::string_view der) {
-  const auto* p = reinterpret_cast<const unsigned char*>(der.data());
-  ossl::UniquePtr<EVP_PKEY> key(d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size())));
-  if (key == nullptr) {
-    return OpenSslError(absl::StatusCode::kInvalidArgument,
-                        "public key is not a valid SubjectPublicKeyInfo");
+  return ParseWholeDer<EVP_PKEY>(der, d2i_PUBKEY,
+                                 {.not_valid = "public key is not a valid SubjectPublicKeyInfo",
+                                  .trailing = "public key DER has trailing bytes"});
+}
+
+absl::Status InitSecureKeyHeap(size_t bytes) {
+  // 1: locked; 2: mapped but not locked; 0: failed.
+  if (int rc = CRYPTO_secure_malloc_init(bytes, 32); rc != 1) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "OpenSSL's secure heap is unavailable (", rc == 2 ? "not locked" : "not set up",
+        "; an mlock limit?); private keys use ordinary memory"));
   }
-  if (p != reinterpret_cast<const unsigned char*>(der.data()) + der.size()) {
-    return absl::InvalidArgumentError("public key DER has trailing bytes");
-  }
-  return key;
+  return absl::OkStatus();
 }
 
 }  // namespace meshtrust::pki

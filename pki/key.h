@@ -26,6 +26,12 @@ const std::vector<KeyAlgorithm>& AllKeyAlgorithms();
 
 absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> GenerateKey(KeyAlgorithm alg);
 
+// Gives OpenSSL a locked secure heap of `bytes` for the private key material
+// it allocates. Call once, early in main, before any thread starts.
+// kFailedPrecondition when the heap cannot be locked (an mlock limit, or
+// already set up); keys then live in ordinary memory.
+absl::Status InitSecureKeyHeap(size_t bytes);
+
 // A human description of any public key, for error messages: "RSA-1024",
 // "ECDSA secp256k1", "ECDSA with explicit curve parameters", "ED25519".
 std::string DescribeKey(EVP_PKEY* key);

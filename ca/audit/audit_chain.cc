@@ -141,24 +141,4 @@ bool VerifyAuditCheckpoint(const std::string& public_key, const AuditCheckpoint&
                                      U(public_key)) == 0;
 }
 
-std::string HexEncode(absl::string_view bytes) {
-  std::string hex(bytes.size() * 2 + 1, '\0');
-  sodium_bin2hex(hex.data(), hex.size(), U(bytes), bytes.size());
-  hex.pop_back();
-  return hex;
-}
-
-absl::StatusOr<std::string> HexDecode(absl::string_view hex) {
-  std::string out(hex.size() / 2 + 1, '\0');
-  size_t len = 0;
-  const char* end = nullptr;
-  if (sodium_hex2bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), hex.data(),
-                     hex.size(), nullptr, &len, &end) != 0 ||
-      end != hex.data() + hex.size()) {
-    return absl::InvalidArgumentError("not a hex string");
-  }
-  out.resize(len);
-  return out;
-}
-
 }  // namespace meshtrust::ca

@@ -99,9 +99,6 @@ class AuditVerifier {
 
 bool VerifyAuditCheckpoint(const std::string& public_key, const AuditCheckpoint& checkpoint);
 
-std::string HexEncode(absl::string_view bytes);
-absl::StatusOr<std::string> HexDecode(absl::string_view hex);
-
 }  // namespace meshtrust::ca
 
 #endif  // MESHTRUST_CA_AUDIT_AUDIT_CHAIN_H_

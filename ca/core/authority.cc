@@ -8,6 +8,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "base/hex.h"
 #include "base/logging.h"
 #include "pki/certificate.h"
 #include "pki/crl.h"

@@ -8,8 +8,8 @@
 #ifndef MESHTRUST_CA_SERVER_PUBLIC_HTTP_H_
 #define MESHTRUST_CA_SERVER_PUBLIC_HTTP_H_
 
-#include "base/http_server.h"
 #include "ca/core/authority.h"
+#include "net/http_server.h"
 
 namespace meshtrust::ca {
 

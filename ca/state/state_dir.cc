@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "base/files.h"
+#include "base/hex.h"
 #include "base/logging.h"
 #include "keystore/keystore.h"
 #include "pki/certificate.h"

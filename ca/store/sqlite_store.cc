@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <type_traits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -143,6 +144,35 @@ class Statement {
   int index_ = 0;
 };
 
+template <typename T>
+struct IsStatusOr : std::false_type {};
+template <typename T>
+struct IsStatusOr<absl::StatusOr<T>> : std::true_type {};
+
+// Prepares `sql`, binds `params` in order, steps through every row and maps
+// each with `read` (returning T, or absl::StatusOr<T> when a row can be
+// refused). `what` names the query in errors ("listing clusters").
+template <typename T, typename Read, typename... Params>
+absl::StatusOr<std::vector<T>> QueryRows(sqlite3* db, const std::string& sql,
+                                         absl::string_view what, Read read,
+                                         const Params&... params) {
+  Statement st(db, sql.c_str());
+  (st.Bind(params), ...);
+  std::vector<T> out;
+  int rc;
+  while ((rc = st.Step()) == SQLITE_ROW) {
+    if constexpr (IsStatusOr<std::invoke_result_t<Read, const Statement&>>::value) {
+      absl::StatusOr<T> row = read(st);
+      if (!row.ok()) return row.status();
+      out.push_back(*std::move(row));
+    } else {
+      out.push_back(read(st));
+    }
+  }
+  if (rc != SQLITE_DONE) return st.Error(what);
+  return out;
+}
+
 absl::Status Exec(sqlite3* db, const char* sql) {
   char* err = nullptr;
   if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
@@ -244,7 +274,7 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
 SqliteStore::~SqliteStore() { sqlite3_close_v2(db_); }
 
 absl::Status SqliteStore::Migrate() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (absl::Status s = Exec(db_, kSchema); !s.ok()) return s;
   Statement st(db_, "SELECT value FROM meta WHERE key = 'schema_version'");
   if (st.Step() != SQLITE_ROW || st.Text(0) != "1") {
@@ -255,7 +285,7 @@ absl::Status SqliteStore::Migrate() {
 }
 
 absl::Status SqliteStore::LoadHead() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   Statement st(db_, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
   int rc = st.Step();
   if (rc == SQLITE_ROW) {
@@ -288,7 +318,7 @@ absl::Status SqliteStore::AppendAuditLocked(const AuditEvent& audit, AuditHead* 
 
 template <typename Body>
 absl::Status SqliteStore::Mutate(const AuditEvent& audit, Body body) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (absl::Status s = Exec(db_, "BEGIN IMMEDIATE"); !s.ok()) return s;
   AuditHead new_head;
   absl::Status s = body();
@@ -330,7 +360,7 @@ absl::Status SqliteStore::AddCluster(const ClusterRecord& cluster, const JoinTok
 }
 
 absl::StatusOr<ClusterRecord> SqliteStore::GetCluster(absl::string_view name) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   Statement st(db_,
                absl::StrCat("SELECT ", kClusterColumns, " FROM clusters WHERE name = ?").c_str());
   st.Bind(name);
@@ -343,18 +373,10 @@ absl::StatusOr<ClusterRecord> SqliteStore::GetCluster(absl::string_view name) {
 }
 
 absl::StatusOr<std::vector<ClusterRecord>> SqliteStore::ListClusters() {
-  std::lock_guard<std::mutex> lock(mu_);
-  Statement st(db_,
-               absl::StrCat("SELECT ", kClusterColumns, " FROM clusters ORDER BY name").c_str());
-  std::vector<ClusterRecord> out;
-  int rc;
-  while ((rc = st.Step()) == SQLITE_ROW) {
-    absl::StatusOr<ClusterRecord> c = ReadCluster(st);
-    if (!c.ok()) return c.status();
-    out.push_back(*std::move(c));
-  }
-  if (rc != SQLITE_DONE) return st.Error("listing clusters");
-  return out;
+  absl::MutexLock lock(&mu_);
+  return QueryRows<ClusterRecord>(
+      db_, absl::StrCat("SELECT ", kClusterColumns, " FROM clusters ORDER BY name"),
+      "listing clusters", ReadCluster);
 }
 
 absl::Status SqliteStore::SetClusterEnabled(absl::string_view name, bool enabled,
@@ -396,25 +418,23 @@ absl::Status SqliteStore::RecordAck(absl::string_view cluster, absl::string_view
 
 absl::StatusOr<std::vector<IntermediateCrlRecord>> SqliteStore::ListIntermediateCrls(
     TimePoint now) {
-  std::lock_guard<std::mutex> lock(mu_);
-  Statement st(db_,
-               "SELECT cluster, serial, pem, next_update, intermediate_not_after FROM "
-               "intermediate_crls WHERE next_update > ? AND intermediate_not_after > ? ORDER BY "
-               "cluster, intermediate_not_after, serial");
-  st.Bind(UnixMillis(now)).Bind(UnixMillis(now));
-  std::vector<IntermediateCrlRecord> out;
-  int rc;
-  while ((rc = st.Step()) == SQLITE_ROW) {
-    IntermediateCrlRecord r;
-    r.cluster = st.Text(0);
-    r.serial = st.Text(1);
-    r.crl_pem = st.Text(2);
-    r.next_update = FromUnixMillis(st.Int(3));
-    r.intermediate_not_after = FromUnixMillis(st.Int(4));
-    out.push_back(std::move(r));
-  }
-  if (rc != SQLITE_DONE) return st.Error("listing intermediate CRLs");
-  return out;
+  absl::MutexLock lock(&mu_);
+  return QueryRows<IntermediateCrlRecord>(
+      db_,
+      "SELECT cluster, serial, pem, next_update, intermediate_not_after FROM "
+      "intermediate_crls WHERE next_update > ? AND intermediate_not_after > ? ORDER BY "
+      "cluster, intermediate_not_after, serial",
+      "listing intermediate CRLs",
+      [](const Statement& st) {
+        IntermediateCrlRecord r;
+        r.cluster = st.Text(0);
+        r.serial = st.Text(1);
+        r.crl_pem = st.Text(2);
+        r.next_update = FromUnixMillis(st.Int(3));
+        r.intermediate_not_after = FromUnixMillis(st.Int(4));
+        return r;
+      },
+      UnixMillis(now), UnixMillis(now));
 }
 
 absl::StatusOr<std::vector<std::string>> SqliteStore::RevokeCluster(absl::string_view cluster,
@@ -423,13 +443,13 @@ absl::StatusOr<std::vector<std::string>> SqliteStore::RevokeCluster(absl::string
   std::vector<std::string> serials;
   absl::Status s = Mutate(audit, [&]() -> absl::Status {
     serials.clear();
-    Statement find(db_,
-                   "SELECT serial FROM certificates WHERE subject_name = ? AND kind IN "
-                   "('intermediate', 'agent-identity') AND revoked_at IS NULL ORDER BY serial");
-    find.Bind(cluster);
-    int rc;
-    while ((rc = find.Step()) == SQLITE_ROW) serials.push_back(find.Text(0));
-    if (rc != SQLITE_DONE) return find.Error("finding certificates to revoke");
+    absl::StatusOr<std::vector<std::string>> found = QueryRows<std::string>(
+        db_,
+        "SELECT serial FROM certificates WHERE subject_name = ? AND kind IN "
+        "('intermediate', 'agent-identity') AND revoked_at IS NULL ORDER BY serial",
+        "finding certificates to revoke", [](const Statement& st) { return st.Text(0); }, cluster);
+    if (!found.ok()) return found.status();
+    serials = *std::move(found);
     Statement revoke(db_,
                      "UPDATE certificates SET revoked_at = ?, revocation_reason = ? WHERE "
                      "subject_name = ? AND kind IN ('intermediate', 'agent-identity') AND "
@@ -465,17 +485,13 @@ absl::Status SqliteStore::RevokeCertificate(absl::string_view serial, int reason
 
 absl::StatusOr<std::vector<CertificateRecord>> SqliteStore::ListRevoked(
     absl::string_view issuer_key_id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  Statement st(db_, absl::StrCat("SELECT ", kCertificateColumns,
-                                 " FROM certificates WHERE issuer_key_id = ? AND revoked_at IS "
-                                 "NOT NULL ORDER BY serial")
-                        .c_str());
-  st.Bind(issuer_key_id);
-  std::vector<CertificateRecord> out;
-  int rc;
-  while ((rc = st.Step()) == SQLITE_ROW) out.push_back(ReadCertificate(st));
-  if (rc != SQLITE_DONE) return st.Error("listing revoked certificates");
-  return out;
+  absl::MutexLock lock(&mu_);
+  return QueryRows<CertificateRecord>(
+      db_,
+      absl::StrCat("SELECT ", kCertificateColumns,
+                   " FROM certificates WHERE issuer_key_id = ? AND revoked_at IS "
+                   "NOT NULL ORDER BY serial"),
+      "listing revoked certificates", ReadCertificate, issuer_key_id);
 }
 
 absl::Status SqliteStore::SaveCrl(const CrlRecord& crl, const AuditEvent& audit) {
@@ -496,23 +512,20 @@ absl::Status SqliteStore::SaveCrl(const CrlRecord& crl, const AuditEvent& audit)
 }
 
 absl::StatusOr<std::vector<CrlRecord>> SqliteStore::ListCrls() {
-  std::lock_guard<std::mutex> lock(mu_);
-  Statement st(db_,
-               "SELECT root_key_id, number, pem, this_update, next_update FROM crls ORDER BY "
-               "root_key_id");
-  std::vector<CrlRecord> out;
-  int rc;
-  while ((rc = st.Step()) == SQLITE_ROW) {
-    CrlRecord c;
-    c.root_key_id = st.Text(0);
-    c.number = static_cast<uint64_t>(st.Int(1));
-    c.crl_pem = st.Text(2);
-    c.this_update = FromUnixMillis(st.Int(3));
-    c.next_update = FromUnixMillis(st.Int(4));
-    out.push_back(std::move(c));
-  }
-  if (rc != SQLITE_DONE) return st.Error("listing CRLs");
-  return out;
+  absl::MutexLock lock(&mu_);
+  return QueryRows<CrlRecord>(
+      db_,
+      "SELECT root_key_id, number, pem, this_update, next_update FROM crls ORDER BY "
+      "root_key_id",
+      "listing CRLs", [](const Statement& st) {
+        CrlRecord c;
+        c.root_key_id = st.Text(0);
+        c.number = static_cast<uint64_t>(st.Int(1));
+        c.crl_pem = st.Text(2);
+        c.this_update = FromUnixMillis(st.Int(3));
+        c.next_update = FromUnixMillis(st.Int(4));
+        return c;
+      });
 }
 
 absl::Status SqliteStore::AddJoinToken(const JoinTokenRecord& token, const AuditEvent& audit) {
@@ -528,7 +541,7 @@ absl::Status SqliteStore::AddJoinToken(const JoinTokenRecord& token, const Audit
 }
 
 absl::StatusOr<JoinTokenRecord> SqliteStore::GetJoinToken(absl::string_view hash) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   Statement st(db_,
                "SELECT hash, subject, created, expires, used_at FROM join_tokens WHERE hash = ?");
   st.Bind(hash);
@@ -581,7 +594,7 @@ absl::Status SqliteStore::RecordCertificate(const CertificateRecord& cert,
 }
 
 absl::StatusOr<CertificateRecord> SqliteStore::GetCertificate(absl::string_view serial) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   Statement st(
       db_,
       absl::StrCat("SELECT ", kCertificateColumns, " FROM certificates WHERE serial = ?").c_str());
@@ -595,17 +608,14 @@ absl::StatusOr<CertificateRecord> SqliteStore::GetCertificate(absl::string_view 
 
 absl::StatusOr<std::vector<CertificateRecord>> SqliteStore::ListCertificates(
     const CertificateFilter& filter) {
-  std::lock_guard<std::mutex> lock(mu_);
-  Statement st(db_, absl::StrCat("SELECT ", kCertificateColumns,
-                                 " FROM certificates WHERE (?1 = '' OR subject_name = ?1) AND "
-                                 "(?2 = '' OR kind = ?2) ORDER BY issued_at DESC, serial LIMIT ?3")
-                        .c_str());
-  st.Bind(filter.subject_name).Bind(filter.kind).Bind(int64_t{filter.limit});
-  std::vector<CertificateRecord> out;
-  int rc;
-  while ((rc = st.Step()) == SQLITE_ROW) out.push_back(ReadCertificate(st));
-  if (rc != SQLITE_DONE) return st.Error("listing certificates");
-  return out;
+  absl::MutexLock lock(&mu_);
+  return QueryRows<CertificateRecord>(
+      db_,
+      absl::StrCat("SELECT ", kCertificateColumns,
+                   " FROM certificates WHERE (?1 = '' OR subject_name = ?1) AND "
+                   "(?2 = '' OR kind = ?2) ORDER BY issued_at DESC, serial LIMIT ?3"),
+      "listing certificates", ReadCertificate, absl::string_view(filter.subject_name),
+      absl::string_view(filter.kind), int64_t{filter.limit});
 }
 
 absl::Status SqliteStore::AddRoot(const RootRecord& root, const AuditEvent& audit,
@@ -647,7 +657,7 @@ absl::Status SqliteStore::UpdateRoots(
 }
 
 absl::StatusOr<std::string> SqliteStore::RotationState() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   Statement st(db_, "SELECT value FROM meta WHERE key = 'root_rotation'");
   int rc = st.Step();
   if (rc == SQLITE_ROW) return st.Text(0);
@@ -656,25 +666,22 @@ absl::StatusOr<std::string> SqliteStore::RotationState() {
 }
 
 absl::StatusOr<std::vector<RootRecord>> SqliteStore::ListRoots() {
-  std::lock_guard<std::mutex> lock(mu_);
-  Statement st(db_,
-               "SELECT id, key_id, certificate_pem, chain_pem, anchor_pem, status, created "
-               "FROM roots ORDER BY id");
-  std::vector<RootRecord> out;
-  int rc;
-  while ((rc = st.Step()) == SQLITE_ROW) {
-    RootRecord r;
-    r.id = st.Int(0);
-    r.key_id = st.Text(1);
-    r.certificate_pem = st.Text(2);
-    r.chain_pem = st.Text(3);
-    r.anchor_pem = st.Text(4);
-    r.status = st.Text(5);
-    r.created = FromUnixMillis(st.Int(6));
-    out.push_back(std::move(r));
-  }
-  if (rc != SQLITE_DONE) return st.Error("listing roots");
-  return out;
+  absl::MutexLock lock(&mu_);
+  return QueryRows<RootRecord>(
+      db_,
+      "SELECT id, key_id, certificate_pem, chain_pem, anchor_pem, status, created "
+      "FROM roots ORDER BY id",
+      "listing roots", [](const Statement& st) {
+        RootRecord r;
+        r.id = st.Int(0);
+        r.key_id = st.Text(1);
+        r.certificate_pem = st.Text(2);
+        r.chain_pem = st.Text(3);
+        r.anchor_pem = st.Text(4);
+        r.status = st.Text(5);
+        r.created = FromUnixMillis(st.Int(6));
+        return r;
+      });
 }
 
 absl::Status SqliteStore::AppendAudit(const AuditEvent& audit) {
@@ -683,39 +690,37 @@ absl::Status SqliteStore::AppendAudit(const AuditEvent& audit) {
 
 absl::StatusOr<std::vector<AuditRecord>> SqliteStore::ReadAudit(uint64_t after_sequence,
                                                                 int limit) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   // Ordered by rowid, not by seq, so that reordered records show up as such.
-  Statement st(db_,
-               "SELECT seq, time_ms, caller, action, target, request_sha256, result, serial, "
-               "hash, signature FROM audit WHERE seq > ? ORDER BY rowid LIMIT ?");
-  st.Bind(static_cast<int64_t>(after_sequence)).Bind(int64_t{limit});
-  std::vector<AuditRecord> out;
-  int rc;
-  while ((rc = st.Step()) == SQLITE_ROW) {
-    AuditRecord r;
-    r.sequence = static_cast<uint64_t>(st.Int(0));
-    r.event.time = FromUnixMillis(st.Int(1));
-    r.event.caller = st.Text(2);
-    r.event.action = st.Text(3);
-    r.event.target = st.Text(4);
-    r.event.request_sha256 = st.Text(5);
-    r.event.result = st.Text(6);
-    r.event.serial = st.Text(7);
-    r.hash = st.Blob(8);
-    r.signature = st.Blob(9);
-    out.push_back(std::move(r));
-  }
-  if (rc != SQLITE_DONE) return st.Error("reading the audit log");
-  return out;
+  return QueryRows<AuditRecord>(
+      db_,
+      "SELECT seq, time_ms, caller, action, target, request_sha256, result, serial, "
+      "hash, signature FROM audit WHERE seq > ? ORDER BY rowid LIMIT ?",
+      "reading the audit log",
+      [](const Statement& st) {
+        AuditRecord r;
+        r.sequence = static_cast<uint64_t>(st.Int(0));
+        r.event.time = FromUnixMillis(st.Int(1));
+        r.event.caller = st.Text(2);
+        r.event.action = st.Text(3);
+        r.event.target = st.Text(4);
+        r.event.request_sha256 = st.Text(5);
+        r.event.result = st.Text(6);
+        r.event.serial = st.Text(7);
+        r.hash = st.Blob(8);
+        r.signature = st.Blob(9);
+        return r;
+      },
+      static_cast<int64_t>(after_sequence), int64_t{limit});
 }
 
 AuditHead SqliteStore::Head() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return head_;
 }
 
 absl::StatusOr<std::string> SqliteStore::IntegrityCheck() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   Statement st(db_, "PRAGMA integrity_check");
   if (st.Step() != SQLITE_ROW) return st.Error("checking integrity");
   return st.Text(0);

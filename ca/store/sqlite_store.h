@@ -4,10 +4,11 @@
 #define MESHTRUST_CA_STORE_SQLITE_STORE_H_
 
 #include <memory>
-#include <mutex>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "ca/store/store.h"
 
 struct sqlite3;
@@ -25,59 +26,71 @@ class SqliteStore final : public Store {
   ~SqliteStore() override;
 
   absl::Status AddCluster(const ClusterRecord& cluster, const JoinTokenRecord& token,
-                          const AuditEvent& audit) override;
-  absl::StatusOr<ClusterRecord> GetCluster(absl::string_view name) override;
-  absl::StatusOr<std::vector<ClusterRecord>> ListClusters() override;
+                          const AuditEvent& audit) override ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<ClusterRecord> GetCluster(absl::string_view name) override
+      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<std::vector<ClusterRecord>> ListClusters() override ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status SetClusterEnabled(absl::string_view name, bool enabled,
-                                 const AuditEvent& audit) override;
-  absl::StatusOr<std::vector<IntermediateCrlRecord>> ListIntermediateCrls(TimePoint now) override;
+                                 const AuditEvent& audit) override ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<std::vector<IntermediateCrlRecord>> ListIntermediateCrls(TimePoint now) override
+      ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status RecordAck(absl::string_view cluster, absl::string_view serial,
                          absl::string_view bundle_sha256, const IntermediateCrlRecord& crl,
-                         TimePoint at, const AuditEvent& audit) override;
+                         TimePoint at, const AuditEvent& audit) override ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<std::vector<std::string>> RevokeCluster(absl::string_view cluster, int reason,
                                                          TimePoint at,
-                                                         const AuditEvent& audit) override;
+                                                         const AuditEvent& audit) override
+      ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status RevokeCertificate(absl::string_view serial, int reason, TimePoint at,
-                                 const AuditEvent& audit) override;
+                                 const AuditEvent& audit) override ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<std::vector<CertificateRecord>> ListRevoked(
-      absl::string_view issuer_key_id) override;
-  absl::Status SaveCrl(const CrlRecord& crl, const AuditEvent& audit) override;
-  absl::StatusOr<std::vector<CrlRecord>> ListCrls() override;
-  absl::Status AddJoinToken(const JoinTokenRecord& token, const AuditEvent& audit) override;
-  absl::StatusOr<JoinTokenRecord> GetJoinToken(absl::string_view hash) override;
+      absl::string_view issuer_key_id) override ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status SaveCrl(const CrlRecord& crl, const AuditEvent& audit) override
+      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<std::vector<CrlRecord>> ListCrls() override ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status AddJoinToken(const JoinTokenRecord& token, const AuditEvent& audit) override
+      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<JoinTokenRecord> GetJoinToken(absl::string_view hash) override
+      ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status RedeemJoinToken(absl::string_view hash, TimePoint now, const CertificateRecord& cert,
-                               const AuditEvent& audit) override;
-  absl::Status RecordCertificate(const CertificateRecord& cert, const AuditEvent& audit) override;
-  absl::StatusOr<CertificateRecord> GetCertificate(absl::string_view serial) override;
+                               const AuditEvent& audit) override ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status RecordCertificate(const CertificateRecord& cert, const AuditEvent& audit) override
+      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<CertificateRecord> GetCertificate(absl::string_view serial) override
+      ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<std::vector<CertificateRecord>> ListCertificates(
-      const CertificateFilter& filter) override;
+      const CertificateFilter& filter) override ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status AddRoot(const RootRecord& root, const AuditEvent& audit,
-                       absl::string_view rotation_state = "") override;
+                       absl::string_view rotation_state = "") override ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status UpdateRoots(const std::vector<std::pair<std::string, std::string>>& statuses,
-                           absl::string_view rotation_state, const AuditEvent& audit) override;
-  absl::StatusOr<std::string> RotationState() override;
-  absl::StatusOr<std::vector<RootRecord>> ListRoots() override;
-  absl::Status AppendAudit(const AuditEvent& audit) override;
-  absl::StatusOr<std::vector<AuditRecord>> ReadAudit(uint64_t after_sequence, int limit) override;
-  AuditHead Head() override;
+                           absl::string_view rotation_state, const AuditEvent& audit) override
+      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<std::string> RotationState() override ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<std::vector<RootRecord>> ListRoots() override ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status AppendAudit(const AuditEvent& audit) override ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<std::vector<AuditRecord>> ReadAudit(uint64_t after_sequence, int limit) override
+      ABSL_LOCKS_EXCLUDED(mu_);
+  AuditHead Head() override ABSL_LOCKS_EXCLUDED(mu_);
 
   // PRAGMA integrity_check; "ok" when the file is sound.
-  absl::StatusOr<std::string> IntegrityCheck();
+  absl::StatusOr<std::string> IntegrityCheck() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   class Transaction;
   SqliteStore(sqlite3* db, const AuditSigner* signer) : db_(db), signer_(signer) {}
-  absl::Status Migrate();
-  absl::Status LoadHead();
+  absl::Status Migrate() ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status LoadHead() ABSL_LOCKS_EXCLUDED(mu_);
   // Runs `body` and appends `audit` in one IMMEDIATE transaction.
   template <typename Body>
-  absl::Status Mutate(const AuditEvent& audit, Body body);
-  absl::Status AppendAuditLocked(const AuditEvent& audit, AuditHead* new_head);
+  absl::Status Mutate(const AuditEvent& audit, Body body) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status AppendAuditLocked(const AuditEvent& audit, AuditHead* new_head)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  std::mutex mu_;
-  sqlite3* db_;
+  absl::Mutex mu_;
+  // One connection, used by one call at a time.
+  sqlite3* db_ ABSL_PT_GUARDED_BY(mu_);
   const AuditSigner* signer_;
-  AuditHead head_;  // Guarded by mu_; the committed head.
+  AuditHead head_ ABSL_GUARDED_BY(mu_);  // The committed head.
 };
 
 }  // namespace meshtrust::ca

@@ -9,7 +9,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "agent/installer.h"
+#include "agent/core/installer.h"
 #include "base/files.h"
 #include "pki/certificate.h"
 #include "pki/crl.h"

@@ -9,15 +9,16 @@
 #include <atomic>
 #include <fstream>
 #include <map>
-#include <mutex>
 #include <random>
 #include <set>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 #include "base/files.h"
 #include "ca/state/state_dir.h"
 #include "ca/store/sqlite_store.h"
@@ -89,11 +90,13 @@ class CrashConsistencyTest : public ::testing::Test {
 };
 
 struct Received {
-  std::mutex mu;
-  std::map<std::string, std::string> certificates;  // serial -> PEM, as clients got them
-  int duplicates = 0;
-  std::atomic<int> this_round{0};       // Certificates received in the current round.
-  std::vector<std::string> unexpected;  // Errors other than the CA going away.
+  absl::Mutex mu;
+  // serial -> PEM, as clients got them.
+  std::map<std::string, std::string> certificates ABSL_GUARDED_BY(mu);
+  int duplicates ABSL_GUARDED_BY(mu) = 0;
+  std::atomic<int> this_round{0};  // Certificates received in the current round.
+  // Errors other than the CA going away.
+  std::vector<std::string> unexpected ABSL_GUARDED_BY(mu);
 };
 
 // Signs as fast as it can until the CA goes away. Only the errors of a
@@ -118,12 +121,12 @@ void SignUntilTheCaIsGone(const std::string& address, const client::Identity& ag
           s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
         return;  // The CA was killed.
       }
-      std::lock_guard<std::mutex> lock(received->mu);
+      absl::MutexLock lock(&received->mu);
       received->unexpected.push_back(
           absl::StrCat(cluster, ": code ", s.error_code(), ": ", s.error_message()));
       return;
     }
-    std::lock_guard<std::mutex> lock(received->mu);
+    absl::MutexLock lock(&received->mu);
     if (!received->certificates.emplace(resp.serial(), resp.certificate_pem()).second) {
       ++received->duplicates;
     }
@@ -171,14 +174,14 @@ TEST_F(CrashConsistencyTest, KillNineDuringConcurrentSigningLosesNothing) {
     // machine.
     auto end = std::chrono::steady_clock::now() + std::chrono::seconds(120);
     auto refused = [&] {
-      std::lock_guard<std::mutex> lock(received.mu);
+      absl::MutexLock lock(&received.mu);
       return !received.unexpected.empty();
     };
     while (received.this_round < kSigners && !refused() && std::chrono::steady_clock::now() < end) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     {
-      std::lock_guard<std::mutex> lock(received.mu);
+      absl::MutexLock lock(&received.mu);
       EXPECT_GE(received.this_round, kSigners)
           << "round " << round << ": the CA did not sign under load; refusals: "
           << absl::StrJoin(received.unexpected, "; ");
@@ -190,12 +193,20 @@ TEST_F(CrashConsistencyTest, KillNineDuringConcurrentSigningLosesNothing) {
         << "the CA was not running when killed; its log:\n"
         << ReadFile(dir_.Sub("ca.log")).value_or("");
     for (auto& t : signers) t.join();
-    EXPECT_THAT(received.unexpected, ::testing::IsEmpty())
-        << "round " << round << ": refusals other than the CA going away";
-    received.unexpected.clear();
+    {
+      absl::MutexLock lock(&received.mu);
+      EXPECT_THAT(received.unexpected, ::testing::IsEmpty())
+          << "round " << round << ": refusals other than the CA going away";
+      received.unexpected.clear();
+    }
   }
-  EXPECT_EQ(received.duplicates, 0);
-  ASSERT_GT(received.certificates.size(), static_cast<size_t>(kRounds))
+  std::map<std::string, std::string> certificates;
+  {
+    absl::MutexLock lock(&received.mu);
+    EXPECT_EQ(received.duplicates, 0);
+    certificates = received.certificates;
+  }
+  ASSERT_GT(certificates.size(), static_cast<size_t>(kRounds))
       << "the load was too light to test anything";
 
   // Offline: the store after the last kill, exactly as it was left.
@@ -224,14 +235,14 @@ TEST_F(CrashConsistencyTest, KillNineDuringConcurrentSigningLosesNothing) {
     }
   }
   size_t missing = 0;
-  for (const auto& [serial, pem] : received.certificates) {
+  for (const auto& [serial, pem] : certificates) {
     missing += stored_pem.count(serial) == 0 || stored_pem[serial] != pem || !audited.count(serial);
   }
   EXPECT_EQ(missing, 0u) << "certificates clients received are missing from the store or audit";
   // Nothing was issued that the audit log does not know of.
   EXPECT_EQ(audited, stored_serials);
-  std::printf("%zu certificates received over %d kill -9 rounds; %zu stored\n",
-              received.certificates.size(), kRounds, stored_serials.size());
+  std::printf("%zu certificates received over %d kill -9 rounds; %zu stored\n", certificates.size(),
+              kRounds, stored_serials.size());
 
   auto verify = RunCommand(absl::StrCat(MESHTRUST_CA_BINARY, " audit verify --state-dir ", state_));
   EXPECT_EQ(verify.exit_code, 0) << verify.output;

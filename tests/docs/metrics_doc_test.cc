@@ -6,7 +6,7 @@
 #include <regex>
 #include <set>
 
-#include "agent/agent_metrics.h"
+#include "agent/core/agent_metrics.h"
 #include "base/files.h"
 #include "ca/server/ca_metrics.h"
 #include "tests/testing/test_ca.h"

@@ -2,6 +2,7 @@
 // trust: every field, hash and signature attacker-chosen. Invariant: the
 // verifier accepts a record only if it is the correctly chained, signed
 // successor, so a rewritten history is always caught.
+#include "base/hex.h"
 #include "ca/audit/audit_chain.h"
 #include "tests/fuzz/audit_records.h"
 #include "tests/fuzz/fuzz_input.h"
@@ -21,7 +22,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     previous = record.hash;
   }
   fuzz::Require(verifier.checked() <= records.size(), "checked count");
-  (void)ca::HexDecode(in);
+  (void)HexDecode(in);
   if (records.size() > 0) {
     (void)ca::VerifyAuditCheckpoint(*public_key,
                                     {records[0].sequence, records[0].hash, records[0].signature});

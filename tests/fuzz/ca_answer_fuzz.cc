@@ -4,7 +4,7 @@
 // promises: a pathlen:0 CA for the agent's own key with keyCertSign and
 // cRLSign and no extendedKeyUsage, a chain that starts with it, and a bundle
 // that matches its digest and that the certificate chains to.
-#include "agent/installer.h"
+#include "agent/core/installer.h"
 #include "pki/certificate.h"
 #include "pki/chain.h"
 #include "pki/digest.h"

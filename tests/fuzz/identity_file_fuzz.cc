@@ -1,7 +1,7 @@
 // The agent's identity file as it reads it back from its state directory (a
 // tampered or damaged disk). Invariants: a bad file is kDataLoss, never an
 // exception; a good one survives being written and read again unchanged.
-#include "agent/identity_store.h"
+#include "agent/files/file_identity_store.h"
 #include "tests/fuzz/fuzz_input.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -1,5 +1,5 @@
 // Secret objects as the Kubernetes API server returns them to the agent.
-#include "agent/kube_secrets.h"
+#include "agent/kube/kube_secrets.h"
 #include "tests/fuzz/fuzz_input.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

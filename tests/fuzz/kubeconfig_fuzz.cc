@@ -1,5 +1,5 @@
 // kubeconfig files as the agent reads them (--kubeconfig).
-#include "agent/kube_client.h"
+#include "agent/kube/kube_client.h"
 #include "tests/fuzz/fuzz_input.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -9,9 +9,10 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
-#include "agent/identity_store.h"
-#include "agent/installer.h"
+#include "agent/core/installer.h"
+#include "agent/files/file_identity_store.h"
 #include "base/files.h"
+#include "base/hex.h"
 #include "ca/audit/audit_chain.h"
 #include "keystore/sealed_file_keystore.h"
 #include "pki/certificate.h"
@@ -302,7 +303,7 @@ Seeds AuditSeeds() {
   return {{"chain", EncodeAuditRecords(records)},
           {"reordered", EncodeAuditRecords(reordered)},
           {"edited", EncodeAuditRecords(edited)},
-          {"hex", ca::HexEncode(records[0].hash)}};
+          {"hex", HexEncode(records[0].hash)}};
 }
 
 void Write(const std::string& dir, const Seeds& seeds) {

@@ -12,9 +12,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "base/files.h"
+#include "net/tls.h"
 #include "pki/certificate.h"
 #include "pki/key.h"
-#include "pki/tls.h"
 
 namespace meshtrust::testing {
 namespace {
@@ -312,7 +312,7 @@ absl::StatusOr<std::unique_ptr<KubeEmulator>> KubeEmulator::Start(int port) {
   e->ca_pem_ = pki::CertificatePem(ca_cert->get());
   KubeEmulator* self = e.get();
   absl::StatusOr<ossl::UniquePtr<SSL_CTX>> ctx =
-      pki::NewTlsServerContext(pki::CertificatePem(cert->get()) + e->ca_pem_, key->get());
+      net::NewTlsServerContext(pki::CertificatePem(cert->get()) + e->ca_pem_, key->get());
   if (!ctx.ok()) return ctx.status();
   absl::StatusOr<std::unique_ptr<HttpServer>> server =
       HttpServer::StartTls(absl::StrCat("127.0.0.1:", port), *std::move(ctx),
@@ -331,7 +331,7 @@ std::string KubeEmulator::server_url() const {
 }
 
 void KubeEmulator::AddToken(const std::string& token, KubeUser user) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   tokens_[token] = std::move(user);
 }
 
@@ -348,7 +348,7 @@ absl::Status KubeEmulator::WriteKubeconfig(const std::string& path,
 }
 
 void KubeEmulator::Put(const std::string& resource, const std::string& ns, json object) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   object["metadata"]["namespace"] = ns;
   object["metadata"]["resourceVersion"] = std::to_string(++resource_version_);
   if (!object["metadata"].contains("uid"))
@@ -361,7 +361,7 @@ void KubeEmulator::Put(const std::string& resource, const std::string& ns, json 
 
 std::optional<json> KubeEmulator::Get(const std::string& resource, const std::string& ns,
                                       const std::string& name) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto r = objects_.find(resource);
   if (r == objects_.end()) return std::nullopt;
   auto o = r->second.find(ns + "/" + name);
@@ -370,19 +370,19 @@ std::optional<json> KubeEmulator::Get(const std::string& resource, const std::st
 }
 
 void KubeEmulator::SetFault(Fault fault) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   fault_ = std::move(fault);
 }
 
 std::vector<std::string> KubeEmulator::requests() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return requests_;
 }
 
 HttpResponse KubeEmulator::Handle(const HttpRequest& req) {
   Fault fault;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     requests_.push_back(req.method + " " + req.path);
     fault = fault_;
   }
@@ -393,7 +393,7 @@ HttpResponse KubeEmulator::Handle(const HttpRequest& req) {
   std::string auth = req.Header("authorization");
   KubeUser user;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     auto it = absl::StartsWith(auth, "Bearer ") ? tokens_.find(auth.substr(7)) : tokens_.end();
     if (it == tokens_.end()) return StatusResponse(401, "Unauthorized", "Unauthorized");
     user = it->second;
@@ -589,7 +589,7 @@ HttpResponse KubeEmulator::HandleObject(const HttpRequest& req, const KubeUser& 
     if (auto bad = check_identity(body)) return *bad;
   }
 
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto& store = objects_[resource];
   std::string key = ns + "/" + target;
   auto not_found = [&] {
@@ -694,7 +694,7 @@ HttpResponse KubeEmulator::HandleObject(const HttpRequest& req, const KubeUser& 
     return Json(422, status);
   };
   // Server-set fields; a dry run computes them without taking a version.
-  auto stamp = [&](json& obj, const json* previous) {
+  auto stamp = [&](json& obj, const json* previous) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     obj["kind"] = info.kind;
     obj["apiVersion"] = info.group_version;
     obj["metadata"]["namespace"] = ns;

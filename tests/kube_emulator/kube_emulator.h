@@ -20,13 +20,14 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "base/http_server.h"
+#include "absl/synchronization/mutex.h"
+#include "net/http_server.h"
 #include "nlohmann/json.hpp"
 
 namespace meshtrust::testing {
@@ -53,38 +54,40 @@ class KubeEmulator {
   std::string server_url() const;
   const std::string& ca_pem() const { return ca_pem_; }
 
-  void AddToken(const std::string& token, KubeUser user);
+  void AddToken(const std::string& token, KubeUser user) ABSL_LOCKS_EXCLUDED(mu_);
   // Writes a kubeconfig for `token` (certificate-authority-data inline).
   absl::Status WriteKubeconfig(const std::string& path, const std::string& token) const;
 
   // Direct access for tests: resource is "secrets", "configmaps", "deployments".
-  void Put(const std::string& resource, const std::string& ns, nlohmann::json object);
+  void Put(const std::string& resource, const std::string& ns, nlohmann::json object)
+      ABSL_LOCKS_EXCLUDED(mu_);
   std::optional<nlohmann::json> Get(const std::string& resource, const std::string& ns,
-                                    const std::string& name) const;
+                                    const std::string& name) const ABSL_LOCKS_EXCLUDED(mu_);
 
   // A hook that may answer a request instead of the emulator (fault injection).
   using Fault = std::function<std::optional<HttpResponse>(const HttpRequest&)>;
-  void SetFault(Fault fault);
+  void SetFault(Fault fault) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Every request seen, as "METHOD path".
-  std::vector<std::string> requests() const;
+  std::vector<std::string> requests() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   KubeEmulator() = default;
-  HttpResponse Handle(const HttpRequest& req);
+  HttpResponse Handle(const HttpRequest& req) ABSL_LOCKS_EXCLUDED(mu_);
   HttpResponse HandleObject(const HttpRequest& req, const KubeUser& user,
                             const std::string& group_version, const std::string& ns,
-                            const std::string& resource, const std::string& name);
+                            const std::string& resource, const std::string& name)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   std::unique_ptr<HttpServer> server_;
   std::string ca_pem_;
-  mutable std::mutex mu_;
-  std::map<std::string, KubeUser> tokens_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, KubeUser> tokens_ ABSL_GUARDED_BY(mu_);
   // resource -> "ns/name" -> object
-  std::map<std::string, std::map<std::string, nlohmann::json>> objects_;
-  uint64_t resource_version_ = 1000;
-  Fault fault_;
-  std::vector<std::string> requests_;
+  std::map<std::string, std::map<std::string, nlohmann::json>> objects_ ABSL_GUARDED_BY(mu_);
+  uint64_t resource_version_ ABSL_GUARDED_BY(mu_) = 1000;
+  Fault fault_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> requests_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace meshtrust::testing

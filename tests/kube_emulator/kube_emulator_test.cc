@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 #include <sodium.h>
 
-#include "agent/kube_client.h"
+#include "agent/kube/kube_client.h"
 #include "base/files.h"
 #include "nlohmann/json.hpp"
 #include "tests/testing/status_matchers.h"

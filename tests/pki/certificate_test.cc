@@ -125,5 +125,36 @@ TEST(CertificateTest, FarFutureAndFarPastTimesSaturate) {
   EXPECT_EQ(Asn1TimeToTimePoint(nullptr), TimePoint{});
 }
 
+TEST(CertificateTest, ReportsKeyUsageAndExtendedKeyUsage) {
+  TimePoint now = Clock::now();
+  Ca root = MakeRoot(now);  // keyCertSign, cRLSign; no EKU.
+  EXPECT_TRUE(PermitsKeyUsage(root.cert.get(), kKeyCertSign | kCrlSign));
+  EXPECT_TRUE(PermitsKeyUsage(root.cert.get(), kCrlSign));
+  EXPECT_FALSE(PermitsKeyUsage(root.cert.get(), kKeyCertSign | kDigitalSignature));
+  EXPECT_FALSE(HasExtendedKeyUsage(root.cert.get()));
+
+  ASSERT_OK_AND_ASSIGN(ossl::UniquePtr<EVP_PKEY> key, GenerateKey(KeyAlgorithm::kEcdsaP256));
+  CertificateTemplate t;
+  t.subject = {{"CN", "client"}};
+  t.not_before = now - std::chrono::minutes(5);
+  t.not_after = now + std::chrono::hours(1);
+  t.key_usage = kDigitalSignature;
+  t.extended_key_usage = {ExtendedKeyUsage::kClientAuth};
+  ASSERT_OK_AND_ASSIGN(ossl::UniquePtr<X509> client,
+                       IssueCertificate(t, key.get(), root.cert.get(), root.key.get()));
+  EXPECT_TRUE(PermitsKeyUsage(client.get(), kDigitalSignature));
+  EXPECT_FALSE(PermitsKeyUsage(client.get(), kKeyCertSign));
+  EXPECT_FALSE(PermitsKeyUsage(client.get(), kCrlSign));
+  EXPECT_TRUE(HasExtendedKeyUsage(client.get()));
+
+  // No keyUsage extension restricts nothing (RFC 5280 4.2.1.3).
+  t.key_usage = 0;
+  t.extended_key_usage.clear();
+  ASSERT_OK_AND_ASSIGN(ossl::UniquePtr<X509> unrestricted,
+                       IssueCertificate(t, key.get(), root.cert.get(), root.key.get()));
+  EXPECT_TRUE(PermitsKeyUsage(unrestricted.get(), kKeyCertSign | kCrlSign | kDigitalSignature));
+  EXPECT_FALSE(HasExtendedKeyUsage(unrestricted.get()));
+}
+
 }  // namespace
 }  // namespace meshtrust::pki

@@ -77,5 +77,18 @@ TEST(KeyTest, RejectsTrailingBytesAndGarbageInPrivateKeys) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not a private key")));
 }
 
+TEST(KeyTest, SecureKeyHeapIsSetUpOnceAndKeysStillWork) {
+  absl::Status first = InitSecureKeyHeap(1 << 16);
+  if (!first.ok()) {  // Where mlock is limited the heap exists but is not locked.
+    EXPECT_THAT(first, StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("not locked")));
+  }
+  EXPECT_THAT(InitSecureKeyHeap(1 << 16),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("secure heap")));
+  ASSERT_OK_AND_ASSIGN(ossl::UniquePtr<EVP_PKEY> key, GenerateKey(KeyAlgorithm::kEcdsaP256));
+  ASSERT_OK_AND_ASSIGN(SecretBytes der, PrivateKeyToPkcs8Der(key.get()));
+  ASSERT_OK_AND_ASSIGN(ossl::UniquePtr<EVP_PKEY> back, PrivateKeyFromPkcs8Der(der));
+  EXPECT_TRUE(SamePublicKey(key.get(), back.get()));
+}
+
 }  // namespace
 }  // namespace meshtrust::pki

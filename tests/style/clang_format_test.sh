@@ -7,7 +7,7 @@ command -v clang-format >/dev/null || { echo "clang-format is not installed"; ex
 # ignored and leave nothing to check, which would pass.
 list=$(mktemp)
 trap 'rm -f "$list"' EXIT
-find base pki keystore ca client agent ctl tests bench \( -name '*.cc' -o -name '*.h' \) -print0 >"$list"
+find base pki keystore net ca client agent ctl tests bench \( -name '*.cc' -o -name '*.h' \) -print0 >"$list"
 [ -s "$list" ] || { echo "no C++ files found to check"; exit 1; }
 bad=()
 while IFS= read -r -d '' f; do

@@ -8,9 +8,9 @@
 #include <memory>
 #include <string>
 
-#include "agent/file_sink.h"
-#include "agent/grpc_ca_connection.h"
-#include "agent/installer.h"
+#include "agent/core/installer.h"
+#include "agent/files/file_sink.h"
+#include "agent/grpc/grpc_ca_connection.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/testing/test_ca.h"

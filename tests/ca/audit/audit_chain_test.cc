@@ -97,11 +97,5 @@ TEST_F(AuditChainTest, CheckpointsVerify) {
   EXPECT_FALSE(VerifyAuditCheckpoint(signer_->public_key(), c));
 }
 
-TEST(AuditHexTest, RoundTrips) {
-  EXPECT_EQ(HexEncode("\x01\xab"), "01ab");
-  EXPECT_EQ(*HexDecode("01ab"), "\x01\xab");
-  EXPECT_FALSE(HexDecode("zz").ok());
-}
-
 }  // namespace
 }  // namespace meshtrust::ca

@@ -1,9 +1,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "base/http_server.h"
 #include "ca/core/authority.h"
 #include "ca/server/public_http.h"
+#include "net/http_server.h"
 #include "pki/crl.h"
 #include "pki/csr.h"
 #include "pki/key.h"

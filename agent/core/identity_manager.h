@@ -1,0 +1,79 @@
+// IdentityManager: the agent's own client identity at the CA
+// (spiffe://meshtrust/cluster/<name>, issued by the control CA). Loads it from
+// the IdentityStore, or enrolls once with a join token when none is stored;
+// decides when it is due for renewal (two thirds into its life) and renews it
+// with a fresh key. Keys and CSRs are made here, never in the transport; every
+// certificate the CA returns is checked (our key, chains to the control CA,
+// names our identity, usable for client authentication) before it is saved.
+// Knows nothing of gRPC or of where the identity is stored.
+//
+// Not thread safe: one caller at a time.
+#ifndef MESHTRUST_AGENT_CORE_IDENTITY_MANAGER_H_
+#define MESHTRUST_AGENT_CORE_IDENTITY_MANAGER_H_
+
+#include <functional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "agent/core/ca_connection.h"
+#include "agent/core/enroller.h"
+#include "agent/core/identity_store.h"
+#include "base/clock.h"
+#include "client/identity.h"
+#include "pki/key.h"
+
+namespace meshtrust::agent {
+
+struct IdentityManagerOptions {
+  std::string cluster;  // The identity is spiffe://meshtrust/cluster/<cluster>.
+  std::string pin;      // The control CA's pin, needed only to enroll.
+  pki::KeyAlgorithm key_algorithm = pki::KeyAlgorithm::kEcdsaP256;
+};
+
+class IdentityManager {
+ public:
+  // Pointers must outlive the manager.
+  IdentityManager(IdentityStore* store, Enroller* enroller, const Clock* clock,
+                  IdentityManagerOptions options);
+
+  // The stored identity; when none is stored, a new one enrolled with the
+  // token `join_token` returns (called only then; "" when none was given) and
+  // saved. A stored identity of another cluster or past its expiry is an error
+  // saying what to do.
+  absl::StatusOr<client::Identity> LoadOrEnroll(
+      const std::function<absl::StatusOr<std::string>()>& join_token);
+
+  // Whether `identity` is two thirds into its life (or unreadable).
+  bool RenewalDue(const client::Identity& identity) const;
+  // When a running agent should stop to renew `identity`: two thirds into its
+  // life, but not before half of the time it has left, since a short-lived
+  // identity's backdated notBefore can put two thirds of its life in the past.
+  TimePoint NextRenewal(const client::Identity& identity) const;
+
+  // Renews `current` over `ca` (a connection authenticated with `current`):
+  // a new key, a CSR, the CA's certificate checked, then saved. On any error
+  // nothing is saved and `current` stays the identity in use.
+  absl::StatusOr<client::Identity> Renew(const client::Identity& current, CaConnection* ca);
+
+  std::string ExpectedIdentity() const;
+  // Two thirds into the certificate's life; the epoch when it is unreadable.
+  static TimePoint RenewAt(const client::Identity& identity);
+  // The certificate's notAfter; the epoch when it is unreadable.
+  static TimePoint NotAfter(const client::Identity& identity);
+
+ private:
+  absl::StatusOr<client::Identity> Enroll(const std::string& token);
+  // kDataLoss unless `certificate_pem` is for `our_key`, names `identity`,
+  // and chains to `control_ca_pem` for client authentication now.
+  absl::Status CheckIssued(const std::string& certificate_pem, EVP_PKEY* our_key,
+                           const std::string& identity, const std::string& control_ca_pem) const;
+
+  IdentityStore* store_;
+  Enroller* enroller_;
+  const Clock* clock_;
+  IdentityManagerOptions options_;
+};
+
+}  // namespace meshtrust::agent
+
+#endif  // MESHTRUST_AGENT_CORE_IDENTITY_MANAGER_H_

@@ -1,0 +1,32 @@
+// IdentityStore: where the agent keeps its enrollment identity (key,
+// certificate, control CA), so restarts never re-enroll. The identity
+// lifecycle does not know whether that is a Secret in the agent's own
+// namespace (kube/) or a directory (files/).
+#ifndef MESHTRUST_AGENT_CORE_IDENTITY_STORE_H_
+#define MESHTRUST_AGENT_CORE_IDENTITY_STORE_H_
+
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "client/identity.h"
+
+namespace meshtrust::agent {
+
+// Implementations are thread-compatible: one caller at a time.
+class IdentityStore {
+ public:
+  virtual ~IdentityStore() = default;
+  // nullopt when no identity is stored; an error when one is stored but
+  // cannot be read (naming what is wrong and what to do).
+  virtual absl::StatusOr<std::optional<client::Identity>> Load() = 0;
+  // Replaces the stored identity as a whole: never a key with the wrong
+  // certificate. The key is kept where only the agent can read it.
+  virtual absl::Status Save(const client::Identity& identity) = 0;
+  // "Secret meshtrust-system/meshtrust-agent-identity", "directory /var/lib/...".
+  virtual std::string Describe() const = 0;
+};
+
+}  // namespace meshtrust::agent
+
+#endif  // MESHTRUST_AGENT_CORE_IDENTITY_STORE_H_

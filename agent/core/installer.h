@@ -1,0 +1,88 @@
+// Installer: the agent's core. Not thread safe: one caller at a time. Ensures the sink holds a
+// valid intermediate for this cluster: generates the key locally, asks the CA to sign a CSR,
+// verifies the answer, writes the complete set in one step, reads it back
+// and acknowledges it. Knows nothing of gRPC or of where the sink is.
+#ifndef MESHTRUST_AGENT_CORE_INSTALLER_H_
+#define MESHTRUST_AGENT_CORE_INSTALLER_H_
+
+#include <chrono>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "agent/core/ca_connection.h"
+#include "agent/core/secret_sink.h"
+#include "base/clock.h"
+#include "pki/key.h"
+
+namespace meshtrust::agent {
+
+struct InstallerOptions {
+  std::string cluster;
+  pki::KeyAlgorithm key_algorithm = pki::KeyAlgorithm::kEcdsaP256;
+  std::chrono::seconds ttl{0};  // 0: the CA policy's maximum.
+  bool adopt = false;           // Replace a cacerts meshtrust did not write.
+  double renew_fraction = 2.0 / 3.0;
+  int max_conflict_retries = 5;
+  // An unchanged installed set is acknowledged again only this often (each
+  // Ack is an audit record at the CA); any change is acknowledged at once.
+  std::chrono::seconds reack_interval = std::chrono::hours(1);
+};
+
+struct InstallResult {
+  bool changed = false;   // False: the installed set was already current.
+  bool reissued = false;  // A new key and intermediate (not only new bundle or CRLs).
+  std::string reason;     // Why it was rewritten, or "current".
+  std::string serial;
+  TimePoint not_after;
+  TimePoint renew_at;  // When the intermediate is due for renewal.
+  std::string bundle_sha256;
+};
+
+class Installer {
+ public:
+  // All pointers must outlive the Installer.
+  Installer(CaConnection* ca, SecretSink* sink, const Clock* clock, InstallerOptions options)
+      : ca_(ca), sink_(sink), clock_(clock), options_(std::move(options)) {}
+
+  // With `force_rekey`, issues a new key and intermediate even if the
+  // installed one is current (an operator's `rotate intermediate`).
+  absl::StatusOr<InstallResult> EnsureInstalled(bool force_rekey = false);
+
+ private:
+  enum class Action { kNone, kRefresh, kReissue };
+  struct Decision {
+    Action action = Action::kNone;
+    std::string reason;
+  };
+  Decision Decide(const std::optional<InstalledCaCerts>& installed, const TrustBundleInfo& bundle,
+                  const CrlSetInfo& crls, bool force_rekey) const;
+  // Assembles the complete set. This intermediate's own CRL is taken from
+  // `installed_crl_pem` while it is current, and signed anew otherwise.
+  absl::StatusOr<CaCerts> Compose(const std::string& certificate_pem, const std::string& chain_pem,
+                                  EVP_PKEY* key, const TrustBundleInfo& bundle,
+                                  const CrlSetInfo& crls,
+                                  const std::string& installed_crl_pem) const;
+  // Writes (retrying on conflicts), reads back and compares.
+  absl::Status Install(const CaCerts& certs, std::string version);
+
+  CaConnection* ca_;
+  SecretSink* sink_;
+  const Clock* clock_;
+  InstallerOptions options_;
+  std::string last_ack_;  // What was last acknowledged (serial, bundle, CRL).
+  TimePoint last_ack_at_;
+};
+
+// Checks a signing response against the key we generated, before anything is
+// written: the certificate is for our key, it chains to the bundle, and it is
+// a CA with pathlen:0, keyCertSign and cRLSign, and no EKU.
+absl::Status VerifySignedIntermediate(const SignedIntermediate& signed_intermediate,
+                                      EVP_PKEY* our_key, TimePoint now);
+
+// How long the CRL an agent signs with its intermediate is valid (capped by
+// the intermediate's own expiry); it is re-signed half-way.
+inline constexpr std::chrono::hours kIntermediateCrlValidity{24 * 7};
+
+}  // namespace meshtrust::agent
+
+#endif  // MESHTRUST_AGENT_CORE_INSTALLER_H_

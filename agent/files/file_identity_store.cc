@@ -1,0 +1,90 @@
+#include "agent/files/file_identity_store.h"
+
+#include <sodium.h>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/str_cat.h"
+#include "base/files.h"
+#include "base/json_fields.h"
+#include "nlohmann/json.hpp"
+
+namespace meshtrust::agent {
+namespace {
+// The same names as the Kubernetes Secret's keys.
+constexpr char kCert[] = "tls.crt";
+constexpr char kKey[] = "tls.key";
+constexpr char kControlCa[] = "ca.crt";
+constexpr char kIdentity[] = "identity";
+constexpr char kIdentityFile[] = "identity.json";
+}  // namespace
+
+absl::StatusOr<client::Identity> ParseIdentityFile(absl::string_view text, absl::string_view path) {
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  // The tree holds the private key; wipe it however this function returns.
+  absl::Cleanup wipe_key = [&j] {
+    if (!j.is_object()) return;
+    auto it = j.find(kKey);
+    if (it != j.end() && it->is_string()) {
+      std::string* key = it->get_ptr<std::string*>();
+      sodium_memzero(key->data(), key->size());
+    }
+  };
+  auto corrupt = [path](absl::string_view why) {
+    return absl::DataLossError(absl::StrCat(path, " is corrupt (", why,
+                                            "); delete it and enroll again with a new join token"));
+  };
+  if (j.is_discarded()) return corrupt("not JSON");
+  if (!j.is_object()) return corrupt("not a JSON object");
+  client::Identity id;
+  for (auto [key, into] :
+       {std::pair{kIdentity, &id.identity}, std::pair{kCert, &id.certificate_pem},
+        std::pair{kControlCa, &id.control_ca_pem}}) {
+    if (!j.contains(key)) return corrupt(absl::StrCat("no field \"", key, "\""));
+    absl::StatusOr<std::string> value = JsonString(j, key);
+    if (!value.ok()) return corrupt(value.status().message());
+    *into = *std::move(value);
+  }
+  auto key = j.find(kKey);
+  if (key == j.end()) return corrupt(absl::StrCat("no field \"", kKey, "\""));
+  if (!key->is_string()) {
+    return corrupt(absl::StrCat("field \"", kKey, "\" is ", key->type_name(), ", not a string"));
+  }
+  id.key_pem = SecretBytes::CopyOf(absl::string_view(*key->get_ptr<const std::string*>()));
+  return id;
+}
+
+absl::StatusOr<std::optional<client::Identity>> FileIdentityStore::Load() {
+  std::string path = dir_ + "/" + kIdentityFile;
+  if (!PathExists(path)) return std::nullopt;
+  if (absl::Status s = CheckPrivatePermissions(path); !s.ok()) return s;
+  absl::StatusOr<SecretBytes> file = ReadSecretFile(path);
+  if (!file.ok()) return file.status();
+  absl::StatusOr<client::Identity> id = ParseIdentityFile(file->UnsafeSecretString(), path);
+  if (!id.ok()) return id.status();
+  return *std::move(id);
+}
+
+SecretBytes EncodeIdentityFile(const client::Identity& identity) {
+  nlohmann::json j = {{kIdentity, identity.identity},
+                      {kCert, identity.certificate_pem},
+                      {kControlCa, identity.control_ca_pem},
+                      {kKey, std::string(identity.key_pem.UnsafeSecretString())}};
+  std::string text = j.dump();
+  SecretBytes out = SecretBytes::CopyOf(absl::string_view(text));
+  std::string* key = j[kKey].get_ptr<std::string*>();
+  sodium_memzero(key->data(), key->size());
+  sodium_memzero(text.data(), text.size());
+  return out;
+}
+
+absl::Status FileIdentityStore::Save(const client::Identity& identity) {
+  if (!PathExists(dir_)) {
+    if (absl::Status s = MakeDirectory(dir_, 0700); !s.ok()) return s;
+  }
+  // One file, replaced atomically: a crash never pairs a key with the wrong
+  // certificate.
+  return WriteFileAtomically(dir_ + "/" + kIdentityFile,
+                             EncodeIdentityFile(identity).UnsafeSecretString(), 0600);
+}
+
+}  // namespace meshtrust::agent

@@ -1,0 +1,73 @@
+// A minimal Kubernetes REST client (libcurl): in-cluster configuration or a
+// kubeconfig, bearer tokens (re-read from their file on every request, so a
+// rotated projected token is picked up) or client certificates.
+#ifndef MESHTRUST_AGENT_KUBE_KUBE_CLIENT_H_
+#define MESHTRUST_AGENT_KUBE_KUBE_CLIENT_H_
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "base/secret_bytes.h"
+
+namespace meshtrust::agent {
+
+struct KubeConfig {
+  std::string server;  // https://host:port
+  std::string ca_pem;  // Trust for the API server; empty: system roots.
+  std::string token;   // Static bearer token, or:
+  std::string token_file;
+  std::string client_cert_pem;
+  SecretBytes client_key_pem;
+};
+
+// From a kubeconfig file (current context).
+absl::StatusOr<KubeConfig> LoadKubeconfig(const std::string& path);
+// The same from the file's text; `path` names it in errors. Files the
+// kubeconfig refers to (certificate-authority, client-certificate,
+// client-key) are read here.
+absl::StatusOr<KubeConfig> ParseKubeconfig(absl::string_view text, absl::string_view path);
+
+// From the pod's service account: KUBERNETES_SERVICE_HOST/PORT and the files
+// under `sa_dir` (default /var/run/secrets/kubernetes.io/serviceaccount).
+absl::StatusOr<KubeConfig> InClusterConfig(
+    const std::string& sa_dir = "/var/run/secrets/kubernetes.io/serviceaccount");
+
+struct KubeResponse {
+  long status = 0;  // NOLINT(runtime/int): libcurl's type.
+  std::string body;
+};
+
+// Thread-compatible (one request at a time per client).
+class KubeClient {
+ public:
+  static absl::StatusOr<std::unique_ptr<KubeClient>> Create(KubeConfig config,
+                                                            std::chrono::milliseconds timeout);
+  ~KubeClient();
+
+  // kUnavailable when the server cannot be reached or times out; any HTTP
+  // status is returned as a response.
+  absl::StatusOr<KubeResponse> Request(absl::string_view method, const std::string& path,
+                                       const std::string& body = "",
+                                       absl::string_view content_type = "application/json");
+  const std::string& server() const { return config_.server; }
+
+ private:
+  KubeClient(KubeConfig config, std::chrono::milliseconds timeout)
+      : config_(std::move(config)), timeout_(timeout) {}
+  KubeConfig config_;
+  std::chrono::milliseconds timeout_;
+};
+
+// The error a non-2xx response means, for `verb` on `resource` `name` in
+// `ns`: 401 kUnauthenticated, 403 kPermissionDenied naming the missing RBAC
+// verb and resource, 404 kNotFound, 409 kAborted, 422 kInvalidArgument,
+// 5xx kUnavailable. The API server's own message is included.
+absl::Status KubeError(const KubeResponse& response, absl::string_view verb,
+                       absl::string_view resource, absl::string_view ns, absl::string_view name);
+
+}  // namespace meshtrust::agent
+
+#endif  // MESHTRUST_AGENT_KUBE_KUBE_CLIENT_H_

@@ -1,0 +1,26 @@
+// The agent's identity in a Secret in its own namespace.
+#ifndef MESHTRUST_AGENT_KUBE_KUBERNETES_IDENTITY_STORE_H_
+#define MESHTRUST_AGENT_KUBE_KUBERNETES_IDENTITY_STORE_H_
+
+#include "agent/core/identity_store.h"
+#include "agent/kube/kube_secrets.h"
+
+namespace meshtrust::agent {
+
+class KubernetesIdentityStore final : public IdentityStore {
+ public:
+  KubernetesIdentityStore(KubeClient* client, std::string ns, std::string name)
+      : secrets_(client), ns_(std::move(ns)), name_(std::move(name)) {}
+  absl::StatusOr<std::optional<client::Identity>> Load() override;
+  absl::Status Save(const client::Identity& identity) override;
+  std::string Describe() const override { return "Secret " + ns_ + "/" + name_; }
+
+ private:
+  KubeSecrets secrets_;
+  std::string ns_, name_;
+  std::string version_;  // resourceVersion seen by Load.
+};
+
+}  // namespace meshtrust::agent
+
+#endif  // MESHTRUST_AGENT_KUBE_KUBERNETES_IDENTITY_STORE_H_
