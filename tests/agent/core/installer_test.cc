@@ -416,7 +416,7 @@ class ForgedCrlConnection : public TamperingConnection {
 class BigCrlSetConnection : public TamperingConnection {
  public:
   BigCrlSetConnection(CaConnection* real, size_t extra)
-      : TamperingConnection(real, [](SignedIntermediate*) {}), real_(real), extra_(extra) {}
+      : TamperingConnection(real, [](SignedIntermediate*) {}), extra_(extra), real_(real) {}
   absl::StatusOr<CrlSetInfo> GetCrls() override {
     absl::StatusOr<CrlSetInfo> crls = real_->GetCrls();
     if (crls.ok() && extra_ > 0) {

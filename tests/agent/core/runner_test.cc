@@ -72,6 +72,10 @@ class GatedConnection : public CaConnection {
     if (away) return absl::UnavailableError("the CA is away (test)");
     return real_->Ack(c, s, b, crl);
   }
+  absl::StatusOr<std::string> RenewIdentity(const std::string& csr_der) override {
+    if (away) return absl::UnavailableError("the CA is away (test)");
+    return real_->RenewIdentity(csr_der);
+  }
 
  private:
   CaConnection* real_;
