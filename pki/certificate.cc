@@ -29,9 +29,33 @@ absl::StatusOr<ossl::UniquePtr<ASN1_INTEGER>> RandomSerial() {
   return serial;
 }
 
-const EVP_MD* DigestFor(EVP_PKEY* signer) {
-  if (EVP_PKEY_is_a(signer, "EC") && EVP_PKEY_get_bits(signer) >= 384) return EVP_sha384();
-  return EVP_sha256();
+// Signs the filled-in `cert` with `signer`. OpenSSL signs only with keys it
+// holds (or providers it loads), so the to-be-signed part is encoded here
+// from the certificate's own fields, each by OpenSSL's encoder, and the
+// signed certificate is parsed back.
+absl::StatusOr<ossl::UniquePtr<X509>> SignCertificate(X509* cert, const Signer& signer) {
+  absl::StatusOr<std::string> algorithm = SignatureAlgorithmIdentifierDer(signer.algorithm());
+  if (!algorithm.ok()) return algorithm.status();
+  std::string serial = EncodeDer(X509_get0_serialNumber(cert), i2d_ASN1_INTEGER);
+  std::string issuer = EncodeDer(X509_get_issuer_name(cert), i2d_X509_NAME);
+  std::string not_before = EncodeDer(X509_get0_notBefore(cert), i2d_ASN1_TIME);
+  std::string not_after = EncodeDer(X509_get0_notAfter(cert), i2d_ASN1_TIME);
+  std::string subject = EncodeDer(X509_get_subject_name(cert), i2d_X509_NAME);
+  std::string spki = EncodeDer(X509_get_X509_PUBKEY(cert), i2d_X509_PUBKEY);
+  std::string extensions = EncodeDer(X509_get0_extensions(cert), i2d_X509_EXTENSIONS);
+  if (serial.empty() || issuer.empty() || not_before.empty() || not_after.empty() ||
+      subject.empty() || spki.empty() || extensions.empty()) {
+    return InternalOpenSslError("encoding a certificate to sign");
+  }
+  constexpr char kVersion3[] = {'\xa0', 3, 2, 1, 2};  // [0] EXPLICIT INTEGER 2 (v3).
+  std::string tbs =
+      DerTlv(kDerSequence,
+             absl::StrCat(absl::string_view(kVersion3, sizeof(kVersion3)), serial, *algorithm,
+                          issuer, DerTlv(kDerSequence, absl::StrCat(not_before, not_after)),
+                          subject, spki, DerTlv(kDerExplicit3, extensions)));
+  absl::StatusOr<std::string> signed_der = SignX509Envelope(tbs, *algorithm, signer);
+  if (!signed_der.ok()) return signed_der.status();
+  return ParseCertificateDer(*signed_der);
 }
 
 absl::Status AddConfExtension(X509* cert, X509V3_CTX* ctx, int nid, const char* value) {
@@ -146,7 +170,14 @@ absl::StatusOr<ossl::UniquePtr<X509_NAME>> BuildName(const std::vector<NameEntry
 
 absl::StatusOr<ossl::UniquePtr<X509>> IssueCertificate(const CertificateTemplate& tmpl,
                                                        EVP_PKEY* subject_key, X509* issuer,
-                                                       EVP_PKEY* issuer_key) {
+                                                       const Signer& issuer_signer) {
+  EVP_PKEY* expected_signer = issuer != nullptr ? X509_get0_pubkey(issuer) : subject_key;
+  if (expected_signer == nullptr || EVP_PKEY_eq(expected_signer, issuer_signer.public_key()) != 1) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError(
+        issuer != nullptr ? "the signer's key is not the issuer certificate's key"
+                          : "a self-signed certificate must be signed by its own key");
+  }
   if (tmpl.not_after <= tmpl.not_before) {
     return absl::InvalidArgumentError("certificate notAfter must be later than notBefore");
   }
@@ -220,10 +251,15 @@ absl::StatusOr<ossl::UniquePtr<X509>> IssueCertificate(const CertificateTemplate
       return s;
     }
   }
-  if (X509_sign(cert.get(), issuer_key, DigestFor(issuer_key)) <= 0) {
-    return InternalOpenSslError("signing a certificate");
-  }
-  return cert;
+  return SignCertificate(cert.get(), issuer_signer);
+}
+
+absl::StatusOr<ossl::UniquePtr<X509>> IssueCertificate(const CertificateTemplate& tmpl,
+                                                       EVP_PKEY* subject_key, X509* issuer,
+                                                       EVP_PKEY* issuer_key) {
+  absl::StatusOr<std::unique_ptr<Signer>> signer = NewInMemorySigner(ossl::UpRef(issuer_key));
+  if (!signer.ok()) return signer.status();
+  return IssueCertificate(tmpl, subject_key, issuer, **signer);
 }
 
 absl::StatusOr<ossl::UniquePtr<X509>> ParseCertificateDer(absl::string_view der) {

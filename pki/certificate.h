@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "pki/ossl.h"
+#include "pki/signer.h"
 
 namespace meshtrust::pki {
 
@@ -52,11 +53,15 @@ struct CertificateTemplate {
   std::string crl_distribution_point;  // Empty: no cRLDistributionPoints.
 };
 
-// Signs a certificate for `subject_key` (its public half) built from `tmpl`.
-// With `issuer` == nullptr the certificate is self-signed by `issuer_key`
-// (which must then be `subject_key`'s private key). The serial is 128 random
-// bits, positive. The digest follows the issuer key: SHA-384 for P-384,
-// SHA-256 otherwise.
+// Signs a certificate for `subject_key` (its public half) built from `tmpl`,
+// with `issuer_signer`, whose public key must be `issuer`'s. With `issuer` ==
+// nullptr the certificate is self-signed: `issuer_signer` must then hold
+// `subject_key`'s private key. The serial is 127 random bits, positive. The
+// signature algorithm is the signer's (SignatureAlgorithmFor).
+absl::StatusOr<ossl::UniquePtr<X509>> IssueCertificate(const CertificateTemplate& tmpl,
+                                                       EVP_PKEY* subject_key, X509* issuer,
+                                                       const Signer& issuer_signer);
+// The same with a private key in this process's memory.
 absl::StatusOr<ossl::UniquePtr<X509>> IssueCertificate(const CertificateTemplate& tmpl,
                                                        EVP_PKEY* subject_key, X509* issuer,
                                                        EVP_PKEY* issuer_key);

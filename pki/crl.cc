@@ -15,6 +15,38 @@ constexpr const char* kReasonNames[] = {
     "superseded",    "cessationOfOperation", "certificateHold", "",
     "removeFromCRL", "privilegeWithdrawn",   "aACompromise"};
 
+// Signs the filled-in, sorted `crl` with `signer`: the to-be-signed part is
+// encoded here from the CRL's own fields, each by OpenSSL's encoder (as for
+// certificates, see SignCertificate), and the signed CRL is parsed back.
+absl::StatusOr<ossl::UniquePtr<X509_CRL>> SignCrl(X509_CRL* crl, const Signer& signer) {
+  absl::StatusOr<std::string> algorithm = SignatureAlgorithmIdentifierDer(signer.algorithm());
+  if (!algorithm.ok()) return algorithm.status();
+  std::string issuer = EncodeDer(X509_CRL_get_issuer(crl), i2d_X509_NAME);
+  std::string this_update = EncodeDer(X509_CRL_get0_lastUpdate(crl), i2d_ASN1_TIME);
+  std::string next_update = EncodeDer(X509_CRL_get0_nextUpdate(crl), i2d_ASN1_TIME);
+  std::string extensions = EncodeDer(X509_CRL_get0_extensions(crl), i2d_X509_EXTENSIONS);
+  if (issuer.empty() || this_update.empty() || next_update.empty() || extensions.empty()) {
+    return InternalOpenSslError("encoding a CRL to sign");
+  }
+  std::string revoked;
+  STACK_OF(X509_REVOKED)* entries = X509_CRL_get_REVOKED(crl);
+  for (int i = 0; i < sk_X509_REVOKED_num(entries); ++i) {
+    std::string entry = EncodeDer(sk_X509_REVOKED_value(entries, i), i2d_X509_REVOKED);
+    if (entry.empty()) return InternalOpenSslError("encoding a CRL entry to sign");
+    revoked += entry;
+  }
+  constexpr char kVersion2[] = {2, 1, 1};  // INTEGER 1 (v2).
+  std::string tbs = DerTlv(
+      kDerSequence, absl::StrCat(absl::string_view(kVersion2, sizeof(kVersion2)), *algorithm,
+                                 issuer, this_update, next_update,
+                                 // RFC 5280 5.1.2.6: no revokedCertificates when there are none.
+                                 revoked.empty() ? std::string() : DerTlv(kDerSequence, revoked),
+                                 DerTlv(kDerExplicit0, extensions)));
+  absl::StatusOr<std::string> signed_der = SignX509Envelope(tbs, *algorithm, signer);
+  if (!signed_der.ok()) return signed_der.status();
+  return ParseCrlDer(*signed_der);
+}
+
 }  // namespace
 
 absl::StatusOr<int> ParseRevocationReason(absl::string_view name) {
@@ -36,7 +68,11 @@ std::string RevocationReasonName(int code) {
 }
 
 absl::StatusOr<ossl::UniquePtr<X509_CRL>> IssueCrl(const CrlTemplate& tmpl, X509* issuer,
-                                                   EVP_PKEY* issuer_key) {
+                                                   const Signer& issuer_signer) {
+  if (EVP_PKEY_eq(X509_get0_pubkey(issuer), issuer_signer.public_key()) != 1) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError("the signer's key is not the CRL issuer's key");
+  }
   if (tmpl.next_update <= tmpl.this_update) {
     return absl::InvalidArgumentError("CRL nextUpdate must be later than thisUpdate");
   }
@@ -91,11 +127,14 @@ absl::StatusOr<ossl::UniquePtr<X509_CRL>> IssueCrl(const CrlTemplate& tmpl, X509
     return InternalOpenSslError("adding CRL extensions");
   }
   X509_CRL_sort(crl.get());
-  const EVP_MD* md = (EVP_PKEY_is_a(issuer_key, "EC") && EVP_PKEY_get_bits(issuer_key) >= 384)
-                         ? EVP_sha384()
-                         : EVP_sha256();
-  if (X509_CRL_sign(crl.get(), issuer_key, md) <= 0) return InternalOpenSslError("signing a CRL");
-  return crl;
+  return SignCrl(crl.get(), issuer_signer);
+}
+
+absl::StatusOr<ossl::UniquePtr<X509_CRL>> IssueCrl(const CrlTemplate& tmpl, X509* issuer,
+                                                   EVP_PKEY* issuer_key) {
+  absl::StatusOr<std::unique_ptr<Signer>> signer = NewInMemorySigner(ossl::UpRef(issuer_key));
+  if (!signer.ok()) return signer.status();
+  return IssueCrl(tmpl, issuer, **signer);
 }
 
 absl::StatusOr<ossl::UniquePtr<X509_CRL>> ParseCrlDer(absl::string_view der) {

@@ -9,6 +9,7 @@
 #include "absl/strings/string_view.h"
 #include "pki/certificate.h"
 #include "pki/ossl.h"
+#include "pki/signer.h"
 
 namespace meshtrust::pki {
 
@@ -31,8 +32,12 @@ struct CrlTemplate {
   std::vector<RevokedEntry> revoked;
 };
 
-// Signs a CRL for `issuer` with `issuer_key` (AKI from the issuer's SKI,
-// cRLNumber, entries with reason codes).
+// Signs a CRL for `issuer` with `issuer_signer`, whose public key must be
+// the issuer's (AKI from the issuer's SKI, cRLNumber, entries with reason
+// codes, sorted by serial).
+absl::StatusOr<ossl::UniquePtr<X509_CRL>> IssueCrl(const CrlTemplate& tmpl, X509* issuer,
+                                                   const Signer& issuer_signer);
+// The same with a private key in this process's memory.
 absl::StatusOr<ossl::UniquePtr<X509_CRL>> IssueCrl(const CrlTemplate& tmpl, X509* issuer,
                                                    EVP_PKEY* issuer_key);
 

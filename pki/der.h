@@ -86,6 +86,15 @@ std::string EncodeDer(const T* object, I2d i2d) {
   return der;
 }
 
+// A DER tag-length-value holding `content` (definite, minimal length): for
+// what OpenSSL's setters cannot build, such as the to-be-signed part of a
+// certificate signed by a Signer.
+std::string DerTlv(uint8_t tag, absl::string_view content);
+inline constexpr uint8_t kDerSequence = 0x30;
+inline constexpr uint8_t kDerBitString = 0x03;
+inline constexpr uint8_t kDerExplicit0 = 0xa0;  // [0] EXPLICIT, constructed.
+inline constexpr uint8_t kDerExplicit3 = 0xa3;  // [3] EXPLICIT, constructed.
+
 }  // namespace meshtrust::pki
 
 #endif  // MESHTRUST_PKI_DER_H_
