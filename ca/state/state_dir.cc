@@ -10,6 +10,7 @@
 #include "base/files.h"
 #include "base/hex.h"
 #include "base/logging.h"
+#include "ca/core/profiles.h"
 #include "keystore/keystore.h"
 #include "pki/certificate.h"
 #include "pki/chain.h"
@@ -48,17 +49,9 @@ struct GeneratedCa {
 };
 
 absl::StatusOr<GeneratedCa> GenerateSelfSignedCa(pki::KeyAlgorithm alg,
-                                                 std::vector<pki::NameEntry> subject, int path_len,
-                                                 TimePoint now, std::chrono::seconds ttl) {
+                                                 const pki::CertificateTemplate& tmpl) {
   absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> key = pki::GenerateKey(alg);
   if (!key.ok()) return key.status();
-  pki::CertificateTemplate tmpl;
-  tmpl.subject = std::move(subject);
-  tmpl.not_before = now - std::chrono::minutes(5);
-  tmpl.not_after = now + ttl;
-  tmpl.is_ca = true;
-  tmpl.path_len = path_len;
-  tmpl.key_usage = pki::kKeyCertSign | pki::kCrlSign;
   absl::StatusOr<ossl::UniquePtr<X509>> cert =
       pki::IssueCertificate(tmpl, key->get(), nullptr, key->get());
   if (!cert.ok()) return cert.status();
@@ -173,10 +166,9 @@ absl::StatusOr<InitResult> Initialize(const InitOptions& options, const Clock& c
   // The mesh root.
   absl::StatusOr<GeneratedCa> root =
       options.import_certificate.empty()
-          ? GenerateSelfSignedCa(options.root_algorithm,
-                                 {{"O", options.organization},
-                                  {"CN", absl::StrCat(options.organization, " mesh root CA 1")}},
-                                 /*path_len=*/1, now, options.root_ttl)
+          ? GenerateSelfSignedCa(
+                options.root_algorithm,
+                profiles::MeshRoot(options.organization, "1", now, options.root_ttl))
           : ImportCa(options, now);
   if (!root.ok()) return root.status();
   const std::string root_key_id = "mesh-root-1";
@@ -200,8 +192,7 @@ absl::StatusOr<InitResult> Initialize(const InitOptions& options, const Clock& c
   // The control CA, a separate trust domain for client and server identities.
   absl::StatusOr<GeneratedCa> control = GenerateSelfSignedCa(
       pki::KeyAlgorithm::kEcdsaP256,
-      {{"O", options.organization}, {"CN", absl::StrCat(options.organization, " control CA")}},
-      /*path_len=*/0, now, std::chrono::hours(24 * 365 * 10));
+      profiles::ControlCa(options.organization, now, std::chrono::hours(24 * 365 * 10)));
   if (!control.ok()) return control.status();
   if (absl::Status s = (*keys)->PutKey(kControlCaKeyId, control->key.get()); !s.ok()) return s;
   std::string control_pem = pki::CertificatePem(control->certificate.get());
@@ -214,14 +205,9 @@ absl::StatusOr<InitResult> Initialize(const InitOptions& options, const Clock& c
   absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> server_key =
       pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
   if (!server_key.ok()) return server_key.status();
-  pki::CertificateTemplate server;
-  server.subject = {{"O", options.organization}, {"CN", "meshtrust-ca"}};
-  server.not_before = now - std::chrono::minutes(5);
-  server.not_after = now + std::chrono::hours(24 * 365);
-  server.key_usage = pki::kDigitalSignature;
-  server.extended_key_usage = {pki::ExtendedKeyUsage::kServerAuth};
-  server.dns_names = options.server_dns_names;
-  server.ip_addresses = options.server_ip_addresses;
+  pki::CertificateTemplate server =
+      profiles::Server(options.organization, options.server_dns_names, options.server_ip_addresses,
+                       now, std::chrono::hours(24 * 365));
   absl::StatusOr<ossl::UniquePtr<X509>> server_cert = pki::IssueCertificate(
       server, server_key->get(), control->certificate.get(), control->key.get());
   if (!server_cert.ok()) return server_cert.status();

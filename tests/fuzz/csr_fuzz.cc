@@ -1,7 +1,9 @@
 // CSRs as the CA receives them: parsing, the structure and key policy checks,
 // and, for a CSR the policy accepts, issuance from the intermediate profile.
 // Invariant: nothing but the public key ever comes from the CSR.
+#include "base/clock.h"
 #include "ca/core/policy.h"
+#include "ca/core/profiles.h"
 #include "pki/certificate.h"
 #include "pki/csr.h"
 #include "tests/fuzz/fuzz_input.h"
@@ -16,13 +18,15 @@ struct Issuer {
 
 void IssueAndCheck(X509_REQ* csr) {
   static Issuer* issuer = new Issuer();
-  pki::CertificateTemplate t;
-  t.subject = {{"O", "meshtrust"}, {"OU", "cluster1"}, {"CN", "cluster1 intermediate CA 1"}};
-  t.not_before = std::chrono::system_clock::now();
-  t.not_after = t.not_before + std::chrono::hours(1);
-  t.is_ca = true;
-  t.path_len = 0;
-  t.key_usage = pki::kKeyCertSign | pki::kCrlSign | pki::kDigitalSignature;
+  // The production profile, exactly as the Authority fills it in for a
+  // cluster with the default policy.
+  ca::profiles::IntermediateInputs in;
+  in.organization = "meshtrust";
+  in.cluster = "cluster1";
+  in.issued_at = FromUnixSeconds(1);
+  in.not_before = std::chrono::system_clock::now();
+  in.not_after = in.not_before + std::chrono::hours(1);
+  pki::CertificateTemplate t = ca::profiles::ClusterIntermediate(in);
   absl::StatusOr<ossl::UniquePtr<X509>> cert =
       pki::IssueCertificate(t, pki::PublicKeyOf(csr), issuer->cert.get(), issuer->key.get());
   Require(cert.ok(), "an accepted CSR can be issued");
@@ -32,6 +36,8 @@ void IssueAndCheck(X509_REQ* csr) {
   Require(pki::IsCa(cert->get()) && pki::PathLen(cert->get()) == 0, "CA:TRUE, pathlen:0");
   Require(pki::UriSans(cert->get()).empty(), "no SAN from the CSR");
   Require((X509_get_extension_flags(cert->get()) & EXFLAG_XKUSAGE) == 0, "no EKU");
+  Require(pki::PermitsKeyUsage(cert->get(), pki::kKeyCertSign | pki::kCrlSign),
+          "keyCertSign and cRLSign");
   // Exactly the profile's extensions: basicConstraints, keyUsage, SKI, AKI.
   Require(X509_get_ext_count(cert->get()) == 4, "only the profile's extensions");
 }
