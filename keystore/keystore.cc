@@ -19,6 +19,22 @@ absl::Status ValidateKeyId(absl::string_view id) {
   return absl::OkStatus();
 }
 
+KeyType KeyTypeFor(pki::KeyAlgorithm alg) {
+  switch (alg) {
+    case pki::KeyAlgorithm::kEcdsaP256:
+      return KeyType::kEcdsaP256;
+    case pki::KeyAlgorithm::kEcdsaP384:
+      return KeyType::kEcdsaP384;
+    case pki::KeyAlgorithm::kRsa2048:
+      return KeyType::kRsa2048;
+    case pki::KeyAlgorithm::kRsa3072:
+      return KeyType::kRsa3072;
+    case pki::KeyAlgorithm::kRsa4096:
+      return KeyType::kRsa4096;
+  }
+  return KeyType::kEcdsaP256;
+}
+
 absl::Status KeyStore::PutKey(absl::string_view id, EVP_PKEY* key) {
   absl::StatusOr<SecretBytes> der = pki::PrivateKeyToPkcs8Der(key);
   if (!der.ok()) return der.status();

@@ -179,6 +179,34 @@ absl::StatusOr<SecretBytes> DeriveKek(const KekSource& source, absl::string_view
 
 absl::Status Corrupt(absl::string_view what) { return absl::DataLossError(what); }
 
+absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> GenerateKeyOfType(KeyType type) {
+  switch (type) {
+    case KeyType::kEcdsaP256:
+      return pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
+    case KeyType::kEcdsaP384:
+      return pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP384);
+    case KeyType::kRsa2048:
+      return pki::GenerateKey(pki::KeyAlgorithm::kRsa2048);
+    case KeyType::kRsa3072:
+      return pki::GenerateKey(pki::KeyAlgorithm::kRsa3072);
+    case KeyType::kRsa4096:
+      return pki::GenerateKey(pki::KeyAlgorithm::kRsa4096);
+    case KeyType::kEd25519:
+      return pki::GenerateEd25519Key();
+  }
+  return absl::InvalidArgumentError("unknown key type");
+}
+
+// The private key of a sealed entry: PKCS#8, or (as keystores made before
+// PKCS#8 held every key) a raw Ed25519 seed.
+absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> KeyFromEntry(absl::string_view id,
+                                                       const SecretEntry& entry) {
+  if (entry.format == kFormatPkcs8) return pki::PrivateKeyFromPkcs8Der(entry.secret);
+  if (entry.format == kFormatEd25519Seed) return pki::Ed25519KeyFromSeed(entry.secret);
+  return absl::FailedPreconditionError(
+      absl::StrCat("key \"", id, "\" holds ", entry.format, ", not a private key"));
+}
+
 }  // namespace
 
 absl::StatusOr<SecretEntry> OpenSealedKey(const SecretBytes& kek, absl::string_view id,
@@ -332,6 +360,38 @@ absl::StatusOr<SecretEntry> SealedFileKeyStore::GetSecret(absl::string_view id) 
     return file.status();
   }
   return OpenSealedKey(kek_, id, *file, path);
+}
+
+absl::StatusOr<std::shared_ptr<const pki::Signer>> SealedFileKeyStore::GenerateSigningKey(
+    absl::string_view id, KeyType type) {
+  if (absl::Status s = ValidateKeyId(id); !s.ok()) return s;
+  absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> key = GenerateKeyOfType(type);
+  if (!key.ok()) return key.status();
+  if (absl::Status s = ImportSigningKey(id, key->get()); !s.ok()) return s;
+  absl::StatusOr<std::unique_ptr<pki::Signer>> signer = pki::NewInMemorySigner(*std::move(key));
+  if (!signer.ok()) return signer.status();
+  return std::shared_ptr<const pki::Signer>(*std::move(signer));
+}
+
+absl::Status SealedFileKeyStore::ImportSigningKey(absl::string_view id, EVP_PKEY* key) {
+  if (absl::Status s = ValidateKeyId(id); !s.ok()) return s;
+  if (absl::StatusOr<pki::SignatureAlgorithm> alg = pki::SignatureAlgorithmFor(key); !alg.ok()) {
+    return alg.status();
+  }
+  absl::StatusOr<SecretBytes> der = pki::PrivateKeyToPkcs8Der(key);
+  if (!der.ok()) return der.status();
+  return PutSecret(id, kFormatPkcs8, *der);
+}
+
+absl::StatusOr<std::shared_ptr<const pki::Signer>> SealedFileKeyStore::GetSigner(
+    absl::string_view id) const {
+  absl::StatusOr<SecretEntry> entry = GetSecret(id);
+  if (!entry.ok()) return entry.status();
+  absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> key = KeyFromEntry(id, *entry);
+  if (!key.ok()) return key.status();
+  absl::StatusOr<std::unique_ptr<pki::Signer>> signer = pki::NewInMemorySigner(*std::move(key));
+  if (!signer.ok()) return signer.status();
+  return std::shared_ptr<const pki::Signer>(*std::move(signer));
 }
 
 bool SealedFileKeyStore::Contains(absl::string_view id) const {

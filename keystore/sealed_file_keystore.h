@@ -52,6 +52,13 @@ class SealedFileKeyStore final : public KeyStore {
   static absl::StatusOr<std::unique_ptr<SealedFileKeyStore>> Open(const std::string& dir,
                                                                   const KekSource& kek);
 
+  absl::StatusOr<std::shared_ptr<const pki::Signer>> GenerateSigningKey(absl::string_view id,
+                                                                        KeyType type) override;
+  absl::Status ImportSigningKey(absl::string_view id, EVP_PKEY* key) override;
+  // Unseals the key into the returned signer, which holds it (in OpenSSL's
+  // secure heap when the process set one up) until it is destroyed.
+  absl::StatusOr<std::shared_ptr<const pki::Signer>> GetSigner(absl::string_view id) const override;
+
   absl::Status PutSecret(absl::string_view id, absl::string_view format,
                          const SecretBytes& secret) override;
   absl::StatusOr<SecretEntry> GetSecret(absl::string_view id) const override;

@@ -353,6 +353,13 @@ bool PermitsKeyUsage(X509* cert, uint32_t usages) {
   return (ku & ossl_bits) == ossl_bits;
 }
 
+bool IsSelfSigned(X509* cert) {
+  bool self_signed =
+      X509_check_issued(cert, cert) == X509_V_OK && X509_verify(cert, X509_get0_pubkey(cert)) == 1;
+  ERR_clear_error();
+  return self_signed;
+}
+
 bool HasExtendedKeyUsage(X509* cert) {
   return (X509_get_extension_flags(cert) & EXFLAG_XKUSAGE) != 0;
 }

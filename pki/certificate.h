@@ -94,6 +94,8 @@ long PathLen(X509* cert);  // -1 if absent.  NOLINT(runtime/int)
 // keyUsage extension asserts them all, or it has none (RFC 5280 4.2.1.3: no
 // extension, no restriction).
 bool PermitsKeyUsage(X509* cert, uint32_t usages);
+// Whether `cert` is self-issued and its signature verifies with its own key.
+bool IsSelfSigned(X509* cert);
 // Whether `cert` carries an extendedKeyUsage extension (any purpose).
 bool HasExtendedKeyUsage(X509* cert);
 // The certificate's public key, borrowed (get0).

@@ -101,6 +101,23 @@ absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> GenerateKey(KeyAlgorithm alg) {
   return ossl::UniquePtr<EVP_PKEY>(raw);
 }
 
+absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> GenerateEd25519Key() {
+  ossl::UniquePtr<EVP_PKEY> key(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
+  if (key == nullptr) return InternalOpenSslError("generating an Ed25519 key");
+  return key;
+}
+
+absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> Ed25519KeyFromSeed(const SecretBytes& seed) {
+  if (seed.size() != 32) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("an Ed25519 seed is 32 bytes, not ", seed.size()));
+  }
+  ossl::UniquePtr<EVP_PKEY> key(EVP_PKEY_new_raw_private_key(
+      EVP_PKEY_ED25519, nullptr, seed.UnsafeSecretView().data(), seed.size()));
+  if (key == nullptr) return InternalOpenSslError("loading an Ed25519 seed");
+  return key;
+}
+
 std::string DescribeKey(EVP_PKEY* key) {
   if (EVP_PKEY_is_a(key, kRsaFamily.data())) {
     return absl::StrCat("RSA-", EVP_PKEY_get_bits(key));

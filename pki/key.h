@@ -25,6 +25,10 @@ absl::StatusOr<KeyAlgorithm> ParseKeyAlgorithm(absl::string_view name);
 const std::vector<KeyAlgorithm>& AllKeyAlgorithms();
 
 absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> GenerateKey(KeyAlgorithm alg);
+// Ed25519, for signing the audit log (RFC 8032).
+absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> GenerateEd25519Key();
+// The Ed25519 key whose 32-byte private seed is `seed`.
+absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> Ed25519KeyFromSeed(const SecretBytes& seed);
 
 // Gives OpenSSL a locked secure heap of `bytes` for the private key material
 // it allocates. Call once, early in main, before any thread starts.

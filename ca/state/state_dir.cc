@@ -43,28 +43,33 @@ absl::StatusOr<bool> IsEmptyDirectory(const std::string& dir) {
 
 struct GeneratedCa {
   ossl::UniquePtr<X509> certificate;
-  ossl::UniquePtr<EVP_PKEY> key;
+  std::shared_ptr<const pki::Signer> signer;  // Its key, kept in the keystore.
   std::string chain_pem;
   std::string anchor_pem;
 };
 
-absl::StatusOr<GeneratedCa> GenerateSelfSignedCa(pki::KeyAlgorithm alg,
+// A new self-signed CA whose key the keystore makes (and keeps) as `key_id`.
+absl::StatusOr<GeneratedCa> GenerateSelfSignedCa(keystore::KeyStore& keys, absl::string_view key_id,
+                                                 pki::KeyAlgorithm alg,
                                                  const pki::CertificateTemplate& tmpl) {
-  absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> key = pki::GenerateKey(alg);
-  if (!key.ok()) return key.status();
+  absl::StatusOr<std::shared_ptr<const pki::Signer>> signer =
+      keys.GenerateSigningKey(key_id, keystore::KeyTypeFor(alg));
+  if (!signer.ok()) return signer.status();
   absl::StatusOr<ossl::UniquePtr<X509>> cert =
-      pki::IssueCertificate(tmpl, key->get(), nullptr, key->get());
+      pki::IssueCertificate(tmpl, (*signer)->public_key(), nullptr, **signer);
   if (!cert.ok()) return cert.status();
   GeneratedCa out;
   out.anchor_pem = pki::CertificatePem(cert->get());
   out.certificate = *std::move(cert);
-  out.key = *std::move(key);
+  out.signer = *std::move(signer);
   return out;
 }
 
 // Imports an operator-supplied CA (a root, or an intermediate of an offline
 // root) after checking that it can sign cluster intermediates.
-absl::StatusOr<GeneratedCa> ImportCa(const InitOptions& options, TimePoint now) {
+// Its key goes into the keystore as `key_id`.
+absl::StatusOr<GeneratedCa> ImportCa(const InitOptions& options, TimePoint now,
+                                     keystore::KeyStore& keys, absl::string_view key_id) {
   absl::StatusOr<std::string> cert_pem = ReadFile(options.import_certificate, 1 << 20);
   if (!cert_pem.ok()) return cert_pem.status();
   absl::StatusOr<ossl::UniquePtr<X509>> cert = pki::ParseCertificatePem(*cert_pem);
@@ -85,7 +90,7 @@ absl::StatusOr<GeneratedCa> ImportCa(const InitOptions& options, TimePoint now) 
   if (absl::StatusOr<pki::KeyAlgorithm> alg = pki::ClassifyKey(key->get()); !alg.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("imported CA ", alg.status().message()));
   }
-  if (!pki::IsCa(cert->get()) || !(X509_get_key_usage(cert->get()) & KU_KEY_CERT_SIGN)) {
+  if (!pki::IsCa(cert->get()) || !pki::PermitsKeyUsage(cert->get(), pki::kKeyCertSign)) {
     return absl::InvalidArgumentError(
         "the imported certificate is not a CA with keyCertSign; it cannot sign intermediates");
   }
@@ -93,8 +98,7 @@ absl::StatusOr<GeneratedCa> ImportCa(const InitOptions& options, TimePoint now) 
     return absl::InvalidArgumentError("the imported CA expires within 30 days");
   }
   GeneratedCa out;
-  bool self_signed = X509_check_issued(cert->get(), cert->get()) == X509_V_OK;
-  if (self_signed) {
+  if (pki::IsSelfSigned(cert->get())) {
     out.anchor_pem = pki::CertificatePem(cert->get());
   } else {
     if (options.import_chain.empty()) {
@@ -117,7 +121,7 @@ absl::StatusOr<GeneratedCa> ImportCa(const InitOptions& options, TimePoint now) 
           absl::StrCat(options.import_chain, ": ", chain.status().message()));
     }
     X509* anchor = chain->back().get();
-    if (X509_check_issued(anchor, anchor) != X509_V_OK) {
+    if (!pki::IsSelfSigned(anchor)) {
       return absl::InvalidArgumentError(
           "the last certificate of --import-chain must be the self-signed root");
     }
@@ -132,8 +136,11 @@ absl::StatusOr<GeneratedCa> ImportCa(const InitOptions& options, TimePoint now) 
     }
     out.anchor_pem = pki::CertificatePem(anchor);
   }
+  if (absl::Status s = keys.ImportSigningKey(key_id, key->get()); !s.ok()) return s;
+  absl::StatusOr<std::shared_ptr<const pki::Signer>> signer = keys.GetSigner(key_id);
+  if (!signer.ok()) return signer.status();
   out.certificate = *std::move(cert);
-  out.key = *std::move(key);
+  out.signer = *std::move(signer);
   return out;
 }
 
@@ -164,15 +171,14 @@ absl::StatusOr<InitResult> Initialize(const InitOptions& options, const Clock& c
   if (!store.ok()) return store.status();
 
   // The mesh root.
+  const std::string root_key_id = "mesh-root-1";
   absl::StatusOr<GeneratedCa> root =
       options.import_certificate.empty()
           ? GenerateSelfSignedCa(
-                options.root_algorithm,
+                **keys, root_key_id, options.root_algorithm,
                 profiles::MeshRoot(options.organization, "1", now, options.root_ttl))
-          : ImportCa(options, now);
+          : ImportCa(options, now, **keys, root_key_id);
   if (!root.ok()) return root.status();
-  const std::string root_key_id = "mesh-root-1";
-  if (absl::Status s = (*keys)->PutKey(root_key_id, root->key.get()); !s.ok()) return s;
   RootRecord record;
   record.key_id = root_key_id;
   record.certificate_pem = pki::CertificatePem(root->certificate.get());
@@ -191,10 +197,9 @@ absl::StatusOr<InitResult> Initialize(const InitOptions& options, const Clock& c
 
   // The control CA, a separate trust domain for client and server identities.
   absl::StatusOr<GeneratedCa> control = GenerateSelfSignedCa(
-      pki::KeyAlgorithm::kEcdsaP256,
+      **keys, kControlCaKeyId, pki::KeyAlgorithm::kEcdsaP256,
       profiles::ControlCa(options.organization, now, std::chrono::hours(24 * 365 * 10)));
   if (!control.ok()) return control.status();
-  if (absl::Status s = (*keys)->PutKey(kControlCaKeyId, control->key.get()); !s.ok()) return s;
   std::string control_pem = pki::CertificatePem(control->certificate.get());
   if (absl::Status s = WriteFileAtomically(Path(dir, "control-ca.pem"), control_pem, 0644, true);
       !s.ok()) {
@@ -209,7 +214,7 @@ absl::StatusOr<InitResult> Initialize(const InitOptions& options, const Clock& c
       profiles::Server(options.organization, options.server_dns_names, options.server_ip_addresses,
                        now, std::chrono::hours(24 * 365));
   absl::StatusOr<ossl::UniquePtr<X509>> server_cert = pki::IssueCertificate(
-      server, server_key->get(), control->certificate.get(), control->key.get());
+      server, server_key->get(), control->certificate.get(), *control->signer);
   if (!server_cert.ok()) return server_cert.status();
   if (absl::Status s = (*keys)->PutKey(kServerKeyId, server_key->get()); !s.ok()) return s;
   if (absl::Status s =
@@ -221,7 +226,9 @@ absl::StatusOr<InitResult> Initialize(const InitOptions& options, const Clock& c
 
   // The first operator enrolls with a one-time token, generating its key on
   // its own machine: the CA never holds an admin's private key.
-  ControlCa control_ca{std::move(control->certificate), std::move(control->key)};
+  absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> control_key = (*keys)->GetKey(kControlCaKeyId);
+  if (!control_key.ok()) return control_key.status();
+  ControlCa control_ca{std::move(control->certificate), *std::move(control_key)};
   absl::StatusOr<std::unique_ptr<Authority>> authority = Authority::Create(
       store->get(), keys->get(), signer->get(), &clock, std::move(control_ca), AuthorityOptions{});
   if (!authority.ok()) return authority.status();
@@ -231,7 +238,6 @@ absl::StatusOr<InitResult> Initialize(const InitOptions& options, const Clock& c
   if (!token.ok()) return token.status();
 
   InitResult result;
-  absl::StatusOr<ControlCa> reloaded;
   absl::StatusOr<ossl::UniquePtr<X509>> control_cert = pki::ParseCertificatePem(control_pem);
   if (!control_cert.ok()) return control_cert.status();
   absl::StatusOr<std::string> pin = pki::SpkiSha256Pin(pki::PublicKeyOf(control_cert->get()));

@@ -2,10 +2,12 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sodium.h>
 
 #include <filesystem>
 #include <fstream>
 
+#include "absl/strings/str_cat.h"
 #include "base/files.h"
 #include "pki/key.h"
 #include "tests/testing/status_matchers.h"
@@ -173,6 +175,98 @@ TEST(SealedFileKeyStorePassphraseTest, PassphraseKekWorksAndWrongOneIsRefused) {
   WriteBytes(dir.Sub("keys/keystore.meta"), meta);
   EXPECT_THAT(SealedFileKeyStore::Open(dir.Sub("keys"), KekSource::PassphraseFile(dir.Sub("pass"))),
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("out-of-range Argon2id")));
+}
+
+}  // namespace
+}  // namespace meshtrust::keystore
+
+namespace meshtrust::keystore {
+namespace {
+
+class SealedFileKeyStoreSignerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_THAT(WriteFileAtomically(dir_.Sub("kek"), std::string(32, '\x42'), 0600), IsOk());
+    std::filesystem::create_directory(dir_.Sub("keys"));
+    ASSERT_OK_AND_ASSIGN(
+        store_, SealedFileKeyStore::Create(dir_.Sub("keys"), KekSource::KeyFile(dir_.Sub("kek"))));
+  }
+  std::unique_ptr<SealedFileKeyStore> Reopen() {
+    return *SealedFileKeyStore::Open(dir_.Sub("keys"), KekSource::KeyFile(dir_.Sub("kek")));
+  }
+  TempDir dir_;
+  std::unique_ptr<SealedFileKeyStore> store_;
+};
+
+TEST_F(SealedFileKeyStoreSignerTest, GeneratedKeysSignAndComeBackAsTheSameSigner) {
+  struct Case {
+    KeyType type;
+    pki::SignatureAlgorithm algorithm;
+  };
+  for (const Case& c : {Case{KeyType::kEcdsaP256, pki::SignatureAlgorithm::kEcdsaSha256},
+                        Case{KeyType::kEcdsaP384, pki::SignatureAlgorithm::kEcdsaSha384},
+                        Case{KeyType::kRsa2048, pki::SignatureAlgorithm::kRsaPkcs1Sha256},
+                        Case{KeyType::kEd25519, pki::SignatureAlgorithm::kEd25519}}) {
+    std::string id = absl::StrCat("key-", static_cast<int>(c.type));
+    SCOPED_TRACE(id);
+    ASSERT_OK_AND_ASSIGN(std::shared_ptr<const pki::Signer> made,
+                         store_->GenerateSigningKey(id, c.type));
+    EXPECT_EQ(made->algorithm(), c.algorithm);
+    ASSERT_OK_AND_ASSIGN(std::shared_ptr<const pki::Signer> back, Reopen()->GetSigner(id));
+    EXPECT_EQ(back->algorithm(), c.algorithm);
+    EXPECT_TRUE(pki::SamePublicKey(made->public_key(), back->public_key()));
+    ASSERT_OK_AND_ASSIGN(std::string sig, back->Sign("audit head 7"));
+    EXPECT_TRUE(pki::VerifySignature(made->public_key(), c.algorithm, "audit head 7", sig));
+    // The private key is in the file only sealed.
+    EXPECT_EQ(Slurp(store_->PathFor(id)).find("PRIVATE"), std::string::npos);
+  }
+  EXPECT_THAT(store_->GenerateSigningKey("key-0", KeyType::kEcdsaP256),
+              StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("never overwritten")));
+  EXPECT_THAT(store_->GenerateSigningKey("Bad/Id", KeyType::kEcdsaP256),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("outside")));
+  EXPECT_THAT(store_->List(), ::testing::SizeIs(4));
+}
+
+TEST_F(SealedFileKeyStoreSignerTest, ImportedKeysSignAsThemselves) {
+  ossl::UniquePtr<EVP_PKEY> key = *pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP384);
+  ASSERT_THAT(store_->ImportSigningKey("imported", key.get()), IsOk());
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<const pki::Signer> signer, store_->GetSigner("imported"));
+  EXPECT_TRUE(pki::SamePublicKey(signer->public_key(), key.get()));
+  ASSERT_OK_AND_ASSIGN(std::string sig, signer->Sign("m"));
+  EXPECT_TRUE(pki::VerifySignature(key.get(), pki::SignatureAlgorithm::kEcdsaSha384, "m", sig));
+  ossl::UniquePtr<EVP_PKEY> x25519(EVP_PKEY_Q_keygen(nullptr, nullptr, "X25519"));
+  EXPECT_THAT(store_->ImportSigningKey("dh", x25519.get()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("cannot sign with")));
+  EXPECT_FALSE(store_->Contains("dh"));
+}
+
+// Keystores written before every key was PKCS#8 hold the audit key as a raw
+// Ed25519 seed; it signs exactly as libsodium's key from that seed did.
+TEST_F(SealedFileKeyStoreSignerTest, ALegacyEd25519SeedEntrySigns) {
+  SecretBytes seed = SecretBytes::CopyOf(absl::string_view("0123456789abcdef0123456789abcdef"));
+  ASSERT_THAT(store_->PutSecret("audit", kFormatEd25519Seed, seed), IsOk());
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<const pki::Signer> signer, store_->GetSigner("audit"));
+  EXPECT_EQ(signer->algorithm(), pki::SignatureAlgorithm::kEd25519);
+  ASSERT_OK_AND_ASSIGN(std::string sig, signer->Sign("record"));
+  unsigned char pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
+  crypto_sign_seed_keypair(pk, sk, seed.UnsafeSecretView().data());
+  ASSERT_EQ(sig.size(), crypto_sign_BYTES);
+  EXPECT_EQ(crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(sig.data()),
+                                        reinterpret_cast<const unsigned char*>("record"), 6, pk),
+            0);
+}
+
+TEST_F(SealedFileKeyStoreSignerTest, ADamagedOrMissingKeyGivesNoSigner) {
+  ASSERT_THAT(store_->GenerateSigningKey("root", KeyType::kEcdsaP256), IsOk());
+  std::string path = store_->PathFor("root");
+  std::string good = Slurp(path);
+  std::string bad = good;
+  bad[bad.size() - 3] ^= 0x10;
+  ASSERT_THAT(WriteFileAtomically(path, bad, 0600), IsOk());
+  EXPECT_THAT(store_->GetSigner("root"),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("failed authentication")));
+  EXPECT_THAT(store_->GetSigner("absent"),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("no key \"absent\"")));
 }
 
 }  // namespace
