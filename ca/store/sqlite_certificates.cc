@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "ca/store/sqlite_internal.h"
 #include "ca/store/sqlite_store.h"
+#include "ca/store/store_errors.h"
 
 namespace meshtrust::ca {
 
@@ -48,9 +49,7 @@ absl::Status InsertCertificate(sqlite3* db, const CertificateRecord& cert) {
   st.Bind(UnixMillis(cert.issued_at)).Bind(cert.issuer_key_id);
   if (st.Step() != SQLITE_DONE) {
     absl::Status s = st.Error("recording a certificate");
-    if (absl::IsAlreadyExists(s)) {
-      return absl::AlreadyExistsError(absl::StrCat("serial ", cert.serial, " was already issued"));
-    }
+    if (absl::IsAlreadyExists(s)) return SerialIssuedError(cert.serial);
     return s;
   }
   return absl::OkStatus();
@@ -69,8 +68,7 @@ absl::Status SqliteStore::RecordCertificate(const CertificateRecord& cert,
                  "UPDATE clusters SET current_serial = ?, current_not_after = ? WHERE name = ?");
     st.Bind(cert.serial).Bind(UnixMillis(cert.not_after)).Bind(cert.subject_name);
     if (absl::Status s = st.Run(); !s.ok()) return s;
-    return ExpectOneRowChanged(
-        db_, absl::StrCat("cluster \"", cert.subject_name, "\" is not registered"));
+    return ExpectOneRowChanged(db_, ClusterNotRegisteredError(cert.subject_name));
   });
 }
 
@@ -81,8 +79,7 @@ absl::StatusOr<CertificateRecord> SqliteStore::GetCertificate(absl::string_view 
       absl::StrCat("SELECT ", kCertificateColumns, " FROM certificates WHERE serial = ?").c_str());
   st.Bind(serial);
   int rc = st.Step();
-  if (rc == SQLITE_DONE)
-    return absl::NotFoundError(absl::StrCat("no certificate with serial ", serial));
+  if (rc == SQLITE_DONE) return NoCertificateError(serial);
   if (rc != SQLITE_ROW) return st.Error("reading a certificate");
   return ReadCertificate(st);
 }
@@ -121,7 +118,7 @@ absl::StatusOr<std::vector<std::string>> SqliteStore::RevokeCluster(absl::string
     Statement disable(db_, "UPDATE clusters SET enabled = 0 WHERE name = ?");
     disable.Bind(cluster);
     if (absl::Status r = disable.Run(); !r.ok()) return r;
-    return ExpectOneRowChanged(db_, absl::StrCat("cluster \"", cluster, "\" is not registered"));
+    return ExpectOneRowChanged(db_, ClusterNotRegisteredError(cluster));
   });
   if (!s.ok()) return s;
   return serials;
@@ -138,10 +135,8 @@ absl::Status SqliteStore::RevokeCertificate(absl::string_view serial, int reason
     if (sqlite3_changes(db_) == 1) return absl::OkStatus();
     Statement exists(db_, "SELECT 1 FROM certificates WHERE serial = ?");
     exists.Bind(serial);
-    if (exists.Step() == SQLITE_ROW) {
-      return absl::AlreadyExistsError(absl::StrCat("certificate ", serial, " is already revoked"));
-    }
-    return absl::NotFoundError(absl::StrCat("no certificate with serial ", serial));
+    if (exists.Step() == SQLITE_ROW) return AlreadyRevokedError(serial);
+    return NoCertificateError(serial);
   });
 }
 
@@ -165,10 +160,7 @@ absl::Status SqliteStore::SaveCrl(const CrlRecord& crl, const AuditEvent& audit)
     st.Bind(crl.root_key_id).Bind(static_cast<int64_t>(crl.number)).Bind(crl.crl_pem);
     st.Bind(UnixMillis(crl.this_update)).Bind(UnixMillis(crl.next_update));
     if (absl::Status r = st.Run(); !r.ok()) return r;
-    if (sqlite3_changes(db_) != 1) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("CRL number ", crl.number, " is not above the stored one"));
-    }
+    if (sqlite3_changes(db_) != 1) return CrlNumberNotAboveError(crl.number);
     return absl::OkStatus();
   });
 }

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "ca/store/sqlite_internal.h"
 #include "ca/store/sqlite_store.h"
+#include "ca/store/store_errors.h"
 
 namespace meshtrust::ca {
 
@@ -46,10 +47,7 @@ absl::Status SqliteStore::AddCluster(const ClusterRecord& cluster, const JoinTok
     st.Bind(UnixMillis(cluster.created));
     if (st.Step() != SQLITE_DONE) {
       absl::Status s = st.Error("adding a cluster");
-      if (absl::IsAlreadyExists(s)) {
-        return absl::AlreadyExistsError(
-            absl::StrCat("cluster \"", cluster.name, "\" already exists"));
-      }
+      if (absl::IsAlreadyExists(s)) return ClusterExistsError(cluster.name);
       return s;
     }
     Statement tok(db_,
@@ -68,9 +66,7 @@ absl::StatusOr<ClusterRecord> SqliteStore::GetCluster(absl::string_view name) {
                absl::StrCat("SELECT ", kClusterColumns, " FROM clusters WHERE name = ?").c_str());
   st.Bind(name);
   int rc = st.Step();
-  if (rc == SQLITE_DONE) {
-    return absl::NotFoundError(absl::StrCat("cluster \"", name, "\" is not registered"));
-  }
+  if (rc == SQLITE_DONE) return ClusterNotRegisteredError(name);
   if (rc != SQLITE_ROW) return st.Error("reading a cluster");
   return ReadCluster(st);
 }
@@ -88,7 +84,7 @@ absl::Status SqliteStore::SetClusterEnabled(absl::string_view name, bool enabled
     Statement st(db_, "UPDATE clusters SET enabled = ? WHERE name = ?");
     st.Bind(int64_t{enabled}).Bind(name);
     if (absl::Status s = st.Run(); !s.ok()) return s;
-    return ExpectOneRowChanged(db_, absl::StrCat("cluster \"", name, "\" is not registered"));
+    return ExpectOneRowChanged(db_, ClusterNotRegisteredError(name));
   });
 }
 
@@ -104,9 +100,7 @@ absl::Status SqliteStore::RecordAck(absl::string_view cluster, absl::string_view
     st.Bind(serial).Bind(bundle_sha256).Bind(UnixMillis(at)).Bind(crl.crl_pem);
     st.Bind(crl.crl_pem).Bind(cluster);
     if (absl::Status s = st.Run(); !s.ok()) return s;
-    if (absl::Status s =
-            ExpectOneRowChanged(db_, absl::StrCat("cluster \"", cluster, "\" is not registered"));
-        !s.ok()) {
+    if (absl::Status s = ExpectOneRowChanged(db_, ClusterNotRegisteredError(cluster)); !s.ok()) {
       return s;
     }
     if (crl.crl_pem.empty()) return absl::OkStatus();
@@ -137,7 +131,7 @@ absl::StatusOr<JoinTokenRecord> SqliteStore::GetJoinToken(absl::string_view hash
                "SELECT hash, subject, created, expires, used_at FROM join_tokens WHERE hash = ?");
   st.Bind(hash);
   int rc = st.Step();
-  if (rc == SQLITE_DONE) return absl::NotFoundError("join token is not known");
+  if (rc == SQLITE_DONE) return JoinTokenUnknownError();
   if (rc != SQLITE_ROW) return st.Error("reading a join token");
   JoinTokenRecord t;
   t.hash = st.Text(0);
@@ -161,10 +155,8 @@ absl::Status SqliteStore::RedeemJoinToken(absl::string_view hash, TimePoint now,
     if (sqlite3_changes(db_) != 1) {
       Statement why(db_, "SELECT used_at FROM join_tokens WHERE hash = ?");
       why.Bind(hash);
-      if (why.Step() == SQLITE_ROW && !why.IsNull(0)) {
-        return absl::AlreadyExistsError("join token was already used");
-      }
-      return absl::DeadlineExceededError("join token has expired");
+      if (why.Step() == SQLITE_ROW && !why.IsNull(0)) return JoinTokenUsedError();
+      return JoinTokenExpiredError();
     }
     return InsertCertificate(db_, cert);
   });

@@ -128,8 +128,9 @@ inline absl::Status Exec(sqlite3* db, const char* sql) {
   return absl::OkStatus();
 }
 
-inline absl::Status ExpectOneRowChanged(sqlite3* db, absl::string_view what) {
-  if (sqlite3_changes(db) != 1) return absl::NotFoundError(std::string(what));
+// `refusal` unless the last statement changed exactly one row.
+inline absl::Status ExpectOneRowChanged(sqlite3* db, absl::Status refusal) {
+  if (sqlite3_changes(db) != 1) return refusal;
   return absl::OkStatus();
 }
 

@@ -1,9 +1,9 @@
 // SqliteStore: the mesh roots and the phase of a root rotation.
 #include <sqlite3.h>
 
-#include "absl/strings/str_cat.h"
 #include "ca/store/sqlite_internal.h"
 #include "ca/store/sqlite_store.h"
+#include "ca/store/store_errors.h"
 
 namespace meshtrust::ca {
 
@@ -37,7 +37,7 @@ absl::Status SqliteStore::UpdateRoots(
       Statement st(db_, "UPDATE roots SET status = ? WHERE key_id = ?");
       st.Bind(status).Bind(key_id);
       if (absl::Status s = st.Run(); !s.ok()) return s;
-      if (absl::Status s = ExpectOneRowChanged(db_, absl::StrCat("no root ", key_id)); !s.ok()) {
+      if (absl::Status s = ExpectOneRowChanged(db_, NoRootError(key_id)); !s.ok()) {
         return s;
       }
     }
