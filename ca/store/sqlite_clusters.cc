@@ -37,6 +37,15 @@ absl::StatusOr<ClusterRecord> ReadCluster(const Statement& st) {
   return c;
 }
 
+absl::Status InsertJoinToken(sqlite3* db, const JoinTokenRecord& token) {
+  Statement st(db, "INSERT INTO join_tokens (hash, subject, created, expires) VALUES (?, ?, ?, ?)");
+  st.Bind(token.hash)
+      .Bind(token.subject)
+      .Bind(UnixMillis(token.created))
+      .Bind(UnixMillis(token.expires));
+  return st.Run();
+}
+
 }  // namespace
 
 absl::Status SqliteStore::AddCluster(const ClusterRecord& cluster, const JoinTokenRecord& token,
@@ -50,13 +59,7 @@ absl::Status SqliteStore::AddCluster(const ClusterRecord& cluster, const JoinTok
       if (absl::IsAlreadyExists(s)) return ClusterExistsError(cluster.name);
       return s;
     }
-    Statement tok(db_,
-                  "INSERT INTO join_tokens (hash, subject, created, expires) VALUES (?, ?, ?, ?)");
-    tok.Bind(token.hash)
-        .Bind(token.subject)
-        .Bind(UnixMillis(token.created))
-        .Bind(UnixMillis(token.expires));
-    return tok.Run();
+    return InsertJoinToken(db_, token);
   });
 }
 
@@ -114,15 +117,7 @@ absl::Status SqliteStore::RecordAck(absl::string_view cluster, absl::string_view
 }
 
 absl::Status SqliteStore::AddJoinToken(const JoinTokenRecord& token, const AuditEvent& audit) {
-  return Mutate(audit, [&]() -> absl::Status {
-    Statement st(db_,
-                 "INSERT INTO join_tokens (hash, subject, created, expires) VALUES (?, ?, ?, ?)");
-    st.Bind(token.hash)
-        .Bind(token.subject)
-        .Bind(UnixMillis(token.created))
-        .Bind(UnixMillis(token.expires));
-    return st.Run();
-  });
+  return Mutate(audit, [&]() -> absl::Status { return InsertJoinToken(db_, token); });
 }
 
 absl::StatusOr<JoinTokenRecord> SqliteStore::GetJoinToken(absl::string_view hash) {

@@ -11,6 +11,18 @@ using sqlite_internal::ExpectOneRowChanged;
 using sqlite_internal::QueryRows;
 using sqlite_internal::Statement;
 
+namespace {
+
+absl::Status SetRotationState(sqlite3* db, absl::string_view rotation_state) {
+  Statement st(db,
+               "INSERT INTO meta (key, value) VALUES ('root_rotation', ?1) ON CONFLICT (key) DO "
+               "UPDATE SET value = ?1");
+  st.Bind(rotation_state);
+  return st.Run();
+}
+
+}  // namespace
+
 absl::Status SqliteStore::AddRoot(const RootRecord& root, const AuditEvent& audit,
                                   absl::string_view rotation_state) {
   return Mutate(audit, [&]() -> absl::Status {
@@ -21,11 +33,7 @@ absl::Status SqliteStore::AddRoot(const RootRecord& root, const AuditEvent& audi
     st.Bind(root.status).Bind(UnixMillis(root.created));
     if (absl::Status s = st.Run(); !s.ok()) return s;
     if (rotation_state.empty()) return absl::OkStatus();
-    Statement meta(db_,
-                   "INSERT INTO meta (key, value) VALUES ('root_rotation', ?1) ON CONFLICT (key) "
-                   "DO UPDATE SET value = ?1");
-    meta.Bind(rotation_state);
-    return meta.Run();
+    return SetRotationState(db_, rotation_state);
   });
 }
 
@@ -41,11 +49,7 @@ absl::Status SqliteStore::UpdateRoots(
         return s;
       }
     }
-    Statement meta(db_,
-                   "INSERT INTO meta (key, value) VALUES ('root_rotation', ?1) ON CONFLICT (key) "
-                   "DO UPDATE SET value = ?1");
-    meta.Bind(rotation_state);
-    return meta.Run();
+    return SetRotationState(db_, rotation_state);
   });
 }
 
