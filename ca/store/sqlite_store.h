@@ -1,5 +1,11 @@
 // SqliteStore: the embedded Store backend. One file in WAL mode with
 // synchronous=FULL; one CA replica.
+//
+// Implemented in parts: sqlite_store.cc (schema, opening, integrity check),
+// sqlite_clusters.cc (clusters and join tokens), sqlite_certificates.cc
+// (certificates, revocation, CRLs), sqlite_roots.cc (mesh roots, rotation
+// state) and sqlite_audit.cc (the audit log); sqlite_internal.h holds what
+// they share (statements, row queries, the transaction).
 #ifndef MESHTRUST_CA_STORE_SQLITE_STORE_H_
 #define MESHTRUST_CA_STORE_SQLITE_STORE_H_
 

@@ -6,12 +6,16 @@
 #include <gtest/gtest.h>
 #include <sodium.h>
 
-#include <thread>
+#include <functional>
+#include <memory>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "agent/files/file_sink.h"
 #include "agent/grpc/grpc_ca_connection.h"
 #include "agent/kube/kubernetes_sink.h"
@@ -521,8 +525,17 @@ TEST_F(InstallerTest, ApiServerFaultsAreNamedAndChangeNothing) {
     KubeEmulator::Fault fault;
     absl::StatusCode code;
     std::string fragment;
+    std::function<void()> after_call;  // Runs once EnsureInstalled has returned.
   };
   const std::string huge(5 << 20, 'x');
+  // The slow server holds every request until the client has given up, so
+  // only the client's own timeout can end the call. Shared with the
+  // emulator's handler threads; however the test ends, they are released
+  // before the emulator stops.
+  auto release = std::make_shared<absl::Notification>();
+  absl::Cleanup release_at_exit = [release] {
+    if (!release->HasBeenNotified()) release->Notify();
+  };
   std::vector<Fault> faults = {
       {"500",
        [](const HttpRequest&) -> std::optional<HttpResponse> {
@@ -548,11 +561,18 @@ TEST_F(InstallerTest, ApiServerFaultsAreNamedAndChangeNothing) {
        },
        absl::StatusCode::kResourceExhausted, "exceeded 4194304 bytes"},
       {"a slow server",
-       [](const HttpRequest&) -> std::optional<HttpResponse> {
-         std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+       [release](const HttpRequest&) -> std::optional<HttpResponse> {
+         // A safety net for a client that never gives up, not a timing.
+         constexpr absl::Duration kSafetyBound = absl::Seconds(120);
+         if (!release->WaitForNotificationWithTimeout(kSafetyBound)) {
+           ADD_FAILURE() << "held a request " << kSafetyBound
+                         << " waiting for the client to give up on it";
+           return HttpResponse{504, "text/plain", "held too long"};
+         }
          return std::nullopt;
        },
-       absl::StatusCode::kUnavailable, "cannot reach the Kubernetes API"},
+       absl::StatusCode::kUnavailable, "cannot reach the Kubernetes API",
+       [release] { release->Notify(); }},
   };
   KubeConfig config;
   config.server = kube_->server_url();
@@ -565,6 +585,7 @@ TEST_F(InstallerTest, ApiServerFaultsAreNamedAndChangeNothing) {
     kube_->SetFault(f.fault);
     Installer installer(connection_.get(), &sink, &SystemClock::Get(), Options());
     EXPECT_THAT(installer.EnsureInstalled(), StatusIs(f.code, HasSubstr(f.fragment)));
+    if (f.after_call) f.after_call();
     kube_->SetFault(nullptr);
     EXPECT_FALSE(Cacerts().has_value()) << "a fault let a write through";
   }

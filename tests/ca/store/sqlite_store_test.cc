@@ -88,6 +88,62 @@ TEST_F(SqliteStoreTest, RecordsCertificateWithAuditAtomically) {
   EXPECT_THAT(store_->GetCertificate("aa02"), StatusIs(absl::StatusCode::kNotFound, ::testing::_));
 }
 
+// Each refusal of the Store contract: its code and text, and nothing
+// recorded for it, not even an audit record.
+TEST_F(SqliteStoreTest, RefusalsSayWhatIsWrongAndRecordNothing) {
+  using absl::StatusCode;
+  ASSERT_THAT(store_->RecordCertificate(Cert("ee01", "cluster1"), Ok("SignIntermediate")), IsOk());
+  ASSERT_THAT(store_->RevokeCertificate("ee01", 1, std::chrono::system_clock::now(), Ok("Revoke")),
+              IsOk());
+  CrlRecord crl;
+  crl.root_key_id = "root-1";
+  crl.number = 2;
+  ASSERT_THAT(store_->SaveCrl(crl, Ok("SaveCrl")), IsOk());
+  CertificateRecord identity = Cert("ee02", "cluster1");
+  identity.kind = std::string(kKindAgentIdentity);
+  ASSERT_THAT(store_->RedeemJoinToken("tokenhash", std::chrono::system_clock::now(), identity,
+                                      Ok("Enroll")),
+              IsOk());
+  const uint64_t head = store_->Head().sequence;
+
+  ClusterRecord again;
+  again.name = "cluster1";
+  JoinTokenRecord token;
+  token.hash = "other";
+  EXPECT_THAT(store_->AddCluster(again, token, Ok("AddCluster")),
+              StatusIs(StatusCode::kAlreadyExists, "cluster \"cluster1\" already exists"));
+  EXPECT_THAT(store_->GetCluster("nope"),
+              StatusIs(StatusCode::kNotFound, "cluster \"nope\" is not registered"));
+  EXPECT_THAT(store_->SetClusterEnabled("nope", false, Ok("Disable")),
+              StatusIs(StatusCode::kNotFound, "cluster \"nope\" is not registered"));
+  EXPECT_THAT(
+      store_->RecordAck("nope", "ee01", "", {}, std::chrono::system_clock::now(), Ok("Ack")),
+      StatusIs(StatusCode::kNotFound, "cluster \"nope\" is not registered"));
+  EXPECT_THAT(store_->RevokeCluster("nope", 1, std::chrono::system_clock::now(), Ok("Revoke")),
+              StatusIs(StatusCode::kNotFound, "cluster \"nope\" is not registered"));
+  EXPECT_THAT(store_->GetJoinToken("nope"),
+              StatusIs(StatusCode::kNotFound, "join token is not known"));
+  identity.serial = "ee03";
+  EXPECT_THAT(store_->RedeemJoinToken("tokenhash", std::chrono::system_clock::now(), identity,
+                                      Ok("Enroll")),
+              StatusIs(StatusCode::kAlreadyExists, "join token was already used"));
+  EXPECT_THAT(store_->GetCertificate("ff"),
+              StatusIs(StatusCode::kNotFound, "no certificate with serial ff"));
+  EXPECT_THAT(store_->RevokeCertificate("ff", 1, std::chrono::system_clock::now(), Ok("Revoke")),
+              StatusIs(StatusCode::kNotFound, "no certificate with serial ff"));
+  EXPECT_THAT(store_->RevokeCertificate("ee01", 1, std::chrono::system_clock::now(), Ok("Revoke")),
+              StatusIs(StatusCode::kAlreadyExists, "certificate ee01 is already revoked"));
+  EXPECT_THAT(store_->RecordCertificate(Cert("ee01", "cluster1"), Ok("SignIntermediate")),
+              StatusIs(StatusCode::kAlreadyExists, "serial ee01 was already issued"));
+  EXPECT_THAT(
+      store_->SaveCrl(crl, Ok("SaveCrl")),
+      StatusIs(StatusCode::kFailedPrecondition, "CRL number 2 is not above the stored one"));
+  EXPECT_THAT(store_->UpdateRoots({{"root-9", "trusted"}}, "begun", Ok("Rotate")),
+              StatusIs(StatusCode::kNotFound, "no root root-9"));
+  EXPECT_EQ(store_->Head().sequence, head);
+  EXPECT_EQ(*store_->RotationState(), "");
+}
+
 TEST_F(SqliteStoreTest, FailingAuditWriteFailsClosedAndRecovers) {
   // Another process makes the audit table refuse writes (think: disk full).
   Sql(db_path(),
