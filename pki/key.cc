@@ -107,6 +107,18 @@ absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> GenerateEd25519Key() {
   return key;
 }
 
+absl::StatusOr<std::string> Ed25519RawPublicKey(EVP_PKEY* key) {
+  std::string raw(32, '\0');
+  size_t len = raw.size();
+  if (key == nullptr || !EVP_PKEY_is_a(key, "ED25519") ||
+      EVP_PKEY_get_raw_public_key(key, reinterpret_cast<unsigned char*>(raw.data()), &len) != 1 ||
+      len != raw.size()) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError("not an Ed25519 key");
+  }
+  return raw;
+}
+
 absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> Ed25519KeyFromSeed(const SecretBytes& seed) {
   if (seed.size() != 32) {
     return absl::InvalidArgumentError(

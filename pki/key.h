@@ -27,6 +27,8 @@ const std::vector<KeyAlgorithm>& AllKeyAlgorithms();
 absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> GenerateKey(KeyAlgorithm alg);
 // Ed25519, for signing the audit log (RFC 8032).
 absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> GenerateEd25519Key();
+// The 32 raw bytes of an Ed25519 public key (RFC 8032), as libsodium takes it.
+absl::StatusOr<std::string> Ed25519RawPublicKey(EVP_PKEY* key);
 // The Ed25519 key whose 32-byte private seed is `seed`.
 absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> Ed25519KeyFromSeed(const SecretBytes& seed);
 

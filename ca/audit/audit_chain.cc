@@ -3,6 +3,7 @@
 #include <sodium.h>
 
 #include "absl/strings/str_cat.h"
+#include "pki/key.h"
 
 namespace meshtrust::ca {
 namespace {
@@ -59,16 +60,23 @@ std::string AuditRecordHash(const std::string& previous_hash, uint64_t sequence,
   return hash;
 }
 
-absl::StatusOr<std::unique_ptr<AuditSigner>> AuditSigner::FromSeed(const SecretBytes& seed) {
+absl::StatusOr<std::unique_ptr<AuditSigner>> AuditSigner::Create(
+    std::shared_ptr<const pki::Signer> signer) {
   EnsureSodiumInitialized();
-  if (seed.size() != crypto_sign_SEEDBYTES) {
-    return absl::DataLossError("audit signing key seed has the wrong length");
+  if (signer == nullptr || signer->algorithm() != pki::SignatureAlgorithm::kEd25519) {
+    return absl::InvalidArgumentError("the audit key must be an Ed25519 key");
   }
-  SecretBytes sk(crypto_sign_SECRETKEYBYTES);
-  std::string pk(crypto_sign_PUBLICKEYBYTES, '\0');
-  crypto_sign_seed_keypair(reinterpret_cast<unsigned char*>(pk.data()),
-                           sk.UnsafeSecretView().data(), seed.UnsafeSecretView().data());
-  return std::unique_ptr<AuditSigner>(new AuditSigner(std::move(sk), std::move(pk)));
+  absl::StatusOr<std::string> public_key = pki::Ed25519RawPublicKey(signer->public_key());
+  if (!public_key.ok()) return public_key.status();
+  return std::unique_ptr<AuditSigner>(new AuditSigner(std::move(signer), *std::move(public_key)));
+}
+
+absl::StatusOr<std::unique_ptr<AuditSigner>> AuditSigner::FromSeed(const SecretBytes& seed) {
+  absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> key = pki::Ed25519KeyFromSeed(seed);
+  if (!key.ok()) return absl::DataLossError("audit signing key seed has the wrong length");
+  absl::StatusOr<std::unique_ptr<pki::Signer>> signer = pki::NewInMemorySigner(*std::move(key));
+  if (!signer.ok()) return signer.status();
+  return Create(*std::move(signer));
 }
 
 SecretBytes AuditSigner::GenerateSeed() {
@@ -78,25 +86,24 @@ SecretBytes AuditSigner::GenerateSeed() {
   return seed;
 }
 
-std::string AuditSigner::Sign(const std::string& message) const {
-  std::string sig(crypto_sign_BYTES, '\0');
-  crypto_sign_detached(reinterpret_cast<unsigned char*>(sig.data()), nullptr, U(message),
-                       message.size(), secret_key_.UnsafeSecretView().data());
-  return sig;
-}
-
-AuditRecord AuditSigner::Seal(uint64_t sequence, const AuditEvent& event,
-                              const std::string& previous_hash) const {
+absl::StatusOr<AuditRecord> AuditSigner::Seal(uint64_t sequence, const AuditEvent& event,
+                                              const std::string& previous_hash) const {
   AuditRecord record;
   record.sequence = sequence;
   record.event = event;
   record.hash = AuditRecordHash(previous_hash, sequence, event);
-  record.signature = Sign(absl::StrCat(kSignatureDomain, record.hash));
+  absl::StatusOr<std::string> signature =
+      signer_->Sign(absl::StrCat(kSignatureDomain, record.hash));
+  if (!signature.ok()) return signature.status();
+  record.signature = *std::move(signature);
   return record;
 }
 
-AuditCheckpoint AuditSigner::SignCheckpoint(const AuditHead& head) const {
-  return {head.sequence, head.hash, Sign(CheckpointMessage(head.sequence, head.hash))};
+absl::StatusOr<AuditCheckpoint> AuditSigner::SignCheckpoint(const AuditHead& head) const {
+  absl::StatusOr<std::string> signature =
+      signer_->Sign(CheckpointMessage(head.sequence, head.hash));
+  if (!signature.ok()) return signature.status();
+  return AuditCheckpoint{head.sequence, head.hash, *std::move(signature)};
 }
 
 bool AuditVerifier::Next(const AuditRecord& record) {

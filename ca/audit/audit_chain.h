@@ -18,6 +18,7 @@
 #include "absl/strings/string_view.h"
 #include "base/clock.h"
 #include "base/secret_bytes.h"
+#include "pki/signer.h"
 
 namespace meshtrust::ca {
 
@@ -56,25 +57,32 @@ std::string CanonicalAuditBytes(uint64_t sequence, const AuditEvent& event);
 std::string AuditRecordHash(const std::string& previous_hash, uint64_t sequence,
                             const AuditEvent& event);
 
-// Seals records and checkpoints with the audit key. Thread safe.
+// Seals records and checkpoints with the audit key, an Ed25519 key used
+// through its signer (it may live in a keystore that never lets it go).
+// Records and checkpoints verify with libsodium (RFC 8032 signatures are the
+// same whoever makes them). Thread safe.
 class AuditSigner {
  public:
-  // `seed` is the 32-byte Ed25519 seed kept in the keystore.
+  // kInvalidArgument unless `signer` signs with Ed25519.
+  static absl::StatusOr<std::unique_ptr<AuditSigner>> Create(
+      std::shared_ptr<const pki::Signer> signer);
+  // A signer over the Ed25519 key of a 32-byte seed held in memory: for
+  // tests and fuzzing, which need fixed keys.
   static absl::StatusOr<std::unique_ptr<AuditSigner>> FromSeed(const SecretBytes& seed);
-  // A fresh random seed, for `meshtrust-ca init`.
   static SecretBytes GenerateSeed();
 
-  AuditRecord Seal(uint64_t sequence, const AuditEvent& event,
-                   const std::string& previous_hash) const;
-  AuditCheckpoint SignCheckpoint(const AuditHead& head) const;
-  const std::string& public_key() const { return public_key_; }
+  // Fails (kUnavailable, say) only when the signer cannot sign; nothing may
+  // be recorded then.
+  absl::StatusOr<AuditRecord> Seal(uint64_t sequence, const AuditEvent& event,
+                                   const std::string& previous_hash) const;
+  absl::StatusOr<AuditCheckpoint> SignCheckpoint(const AuditHead& head) const;
+  const std::string& public_key() const { return public_key_; }  // Raw, 32 bytes.
 
  private:
-  AuditSigner(SecretBytes secret_key, std::string public_key)
-      : secret_key_(std::move(secret_key)), public_key_(std::move(public_key)) {}
-  std::string Sign(const std::string& message) const;
-  SecretBytes secret_key_;  // libsodium's 64-byte form.
-  std::string public_key_;  // 32 bytes.
+  AuditSigner(std::shared_ptr<const pki::Signer> signer, std::string public_key)
+      : signer_(std::move(signer)), public_key_(std::move(public_key)) {}
+  std::shared_ptr<const pki::Signer> signer_;
+  std::string public_key_;
 };
 
 // Checks records one by one in stored order and remembers the first bad one.

@@ -154,12 +154,10 @@ absl::StatusOr<InitResult> Initialize(const InitOptions& options, const Clock& c
   if (!keys.ok()) return keys.status();
 
   // The audit key first: everything after it is audited.
-  SecretBytes seed = AuditSigner::GenerateSeed();
-  if (absl::Status s = (*keys)->PutSecret(kAuditKeyId, keystore::kFormatEd25519Seed, seed);
-      !s.ok()) {
-    return s;
-  }
-  absl::StatusOr<std::unique_ptr<AuditSigner>> signer = AuditSigner::FromSeed(seed);
+  absl::StatusOr<std::shared_ptr<const pki::Signer>> audit_key =
+      (*keys)->GenerateSigningKey(kAuditKeyId, keystore::KeyType::kEd25519);
+  if (!audit_key.ok()) return audit_key.status();
+  absl::StatusOr<std::unique_ptr<AuditSigner>> signer = AuditSigner::Create(*std::move(audit_key));
   if (!signer.ok()) return signer.status();
   if (absl::Status s = WriteFileAtomically(Path(dir, "audit-public-key"),
                                            HexEncode((*signer)->public_key()) + "\n", 0644, true);
@@ -303,9 +301,9 @@ absl::StatusOr<CaState> OpenStateDir(const std::string& dir, const keystore::Kek
       keystore::SealedFileKeyStore::Open(Path(dir, "keys"), kek);
   if (!keys.ok()) return keys.status();
   state.keys = *std::move(keys);
-  absl::StatusOr<keystore::SecretEntry> seed = state.keys->GetSecret(kAuditKeyId);
-  if (!seed.ok()) return seed.status();
-  absl::StatusOr<std::unique_ptr<AuditSigner>> signer = AuditSigner::FromSeed(seed->secret);
+  absl::StatusOr<std::shared_ptr<const pki::Signer>> audit_key = state.keys->GetSigner(kAuditKeyId);
+  if (!audit_key.ok()) return audit_key.status();
+  absl::StatusOr<std::unique_ptr<AuditSigner>> signer = AuditSigner::Create(*std::move(audit_key));
   if (!signer.ok()) return signer.status();
   state.audit_signer = *std::move(signer);
   absl::StatusOr<std::string> pub = ReadAuditPublicKey(Path(dir, "audit-public-key"));

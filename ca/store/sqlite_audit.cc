@@ -26,7 +26,13 @@ absl::Status SqliteStore::LoadHead() {
 
 absl::Status SqliteStore::AppendAuditLocked(const AuditEvent& audit, AuditHead* new_head) {
   if (signer_ == nullptr) return absl::FailedPreconditionError("store is open read-only");
-  AuditRecord record = signer_->Seal(head_.sequence + 1, audit, head_.hash);
+  absl::StatusOr<AuditRecord> sealed = signer_->Seal(head_.sequence + 1, audit, head_.hash);
+  if (!sealed.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("audit log write failed, so nothing was done: signing the record: ",
+                     sealed.status().message()));
+  }
+  const AuditRecord& record = *sealed;
   Statement st(db_,
                "INSERT INTO audit (seq, time_ms, caller, action, target, request_sha256, result, "
                "serial, hash, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");

@@ -293,7 +293,7 @@ Seeds AuditSeeds() {
     e.request_sha256 = pki::Sha256Hex(e.action);
     e.result = seq == 3 ? "refused: UNAUTHENTICATED: join token is not valid" : "ok";
     e.serial = seq == 4 ? "7f3a" : "";
-    records.push_back(signer.Seal(seq, e, previous));
+    records.push_back(*signer.Seal(seq, e, previous));
     previous = records.back().hash;
   }
   std::vector<ca::AuditRecord> reordered = records;

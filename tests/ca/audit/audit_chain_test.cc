@@ -20,7 +20,7 @@ std::vector<AuditRecord> MakeLog(const AuditSigner& signer, int n) {
     e.action = "SignIntermediate";
     e.target = "c" + std::to_string(i);
     e.result = "ok";
-    log.push_back(signer.Seal(i, e, head.hash));
+    log.push_back(*signer.Seal(i, e, head.hash));
     head = {log.back().sequence, log.back().hash};
   }
   return log;
@@ -91,7 +91,7 @@ TEST_F(AuditChainTest, OtherKeyIsRejected) {
 
 TEST_F(AuditChainTest, CheckpointsVerify) {
   auto log = MakeLog(*signer_, 4);
-  AuditCheckpoint c = signer_->SignCheckpoint({4, log.back().hash});
+  AuditCheckpoint c = *signer_->SignCheckpoint({4, log.back().hash});
   EXPECT_TRUE(VerifyAuditCheckpoint(signer_->public_key(), c));
   c.sequence = 3;
   EXPECT_FALSE(VerifyAuditCheckpoint(signer_->public_key(), c));

@@ -8,6 +8,8 @@
 #include <thread>
 
 #include "ca/audit/audit_verify.h"
+#include "pki/key.h"
+#include "pki/signer.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
 
@@ -161,6 +163,59 @@ TEST_F(SqliteStoreTest, FailingAuditWriteFailsClosedAndRecovers) {
   ASSERT_OK_AND_ASSIGN(AuditVerification v, VerifyStoredAudit(store_.get(), signer_->public_key()));
   EXPECT_TRUE(v.ok) << v.problem;
   EXPECT_EQ(v.records_checked, 2u);
+}
+
+// An audit key that can be switched off, as a token that was removed.
+class SwitchableSigner : public pki::Signer {
+ public:
+  explicit SwitchableSigner(std::unique_ptr<pki::Signer> real) : real_(std::move(real)) {}
+  pki::SignatureAlgorithm algorithm() const override { return real_->algorithm(); }
+  EVP_PKEY* public_key() const override { return real_->public_key(); }
+  absl::StatusOr<std::string> Sign(absl::string_view message) const override {
+    if (off) return absl::UnavailableError("the audit key's token is gone");
+    return real_->Sign(message);
+  }
+  std::atomic<bool> off{false};
+
+ private:
+  std::unique_ptr<pki::Signer> real_;
+};
+
+TEST(SqliteStoreAuditKeyTest, AnAuditKeyThatCannotSignRecordsNothing) {
+  TempDir dir;
+  auto key =
+      std::make_shared<SwitchableSigner>(*pki::NewInMemorySigner(*pki::GenerateEd25519Key()));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<AuditSigner> signer, AuditSigner::Create(key));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<SqliteStore> store,
+                       SqliteStore::Open(dir.Sub("ca.db"), signer.get()));
+  ClusterRecord c;
+  c.name = "cluster1";
+  c.created = std::chrono::system_clock::now();
+  JoinTokenRecord t;
+  t.hash = "tokenhash";
+  t.subject = "spiffe://meshtrust/cluster/cluster1";
+  t.created = c.created;
+  t.expires = c.created + std::chrono::hours(1);
+  key->off = true;
+  EXPECT_THAT(store->AddCluster(c, t, Ok("AddCluster")),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       HasSubstr("audit log write failed, so nothing was done: signing the "
+                                 "record: the audit key's token is gone")));
+  EXPECT_THAT(store->GetCluster("cluster1"), StatusIs(absl::StatusCode::kNotFound, ::testing::_));
+  EXPECT_EQ(store->Head().sequence, 0u);
+  EXPECT_THAT(signer->SignCheckpoint(store->Head()),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("token is gone")));
+  key->off = false;
+  EXPECT_THAT(store->AddCluster(c, t, Ok("AddCluster")), IsOk());
+  ASSERT_OK_AND_ASSIGN(AuditVerification v, VerifyStoredAudit(store.get(), signer->public_key()));
+  EXPECT_TRUE(v.ok) << v.problem;
+  EXPECT_EQ(v.records_checked, 1u);
+}
+
+TEST(SqliteStoreAuditKeyTest, OnlyAnEd25519KeySignsTheAuditLog) {
+  EXPECT_THAT(AuditSigner::Create(
+                  *pki::NewInMemorySigner(*pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256))),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("must be an Ed25519 key")));
 }
 
 TEST_F(SqliteStoreTest, TokenRedeemsExactlyOnceUnderConcurrency) {
