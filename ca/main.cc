@@ -8,15 +8,15 @@
 #include <signal.h>
 #include <sys/stat.h>
 
-#include <condition_variable>
 #include <cstdio>
 #include <iostream>
-#include <mutex>
 #include <thread>
 
 #include "CLI/CLI.hpp"
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "base/clock.h"
 #include "base/files.h"
@@ -56,6 +56,25 @@ struct KekFlags {
     return kek_file.empty() ? keystore::KekSource::PassphraseFile(passphrase_file)
                             : keystore::KekSource::KeyFile(kek_file);
   }
+};
+
+// Set once, from the thread that handles the stop signal; waited for by the
+// CRL timer.
+class StopFlag {
+ public:
+  void Set() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    set_ = true;
+  }
+  // True once set; false after `timeout` without.
+  bool WaitFor(absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return mu_.AwaitWithTimeout(absl::Condition(&set_), timeout);
+  }
+
+ private:
+  absl::Mutex mu_;
+  bool set_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 int Fail(const absl::Status& status) {
@@ -216,12 +235,9 @@ int RunServe(const std::string& state_dir, const KekFlags& kek, const ServeFlags
     ops = *std::move(started);
     spdlog::info("serving /metrics, /healthz and /readyz on port {}", ops->port());
   }
-  std::mutex timer_mu;
-  std::condition_variable timer_cv;
-  bool stopping = false;
+  StopFlag stopping;
   std::thread crl_timer([&] {
-    std::unique_lock<std::mutex> lock(timer_mu);
-    while (!timer_cv.wait_for(lock, std::chrono::minutes(1), [&] { return stopping; })) {
+    while (!stopping.WaitFor(absl::Minutes(1))) {
       if (absl::Status s = (*authority)->RefreshCrls(); !s.ok()) {
         spdlog::error("re-signing CRLs failed: {}", s);
       }
@@ -231,11 +247,7 @@ int RunServe(const std::string& state_dir, const KekFlags& kek, const ServeFlags
   int sig = 0;
   sigwait(&stop, &sig);
   spdlog::info("received signal {}, shutting down", sig);
-  {
-    std::lock_guard<std::mutex> lock(timer_mu);
-    stopping = true;
-  }
-  timer_cv.notify_all();
+  stopping.Set();
   crl_timer.join();
   if (http != nullptr) http->Stop();
   if (ops != nullptr) ops->Stop();

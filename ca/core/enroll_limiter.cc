@@ -18,7 +18,7 @@ void EnrollLimiter::Refill(Bucket* bucket, TimePoint now) const {
 
 absl::Status EnrollLimiter::Check(absl::string_view source, TimePoint now, bool* first) {
   *first = false;
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = buckets_.find(source);
   if (it == buckets_.end()) return absl::OkStatus();
   Bucket& bucket = it->second;
@@ -34,7 +34,7 @@ absl::Status EnrollLimiter::Check(absl::string_view source, TimePoint now, bool*
 }
 
 void EnrollLimiter::RecordGuess(absl::string_view source, TimePoint now) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = buckets_.find(source);
   if (it == buckets_.end()) {
     if (buckets_.size() >= limits_.max_sources) {
@@ -52,7 +52,7 @@ void EnrollLimiter::RecordGuess(absl::string_view source, TimePoint now) {
 }
 
 size_t EnrollLimiter::ThrottledSources(TimePoint now) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   size_t throttled = 0;
   for (auto& [source, bucket] : buckets_) {
     Refill(&bucket, now);
@@ -62,7 +62,7 @@ size_t EnrollLimiter::ThrottledSources(TimePoint now) {
 }
 
 size_t EnrollLimiter::TrackedSources() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return buckets_.size();
 }
 

@@ -17,11 +17,12 @@
 
 #include <chrono>
 #include <map>
-#include <mutex>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "base/clock.h"
 
 namespace meshtrust::ca {
@@ -39,13 +40,13 @@ class EnrollLimiter {
   // OK while `source` may still guess; otherwise kResourceExhausted saying
   // when it may try again. Sets *first when this is the first refusal since
   // the bucket ran dry (so callers audit a flood once, not per attempt).
-  absl::Status Check(absl::string_view source, TimePoint now, bool* first);
+  absl::Status Check(absl::string_view source, TimePoint now, bool* first) ABSL_LOCKS_EXCLUDED(mu_);
   // Takes one guess from `source`'s bucket.
-  void RecordGuess(absl::string_view source, TimePoint now);
+  void RecordGuess(absl::string_view source, TimePoint now) ABSL_LOCKS_EXCLUDED(mu_);
   // How many sources have a partly used bucket (for tests).
-  size_t TrackedSources();
+  size_t TrackedSources() ABSL_LOCKS_EXCLUDED(mu_);
   // How many sources are refused at `now` (for metrics and alerts).
-  size_t ThrottledSources(TimePoint now);
+  size_t ThrottledSources(TimePoint now) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct Bucket {
@@ -56,8 +57,8 @@ class EnrollLimiter {
   void Refill(Bucket* bucket, TimePoint now) const;
 
   const EnrollLimits limits_;
-  std::mutex mu_;
-  std::map<std::string, Bucket, std::less<>> buckets_;  // Guarded by mu_.
+  absl::Mutex mu_;
+  std::map<std::string, Bucket, std::less<>> buckets_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace meshtrust::ca

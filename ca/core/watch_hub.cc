@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "absl/time/time.h"
+
 namespace meshtrust::ca {
 namespace {
 // A slow agent's queue is bounded; events are idempotent hints, so dropping
@@ -10,35 +12,31 @@ constexpr size_t kMaxQueued = 64;
 }  // namespace
 
 std::optional<WatchEventType> WatchHub::Subscription::Next(std::chrono::milliseconds timeout) {
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait_for(lock, timeout, [this] { return closed_ || !events_.empty(); });
+  absl::MutexLock lock(&mu_);
+  mu_.AwaitWithTimeout(absl::Condition(this, &Subscription::Ready), absl::FromChrono(timeout));
   if (closed_ || events_.empty()) return std::nullopt;
   WatchEventType e = events_.front();
   events_.pop_front();
   return e;
 }
 
+// Waiters wake when the mutex is released with their condition true, so
+// nothing needs notifying.
 void WatchHub::Subscription::Close() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    closed_ = true;
-  }
-  cv_.notify_all();
+  absl::MutexLock lock(&mu_);
+  closed_ = true;
 }
 
 void WatchHub::Subscription::Push(WatchEventType event) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (std::find(events_.begin(), events_.end(), event) != events_.end()) return;
-    if (events_.size() >= kMaxQueued) events_.pop_front();
-    events_.push_back(event);
-  }
-  cv_.notify_all();
+  absl::MutexLock lock(&mu_);
+  if (std::find(events_.begin(), events_.end(), event) != events_.end()) return;
+  if (events_.size() >= kMaxQueued) events_.pop_front();
+  events_.push_back(event);
 }
 
 std::shared_ptr<WatchHub::Subscription> WatchHub::Subscribe(const std::string& cluster) {
   auto sub = std::make_shared<Subscription>(cluster);
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   subscriptions_.erase(std::remove_if(subscriptions_.begin(), subscriptions_.end(),
                                       [](const auto& w) { return w.expired(); }),
                        subscriptions_.end());
@@ -49,7 +47,7 @@ std::shared_ptr<WatchHub::Subscription> WatchHub::Subscribe(const std::string& c
 int WatchHub::Publish(const std::string& cluster, WatchEventType event) {
   std::vector<std::shared_ptr<Subscription>> targets;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     for (const auto& w : subscriptions_) {
       if (auto sub = w.lock(); sub != nullptr && (cluster.empty() || sub->cluster() == cluster)) {
         targets.push_back(std::move(sub));
@@ -61,7 +59,7 @@ int WatchHub::Publish(const std::string& cluster, WatchEventType event) {
 }
 
 int WatchHub::Subscribers() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return static_cast<int>(std::count_if(subscriptions_.begin(), subscriptions_.end(),
                                         [](const auto& w) { return !w.expired(); }));
 }

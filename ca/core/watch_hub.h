@@ -4,13 +4,14 @@
 #define MESHTRUST_CA_CORE_WATCH_HUB_H_
 
 #include <chrono>
-#include <condition_variable>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 namespace meshtrust::ca {
 
@@ -23,29 +24,30 @@ class WatchHub {
    public:
     explicit Subscription(std::string cluster) : cluster_(std::move(cluster)) {}
     // The next event, or nullopt after `timeout` or once closed.
-    std::optional<WatchEventType> Next(std::chrono::milliseconds timeout);
-    void Close();
+    std::optional<WatchEventType> Next(std::chrono::milliseconds timeout) ABSL_LOCKS_EXCLUDED(mu_);
+    void Close() ABSL_LOCKS_EXCLUDED(mu_);
     const std::string& cluster() const { return cluster_; }
 
    private:
     friend class WatchHub;
-    void Push(WatchEventType event);
+    void Push(WatchEventType event) ABSL_LOCKS_EXCLUDED(mu_);
+    // What Next waits for.
+    bool Ready() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return closed_ || !events_.empty(); }
     const std::string cluster_;
-    std::mutex mu_;
-    std::condition_variable cv_;
-    std::deque<WatchEventType> events_;
-    bool closed_ = false;
+    absl::Mutex mu_;
+    std::deque<WatchEventType> events_ ABSL_GUARDED_BY(mu_);
+    bool closed_ ABSL_GUARDED_BY(mu_) = false;
   };
 
-  std::shared_ptr<Subscription> Subscribe(const std::string& cluster);
+  std::shared_ptr<Subscription> Subscribe(const std::string& cluster) ABSL_LOCKS_EXCLUDED(mu_);
   // Delivers `event` to every subscriber of `cluster`, or of every cluster
   // when `cluster` is empty. Returns how many subscriptions received it.
-  int Publish(const std::string& cluster, WatchEventType event);
-  int Subscribers();
+  int Publish(const std::string& cluster, WatchEventType event) ABSL_LOCKS_EXCLUDED(mu_);
+  int Subscribers() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  std::mutex mu_;
-  std::vector<std::weak_ptr<Subscription>> subscriptions_;
+  absl::Mutex mu_;
+  std::vector<std::weak_ptr<Subscription>> subscriptions_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace meshtrust::ca
