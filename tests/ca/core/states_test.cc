@@ -1,0 +1,82 @@
+// The domain states' names at the store and wire edges: each name parses
+// back to its value, the certificate kinds are the store's, and a name this
+// code never wrote is data loss, not a default.
+#include "ca/core/states.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "ca/store/store.h"
+#include "tests/testing/status_matchers.h"
+
+namespace meshtrust::ca {
+namespace {
+
+using ::meshtrust::testing::StatusIs;
+using ::testing::HasSubstr;
+
+constexpr absl::StatusCode kDataLoss = absl::StatusCode::kDataLoss;
+
+TEST(StatesTest, RootStatusNamesRoundTrip) {
+  const std::pair<RootStatus, absl::string_view> names[] = {
+      {RootStatus::kActive, "active"},
+      {RootStatus::kTrusted, "trusted"},
+      {RootStatus::kRetired, "retired"},
+  };
+  for (const auto& [status, name] : names) {
+    EXPECT_EQ(RootStatusName(status), name);
+    absl::StatusOr<RootStatus> parsed = ParseRootStatus(name);
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    EXPECT_EQ(*parsed, status);
+  }
+}
+
+TEST(StatesTest, RotationPhaseNamesRoundTrip) {
+  const std::pair<RotationPhase, absl::string_view> names[] = {
+      {RotationPhase::kIdle, "idle"},
+      {RotationPhase::kBegun, "begun"},
+      {RotationPhase::kActivated, "activated"},
+  };
+  for (const auto& [phase, name] : names) {
+    EXPECT_EQ(RotationPhaseName(phase), name);
+    absl::StatusOr<RotationPhase> parsed = ParseRotationPhase(name);
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    EXPECT_EQ(*parsed, phase);
+  }
+}
+
+TEST(StatesTest, CertificateKindsAreTheStoresNames) {
+  const std::pair<CertificateKind, absl::string_view> names[] = {
+      {CertificateKind::kIntermediate, kKindIntermediate},
+      {CertificateKind::kAgentIdentity, kKindAgentIdentity},
+      {CertificateKind::kAdminIdentity, kKindAdminIdentity},
+  };
+  for (const auto& [kind, name] : names) {
+    EXPECT_EQ(CertificateKindName(kind), name);
+    absl::StatusOr<CertificateKind> parsed = ParseCertificateKind(name);
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    EXPECT_EQ(*parsed, kind);
+    EXPECT_TRUE(IsCertificateKind(name, kind));
+  }
+  EXPECT_EQ(kKindIntermediate, "intermediate");
+  EXPECT_EQ(kKindAgentIdentity, "agent-identity");
+  EXPECT_EQ(kKindAdminIdentity, "admin-identity");
+  EXPECT_FALSE(IsCertificateKind("intermediate", CertificateKind::kAgentIdentity));
+}
+
+TEST(StatesTest, UnknownNamesAreDataLoss) {
+  EXPECT_THAT(ParseRootStatus("paused"), StatusIs(kDataLoss, "unknown root status \"paused\""));
+  EXPECT_THAT(ParseRotationPhase("paused"), StatusIs(kDataLoss, "unknown phase \"paused\""));
+  EXPECT_THAT(ParseCertificateKind("root"),
+              StatusIs(kDataLoss, "unknown certificate kind \"root\""));
+  // Case, padding and control bytes are not forgiven, and are escaped.
+  EXPECT_THAT(ParseRootStatus("Active"), StatusIs(kDataLoss, ::testing::_));
+  EXPECT_THAT(ParseRotationPhase("idle "), StatusIs(kDataLoss, ::testing::_));
+  EXPECT_THAT(ParseRotationPhase(""), StatusIs(kDataLoss, "unknown phase \"\""));
+  EXPECT_THAT(ParseCertificateKind(std::string("intermediate\0", 13)),
+              StatusIs(kDataLoss, HasSubstr("\"intermediate\\x00\"")));
+  EXPECT_FALSE(IsCertificateKind("", CertificateKind::kIntermediate));
+}
+
+}  // namespace
+}  // namespace meshtrust::ca
