@@ -60,16 +60,6 @@ std::string ResultOf(const absl::Status& status) {
 
 }  // namespace
 
-std::string RequestDigest(std::initializer_list<absl::string_view> parts) {
-  std::string buf;
-  for (absl::string_view p : parts) {
-    uint32_t n = static_cast<uint32_t>(p.size());
-    for (int i = 3; i >= 0; --i) buf.push_back(static_cast<char>((n >> (8 * i)) & 0xff));
-    buf.append(p.data(), p.size());
-  }
-  return pki::Sha256Hex(buf);
-}
-
 absl::StatusOr<std::unique_ptr<Authority>> Authority::Create(Store* store, keystore::KeyStore* keys,
                                                              const AuditSigner* audit_signer,
                                                              const Clock* clock, ControlCa control,

@@ -19,6 +19,7 @@
 #include "base/clock.h"
 #include "ca/audit/audit_chain.h"
 #include "ca/audit/audit_verify.h"
+#include "ca/core/audited_call.h"
 #include "ca/core/enroll_limiter.h"
 #include "ca/core/identity.h"
 #include "ca/core/policy.h"
@@ -292,9 +293,6 @@ class Authority {
   WatchHub hub_;
   EnrollLimiter enroll_limiter_;
 };
-
-// Hex SHA-256 over length-prefixed parts; the audit's request digest.
-std::string RequestDigest(std::initializer_list<absl::string_view> parts);
 
 }  // namespace meshtrust::ca
 
