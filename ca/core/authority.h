@@ -1,16 +1,27 @@
-// Authority: the CA's domain core. It authenticates nothing itself (the
-// transport hands it a verified Caller), but it authorizes every call,
-// applies the cluster policy, builds certificates from its own templates,
-// and records every decision — issuance or refusal — in the audit log.
+// Authority: the CA's domain core, as the transport sees it. It
+// authenticates nothing itself (the transport hands it a verified Caller),
+// but every call is authorized, decided and audited by one of its parts:
 //
-// It knows nothing of gRPC; ca/grpc_service.cc translates.
+//   Authorizer          may this caller make this call
+//   Enrollment          identities from the control CA, join tokens
+//   IntermediateIssuer  cluster intermediates, the trust bundle, acks
+//   ClusterAdmin        the cluster registry, listings, audit verification
+//   Revocation          revoking, and each root's CRL
+//   RootRotator         replacing the mesh root in three phases
+//   MeshStatusReport    the state of the whole mesh
+//   AgentWatch          agents' event streams
+//
+// sharing one TrustState (roots, signing CA, bundle), one AuditTrail (every
+// decision goes through an AuditedCall) and one WatchHub. This class only
+// wires them and forwards.
+//
+// It knows nothing of gRPC; ca/server/grpc_service.cc translates.
 // Thread safe: no lock is held while signing.
 #ifndef MESHTRUST_CA_CORE_AUTHORITY_H_
 #define MESHTRUST_CA_CORE_AUTHORITY_H_
 
 #include <chrono>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -19,117 +30,34 @@
 #include "base/clock.h"
 #include "ca/audit/audit_chain.h"
 #include "ca/audit/audit_verify.h"
+#include "ca/core/agent_watch.h"
 #include "ca/core/audited_call.h"
-#include "ca/core/enroll_limiter.h"
+#include "ca/core/authority_options.h"
+#include "ca/core/authorizer.h"
+#include "ca/core/cluster_admin.h"
+#include "ca/core/enrollment.h"
 #include "ca/core/identity.h"
+#include "ca/core/intermediate_issuer.h"
+#include "ca/core/issuance.h"
+#include "ca/core/join_token.h"
+#include "ca/core/mesh_status.h"
 #include "ca/core/policy.h"
+#include "ca/core/revocation.h"
+#include "ca/core/root_rotation.h"
+#include "ca/core/states.h"
+#include "ca/core/trust_state.h"
 #include "ca/core/watch_hub.h"
 #include "ca/store/store.h"
 #include "keystore/keystore.h"
-#include "pki/ossl.h"
 
 namespace meshtrust::ca {
 
-struct AuthorityOptions {
-  std::string organization = "meshtrust";
-  std::chrono::seconds identity_ttl = std::chrono::hours(24);
-  std::chrono::seconds default_token_ttl = std::chrono::hours(1);
-  std::chrono::seconds max_token_ttl = std::chrono::hours(24 * 7);
-  // notBefore is set this far in the past, for clusters whose clocks lag.
-  std::chrono::seconds backdate = std::chrono::minutes(5);
-  // The CA's public HTTP base URL (e.g. http://meshtrust-ca:8080). When set,
-  // intermediates carry cRLDistributionPoints <public_url>/crl/<root>.der.
-  std::string public_url;
-  // Root CRLs are valid this long and re-signed once half of it has passed.
-  std::chrono::seconds crl_validity = std::chrono::hours(24 * 7);
-  // How long after activation a root rotation may finish: at least the
-  // workload certificate TTL, so no workload still holds a chain to the old
-  // root.
-  std::chrono::seconds root_rotation_soak = std::chrono::hours(24);
-  // Failed join-token guesses allowed per source address (ca/enroll_limiter.h).
-  EnrollLimits enroll_limits;
-};
-
-struct RootRotationStatus {
-  std::string phase;  // "idle", "begun" or "activated".
-  struct Root {
-    std::string key_id;
-    std::string status;  // active, trusted, retired
-    std::string sha256;  // Of the certificate.
-  };
-  std::vector<Root> roots;
-  struct ClusterState {
-    std::string name;
-    bool enabled = false;
-    bool acked_bundle = false;     // Acked the current bundle.
-    bool on_signing_root = false;  // Its acked intermediate is from the signing root.
-  };
-  std::vector<ClusterState> clusters;
-  TimePoint activated_at;
-  std::string blocking;  // Why the next phase would be refused now; "" if it would not.
-};
-
-struct MeshStatusInfo {
-  std::vector<ClusterRecord> clusters;
-  RootRotationStatus rotation;
-  std::vector<CrlRecord> crls;  // Of the roots in the bundle.
-  std::string bundle_sha256;
-  uint64_t audit_head = 0;
-  TimePoint now;
-};
-
-// The control CA: signs client identities (and the server certificate).
-struct ControlCa {
-  ossl::UniquePtr<X509> certificate;
-  ossl::UniquePtr<EVP_PKEY> key;
-};
-
-struct TrustBundle {
-  std::string roots_pem;         // Oldest root first.
-  std::string sha256;            // Hex SHA-256 of roots_pem.
-  std::string signing_root_pem;  // The anchor that signs new intermediates.
-};
-
-struct IssuedIdentity {
-  std::string identity;
-  std::string certificate_pem;
-  std::string control_ca_pem;
-  AuditCheckpoint checkpoint;
-};
-
-struct IssuedIntermediate {
-  std::string certificate_pem;
-  std::string chain_pem;  // Intermediate, signing CA, CAs above it, the anchor.
-  TrustBundle bundle;
-  std::string serial;
-  TimePoint not_after;
-  AuditCheckpoint checkpoint;
-};
-
-struct CrlSet {
-  std::string root_crls_pem;  // One per trusted root, oldest root first.
-  // The latest CRL of every unexpired intermediate (by cluster), except the
-  // caller's current one.
-  std::string intermediate_crls_pem;
-  std::string sha256;  // Of both, concatenated.
-};
-
-struct RevokeResult {
-  std::vector<std::string> serials;
-  uint64_t crl_number = 0;
-};
-
-struct NewJoinToken {
-  std::string token;  // Shown once.
-  std::string subject;
-  TimePoint expires;
-};
-
 class Authority {
  public:
+  using AddClusterResult = ::meshtrust::ca::AddClusterResult;
+
   // `store`, `keys`, `audit_signer` and `clock` must outlive the Authority.
-  // Loads the mesh roots from the store and the active root's key from the
-  // keystore.
+  // Loads the mesh roots from the store and their keys from the keystore.
   static absl::StatusOr<std::unique_ptr<Authority>> Create(Store* store, keystore::KeyStore* keys,
                                                            const AuditSigner* audit_signer,
                                                            const Clock* clock, ControlCa control,
@@ -158,10 +86,6 @@ class Authority {
                                                                 absl::string_view cluster);
 
   // --- Admins ---
-  struct AddClusterResult {
-    ClusterRecord cluster;
-    NewJoinToken token;
-  };
   absl::StatusOr<AddClusterResult> AddCluster(const Caller& caller, absl::string_view name,
                                               const ClusterPolicy& policy,
                                               std::chrono::seconds token_ttl);
@@ -190,12 +114,8 @@ class Authority {
   // only if told again, so operators see the number).
   absl::StatusOr<int> RotateIntermediate(const Caller& caller, absl::string_view cluster);
 
-  // Root rotation, in three phases gated on acknowledgements (DESIGN.md):
-  // begin adds a new root B to the bundle (appended after A); activate makes
-  // B sign (refused until every enabled cluster acked the A+B bundle, unless
-  // `force`, which is audited) and tells every agent to re-key; finish
-  // retires A (refused until every enabled cluster acked an intermediate
-  // from B and the soak time passed).
+  // Root rotation, in three phases gated on acknowledgements
+  // (ca/core/root_rotation.h).
   absl::StatusOr<RootRotationStatus> BeginRootRotation(const Caller& caller);
   absl::StatusOr<RootRotationStatus> ActivateRootRotation(const Caller& caller, bool force);
   absl::StatusOr<RootRotationStatus> FinishRootRotation(const Caller& caller);
@@ -226,72 +146,30 @@ class Authority {
   AuditCheckpoint Checkpoint() const;
 
   // For metrics and health checks; no caller, no audit record.
-  std::string RotationPhase();  // idle, begun, activated ("unknown" if unreadable).
+  // The stored root rotation phase; kDataLoss when it is unreadable.
+  absl::StatusOr<RotationPhase> CurrentRotationPhase();
   int WatchStreams() { return hub_.Subscribers(); }
   // Source addresses refused right now for guessing join tokens.
-  size_t ThrottledEnrollSources() { return enroll_limiter_.ThrottledSources(clock_->Now()); }
+  size_t ThrottledEnrollSources() { return enrollment_.ThrottledSources(); }
   // OK when the store answers and the active root's key can be unsealed.
   absl::Status CheckReady();
 
  private:
-  struct SigningCa {
-    std::string key_id;
-    ossl::UniquePtr<X509> certificate;
-    ossl::UniquePtr<EVP_PKEY> key;
-    std::string chain_pem;  // Its PEM and the CAs above it up to the anchor, for responses.
-    bool under_offline_root = false;  // Imported, with the anchor held outside meshtrust.
-  };
-  // The roots and the bundle; replaced whole by root rotation, read as a
-  // snapshot so no lock is held while signing.
-  struct TrustState {
-    std::vector<std::shared_ptr<const SigningCa>> roots;  // Oldest first.
-    std::vector<std::string> statuses;                    // Parallel to roots.
-    std::shared_ptr<const SigningCa> active;
-    TrustBundle bundle;
-  };
-  Authority(Store* store, keystore::KeyStore* keys, const AuditSigner* signer, const Clock* clock,
-            ControlCa control, AuthorityOptions options)
-      : store_(store),
-        keys_(keys),
-        signer_(signer),
-        clock_(clock),
-        control_(std::move(control)),
-        options_(std::move(options)),
-        enroll_limiter_(options_.enroll_limits) {}
-  absl::Status ReloadTrust();
-  std::shared_ptr<const TrustState> Trust() const;
-  absl::StatusOr<RootRotationStatus> ComputeRotationStatus();
+  Authority(Store* store, keystore::KeyStore* keys, const AuditSigner* audit_signer,
+            const Clock* clock, ControlCa control, AuthorityOptions options);
 
-  AuditEvent Event(const Caller& caller, absl::string_view action, absl::string_view target,
-                   absl::string_view request_digest) const;
-  // Records the refusal and returns `status` (annotated if even the audit
-  // write failed).
-  absl::Status Refuse(AuditEvent event, absl::Status status);
-  // kUnauthenticated/kPermissionDenied unless the caller is an agent whose
-  // identity certificate this CA issued and has not revoked, of an enabled
-  // cluster; returns that cluster.
-  absl::StatusOr<ClusterRecord> AuthorizeAgent(const Caller& caller);
-  absl::Status AuthorizeAdmin(const Caller& caller, bool mutating);
-  // kUnauthenticated when the identity certificate is revoked or expired.
-  absl::Status CheckIdentityCurrent(const CertificateRecord& identity) const;
-  absl::StatusOr<ossl::UniquePtr<X509>> IssueIdentity(const EnrollmentSubject& subject,
-                                                      EVP_PKEY* key);
-  NewJoinToken MintToken(const std::string& subject, std::chrono::seconds ttl,
-                         JoinTokenRecord* record) const;
-
-  Store* store_;
-  keystore::KeyStore* keys_;
-  const AuditSigner* signer_;
-  const Clock* clock_;
-  ControlCa control_;
-  AuthorityOptions options_;
-  std::string control_ca_pem_;
-  mutable std::mutex trust_mu_;
-  std::shared_ptr<const TrustState> trust_;  // Guarded by trust_mu_.
-  std::mutex crl_mu_;                        // Serializes CRL issuance (CRL numbers).
-  std::mutex rotation_mu_;                   // Serializes root rotation steps.
+  const AuthorityOptions options_;
+  const AuditTrail audit_;
+  TrustState trust_;
   WatchHub hub_;
-  EnrollLimiter enroll_limiter_;
+  const Authorizer authorizer_;
+  Enrollment enrollment_;
+  IntermediateIssuer issuer_;
+  ClusterAdmin clusters_;
+  Revocation revocation_;
+  RootRotator rotation_;
+  MeshStatusReport mesh_status_;
+  AgentWatch watch_;
 };
 
 }  // namespace meshtrust::ca

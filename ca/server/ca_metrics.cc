@@ -82,16 +82,18 @@ CaMetrics::CaMetrics(MetricsRegistry* registry, Authority* authority, Store* sto
       "meshtrust_ca_audit_head_sequence", "Sequence number of the newest audit record", [store] {
         return std::vector<MetricSample>{{{}, static_cast<double>(store->Head().sequence)}};
       });
-  registry->AddGauge("meshtrust_ca_root_rotation_phase",
-                     "1 for the root rotation's current phase (idle, begun, activated)",
-                     [authority] {
-                       std::string phase = authority->RotationPhase();
-                       std::vector<MetricSample> out;
-                       for (const char* p : {"idle", "begun", "activated"}) {
-                         out.push_back({{{"phase", p}}, phase == p ? 1.0 : 0.0});
-                       }
-                       return out;
-                     });
+  registry->AddGauge(
+      "meshtrust_ca_root_rotation_phase",
+      "1 for the root rotation's current phase (idle, begun, activated)", [authority] {
+        absl::StatusOr<RotationPhase> phase = authority->CurrentRotationPhase();
+        std::vector<MetricSample> out;
+        for (RotationPhase p :
+             {RotationPhase::kIdle, RotationPhase::kBegun, RotationPhase::kActivated}) {
+          out.push_back({{{"phase", std::string(RotationPhaseName(p))}},
+                         phase.ok() && *phase == p ? 1.0 : 0.0});
+        }
+        return out;
+      });
   registry->AddGauge("meshtrust_ca_watch_streams", "Agents' Watch streams open now", [authority] {
     return std::vector<MetricSample>{{{}, static_cast<double>(authority->WatchStreams())}};
   });

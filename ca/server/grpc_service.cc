@@ -52,11 +52,11 @@ void ToProto(const ClusterRecord& c, v1::Cluster* out) {
 }
 
 void ToProto(const RootRotationStatus& status, v1::RootRotationStatus* response) {
-  response->set_phase(status.phase);
+  response->set_phase(std::string(RotationPhaseName(status.phase)));
   for (const auto& r : status.roots) {
     v1::RootRotationStatus::Root* out = response->add_roots();
     out->set_key_id(r.key_id);
-    out->set_status(r.status);
+    out->set_status(std::string(RootStatusName(r.status)));
     out->set_sha256(r.sha256);
   }
   for (const auto& c : status.clusters) {
@@ -66,7 +66,8 @@ void ToProto(const RootRotationStatus& status, v1::RootRotationStatus* response)
     out->set_acked_bundle(c.acked_bundle);
     out->set_on_signing_root(c.on_signing_root);
   }
-  if (status.phase == "activated") SetTime(status.activated_at, response->mutable_activated_at());
+  if (status.phase == RotationPhase::kActivated)
+    SetTime(status.activated_at, response->mutable_activated_at());
   response->set_blocking(status.blocking);
 }
 

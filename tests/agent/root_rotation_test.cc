@@ -123,7 +123,7 @@ TEST_F(RootRotationMeshTest, WorkloadsKeepTalkingAcrossClustersThroughEveryPhase
 
   // Phase 3: finish. The bundle becomes B alone; B workloads keep talking.
   ASSERT_OK_AND_ASSIGN(ca::RootRotationStatus finished, ca_->authority()->FinishRootRotation(op_));
-  EXPECT_EQ(finished.phase, "idle");
+  EXPECT_EQ(finished.phase, ca::RotationPhase::kIdle);
   std::map<std::string, std::vector<Workload>> all = workloads_;
   for (auto& c : clusters_) workloads_[c->name].erase(workloads_[c->name].begin());
   for (auto& c : clusters_) {

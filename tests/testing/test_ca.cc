@@ -19,6 +19,14 @@ void Die(const absl::Status& s, const char* what) {
 
 }  // namespace
 
+std::string FreshCsr(pki::KeyAlgorithm alg) {
+  auto key = pki::GenerateKey(alg);
+  Die(key.status(), "key");
+  auto csr = pki::BuildCsrDer(key->get(), "ignored");
+  Die(csr.status(), "CSR");
+  return *csr;
+}
+
 ca::Caller CallerOf(const std::string& certificate_pem) {
   auto cert = pki::ParseCertificatePem(certificate_pem);
   Die(cert.status(), "parse identity");

@@ -76,6 +76,9 @@ class TestCa {
 // A caller for a certificate PEM (as the gRPC layer derives it).
 ca::Caller CallerOf(const std::string& certificate_pem);
 
+// A well-formed CSR for a fresh key of `alg` (the key is dropped).
+std::string FreshCsr(pki::KeyAlgorithm alg = pki::KeyAlgorithm::kEcdsaP256);
+
 // A CA driven directly through its Authority on a fake clock, with clusters
 // cluster1 and cluster2 registered and an agent of cluster1 enrolled.
 class LocalCaTest : public ::testing::Test {

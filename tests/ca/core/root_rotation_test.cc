@@ -98,9 +98,9 @@ class RootRotationTest : public ::testing::Test {
 TEST_F(RootRotationTest, ThreePhasesGatedOnAcknowledgements) {
   TrustBundle a = authority()->CurrentBundle();
   ASSERT_OK_AND_ASSIGN(RootRotationStatus idle, authority()->RootRotation(op_));
-  EXPECT_EQ(idle.phase, "idle");
+  EXPECT_EQ(idle.phase, RotationPhase::kIdle);
   ASSERT_EQ(idle.roots.size(), 1u);
-  EXPECT_EQ(idle.roots[0].status, "active");
+  EXPECT_EQ(idle.roots[0].status, RootStatus::kActive);
   EXPECT_THAT(authority()->ActivateRootRotation(op_, false),
               StatusIs(kPrecondition, HasSubstr("is idle, not begun")));
   EXPECT_THAT(authority()->FinishRootRotation(op_),
@@ -108,10 +108,10 @@ TEST_F(RootRotationTest, ThreePhasesGatedOnAcknowledgements) {
 
   // Begin: B joins the bundle after A, byte-exactly; A still signs.
   ASSERT_OK_AND_ASSIGN(RootRotationStatus begun, authority()->BeginRootRotation(op_));
-  EXPECT_EQ(begun.phase, "begun");
+  EXPECT_EQ(begun.phase, RotationPhase::kBegun);
   ASSERT_EQ(begun.roots.size(), 2u);
-  EXPECT_EQ(begun.roots[0].status, "active");
-  EXPECT_EQ(begun.roots[1].status, "trusted");
+  EXPECT_EQ(begun.roots[0].status, RootStatus::kActive);
+  EXPECT_EQ(begun.roots[1].status, RootStatus::kTrusted);
   TrustBundle ab = authority()->CurrentBundle();
   EXPECT_TRUE(absl::StartsWith(ab.roots_pem, a.roots_pem));
   EXPECT_GT(ab.roots_pem.size(), a.roots_pem.size());
@@ -133,8 +133,8 @@ TEST_F(RootRotationTest, ThreePhasesGatedOnAcknowledgements) {
   EXPECT_THAT(refused.event.result, StartsWith("refused: FAILED_PRECONDITION"));
   AckBundle("cluster2");
   ASSERT_OK_AND_ASSIGN(RootRotationStatus activated, authority()->ActivateRootRotation(op_, false));
-  EXPECT_EQ(activated.phase, "activated");
-  EXPECT_EQ(activated.roots[1].status, "active");
+  EXPECT_EQ(activated.phase, RotationPhase::kActivated);
+  EXPECT_EQ(activated.roots[1].status, RootStatus::kActive);
   EXPECT_EQ(LastAudit().event.result, "ok");
 
   // B signs now; the bundle stays A+B, so chains to A and to B both verify.
@@ -156,9 +156,9 @@ TEST_F(RootRotationTest, ThreePhasesGatedOnAcknowledgements) {
               StatusIs(kPrecondition, HasSubstr("the soak time has not passed (71")));
   clock_.Advance(std::chrono::hours(2));
   ASSERT_OK_AND_ASSIGN(RootRotationStatus done, authority()->FinishRootRotation(op_));
-  EXPECT_EQ(done.phase, "idle");
-  EXPECT_EQ(done.roots[0].status, "retired");
-  EXPECT_EQ(done.roots[1].status, "active");
+  EXPECT_EQ(done.phase, RotationPhase::kIdle);
+  EXPECT_EQ(done.roots[0].status, RootStatus::kRetired);
+  EXPECT_EQ(done.roots[1].status, RootStatus::kActive);
   TrustBundle b = authority()->CurrentBundle();
   EXPECT_EQ(b.roots_pem, b.signing_root_pem);
   EXPECT_EQ(b.roots_pem, ab.roots_pem.substr(a.roots_pem.size()));
@@ -194,7 +194,7 @@ TEST_F(RootRotationTest, ThreePhasesGatedOnAcknowledgements) {
 TEST_F(RootRotationTest, ForcedActivationIsAuditedWithWhoWasLeftBehind) {
   ASSERT_THAT(authority()->BeginRootRotation(op_), IsOk());
   ASSERT_OK_AND_ASSIGN(RootRotationStatus forced, authority()->ActivateRootRotation(op_, true));
-  EXPECT_EQ(forced.phase, "activated");
+  EXPECT_EQ(forced.phase, RotationPhase::kActivated);
   AuditRecord record = LastAudit();
   EXPECT_EQ(record.event.action, "RootRotationActivate");
   EXPECT_EQ(record.event.request_sha256, "force");
@@ -211,7 +211,7 @@ TEST_F(RootRotationTest, DisabledClustersDoNotHoldTheRotationBack) {
   SignAndAck("cluster1");
   clock_.Advance(std::chrono::hours(3));
   ASSERT_OK_AND_ASSIGN(RootRotationStatus done, authority()->FinishRootRotation(op_));
-  EXPECT_EQ(done.phase, "idle");
+  EXPECT_EQ(done.phase, RotationPhase::kIdle);
 }
 
 TEST_F(RootRotationTest, AuditorsMayLookButNotRotate) {
@@ -227,7 +227,7 @@ TEST_F(RootRotationTest, AuditorsMayLookButNotRotate) {
   EXPECT_THAT(authority()->BeginRootRotation(agents_["cluster1"]),
               StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("is not an admin")));
   EXPECT_EQ(LastAudit().event.action, "RootRotationBegin");
-  EXPECT_EQ(authority()->RootRotation(op_)->phase, "idle");
+  EXPECT_EQ(authority()->RootRotation(op_)->phase, RotationPhase::kIdle);
 }
 
 TEST_F(RootRotationTest, ThePhaseSurvivesARestart) {
@@ -242,7 +242,7 @@ TEST_F(RootRotationTest, ThePhaseSurvivesARestart) {
       Authority::Create(ca_->store(), ca_->state().keys.get(), ca_->state().audit_signer.get(),
                         &clock_, *std::move(control), options));
   EXPECT_EQ(restarted->CurrentBundle().roots_pem, ab.roots_pem);
-  EXPECT_EQ(restarted->RootRotation(op_)->phase, "begun");
+  EXPECT_EQ(restarted->RootRotation(op_)->phase, RotationPhase::kBegun);
   EXPECT_THAT(restarted->BeginRootRotation(op_),
               StatusIs(kPrecondition, HasSubstr("already begun")));
 }

@@ -5,9 +5,12 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
+#include "ca/core/authority.h"
 #include "ca/store/store.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_ca.h"
 
 namespace meshtrust::ca {
 namespace {
@@ -76,6 +79,24 @@ TEST(StatesTest, UnknownNamesAreDataLoss) {
   EXPECT_THAT(ParseCertificateKind(std::string("intermediate\0", 13)),
               StatusIs(kDataLoss, HasSubstr("\"intermediate\\x00\"")));
   EXPECT_FALSE(IsCertificateKind("", CertificateKind::kIntermediate));
+}
+
+// A root status the CA never wrote stops the CA from starting, rather than
+// being read as "in the bundle" or "retired".
+TEST(StatesTest, AnUnknownStoredRootStatusStopsTheAuthority) {
+  testing::TestCaOptions options;
+  options.serve = false;
+  auto ca = testing::TestCa::Create(options);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((ca->state_dir() + "/ca.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE roots SET status = 'paused'", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto control = ca->state().LoadControlCa();
+  ASSERT_TRUE(control.ok()) << control.status();
+  EXPECT_THAT(Authority::Create(ca->store(), ca->state().keys.get(), ca->state().audit_signer.get(),
+                                &SystemClock::Get(), *std::move(control), AuthorityOptions{}),
+              StatusIs(kDataLoss, "mesh root \"mesh-root-1\": unknown root status \"paused\""));
 }
 
 }  // namespace

@@ -1,0 +1,164 @@
+#include "ca/core/intermediate_issuer.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "base/logging.h"
+#include "ca/core/policy.h"
+#include "ca/core/states.h"
+#include "pki/certificate.h"
+#include "pki/crl.h"
+#include "pki/csr.h"
+#include "pki/key.h"
+
+namespace meshtrust::ca {
+namespace {
+
+bool IsSha256Hex(absl::string_view s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+}  // namespace
+
+absl::StatusOr<IssuedIntermediate> IntermediateIssuer::SignIntermediate(
+    const Caller& caller, absl::string_view cluster_name, absl::string_view csr_der,
+    std::chrono::seconds ttl) {
+  AuditedCall call =
+      audit_->Begin(caller, "SignIntermediate", cluster_name,
+                    RequestDigest({cluster_name, csr_der, std::to_string(ttl.count())}));
+  absl::StatusOr<ClusterRecord> cluster = authorizer_->AuthorizeAgent(caller);
+  if (!cluster.ok()) return call.Refuse(cluster.status());
+  if (cluster_name != caller.name) {
+    return call.Refuse(
+        absl::PermissionDeniedError(absl::StrCat("identity ", caller.ToString(),
+                                                 " may not request an intermediate for "
+                                                 "cluster \"",
+                                                 cluster_name, "\"")));
+  }
+  if (ttl.count() < 0) return call.Refuse(absl::InvalidArgumentError("requested TTL is negative"));
+  absl::StatusOr<ossl::UniquePtr<X509_REQ>> csr = pki::ParseCsr(csr_der);
+  if (!csr.ok()) return call.Refuse(csr.status());
+  absl::StatusOr<pki::KeyAlgorithm> alg =
+      CheckIntermediateCsr(csr->get(), cluster_name, cluster->policy);
+  if (!alg.ok()) return call.Refuse(alg.status());
+
+  std::shared_ptr<const TrustSnapshot> trust = trust_->Current();
+  const SigningCa& signer = *trust->active;
+  TimePoint now = clock_->Now();
+  std::chrono::seconds lifetime =
+      ttl.count() == 0 ? cluster->policy.max_ttl : std::min(ttl, cluster->policy.max_ttl);
+  TimePoint not_after = std::min(now + lifetime, pki::NotAfter(signer.certificate.get()));
+  if (not_after - now < kMinTtl) {
+    return call.Refuse(absl::FailedPreconditionError(
+        "the signing root expires within the hour; rotate the root first"));
+  }
+  pki::CertificateTemplate tmpl;
+  tmpl.subject = {{"O", options_->organization},
+                  {"OU", cluster->name},
+                  {"CN", absl::StrCat(cluster->name, " intermediate CA ", UnixSeconds(now))}};
+  tmpl.not_before = now - options_->backdate;
+  tmpl.not_after = not_after;
+  tmpl.is_ca = true;
+  tmpl.path_len = 0;
+  tmpl.key_usage = pki::kKeyCertSign | pki::kCrlSign | pki::kDigitalSignature;
+  if (cluster->policy.name_constraints) {
+    tmpl.permitted_uri_domains = {cluster->policy.trust_domain};
+  }
+  if (!options_->public_url.empty()) {
+    tmpl.crl_distribution_point =
+        absl::StrCat(options_->public_url, "/crl/", signer.key_id, ".der");
+  }
+  absl::StatusOr<ossl::UniquePtr<X509>> cert = pki::IssueCertificate(
+      tmpl, pki::PublicKeyOf(csr->get()), signer.certificate.get(), signer.key.get());
+  if (!cert.ok()) return call.Refuse(cert.status());
+
+  CertificateRecord rec = IssuedCertificateRecord(cert->get(), CertificateKind::kIntermediate,
+                                                  cluster->name, now, signer.key_id);
+  call.set_serial(rec.serial);
+  // The certificate leaves this function only if it and its audit record
+  // are durable.
+  if (absl::Status s = store_->RecordCertificate(rec, call.Succeeded()); !s.ok()) {
+    spdlog::error("intermediate for {} not issued: {}", cluster->name, s.ToString());
+    return s;
+  }
+  spdlog::info("issued intermediate {} for cluster {} ({}, until {})", rec.serial, cluster->name,
+               std::string(pki::KeyAlgorithmName(*alg)), UnixSeconds(rec.not_after));
+  IssuedIntermediate out;
+  out.certificate_pem = rec.certificate_pem;
+  out.chain_pem = rec.certificate_pem + signer.chain_pem;
+  out.bundle = trust->bundle;
+  out.serial = rec.serial;
+  out.not_after = rec.not_after;
+  out.checkpoint = audit_->Checkpoint();
+  return out;
+}
+
+absl::StatusOr<TrustBundle> IntermediateIssuer::GetTrustBundle(const Caller& caller) {
+  AuditedCall call = audit_->Begin(caller, "GetTrustBundle", caller.name, "");
+  if (absl::StatusOr<ClusterRecord> cluster = authorizer_->AuthorizeAgent(caller); !cluster.ok()) {
+    return call.Refuse(cluster.status());
+  }
+  // Agents poll the bundle; only refusals are news.
+  call.Unrecorded();
+  return trust_->Current()->bundle;
+}
+
+absl::Status IntermediateIssuer::Ack(const Caller& caller, absl::string_view cluster_name,
+                                     absl::string_view serial, absl::string_view bundle_sha256,
+                                     absl::string_view intermediate_crl_pem) {
+  AuditedCall call =
+      audit_->Begin(caller, "Ack", cluster_name,
+                    RequestDigest({cluster_name, serial, bundle_sha256, intermediate_crl_pem}));
+  absl::StatusOr<ClusterRecord> cluster = authorizer_->AuthorizeAgent(caller);
+  if (!cluster.ok()) return call.Refuse(cluster.status());
+  if (cluster_name != caller.name) {
+    return call.Refuse(absl::PermissionDeniedError(
+        absl::StrCat("identity ", caller.ToString(), " may not acknowledge for cluster \"",
+                     cluster_name, "\"")));
+  }
+  if (!IsSha256Hex(bundle_sha256)) {
+    return call.Refuse(absl::InvalidArgumentError(
+        "bundle_sha256 must be the 64 lowercase hex digits of the SHA-256 of "
+        "the installed root-cert.pem"));
+  }
+  absl::StatusOr<CertificateRecord> cert = store_->GetCertificate(serial);
+  if (!cert.ok() || !IsCertificateKind(cert->kind, CertificateKind::kIntermediate) ||
+      cert->subject_name != caller.name) {
+    return call.Refuse(absl::InvalidArgumentError(
+        absl::StrCat("serial \"", serial, "\" is not an intermediate issued to ", caller.name)));
+  }
+  IntermediateCrlRecord crl;
+  if (!intermediate_crl_pem.empty()) {
+    // Only a CRL the acknowledged intermediate signed is passed on to the
+    // other clusters.
+    absl::StatusOr<std::vector<ossl::UniquePtr<X509_CRL>>> crls =
+        pki::ParseCrlsPem(intermediate_crl_pem);
+    absl::StatusOr<ossl::UniquePtr<X509>> issuer = pki::ParseCertificatePem(cert->certificate_pem);
+    absl::Status valid = !crls.ok()          ? crls.status()
+                         : crls->size() != 1 ? absl::InvalidArgumentError("expected one CRL")
+                         : !issuer.ok()      ? issuer.status()
+                                             : pki::VerifyCrl((*crls)[0].get(), issuer->get());
+    if (!valid.ok()) {
+      return call.Refuse(absl::InvalidArgumentError(
+          absl::StrCat("the intermediate CRL is not a CRL signed by intermediate ", serial, ": ",
+                       valid.message())));
+    }
+    crl = {std::string(cluster_name), std::string(serial), std::string(intermediate_crl_pem),
+           pki::CrlNextUpdate((*crls)[0].get()), cert->not_after};
+  }
+  call.set_serial(serial);
+  if (absl::Status s = store_->RecordAck(cluster_name, serial, bundle_sha256, crl, clock_->Now(),
+                                         call.Succeeded());
+      !s.ok()) {
+    return s;
+  }
+  // The other clusters need this cluster's new intermediate CRL.
+  if (!intermediate_crl_pem.empty() && intermediate_crl_pem != cluster->intermediate_crl_pem) {
+    hub_->Publish("", WatchEventType::kCrlChanged);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace meshtrust::ca

@@ -1,0 +1,71 @@
+// IntermediateIssuer: what an enrolled agent asks of the mesh roots. It
+// signs the cluster's intermediate from the CA's own template (never from
+// the CSR's extensions or subject), hands out the trust bundle, and records
+// what the agent installed (Ack). Thread safe; no lock is held while
+// signing.
+#ifndef MESHTRUST_CA_CORE_INTERMEDIATE_ISSUER_H_
+#define MESHTRUST_CA_CORE_INTERMEDIATE_ISSUER_H_
+
+#include <chrono>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "base/clock.h"
+#include "ca/core/audited_call.h"
+#include "ca/core/authority_options.h"
+#include "ca/core/authorizer.h"
+#include "ca/core/trust_state.h"
+#include "ca/core/watch_hub.h"
+#include "ca/store/store.h"
+
+namespace meshtrust::ca {
+
+struct IssuedIntermediate {
+  std::string certificate_pem;
+  std::string chain_pem;  // Intermediate, signing CA, CAs above it, the anchor.
+  TrustBundle bundle;
+  std::string serial;
+  TimePoint not_after;
+  AuditCheckpoint checkpoint;
+};
+
+class IntermediateIssuer {
+ public:
+  // Every pointer must outlive the IntermediateIssuer.
+  IntermediateIssuer(Store* store, const Clock* clock, const AuditTrail* audit,
+                     const Authorizer* authorizer, const TrustState* trust, WatchHub* hub,
+                     const AuthorityOptions* options)
+      : store_(store),
+        clock_(clock),
+        audit_(audit),
+        authorizer_(authorizer),
+        trust_(trust),
+        hub_(hub),
+        options_(options) {}
+
+  // The certificate is returned only once it and its audit record are
+  // durable.
+  absl::StatusOr<IssuedIntermediate> SignIntermediate(const Caller& caller,
+                                                      absl::string_view cluster,
+                                                      absl::string_view csr_der,
+                                                      std::chrono::seconds ttl);
+  absl::StatusOr<TrustBundle> GetTrustBundle(const Caller& caller);
+  // `intermediate_crl_pem`, when given, must be a CRL signed by `serial`;
+  // a new one is announced to the other clusters.
+  absl::Status Ack(const Caller& caller, absl::string_view cluster, absl::string_view serial,
+                   absl::string_view bundle_sha256, absl::string_view intermediate_crl_pem);
+
+ private:
+  Store* store_;
+  const Clock* clock_;
+  const AuditTrail* audit_;
+  const Authorizer* authorizer_;
+  const TrustState* trust_;
+  WatchHub* hub_;
+  const AuthorityOptions* options_;
+};
+
+}  // namespace meshtrust::ca
+
+#endif  // MESHTRUST_CA_CORE_INTERMEDIATE_ISSUER_H_

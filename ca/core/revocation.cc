@@ -1,0 +1,146 @@
+#include "ca/core/revocation.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "base/logging.h"
+#include "ca/core/states.h"
+#include "pki/crl.h"
+#include "pki/digest.h"
+
+namespace meshtrust::ca {
+
+absl::Status Revocation::RefreshCrls(bool force) {
+  absl::MutexLock lock(&crl_mu_);
+  absl::StatusOr<std::vector<CrlRecord>> existing = store_->ListCrls();
+  if (!existing.ok()) return existing.status();
+  uint64_t next_number = 1;
+  for (const CrlRecord& c : *existing) next_number = std::max(next_number, c.number + 1);
+  TimePoint now = clock_->Now();
+  bool issued = false;
+  std::shared_ptr<const TrustSnapshot> trust = trust_->Current();
+  for (const TrustSnapshot::Root& trusted : trust->roots) {
+    const SigningCa& root = *trusted.ca;
+    const CrlRecord* current = nullptr;
+    for (const CrlRecord& c : *existing) {
+      if (c.root_key_id == root.key_id) current = &c;
+    }
+    bool due = current == nullptr ||
+               now >= current->this_update + (current->next_update - current->this_update) / 2;
+    if (!force && !due) continue;
+    absl::StatusOr<std::vector<CertificateRecord>> revoked = store_->ListRevoked(root.key_id);
+    if (!revoked.ok()) return revoked.status();
+    pki::CrlTemplate tmpl;
+    tmpl.number = next_number++;
+    tmpl.this_update = now - options_->backdate;
+    tmpl.next_update = now + options_->crl_validity;
+    for (const CertificateRecord& r : *revoked) {
+      tmpl.revoked.push_back({r.serial, r.revoked_at, r.revocation_reason});
+    }
+    absl::StatusOr<ossl::UniquePtr<X509_CRL>> crl =
+        pki::IssueCrl(tmpl, root.certificate.get(), root.key.get());
+    if (!crl.ok()) return crl.status();
+    CrlRecord record{root.key_id, tmpl.number, pki::CrlPem(crl->get()),
+                     pki::CrlThisUpdate(crl->get()), pki::CrlNextUpdate(crl->get())};
+    AuditedCall call = audit_->BeginAs("local:meshtrust-ca", "IssueCrl", root.key_id, "");
+    if (absl::Status s = store_->SaveCrl(
+            record, call.Succeeded(absl::StrCat("ok: CRL number ", tmpl.number, " with ",
+                                                tmpl.revoked.size(), " revoked")));
+        !s.ok()) {
+      return s;
+    }
+    issued = true;
+    spdlog::info("signed CRL {} for root {} ({} revoked, next update {})", tmpl.number, root.key_id,
+                 tmpl.revoked.size(), UnixSeconds(record.next_update));
+  }
+  if (issued) hub_->Publish("", WatchEventType::kCrlChanged);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Revocation::RootCrlPem(absl::string_view key_id) {
+  absl::StatusOr<std::vector<CrlRecord>> crls = store_->ListCrls();
+  if (!crls.ok()) return crls.status();
+  for (const CrlRecord& c : *crls) {
+    if (c.root_key_id == key_id) return c.crl_pem;
+  }
+  return absl::NotFoundError(absl::StrCat("no CRL for root \"", key_id, "\""));
+}
+
+absl::StatusOr<CrlSet> Revocation::GetCrls(const Caller& caller) {
+  AuditedCall call = audit_->Begin(caller, "GetCrls", caller.name, "");
+  absl::StatusOr<ClusterRecord> own = authorizer_->AuthorizeAgent(caller);
+  if (!own.ok()) return call.Refuse(own.status());
+  // Agents poll their CRLs; only refusals are news.
+  call.Unrecorded();
+  CrlSet set;
+  std::shared_ptr<const TrustSnapshot> trust = trust_->Current();
+  for (const TrustSnapshot::Root& root : trust->roots) {
+    // Only roots in the bundle: agents check each root CRL against it.
+    if (root.status == RootStatus::kRetired) continue;
+    absl::StatusOr<std::string> pem = RootCrlPem(root.ca->key_id);
+    if (absl::IsNotFound(pem.status())) {
+      // First call after start-up, before the timer ran.
+      if (absl::Status s = RefreshCrls(/*force=*/false); !s.ok()) return s;
+      pem = RootCrlPem(root.ca->key_id);
+    }
+    if (!pem.ok()) return pem.status();
+    set.root_crls_pem += *pem;
+  }
+  // Every unexpired intermediate's latest CRL, previous intermediates' too:
+  // their workloads are still about until istiod re-issues them. Revoked
+  // clusters' CRLs stay as well, so verifiers report "revoked" rather than a
+  // missing CRL. The caller's current intermediate signs its own CRL.
+  absl::StatusOr<std::vector<IntermediateCrlRecord>> crls =
+      store_->ListIntermediateCrls(clock_->Now());
+  if (!crls.ok()) return crls.status();
+  for (const IntermediateCrlRecord& c : *crls) {
+    if (c.cluster == caller.name && c.serial == own->current_serial) continue;
+    set.intermediate_crls_pem += c.crl_pem;
+  }
+  set.sha256 = pki::Sha256Hex(set.root_crls_pem + set.intermediate_crls_pem);
+  return set;
+}
+
+absl::StatusOr<RevokeResult> Revocation::Revoke(const Caller& caller, absl::string_view cluster,
+                                                absl::string_view serial,
+                                                absl::string_view reason_name) {
+  AuditedCall call = audit_->Begin(caller, cluster.empty() ? "RevokeCertificate" : "RevokeCluster",
+                                   cluster.empty() ? serial : cluster,
+                                   RequestDigest({cluster, serial, reason_name}));
+  if (absl::Status s = authorizer_->AuthorizeAdmin(caller, AdminAccess::kWrite); !s.ok()) {
+    return call.Refuse(s);
+  }
+  if (cluster.empty() == serial.empty()) {
+    return call.Refuse(absl::InvalidArgumentError("give exactly one of a cluster or a serial"));
+  }
+  absl::StatusOr<int> reason =
+      pki::ParseRevocationReason(reason_name.empty() ? "unspecified" : reason_name);
+  if (!reason.ok()) return call.Refuse(reason.status());
+  TimePoint now = clock_->Now();
+  RevokeResult result;
+  std::string recorded = absl::StrCat("ok: ", pki::RevocationReasonName(*reason));
+  if (!cluster.empty()) {
+    absl::StatusOr<std::vector<std::string>> serials =
+        store_->RevokeCluster(cluster, *reason, now, call.Succeeded(recorded));
+    if (absl::IsNotFound(serials.status())) return call.Refuse(serials.status());
+    if (!serials.ok()) return serials.status();
+    result.serials = *std::move(serials);
+  } else {
+    call.set_serial(serial);
+    absl::Status s = store_->RevokeCertificate(serial, *reason, now, call.Succeeded(recorded));
+    if (absl::IsNotFound(s) || absl::IsAlreadyExists(s)) return call.Refuse(s);
+    if (!s.ok()) return s;
+    result.serials = {std::string(serial)};
+  }
+  spdlog::warn("{} revoked {} ({}): {}", caller.ToString(), cluster.empty() ? serial : cluster,
+               pki::RevocationReasonName(*reason), absl::StrJoin(result.serials, ", "));
+  if (absl::Status s = RefreshCrls(/*force=*/true); !s.ok()) return s;
+  absl::StatusOr<std::vector<CrlRecord>> crls = store_->ListCrls();
+  if (crls.ok()) {
+    for (const CrlRecord& c : *crls) result.crl_number = std::max(result.crl_number, c.number);
+  }
+  return result;
+}
+
+}  // namespace meshtrust::ca
