@@ -174,17 +174,13 @@ int RunServe(const std::string& state_dir, const KekFlags& kek, const ServeFlags
   options.identity_ttl = *identity_ttl;
   absl::StatusOr<keystore::KekSource> source = kek.Source();
   if (!source.ok()) return Fail(source.status());
-  absl::StatusOr<CaState> state = OpenStateDir(state_dir, *source);
-  if (!state.ok()) return Fail(state.status());
-  absl::StatusOr<ControlCa> control = state->LoadControlCa();
-  if (!control.ok()) return Fail(control.status());
-  absl::StatusOr<std::unique_ptr<Authority>> authority =
-      Authority::Create(state->store.get(), state->keys.get(), state->audit_signer.get(),
-                        &SystemClock::Get(), *std::move(control), options);
-  if (!authority.ok()) return Fail(authority.status());
+  absl::StatusOr<OpenedCa> ca = OpenCa(state_dir, *source, &SystemClock::Get(), options);
+  if (!ca.ok()) return Fail(ca.status());
+  CaState* state = &ca->state;
+  Authority* authority = ca->authority.get();
 
   MetricsRegistry registry;
-  CaMetrics metrics(&registry, authority->get(), state->store.get(), &SystemClock::Get());
+  CaMetrics metrics(&registry, authority, state->store.get(), &SystemClock::Get());
 
   // Block the stop signals before gRPC starts its threads, then wait for one.
   sigset_t stop;
@@ -199,8 +195,7 @@ int RunServe(const std::string& state_dir, const KekFlags& kek, const ServeFlags
   server_options.server_key_pem = &state->server_key_pem;
   server_options.client_ca_pem = state->control_ca_pem;
   server_options.metrics = &metrics;
-  absl::StatusOr<std::unique_ptr<CaServer>> server =
-      CaServer::Start(authority->get(), server_options);
+  absl::StatusOr<std::unique_ptr<CaServer>> server = CaServer::Start(authority, server_options);
   state->server_key_pem = SecretBytes();  // Wipe our copy; gRPC holds its own.
   if (!server.ok()) return Fail(server.status());
   spdlog::info("meshtrust-ca serving on port {} (state {}, audit head {})", (*server)->port(),
@@ -213,23 +208,22 @@ int RunServe(const std::string& state_dir, const KekFlags& kek, const ServeFlags
     }
   }
   // CRLs: signed now if missing, then re-signed well before nextUpdate.
-  if (absl::Status s = (*authority)->RefreshCrls(); !s.ok()) return Fail(s);
+  if (absl::Status s = authority->RefreshCrls(); !s.ok()) return Fail(s);
   std::unique_ptr<HttpServer> http;
   if (!flags.http_listen.empty()) {
-    Authority* a = authority->get();
     absl::StatusOr<std::unique_ptr<HttpServer>> started = HttpServer::Start(
-        flags.http_listen, [a](const HttpRequest& req) { return HandlePublicHttp(a, req); });
+        flags.http_listen,
+        [authority](const HttpRequest& req) { return HandlePublicHttp(authority, req); });
     if (!started.ok()) return Fail(started.status());
     http = *std::move(started);
     spdlog::info("serving CRLs over HTTP on port {}", http->port());
   }
   std::unique_ptr<HttpServer> ops;
   if (!flags.metrics_listen.empty()) {
-    Authority* a = authority->get();
     absl::StatusOr<std::unique_ptr<HttpServer>> started =
-        HttpServer::Start(flags.metrics_listen, [&registry, a](const HttpRequest& req) {
+        HttpServer::Start(flags.metrics_listen, [&registry, authority](const HttpRequest& req) {
           return HandleOpsHttp(
-              registry, [a] { return a->CheckReady(); }, req);
+              registry, [authority] { return authority->CheckReady(); }, req);
         });
     if (!started.ok()) return Fail(started.status());
     ops = *std::move(started);
@@ -238,7 +232,7 @@ int RunServe(const std::string& state_dir, const KekFlags& kek, const ServeFlags
   StopFlag stopping;
   std::thread crl_timer([&] {
     while (!stopping.WaitFor(absl::Minutes(1))) {
-      if (absl::Status s = (*authority)->RefreshCrls(); !s.ok()) {
+      if (absl::Status s = authority->RefreshCrls(); !s.ok()) {
         spdlog::error("re-signing CRLs failed: {}", s);
       }
     }
@@ -259,21 +253,15 @@ int RunAdminToken(const std::string& state_dir, const KekFlags& kek, const std::
                   const std::string& role, int ttl_minutes) {
   absl::StatusOr<keystore::KekSource> source = kek.Source();
   if (!source.ok()) return Fail(source.status());
-  absl::StatusOr<CaState> state = OpenStateDir(state_dir, *source);
-  if (!state.ok()) return Fail(state.status());
-  absl::StatusOr<ControlCa> control = state->LoadControlCa();
-  if (!control.ok()) return Fail(control.status());
-  absl::StatusOr<std::unique_ptr<Authority>> authority =
-      Authority::Create(state->store.get(), state->keys.get(), state->audit_signer.get(),
-                        &SystemClock::Get(), *std::move(control), AuthorityOptions{});
-  if (!authority.ok()) return Fail(authority.status());
+  absl::StatusOr<OpenedCa> ca = OpenCa(state_dir, *source, &SystemClock::Get(), AuthorityOptions{});
+  if (!ca.ok()) return Fail(ca.status());
   if (role != "operator" && role != "auditor") {
     return Fail(absl::InvalidArgumentError("--role must be operator or auditor"));
   }
   EnrollmentSubject subject{role == "operator" ? CallerKind::kOperator : CallerKind::kAuditor,
                             name};
   absl::StatusOr<NewJoinToken> token =
-      (*authority)->CreateAdminToken(subject, std::chrono::minutes(ttl_minutes));
+      ca->authority->CreateAdminToken(subject, std::chrono::minutes(ttl_minutes));
   if (!token.ok()) return Fail(token.status());
   std::printf("%s\n", token->token.c_str());
   return 0;

@@ -330,6 +330,22 @@ absl::StatusOr<CaState> OpenStateDir(const std::string& dir, const keystore::Kek
   return state;
 }
 
+absl::StatusOr<OpenedCa> OpenCa(const std::string& dir, const keystore::KekSource& kek,
+                                const Clock* clock, AuthorityOptions options) {
+  OpenedCa opened;
+  absl::StatusOr<CaState> state = OpenStateDir(dir, kek);
+  if (!state.ok()) return state.status();
+  opened.state = *std::move(state);
+  absl::StatusOr<ControlCa> control = opened.state.LoadControlCa();
+  if (!control.ok()) return control.status();
+  absl::StatusOr<std::unique_ptr<Authority>> authority = Authority::Create(
+      opened.state.store.get(), opened.state.keys.get(), opened.state.audit_signer.get(), clock,
+      *std::move(control), std::move(options));
+  if (!authority.ok()) return authority.status();
+  opened.authority = *std::move(authority);
+  return opened;
+}
+
 absl::StatusOr<std::unique_ptr<SqliteStore>> OpenStoreReadOnly(const std::string& dir) {
   std::string db = Path(dir, "ca.db");
   if (!PathExists(db)) return absl::NotFoundError(absl::StrCat("no CA database at ", db));

@@ -76,6 +76,20 @@ struct CaState {
 // the database.
 absl::StatusOr<CaState> OpenStateDir(const std::string& dir, const keystore::KekSource& kek);
 
+// An opened state directory and the Authority over it.
+struct OpenedCa {
+  CaState state;
+  // Over `state`'s store, keys and control CA; declared after `state`, so
+  // destroyed before it.
+  std::unique_ptr<Authority> authority;
+};
+
+// Opens `dir` (OpenStateDir) and creates the Authority over it with its
+// control CA: how every command that serves or changes the CA starts.
+// `clock` must outlive the result.
+absl::StatusOr<OpenedCa> OpenCa(const std::string& dir, const keystore::KekSource& kek,
+                                const Clock* clock, AuthorityOptions options);
+
 // Opens only what offline audit verification needs (no key material).
 absl::StatusOr<std::unique_ptr<SqliteStore>> OpenStoreReadOnly(const std::string& dir);
 absl::StatusOr<std::string> ReadAuditPublicKey(const std::string& path);

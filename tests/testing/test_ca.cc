@@ -48,16 +48,10 @@ std::unique_ptr<TestCa> TestCa::Create(TestCaOptions options) {
   auto result = ca::InitializeStateDir(init, *clock);
   Die(result.status(), "init");
   t->init_ = *result;
-  auto state = ca::OpenStateDir(t->state_dir_, init.kek);
-  Die(state.status(), "open state");
-  t->state_ = *std::move(state);
-  auto control = t->state_.LoadControlCa();
-  Die(control.status(), "control CA");
-  auto authority = ca::Authority::Create(t->state_.store.get(), t->state_.keys.get(),
-                                         t->state_.audit_signer.get(), clock, *std::move(control),
-                                         options.authority);
-  Die(authority.status(), "authority");
-  t->authority_ = *std::move(authority);
+  auto opened = ca::OpenCa(t->state_dir_, init.kek, clock, options.authority);
+  Die(opened.status(), "open CA");
+  t->state_ = std::move(opened->state);
+  t->authority_ = std::move(opened->authority);
   if (options.serve) t->RestartServer();
   return t;
 }
