@@ -93,6 +93,14 @@ class LocalCaTest : public ::testing::Test {
     agent1_ = ca_->LocalAgent("cluster1");
   }
 
+  // The newest audit record.
+  ca::AuditRecord LastAudit() {
+    uint64_t head = ca_->store()->Head().sequence;
+    auto records = ca_->store()->ReadAudit(head - 1, 1);
+    EXPECT_TRUE(records.ok()) << records.status();
+    return records.ok() && !records->empty() ? records->front() : ca::AuditRecord{};
+  }
+
   FakeClock clock_;
   std::unique_ptr<TestCa> ca_;
   ca::Caller agent1_;

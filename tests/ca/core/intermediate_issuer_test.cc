@@ -1,6 +1,7 @@
-// The Authority's decisions: every refusal class gets a specific error, an
+// Intermediates, acknowledgements and the trust bundle (IntermediateIssuer,
+// through the Authority): every refusal class gets a specific error, an
 // audit record of the refusal, and changes nothing else.
-#include "ca/core/authority.h"
+#include "ca/core/intermediate_issuer.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -8,10 +9,7 @@
 #include <sqlite3.h>
 #include <sys/resource.h>
 
-#include <atomic>
-#include <thread>
-
-#include "absl/strings/match.h"
+#include "ca/core/authority.h"
 #include "pki/certificate.h"
 #include "pki/chain.h"
 #include "pki/csr.h"
@@ -23,6 +21,7 @@
 namespace meshtrust::ca {
 namespace {
 
+using ::meshtrust::testing::FreshCsr;
 using ::meshtrust::testing::IsOk;
 using ::meshtrust::testing::StatusIs;
 using ::meshtrust::testing::TestCa;
@@ -33,22 +32,10 @@ constexpr absl::StatusCode kInvalid = absl::StatusCode::kInvalidArgument;
 constexpr absl::StatusCode kDenied = absl::StatusCode::kPermissionDenied;
 constexpr absl::StatusCode kUnauthenticated = absl::StatusCode::kUnauthenticated;
 
-std::string Csr(pki::KeyAlgorithm alg = pki::KeyAlgorithm::kEcdsaP256) {
-  auto key = pki::GenerateKey(alg);
-  return *pki::BuildCsrDer(key->get(), "ignored");
-}
-
 std::string CsrFor(EVP_PKEY* key) { return *pki::BuildCsrDer(key, ""); }
 
-class AuthorityTest : public testing::LocalCaTest {
+class IntermediateIssuerTest : public testing::LocalCaTest {
  protected:
-  AuditRecord LastAudit() {
-    uint64_t head = ca_->store()->Head().sequence;
-    auto records = ca_->store()->ReadAudit(head - 1, 1);
-    EXPECT_THAT(records, IsOk());
-    return records->empty() ? AuditRecord{} : records->front();
-  }
-
   size_t Intermediates(const std::string& cluster) {
     auto certs = ca_->store()->ListCertificates({cluster, std::string(kKindIntermediate), 1000});
     return certs.ok() ? certs->size() : 0;
@@ -69,7 +56,7 @@ class AuthorityTest : public testing::LocalCaTest {
   }
 };
 
-TEST_F(AuthorityTest, SignsIntermediateFromTemplateAndAuditsIt) {
+TEST_F(IntermediateIssuerTest, SignsIntermediateFromTemplateAndAuditsIt) {
   auto key = *pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
   // The CSR's own subject must not leak into the certificate.
   ASSERT_OK_AND_ASSIGN(
@@ -104,7 +91,7 @@ TEST_F(AuthorityTest, SignsIntermediateFromTemplateAndAuditsIt) {
   EXPECT_EQ(cluster.current_serial, issued.serial);
 }
 
-TEST_F(AuthorityTest, RefusesCsrsThatRequestExtensions) {
+TEST_F(IntermediateIssuerTest, RefusesCsrsThatRequestExtensions) {
   auto key = *pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
   const std::vector<std::pair<std::string, std::string>> cases[] = {
       {{"basicConstraints", "critical,CA:TRUE,pathlen:5"}},
@@ -139,8 +126,8 @@ TEST_F(AuthorityTest, RefusesCsrsThatRequestExtensions) {
                           kInvalid, "CSR carries attributes (challengePassword)", 0);
 }
 
-TEST_F(AuthorityTest, RefusesBadSignaturesAndMalformedCsrs) {
-  std::string csr = Csr();
+TEST_F(IntermediateIssuerTest, RefusesBadSignaturesAndMalformedCsrs) {
+  std::string csr = FreshCsr();
   ExpectRefusedAndAudited(
       ca_->authority()->SignIntermediate(agent1_, "cluster1", testing::FlipLastBit(csr),
                                          std::chrono::seconds(0)),
@@ -157,7 +144,7 @@ TEST_F(AuthorityTest, RefusesBadSignaturesAndMalformedCsrs) {
       kInvalid, "the limit is", 0);
 }
 
-TEST_F(AuthorityTest, RefusesWeakAndUnapprovedKeys) {
+TEST_F(IntermediateIssuerTest, RefusesWeakAndUnapprovedKeys) {
   struct Case {
     ossl::UniquePtr<EVP_PKEY> key;
     std::string fragment;
@@ -176,23 +163,24 @@ TEST_F(AuthorityTest, RefusesWeakAndUnapprovedKeys) {
   }
 }
 
-TEST_F(AuthorityTest, AppliesPerClusterKeyPolicy) {
+TEST_F(IntermediateIssuerTest, AppliesPerClusterKeyPolicy) {
   ClusterPolicy strict;
   strict.allowed_keys = {pki::KeyAlgorithm::kEcdsaP256};
   ca_->AddCluster("strict", strict);
   Caller agent = ca_->LocalAgent("strict");
   EXPECT_THAT(
-      ca_->authority()->SignIntermediate(agent, "strict", Csr(pki::KeyAlgorithm::kEcdsaP384),
+      ca_->authority()->SignIntermediate(agent, "strict", FreshCsr(pki::KeyAlgorithm::kEcdsaP384),
                                          std::chrono::seconds(0)),
       StatusIs(kDenied, HasSubstr("CSR key is ecdsa-p384; strict's policy allows ecdsa-p256")));
-  EXPECT_THAT(ca_->authority()->SignIntermediate(agent, "strict", Csr(), std::chrono::seconds(0)),
-              IsOk());
+  EXPECT_THAT(
+      ca_->authority()->SignIntermediate(agent, "strict", FreshCsr(), std::chrono::seconds(0)),
+      IsOk());
 }
 
 // With name_constraints in the policy, the intermediate carries a critical
 // nameConstraints extension: workloads it signs verify only inside the
 // cluster's trust domain.
-TEST_F(AuthorityTest, ConstrainsNamesToTheTrustDomainWhenThePolicySaysSo) {
+TEST_F(IntermediateIssuerTest, ConstrainsNamesToTheTrustDomainWhenThePolicySaysSo) {
   ClusterPolicy constrained;
   constrained.trust_domain = "east.example";
   constrained.name_constraints = true;
@@ -226,76 +214,76 @@ TEST_F(AuthorityTest, ConstrainsNamesToTheTrustDomainWhenThePolicySaysSo) {
   // Without it in the policy (the default), no constraint is added.
   ASSERT_OK_AND_ASSIGN(
       IssuedIntermediate plain,
-      ca_->authority()->SignIntermediate(agent1_, "cluster1", Csr(), std::chrono::seconds(0)));
+      ca_->authority()->SignIntermediate(agent1_, "cluster1", FreshCsr(), std::chrono::seconds(0)));
   auto plain_cert = *pki::ParseCertificatePem(plain.certificate_pem);
   EXPECT_LT(X509_get_ext_by_NID(plain_cert.get(), NID_name_constraints, -1), 0);
 }
 
-TEST_F(AuthorityTest, RefusesWrongIdentity) {
+TEST_F(IntermediateIssuerTest, RefusesWrongIdentity) {
   // An identity of cluster1 asking for cluster2.
   ExpectRefusedAndAudited(
-      ca_->authority()->SignIntermediate(agent1_, "cluster2", Csr(), std::chrono::seconds(0)),
+      ca_->authority()->SignIntermediate(agent1_, "cluster2", FreshCsr(), std::chrono::seconds(0)),
       kDenied,
       "spiffe://meshtrust/cluster/cluster1 may not request an intermediate for cluster "
       "\"cluster2\"",
       0);
   EXPECT_EQ(Intermediates("cluster2"), 0u);
   // No identity at all.
-  ExpectRefusedAndAudited(ca_->authority()->SignIntermediate(Caller::Anonymous(), "cluster1", Csr(),
-                                                             std::chrono::seconds(0)),
+  ExpectRefusedAndAudited(ca_->authority()->SignIntermediate(Caller::Anonymous(), "cluster1",
+                                                             FreshCsr(), std::chrono::seconds(0)),
                           kDenied, "anonymous is not a cluster agent", 0);
   // An admin is not an agent.
   ExpectRefusedAndAudited(ca_->authority()->SignIntermediate(ca_->LocalOperator(), "cluster1",
-                                                             Csr(), std::chrono::seconds(0)),
+                                                             FreshCsr(), std::chrono::seconds(0)),
                           kDenied, "is not a cluster agent", 0);
   // A well-formed identity this CA never issued (e.g. forged with a stolen
   // control key, or from a wiped database).
   Caller forged{CallerKind::kAgent, "cluster1", "1234abcd"};
   ExpectRefusedAndAudited(
-      ca_->authority()->SignIntermediate(forged, "cluster1", Csr(), std::chrono::seconds(0)),
+      ca_->authority()->SignIntermediate(forged, "cluster1", FreshCsr(), std::chrono::seconds(0)),
       kUnauthenticated, "was not issued by this CA", 0);
 }
 
-TEST_F(AuthorityTest, RefusesExpiredIdentitiesEvenWhereTlsWouldNotLook) {
+TEST_F(IntermediateIssuerTest, RefusesExpiredIdentitiesEvenWhereTlsWouldNotLook) {
   // A resumed TLS session or a long-lived connection is not re-verified by
   // TLS; the Authority checks the identity's expiry on every call.
   clock_.Advance(std::chrono::hours(24) + std::chrono::seconds(1));
   ExpectRefusedAndAudited(
-      ca_->authority()->SignIntermediate(agent1_, "cluster1", Csr(), std::chrono::seconds(0)),
+      ca_->authority()->SignIntermediate(agent1_, "cluster1", FreshCsr(), std::chrono::seconds(0)),
       kUnauthenticated, "expired at", 0);
   EXPECT_THAT(ca_->authority()->Reauthorize(agent1_, "Watch"),
               StatusIs(kUnauthenticated, HasSubstr("renew the identity or enroll again")));
 }
 
-TEST_F(AuthorityTest, RefusesDisabledClusterUntilReenabled) {
+TEST_F(IntermediateIssuerTest, RefusesDisabledClusterUntilReenabled) {
   ASSERT_THAT(ca_->authority()->SetClusterEnabled(ca_->LocalOperator(), "cluster1", false), IsOk());
   ExpectRefusedAndAudited(
-      ca_->authority()->SignIntermediate(agent1_, "cluster1", Csr(), std::chrono::seconds(0)),
+      ca_->authority()->SignIntermediate(agent1_, "cluster1", FreshCsr(), std::chrono::seconds(0)),
       kDenied, "cluster \"cluster1\" is disabled", 0);
   EXPECT_THAT(ca_->authority()->GetTrustBundle(agent1_), StatusIs(kDenied, HasSubstr("disabled")));
   ASSERT_THAT(ca_->authority()->SetClusterEnabled(ca_->LocalOperator(), "cluster1", true), IsOk());
   EXPECT_THAT(
-      ca_->authority()->SignIntermediate(agent1_, "cluster1", Csr(), std::chrono::seconds(0)),
+      ca_->authority()->SignIntermediate(agent1_, "cluster1", FreshCsr(), std::chrono::seconds(0)),
       IsOk());
 }
 
-TEST_F(AuthorityTest, CapsLifetimeByPolicyAndRoot) {
+TEST_F(IntermediateIssuerTest, CapsLifetimeByPolicyAndRoot) {
   ASSERT_OK_AND_ASSIGN(
       IssuedIntermediate short_lived,
-      ca_->authority()->SignIntermediate(agent1_, "cluster1", Csr(), std::chrono::hours(2)));
+      ca_->authority()->SignIntermediate(agent1_, "cluster1", FreshCsr(), std::chrono::hours(2)));
   EXPECT_EQ(short_lived.not_after,
             std::chrono::floor<std::chrono::seconds>(clock_.Now() + std::chrono::hours(2)));
-  ASSERT_OK_AND_ASSIGN(
-      IssuedIntermediate capped,
-      ca_->authority()->SignIntermediate(agent1_, "cluster1", Csr(), std::chrono::hours(24 * 365)));
+  ASSERT_OK_AND_ASSIGN(IssuedIntermediate capped,
+                       ca_->authority()->SignIntermediate(agent1_, "cluster1", FreshCsr(),
+                                                          std::chrono::hours(24 * 365)));
   EXPECT_EQ(capped.not_after,
             std::chrono::floor<std::chrono::seconds>(clock_.Now() + std::chrono::hours(24 * 30)));
   EXPECT_THAT(
-      ca_->authority()->SignIntermediate(agent1_, "cluster1", Csr(), std::chrono::seconds(-1)),
+      ca_->authority()->SignIntermediate(agent1_, "cluster1", FreshCsr(), std::chrono::seconds(-1)),
       StatusIs(kInvalid, HasSubstr("negative")));
 }
 
-TEST(AuthorityRootExpiryTest, LifetimeNeverOutlivesTheRoot) {
+TEST(IntermediateLifetimeTest, LifetimeNeverOutlivesTheRoot) {
   FakeClock clock;
   testing::TestCaOptions options;
   options.serve = false;
@@ -311,112 +299,16 @@ TEST(AuthorityRootExpiryTest, LifetimeNeverOutlivesTheRoot) {
   Caller agent = ca->LocalAgent("cluster1");
   ASSERT_OK_AND_ASSIGN(
       IssuedIntermediate issued,
-      ca->authority()->SignIntermediate(agent, "cluster1", Csr(), std::chrono::seconds(0)));
+      ca->authority()->SignIntermediate(agent, "cluster1", FreshCsr(), std::chrono::seconds(0)));
   EXPECT_EQ(issued.not_after, root_end);
   clock.Advance(std::chrono::hours(24 * 10) - std::chrono::minutes(30));
   agent = ca->LocalAgent("cluster1");  // The first identity expired meanwhile.
-  EXPECT_THAT(ca->authority()->SignIntermediate(agent, "cluster1", Csr(), std::chrono::seconds(0)),
-              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("rotate the root")));
-}
-
-TEST_F(AuthorityTest, JoinTokensAreCheckedAndSingleUse) {
-  auto enroll = [&](const std::string& token) { return ca_->authority()->Enroll(token, Csr()); };
-  EXPECT_THAT(enroll("not-a-token"), StatusIs(kInvalid, HasSubstr("join token is malformed")));
-  EXPECT_THAT(enroll("mtj1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
-              StatusIs(kUnauthenticated, HasSubstr("join token is not valid")));
-  EXPECT_THAT(LastAudit().event.result, HasSubstr("refused: UNAUTHENTICATED"));
-
-  auto token = *ca_->authority()->CreateJoinToken(ca_->LocalOperator(), "cluster2",
-                                                  std::chrono::minutes(10));
-  ASSERT_OK_AND_ASSIGN(IssuedIdentity identity, enroll(token.token));
-  EXPECT_EQ(identity.identity, "spiffe://meshtrust/cluster/cluster2");
-  EXPECT_THAT(enroll(token.token), StatusIs(kUnauthenticated, HasSubstr("already used")));
-
-  auto expiring = *ca_->authority()->CreateJoinToken(ca_->LocalOperator(), "cluster2",
-                                                     std::chrono::minutes(10));
-  clock_.Advance(std::chrono::minutes(11));
-  EXPECT_THAT(enroll(expiring.token), StatusIs(kUnauthenticated, HasSubstr("expired")));
   EXPECT_THAT(
-      ca_->authority()->CreateJoinToken(ca_->LocalOperator(), "nope", std::chrono::minutes(10)),
-      StatusIs(absl::StatusCode::kNotFound, HasSubstr("not registered")));
-
-  // A cluster1 token only ever yields a cluster1 identity.
-  auto t1 = *ca_->authority()->CreateJoinToken(ca_->LocalOperator(), "cluster1",
-                                               std::chrono::minutes(10));
-  ASSERT_OK_AND_ASSIGN(IssuedIdentity id1, enroll(t1.token));
-  Caller c1 = testing::CallerOf(id1.certificate_pem);
-  EXPECT_THAT(ca_->authority()->SignIntermediate(c1, "cluster2", Csr(), std::chrono::seconds(0)),
-              StatusIs(kDenied, ::testing::_));
+      ca->authority()->SignIntermediate(agent, "cluster1", FreshCsr(), std::chrono::seconds(0)),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("rotate the root")));
 }
 
-TEST_F(AuthorityTest, RefusesIdentityCsrsWithExtensions) {
-  auto token = *ca_->authority()->CreateJoinToken(ca_->LocalOperator(), "cluster1",
-                                                  std::chrono::minutes(10));
-  auto key = *pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
-  EXPECT_THAT(ca_->authority()->Enroll(
-                  token.token,
-                  testing::CsrWithExtensions(
-                      key.get(), {{"subjectAltName", "URI:spiffe://meshtrust/cluster/cluster2"}})),
-              StatusIs(kInvalid, HasSubstr("CSR requests extensions (subjectAltName)")));
-  // The refused attempt did not burn the token.
-  EXPECT_THAT(ca_->authority()->Enroll(token.token, Csr()), IsOk());
-}
-
-TEST_F(AuthorityTest, ConcurrentEnrollWithOneTokenSucceedsOnce) {
-  constexpr int kCallers = 32;
-  auto token = *ca_->authority()->CreateJoinToken(ca_->LocalOperator(), "cluster2",
-                                                  std::chrono::minutes(10));
-  std::vector<std::string> csrs;
-  for (int i = 0; i < kCallers; ++i) csrs.push_back(Csr());
-  std::atomic<int> ok{0}, already_used{0};
-  std::vector<std::thread> threads;
-  for (int i = 0; i < kCallers; ++i) {
-    threads.emplace_back([&, i] {
-      auto r = ca_->authority()->Enroll(token.token, csrs[i]);
-      if (r.ok()) ++ok;
-      if (!r.ok() && absl::StrContains(r.status().message(), "already used")) ++already_used;
-    });
-  }
-  for (auto& t : threads) t.join();
-  EXPECT_EQ(ok.load(), 1);
-  EXPECT_EQ(already_used.load(), kCallers - 1);
-  auto ids = *ca_->store()->ListCertificates({"cluster2", std::string(kKindAgentIdentity), 100});
-  EXPECT_EQ(ids.size(), 1u);
-}
-
-TEST_F(AuthorityTest, AuditorsReadButDoNotWrite) {
-  auto token =
-      *ca_->authority()->CreateAdminToken({CallerKind::kAuditor, "sec"}, std::chrono::hours(1));
-  ASSERT_OK_AND_ASSIGN(IssuedIdentity id, ca_->authority()->Enroll(token.token, Csr()));
-  Caller auditor = testing::CallerOf(id.certificate_pem);
-  EXPECT_EQ(auditor.kind, CallerKind::kAuditor);
-  EXPECT_THAT(ca_->authority()->ListClusters(auditor), IsOk());
-  EXPECT_THAT(ca_->authority()->VerifyAudit(auditor), IsOk());
-  EXPECT_THAT(ca_->authority()->AddCluster(auditor, "x", {}, std::chrono::seconds(0)),
-              StatusIs(kDenied, HasSubstr("auditor (read-only)")));
-  EXPECT_THAT(ca_->authority()->ListClusters(agent1_),
-              StatusIs(kDenied, HasSubstr("not an admin")));
-}
-
-TEST_F(AuthorityTest, ValidatesAdminInput) {
-  Caller op = ca_->LocalOperator();
-  EXPECT_THAT(ca_->authority()->AddCluster(op, "Bad_Name", {}, std::chrono::seconds(0)),
-              StatusIs(kInvalid, HasSubstr("cluster name \"Bad_Name\" is invalid")));
-  EXPECT_THAT(ca_->authority()->AddCluster(op, "cluster1", {}, std::chrono::seconds(0)),
-              StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("already exists")));
-  ClusterPolicy bad;
-  bad.trust_domain = "Not A Domain";
-  EXPECT_THAT(ca_->authority()->AddCluster(op, "c3", bad, std::chrono::seconds(0)),
-              StatusIs(kInvalid, HasSubstr("trust domain")));
-  bad = {};
-  bad.max_ttl = std::chrono::minutes(5);
-  EXPECT_THAT(ca_->authority()->AddCluster(op, "c3", bad, std::chrono::seconds(0)),
-              StatusIs(kInvalid, HasSubstr("below the minimum")));
-  EXPECT_THAT(ca_->authority()->SetClusterEnabled(op, "nope", false),
-              StatusIs(absl::StatusCode::kNotFound, HasSubstr("not registered")));
-}
-
-TEST_F(AuthorityTest, AuditWriteFailureFailsSigningClosed) {
+TEST_F(IntermediateIssuerTest, AuditWriteFailureFailsSigningClosed) {
   std::string db = ca_->state_dir() + "/ca.db";
   auto sql = [&](const char* stmt) {
     sqlite3* h = nullptr;
@@ -428,13 +320,13 @@ TEST_F(AuthorityTest, AuditWriteFailureFailsSigningClosed) {
       "END;");
   uint64_t head = ca_->store()->Head().sequence;
   EXPECT_THAT(
-      ca_->authority()->SignIntermediate(agent1_, "cluster1", Csr(), std::chrono::seconds(0)),
+      ca_->authority()->SignIntermediate(agent1_, "cluster1", FreshCsr(), std::chrono::seconds(0)),
       StatusIs(absl::StatusCode::kUnavailable, HasSubstr("audit log write failed")));
   EXPECT_EQ(Intermediates("cluster1"), 0u);
   EXPECT_EQ(ca_->store()->Head().sequence, head);
   sql("DROP TRIGGER audit_fault;");
   EXPECT_THAT(
-      ca_->authority()->SignIntermediate(agent1_, "cluster1", Csr(), std::chrono::seconds(0)),
+      ca_->authority()->SignIntermediate(agent1_, "cluster1", FreshCsr(), std::chrono::seconds(0)),
       IsOk());
   EXPECT_EQ(Intermediates("cluster1"), 1u);
 }
@@ -443,12 +335,12 @@ TEST_F(AuthorityTest, AuditWriteFailureFailsSigningClosed) {
 // file (RLIMIT_FSIZE, what a full disk looks like to SQLite), so the commit
 // of the certificate and its audit record fails. Signing fails closed,
 // leaves no trace, and works again once the fault clears.
-TEST_F(AuthorityTest, DiskFullFailsSigningClosedAndRecovers) {
+TEST_F(IntermediateIssuerTest, DiskFullFailsSigningClosedAndRecovers) {
   auto issued =
-      ca_->authority()->SignIntermediate(agent1_, "cluster1", Csr(), std::chrono::seconds(0));
+      ca_->authority()->SignIntermediate(agent1_, "cluster1", FreshCsr(), std::chrono::seconds(0));
   ASSERT_THAT(issued, IsOk());
   uint64_t head = ca_->store()->Head().sequence;
-  std::string csr = Csr();  // Key generation writes no file, but do it before the fault.
+  std::string csr = FreshCsr();  // Key generation writes no file, but do it before the fault.
 
   struct rlimit saved;
   ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &saved), 0);
@@ -468,7 +360,7 @@ TEST_F(AuthorityTest, DiskFullFailsSigningClosedAndRecovers) {
   EXPECT_EQ(cluster.current_serial, issued->serial);
 
   ASSERT_THAT(
-      ca_->authority()->SignIntermediate(agent1_, "cluster1", Csr(), std::chrono::seconds(0)),
+      ca_->authority()->SignIntermediate(agent1_, "cluster1", FreshCsr(), std::chrono::seconds(0)),
       IsOk());
   EXPECT_EQ(Intermediates("cluster1"), 2u);
   EXPECT_EQ(ca_->store()->IntegrityCheck().value_or(""), "ok");
@@ -477,9 +369,9 @@ TEST_F(AuthorityTest, DiskFullFailsSigningClosedAndRecovers) {
   EXPECT_TRUE(verified.ok) << verified.problem;
 }
 
-TEST_F(AuthorityTest, AckIsRecordedForOwnIntermediateOnly) {
+TEST_F(IntermediateIssuerTest, AckIsRecordedForOwnIntermediateOnly) {
   auto issued =
-      *ca_->authority()->SignIntermediate(agent1_, "cluster1", Csr(), std::chrono::seconds(0));
+      *ca_->authority()->SignIntermediate(agent1_, "cluster1", FreshCsr(), std::chrono::seconds(0));
   EXPECT_THAT(ca_->authority()->Ack(agent1_, "cluster1", "ffff", issued.bundle.sha256),
               StatusIs(kInvalid, HasSubstr("not an intermediate issued to cluster1")));
   ASSERT_THAT(ca_->authority()->Ack(agent1_, "cluster1", issued.serial, issued.bundle.sha256),
