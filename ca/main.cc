@@ -4,7 +4,6 @@
 //   meshtrust-ca serve  --state-dir DIR (--kek-file F | --passphrase-file F) [--listen ADDR]
 //   meshtrust-ca admin-token --state-dir DIR ... --name NAME [--role operator|auditor]
 //   meshtrust-ca audit verify --state-dir DIR [--public-key FILE]
-#include <openssl/crypto.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -300,8 +299,8 @@ int main(int argc, char** argv) {
   // Private key material OpenSSL allocates goes to its locked secure heap.
   // Until the flags choose a format, log as text to stderr.
   spdlog::set_default_logger(spdlog::stderr_logger_mt("meshtrust-ca"));
-  if (CRYPTO_secure_malloc_init(1 << 20, 32) != 1) {
-    spdlog::warn("OpenSSL secure heap unavailable (mlock limit?); keys use ordinary memory");
+  if (absl::Status s = meshtrust::pki::InitSecureKeyHeap(1 << 20); !s.ok()) {
+    spdlog::warn("{}", s.message());
   }
 
   CLI::App app{"meshtrust-ca: the meshtrust root CA service"};

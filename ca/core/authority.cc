@@ -6,7 +6,7 @@ absl::StatusOr<std::unique_ptr<Authority>> Authority::Create(Store* store, keyst
                                                              const AuditSigner* audit_signer,
                                                              const Clock* clock, ControlCa control,
                                                              AuthorityOptions options) {
-  if (control.certificate == nullptr || control.key == nullptr) {
+  if (control.certificate == nullptr || control.signer == nullptr) {
     return absl::InvalidArgumentError("control CA certificate and key are required");
   }
   std::unique_ptr<Authority> authority(

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/logging.h"
 #include "ca/core/policy.h"
+#include "ca/core/profiles.h"
 #include "pki/certificate.h"
 #include "pki/csr.h"
 
@@ -22,15 +23,12 @@ absl::StatusOr<ossl::UniquePtr<X509>> IssueIdentity(const ControlCa& control,
                                                     const AuthorityOptions& options, TimePoint now,
                                                     const EnrollmentSubject& subject,
                                                     EVP_PKEY* key) {
-  pki::CertificateTemplate tmpl;
-  tmpl.subject = {{"O", options.organization}, {"CN", subject.name}};
-  tmpl.not_before = now - options.backdate;
-  tmpl.not_after = std::min(now + options.identity_ttl, pki::NotAfter(control.certificate.get()));
-  tmpl.key_usage = pki::kDigitalSignature;
-  if (EVP_PKEY_is_a(key, "RSA")) tmpl.key_usage |= pki::kKeyEncipherment;
-  tmpl.extended_key_usage = {pki::ExtendedKeyUsage::kClientAuth};
-  tmpl.uris = {subject.ToString()};
-  return pki::IssueCertificate(tmpl, key, control.certificate.get(), control.key.get());
+  absl::StatusOr<pki::KeyAlgorithm> algorithm = pki::ClassifyKey(key);
+  if (!algorithm.ok()) return algorithm.status();
+  pki::CertificateTemplate tmpl = profiles::Identity(
+      options.organization, subject, *algorithm, now - options.backdate,
+      std::min(now + options.identity_ttl, pki::NotAfter(control.certificate.get())));
+  return pki::IssueCertificate(tmpl, key, control.certificate.get(), *control.signer);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/logging.h"
 #include "ca/core/policy.h"
+#include "ca/core/profiles.h"
 #include "ca/core/states.h"
 #include "pki/certificate.h"
 #include "pki/crl.h"
@@ -54,24 +55,21 @@ absl::StatusOr<IssuedIntermediate> IntermediateIssuer::SignIntermediate(
     return call.Refuse(absl::FailedPreconditionError(
         "the signing root expires within the hour; rotate the root first"));
   }
-  pki::CertificateTemplate tmpl;
-  tmpl.subject = {{"O", options_->organization},
-                  {"OU", cluster->name},
-                  {"CN", absl::StrCat(cluster->name, " intermediate CA ", UnixSeconds(now))}};
-  tmpl.not_before = now - options_->backdate;
-  tmpl.not_after = not_after;
-  tmpl.is_ca = true;
-  tmpl.path_len = 0;
-  tmpl.key_usage = pki::kKeyCertSign | pki::kCrlSign | pki::kDigitalSignature;
-  if (cluster->policy.name_constraints) {
-    tmpl.permitted_uri_domains = {cluster->policy.trust_domain};
-  }
+  profiles::IntermediateInputs profile;
+  profile.organization = options_->organization;
+  profile.cluster = cluster->name;
+  profile.issued_at = now;
+  profile.not_before = now - options_->backdate;
+  profile.not_after = not_after;
+  if (cluster->policy.name_constraints)
+    profile.permitted_trust_domain = cluster->policy.trust_domain;
   if (!options_->public_url.empty()) {
-    tmpl.crl_distribution_point =
+    profile.crl_distribution_point =
         absl::StrCat(options_->public_url, "/crl/", signer.key_id, ".der");
   }
+  pki::CertificateTemplate tmpl = profiles::ClusterIntermediate(profile);
   absl::StatusOr<ossl::UniquePtr<X509>> cert = pki::IssueCertificate(
-      tmpl, pki::PublicKeyOf(csr->get()), signer.certificate.get(), signer.key.get());
+      tmpl, pki::PublicKeyOf(csr->get()), signer.certificate.get(), *signer.signer);
   if (!cert.ok()) return call.Refuse(cert.status());
 
   CertificateRecord rec = IssuedCertificateRecord(cert->get(), CertificateKind::kIntermediate,
@@ -85,6 +83,7 @@ absl::StatusOr<IssuedIntermediate> IntermediateIssuer::SignIntermediate(
   }
   spdlog::info("issued intermediate {} for cluster {} ({}, until {})", rec.serial, cluster->name,
                std::string(pki::KeyAlgorithmName(*alg)), UnixSeconds(rec.not_after));
+  hub_->RotationDone(cluster->name);
   IssuedIntermediate out;
   out.certificate_pem = rec.certificate_pem;
   out.chain_pem = rec.certificate_pem + signer.chain_pem;

@@ -6,6 +6,7 @@
 #ifndef MESHTRUST_CA_CORE_ISSUANCE_H_
 #define MESHTRUST_CA_CORE_ISSUANCE_H_
 
+#include <memory>
 #include <string>
 
 #include "absl/strings/string_view.h"
@@ -13,20 +14,21 @@
 #include "ca/core/states.h"
 #include "ca/store/store.h"
 #include "pki/ossl.h"
+#include "pki/signer.h"
 
 namespace meshtrust::ca {
 
 // The control CA: signs client identities (and the server certificate).
 struct ControlCa {
   ossl::UniquePtr<X509> certificate;
-  ossl::UniquePtr<EVP_PKEY> key;
+  std::shared_ptr<const pki::Signer> signer;  // Its key, in the keystore.
 };
 
 // A mesh root (or an imported intermediate of an offline root) with its key.
 struct SigningCa {
   std::string key_id;
   ossl::UniquePtr<X509> certificate;
-  ossl::UniquePtr<EVP_PKEY> key;
+  std::shared_ptr<const pki::Signer> signer;  // Its key, in the keystore.
   std::string chain_pem;            // Its PEM and the CAs above it up to the anchor, for responses.
   bool under_offline_root = false;  // Imported, with the anchor held outside meshtrust.
 };

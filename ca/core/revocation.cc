@@ -39,7 +39,7 @@ absl::Status Revocation::RefreshCrls(bool force) {
       tmpl.revoked.push_back({r.serial, r.revoked_at, r.revocation_reason});
     }
     absl::StatusOr<ossl::UniquePtr<X509_CRL>> crl =
-        pki::IssueCrl(tmpl, root.certificate.get(), root.key.get());
+        pki::IssueCrl(tmpl, root.certificate.get(), *root.signer);
     if (!crl.ok()) return crl.status();
     CrlRecord record{root.key_id, tmpl.number, pki::CrlPem(crl->get()),
                      pki::CrlThisUpdate(crl->get()), pki::CrlNextUpdate(crl->get())};

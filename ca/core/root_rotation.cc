@@ -4,6 +4,7 @@
 #include "absl/strings/str_join.h"
 #include "base/json_fields.h"
 #include "base/logging.h"
+#include "ca/core/profiles.h"
 #include "nlohmann/json.hpp"
 #include "pki/certificate.h"
 #include "pki/key.h"
@@ -153,10 +154,8 @@ absl::StatusOr<RootRotationStatus> RootRotator::Begin(const Caller& caller) {
                      "intermediate outside meshtrust; root rotation here is for roots "
                      "meshtrust generated")));
   }
-  absl::StatusOr<pki::KeyAlgorithm> alg = pki::ClassifyKey(old_root.key.get());
+  absl::StatusOr<pki::KeyAlgorithm> alg = pki::ClassifyKey(old_root.signer->public_key());
   if (!alg.ok()) return call.Fail(alg.status());
-  absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> key = pki::GenerateKey(*alg);
-  if (!key.ok()) return call.Fail(key.status());
   // A fresh id: never reuse a key id, even after failures.
   std::string key_id;
   for (size_t n = trust->roots.size() + 1;; ++n) {
@@ -164,20 +163,18 @@ absl::StatusOr<RootRotationStatus> RootRotator::Begin(const Caller& caller) {
     if (!keys_->Contains(key_id)) break;
   }
   TimePoint now = clock_->Now();
-  pki::CertificateTemplate tmpl;
-  tmpl.subject = {
-      {"O", options_->organization},
-      {"CN", absl::StrCat(options_->organization, " mesh root CA ", key_id.substr(10))}};
-  tmpl.not_before = now - std::chrono::minutes(5);
-  tmpl.not_after = now + (pki::NotAfter(old_root.certificate.get()) -
-                          pki::NotBefore(old_root.certificate.get()));
-  tmpl.is_ca = true;
-  tmpl.path_len = 1;
-  tmpl.key_usage = pki::kKeyCertSign | pki::kCrlSign;
+  // The new root lives as long as the old one did.
+  pki::CertificateTemplate tmpl = profiles::MeshRoot(
+      options_->organization, key_id.substr(10), now,
+      std::chrono::duration_cast<std::chrono::seconds>(pki::NotAfter(old_root.certificate.get()) -
+                                                       pki::NotBefore(old_root.certificate.get())));
+  // The key is made inside the keystore and never leaves it.
+  absl::StatusOr<std::shared_ptr<const pki::Signer>> signer =
+      keys_->GenerateSigningKey(key_id, keystore::KeyTypeFor(*alg));
+  if (!signer.ok()) return call.Fail(signer.status());
   absl::StatusOr<ossl::UniquePtr<X509>> cert =
-      pki::IssueCertificate(tmpl, key->get(), nullptr, key->get());
+      pki::IssueCertificate(tmpl, (*signer)->public_key(), nullptr, **signer);
   if (!cert.ok()) return call.Fail(cert.status());
-  if (absl::Status s = keys_->PutKey(key_id, key->get()); !s.ok()) return call.Fail(s);
   RootRecord record;
   record.key_id = key_id;
   record.certificate_pem = pki::CertificatePem(cert->get());

@@ -28,10 +28,10 @@ absl::Status TrustState::Reload() {
     absl::StatusOr<ossl::UniquePtr<X509>> cert = pki::ParseCertificatePem(root.certificate_pem);
     if (!cert.ok()) return cert.status();
     ca->certificate = *std::move(cert);
-    absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> key = keys_->GetKey(root.key_id);
-    if (!key.ok()) return key.status();
-    ca->key = *std::move(key);
-    if (!pki::SamePublicKey(ca->key.get(), pki::PublicKeyOf(ca->certificate.get()))) {
+    absl::StatusOr<std::shared_ptr<const pki::Signer>> signer = keys_->GetSigner(root.key_id);
+    if (!signer.ok()) return signer.status();
+    ca->signer = *std::move(signer);
+    if (!pki::SamePublicKey(ca->signer->public_key(), pki::PublicKeyOf(ca->certificate.get()))) {
       return absl::DataLossError(
           absl::StrCat("keystore key \"", root.key_id, "\" does not match its root certificate"));
     }
@@ -68,11 +68,19 @@ std::vector<std::string> TrustState::RootKeyIds() const {
 absl::Status TrustState::CheckReady() const {
   absl::StatusOr<std::vector<RootRecord>> roots = store_->ListRoots();
   if (!roots.ok()) return absl::UnavailableError(absl::StrCat("store: ", roots.status().message()));
-  std::string active = Current()->active->key_id;
-  absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> key = keys_->GetKey(active);
-  if (!key.ok()) {
+  // The active root's signer signs a probe: proof that the key can sign
+  // now, without unsealing or looking it up again.
+  std::shared_ptr<const SigningCa> active = Current()->active;
+  constexpr absl::string_view kProbe = "meshtrust readiness probe";
+  absl::StatusOr<std::string> signature = active->signer->Sign(kProbe);
+  if (!signature.ok()) {
+    return absl::UnavailableError(absl::StrCat("keystore: the key of ", active->key_id,
+                                               " cannot sign: ", signature.status().message()));
+  }
+  if (!pki::VerifySignature(active->signer->public_key(), active->signer->algorithm(), kProbe,
+                            *signature)) {
     return absl::UnavailableError(
-        absl::StrCat("keystore: cannot unseal ", active, ": ", key.status().message()));
+        absl::StrCat("keystore: the key of ", active->key_id, " signs invalid signatures"));
   }
   return absl::OkStatus();
 }

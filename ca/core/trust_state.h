@@ -52,7 +52,8 @@ class TrustState {
   std::shared_ptr<const TrustSnapshot> Current() const ABSL_LOCKS_EXCLUDED(mu_);
   // The key ids of the roots, oldest first.
   std::vector<std::string> RootKeyIds() const;
-  // OK when the store answers and the active root's key can be unsealed.
+  // OK when the store answers and the active root's signer signs a probe
+  // that verifies.
   absl::Status CheckReady() const;
 
  private:

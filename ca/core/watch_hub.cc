@@ -41,6 +41,7 @@ std::shared_ptr<WatchHub::Subscription> WatchHub::Subscribe(const std::string& c
                                       [](const auto& w) { return w.expired(); }),
                        subscriptions_.end());
   subscriptions_.push_back(sub);
+  if (pending_rotation_.count(cluster) > 0) sub->Push(WatchEventType::kRotateNow);
   return sub;
 }
 
@@ -48,6 +49,7 @@ int WatchHub::Publish(const std::string& cluster, WatchEventType event) {
   std::vector<std::shared_ptr<Subscription>> targets;
   {
     absl::MutexLock lock(&mu_);
+    if (event == WatchEventType::kRotateNow && !cluster.empty()) pending_rotation_.insert(cluster);
     for (const auto& w : subscriptions_) {
       if (auto sub = w.lock(); sub != nullptr && (cluster.empty() || sub->cluster() == cluster)) {
         targets.push_back(std::move(sub));
@@ -56,6 +58,11 @@ int WatchHub::Publish(const std::string& cluster, WatchEventType event) {
   }
   for (const auto& sub : targets) sub->Push(event);
   return static_cast<int>(targets.size());
+}
+
+void WatchHub::RotationDone(const std::string& cluster) {
+  absl::MutexLock lock(&mu_);
+  pending_rotation_.erase(cluster);
 }
 
 int WatchHub::Subscribers() {

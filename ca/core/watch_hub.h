@@ -7,6 +7,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -39,15 +40,23 @@ class WatchHub {
     bool closed_ ABSL_GUARDED_BY(mu_) = false;
   };
 
+  // A subscription for `cluster`'s agent. When a re-key was asked of the
+  // cluster and is not yet done, its first event is kRotateNow.
   std::shared_ptr<Subscription> Subscribe(const std::string& cluster) ABSL_LOCKS_EXCLUDED(mu_);
   // Delivers `event` to every subscriber of `cluster`, or of every cluster
   // when `cluster` is empty. Returns how many subscriptions received it.
+  // kRotateNow for one cluster also stays pending until RotationDone, so an
+  // agent between two streams (renewing its identity, reconnecting) is told
+  // when it next subscribes.
   int Publish(const std::string& cluster, WatchEventType event) ABSL_LOCKS_EXCLUDED(mu_);
+  // `cluster` was issued a new intermediate: a pending re-key is done.
+  void RotationDone(const std::string& cluster) ABSL_LOCKS_EXCLUDED(mu_);
   int Subscribers() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   absl::Mutex mu_;
   std::vector<std::weak_ptr<Subscription>> subscriptions_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> pending_rotation_ ABSL_GUARDED_BY(mu_);  // Clusters.
 };
 
 }  // namespace meshtrust::ca

@@ -11,6 +11,7 @@
 #include "base/hex.h"
 #include "base/logging.h"
 #include "ca/core/profiles.h"
+#include "ca/core/states.h"
 #include "keystore/keystore.h"
 #include "pki/certificate.h"
 #include "pki/chain.h"
@@ -182,7 +183,7 @@ absl::StatusOr<InitResult> Initialize(const InitOptions& options, const Clock& c
   record.certificate_pem = pki::CertificatePem(root->certificate.get());
   record.chain_pem = root->chain_pem;
   record.anchor_pem = root->anchor_pem;
-  record.status = "active";
+  record.status = std::string(RootStatusName(RootStatus::kActive));
   record.created = now;
   AuditEvent event;
   event.time = now;
@@ -224,9 +225,7 @@ absl::StatusOr<InitResult> Initialize(const InitOptions& options, const Clock& c
 
   // The first operator enrolls with a one-time token, generating its key on
   // its own machine: the CA never holds an admin's private key.
-  absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> control_key = (*keys)->GetKey(kControlCaKeyId);
-  if (!control_key.ok()) return control_key.status();
-  ControlCa control_ca{std::move(control->certificate), *std::move(control_key)};
+  ControlCa control_ca{std::move(control->certificate), std::move(control->signer)};
   absl::StatusOr<std::unique_ptr<Authority>> authority = Authority::Create(
       store->get(), keys->get(), signer->get(), &clock, std::move(control_ca), AuthorityOptions{});
   if (!authority.ok()) return authority.status();
@@ -280,12 +279,12 @@ absl::StatusOr<InitResult> InitializeStateDir(const InitOptions& options, const 
 absl::StatusOr<ControlCa> CaState::LoadControlCa() const {
   absl::StatusOr<ossl::UniquePtr<X509>> cert = pki::ParseCertificatePem(control_ca_pem);
   if (!cert.ok()) return cert.status();
-  absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> key = keys->GetKey(kControlCaKeyId);
-  if (!key.ok()) return key.status();
-  if (!pki::SamePublicKey(key->get(), pki::PublicKeyOf(cert->get()))) {
+  absl::StatusOr<std::shared_ptr<const pki::Signer>> signer = keys->GetSigner(kControlCaKeyId);
+  if (!signer.ok()) return signer.status();
+  if (!pki::SamePublicKey((*signer)->public_key(), pki::PublicKeyOf(cert->get()))) {
     return absl::DataLossError("control-ca.pem does not match the control CA key in the keystore");
   }
-  return ControlCa{*std::move(cert), *std::move(key)};
+  return ControlCa{*std::move(cert), *std::move(signer)};
 }
 
 absl::StatusOr<CaState> OpenStateDir(const std::string& dir, const keystore::KekSource& kek) {

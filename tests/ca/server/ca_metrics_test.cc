@@ -5,8 +5,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 
+#include "ca/core/trust_state.h"
 #include "pki/csr.h"
 #include "pki/key.h"
 #include "tests/testing/status_matchers.h"
@@ -81,17 +83,76 @@ TEST(CaMetricsTest, CountsSigningsAndRefusalsAndReadsStateOnScrape) {
   running->Shutdown(std::chrono::milliseconds(100));
 }
 
-TEST(CaMetricsTest, ReadinessNeedsTheKeystore) {
+// A keystore whose signers can be switched off, as a token that was pulled.
+class SwitchableKeyStore : public keystore::KeyStore {
+ public:
+  explicit SwitchableKeyStore(keystore::KeyStore* real) : real_(real) {}
+  absl::StatusOr<std::shared_ptr<const pki::Signer>> GenerateSigningKey(
+      absl::string_view id, keystore::KeyType type) override {
+    return real_->GenerateSigningKey(id, type);
+  }
+  absl::Status ImportSigningKey(absl::string_view id, EVP_PKEY* key) override {
+    return real_->ImportSigningKey(id, key);
+  }
+  absl::StatusOr<std::shared_ptr<const pki::Signer>> GetSigner(
+      absl::string_view id) const override {
+    absl::StatusOr<std::shared_ptr<const pki::Signer>> real = real_->GetSigner(id);
+    if (!real.ok()) return real.status();
+    return std::make_shared<Switchable>(*std::move(real), &off);
+  }
+  absl::Status PutSecret(absl::string_view id, absl::string_view format,
+                         const SecretBytes& secret) override {
+    return real_->PutSecret(id, format, secret);
+  }
+  absl::StatusOr<keystore::SecretEntry> GetSecret(absl::string_view id) const override {
+    return real_->GetSecret(id);
+  }
+  bool Contains(absl::string_view id) const override { return real_->Contains(id); }
+  std::vector<std::string> List() const override { return real_->List(); }
+  std::atomic<bool> off{false};
+
+ private:
+  class Switchable : public pki::Signer {
+   public:
+    Switchable(std::shared_ptr<const pki::Signer> real, const std::atomic<bool>* off)
+        : real_(std::move(real)), off_(off) {}
+    pki::SignatureAlgorithm algorithm() const override { return real_->algorithm(); }
+    EVP_PKEY* public_key() const override { return real_->public_key(); }
+    absl::StatusOr<std::string> Sign(absl::string_view m) const override {
+      if (*off_) return absl::UnavailableError("the token was removed");
+      return real_->Sign(m);
+    }
+
+   private:
+    std::shared_ptr<const pki::Signer> real_;
+    const std::atomic<bool>* off_;
+  };
+  keystore::KeyStore* real_;
+};
+
+// Readiness proves that the active root's key signs, through the signer the
+// CA holds: it unseals nothing per probe, so the keystore's files may be
+// away, but a signer that cannot sign makes the CA unready.
+TEST(CaMetricsTest, ReadinessNeedsASignerThatSigns) {
   testing::TestCaOptions options;
   options.serve = false;
   auto ca = testing::TestCa::Create(options);
+  SwitchableKeyStore keys(ca->state().keys.get());
+  TrustState trust(ca->store(), &keys);
+  ASSERT_THAT(trust.Reload(), IsOk());
+  EXPECT_THAT(trust.CheckReady(), IsOk());
+  std::string dir = ca->state_dir() + "/keys";
+  std::filesystem::rename(dir, dir + ".away");
+  EXPECT_THAT(trust.CheckReady(), IsOk());
   EXPECT_THAT(ca->authority()->CheckReady(), IsOk());
-  std::string keys = ca->state_dir() + "/keys";
-  std::filesystem::rename(keys, keys + ".away");
-  EXPECT_THAT(ca->authority()->CheckReady(),
-              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("keystore: cannot unseal")));
-  std::filesystem::rename(keys + ".away", keys);
-  EXPECT_THAT(ca->authority()->CheckReady(), IsOk());
+  std::filesystem::rename(dir + ".away", dir);
+  keys.off = true;
+  EXPECT_THAT(trust.CheckReady(),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       HasSubstr("keystore: the key of mesh-root-1 cannot sign: the token was "
+                                 "removed")));
+  keys.off = false;
+  EXPECT_THAT(trust.CheckReady(), IsOk());
 }
 
 }  // namespace

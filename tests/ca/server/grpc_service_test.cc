@@ -190,7 +190,7 @@ TEST_F(GrpcServiceTest, ExpiredAndNotYetValidIdentitiesAreRefusedByTls) {
     t.key_usage = pki::kDigitalSignature;
     t.extended_key_usage = {pki::ExtendedKeyUsage::kClientAuth};
     t.uris = {"spiffe://meshtrust/cluster/cluster1"};
-    auto cert = *pki::IssueCertificate(t, key.get(), control.certificate.get(), control.key.get());
+    auto cert = *pki::IssueCertificate(t, key.get(), control.certificate.get(), *control.signer);
     client::Identity id{"", pki::CertificatePem(cert.get()), *pki::PrivateKeyToPkcs8Pem(key.get()),
                         admin_.control_ca_pem};
     auto stub = ca_->AgentStub(id);
