@@ -52,6 +52,19 @@ CertificateRecord Cert(const std::string& serial, const std::string& cluster) {
   return c;
 }
 
+// cluster1 and its first join token, as AddCluster stores them.
+std::pair<ClusterRecord, JoinTokenRecord> Cluster1() {
+  ClusterRecord c;
+  c.name = "cluster1";
+  c.created = std::chrono::system_clock::now();
+  JoinTokenRecord t;
+  t.hash = "tokenhash";
+  t.subject = "spiffe://meshtrust/cluster/cluster1";
+  t.created = c.created;
+  t.expires = c.created + std::chrono::hours(1);
+  return {c, t};
+}
+
 class SqliteStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -59,14 +72,7 @@ class SqliteStoreTest : public ::testing::Test {
     auto store = SqliteStore::Open(db_path(), signer_.get());
     ASSERT_THAT(store, IsOk());
     store_ = *std::move(store);
-    ClusterRecord c;
-    c.name = "cluster1";
-    c.created = std::chrono::system_clock::now();
-    JoinTokenRecord t;
-    t.hash = "tokenhash";
-    t.subject = "spiffe://meshtrust/cluster/cluster1";
-    t.created = c.created;
-    t.expires = c.created + std::chrono::hours(1);
+    auto [c, t] = Cluster1();
     ASSERT_THAT(store_->AddCluster(c, t, Ok("AddCluster")), IsOk());
   }
   std::string db_path() const { return dir_.Sub("ca.db"); }
@@ -188,14 +194,7 @@ TEST(SqliteStoreAuditKeyTest, AnAuditKeyThatCannotSignRecordsNothing) {
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<AuditSigner> signer, AuditSigner::Create(key));
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<SqliteStore> store,
                        SqliteStore::Open(dir.Sub("ca.db"), signer.get()));
-  ClusterRecord c;
-  c.name = "cluster1";
-  c.created = std::chrono::system_clock::now();
-  JoinTokenRecord t;
-  t.hash = "tokenhash";
-  t.subject = "spiffe://meshtrust/cluster/cluster1";
-  t.created = c.created;
-  t.expires = c.created + std::chrono::hours(1);
+  auto [c, t] = Cluster1();
   key->off = true;
   EXPECT_THAT(store->AddCluster(c, t, Ok("AddCluster")),
               StatusIs(absl::StatusCode::kUnavailable,
