@@ -414,4 +414,20 @@ std::vector<std::string> SealedFileKeyStore::List() const {
   return out;
 }
 
+absl::Status SealedFileKeyStore::PutKey(absl::string_view id, EVP_PKEY* key) {
+  absl::StatusOr<SecretBytes> der = pki::PrivateKeyToPkcs8Der(key);
+  if (!der.ok()) return der.status();
+  return PutSecret(id, kFormatPkcs8, *der);
+}
+
+absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> SealedFileKeyStore::GetKey(absl::string_view id) const {
+  absl::StatusOr<SecretEntry> entry = GetSecret(id);
+  if (!entry.ok()) return entry.status();
+  if (entry->format != kFormatPkcs8) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("key \"", id, "\" holds ", entry->format, ", not a PKCS#8 private key"));
+  }
+  return pki::PrivateKeyFromPkcs8Der(entry->secret);
+}
+
 }  // namespace meshtrust::keystore

@@ -18,8 +18,19 @@
 #include "absl/strings/string_view.h"
 #include "base/secret_bytes.h"
 #include "keystore/keystore.h"
+#include "pki/ossl.h"
 
 namespace meshtrust::keystore {
+
+// What a sealed entry holds; bound into its associated data, so an entry
+// cannot be passed off as another kind.
+inline constexpr absl::string_view kFormatPkcs8 = "pkcs8";
+inline constexpr absl::string_view kFormatEd25519Seed = "ed25519-seed";
+
+struct SecretEntry {
+  std::string format;  // kFormatPkcs8 or kFormatEd25519Seed
+  SecretBytes secret;
+};
 
 // Where the KEK comes from.
 struct KekSource {
@@ -59,11 +70,21 @@ class SealedFileKeyStore final : public KeyStore {
   // secure heap when the process set one up) until it is destroyed.
   absl::StatusOr<std::shared_ptr<const pki::Signer>> GetSigner(absl::string_view id) const override;
 
-  absl::Status PutSecret(absl::string_view id, absl::string_view format,
-                         const SecretBytes& secret) override;
-  absl::StatusOr<SecretEntry> GetSecret(absl::string_view id) const override;
   bool Contains(absl::string_view id) const override;
   std::vector<std::string> List() const override;
+
+  // Sealed entries as such, beyond signing keys: the CA's TLS server key,
+  // which OpenSSL's TLS stack must hold, lives here whatever backend keeps
+  // the signing keys.
+  //
+  // Stores `secret` under `id`. kAlreadyExists if `id` is taken: entries are
+  // never overwritten. Ids are [a-z0-9._-]{1,128}.
+  absl::Status PutSecret(absl::string_view id, absl::string_view format, const SecretBytes& secret);
+  // kNotFound, or kDataLoss when the stored entry fails authentication.
+  absl::StatusOr<SecretEntry> GetSecret(absl::string_view id) const;
+  // The same for OpenSSL keys, stored as PKCS#8.
+  absl::Status PutKey(absl::string_view id, EVP_PKEY* key);
+  absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> GetKey(absl::string_view id) const;
 
   // The path of the sealed file for `id` (for tests and docs).
   std::string PathFor(absl::string_view id) const;

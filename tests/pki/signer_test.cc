@@ -10,6 +10,7 @@
 #include "pki/crl.h"
 #include "pki/key.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/switchable_signer.h"
 
 namespace meshtrust::pki {
 namespace {
@@ -54,22 +55,6 @@ CertificateTemplate RootTemplate() {
   t.key_usage = kKeyCertSign | kCrlSign;
   return t;
 }
-
-// A signer that refuses, as a token that was removed would.
-class UnavailableSigner : public Signer {
- public:
-  explicit UnavailableSigner(const Signer* real) : real_(real) {}
-  SignatureAlgorithm algorithm() const override { return real_->algorithm(); }
-  EVP_PKEY* public_key() const override { return real_->public_key(); }
-  absl::StatusOr<std::string> Sign(absl::string_view) const override {
-    ++calls;
-    return absl::UnavailableError("token removed");
-  }
-  mutable std::atomic<int> calls{0};
-
- private:
-  const Signer* real_;
-};
 
 TEST(SignerTest, SignsAndVerifiesWithEachAlgorithm) {
   for (const Case& c : Cases()) {
@@ -190,7 +175,8 @@ TEST(SignerTest, ASignerThatCannotSignIssuesNothing) {
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Signer> real, NewInMemorySigner(ossl::UpRef(key.get())));
   ASSERT_OK_AND_ASSIGN(ossl::UniquePtr<X509> root,
                        IssueCertificate(RootTemplate(), key.get(), nullptr, *real));
-  UnavailableSigner away(real.get());
+  meshtrust::testing::SwitchableSigner away(std::move(real), nullptr, "token removed");
+  away.set_off(true);
   EXPECT_THAT(IssueCertificate(RootTemplate(), key.get(), nullptr, away),
               StatusIs(absl::StatusCode::kUnavailable, HasSubstr("token removed")));
   CrlTemplate crl;
@@ -198,7 +184,7 @@ TEST(SignerTest, ASignerThatCannotSignIssuesNothing) {
   crl.next_update = Clock::now() + std::chrono::hours(1);
   EXPECT_THAT(IssueCrl(crl, root.get(), away),
               StatusIs(absl::StatusCode::kUnavailable, HasSubstr("token removed")));
-  EXPECT_EQ(away.calls, 2);
+  EXPECT_EQ(away.refused, 2);
 }
 
 }  // namespace

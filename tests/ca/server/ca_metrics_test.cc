@@ -12,6 +12,7 @@
 #include "pki/csr.h"
 #include "pki/key.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/switchable_signer.h"
 #include "tests/testing/test_ca.h"
 
 namespace meshtrust::ca {
@@ -98,35 +99,13 @@ class SwitchableKeyStore : public keystore::KeyStore {
       absl::string_view id) const override {
     absl::StatusOr<std::shared_ptr<const pki::Signer>> real = real_->GetSigner(id);
     if (!real.ok()) return real.status();
-    return std::make_shared<Switchable>(*std::move(real), &off);
-  }
-  absl::Status PutSecret(absl::string_view id, absl::string_view format,
-                         const SecretBytes& secret) override {
-    return real_->PutSecret(id, format, secret);
-  }
-  absl::StatusOr<keystore::SecretEntry> GetSecret(absl::string_view id) const override {
-    return real_->GetSecret(id);
+    return std::make_shared<meshtrust::testing::SwitchableSigner>(*std::move(real), &off);
   }
   bool Contains(absl::string_view id) const override { return real_->Contains(id); }
   std::vector<std::string> List() const override { return real_->List(); }
   std::atomic<bool> off{false};
 
  private:
-  class Switchable : public pki::Signer {
-   public:
-    Switchable(std::shared_ptr<const pki::Signer> real, const std::atomic<bool>* off)
-        : real_(std::move(real)), off_(off) {}
-    pki::SignatureAlgorithm algorithm() const override { return real_->algorithm(); }
-    EVP_PKEY* public_key() const override { return real_->public_key(); }
-    absl::StatusOr<std::string> Sign(absl::string_view m) const override {
-      if (*off_) return absl::UnavailableError("the token was removed");
-      return real_->Sign(m);
-    }
-
-   private:
-    std::shared_ptr<const pki::Signer> real_;
-    const std::atomic<bool>* off_;
-  };
   keystore::KeyStore* real_;
 };
 

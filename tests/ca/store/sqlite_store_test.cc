@@ -11,6 +11,7 @@
 #include "pki/key.h"
 #include "pki/signer.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/switchable_signer.h"
 #include "tests/testing/temp_dir.h"
 
 namespace meshtrust::ca {
@@ -171,31 +172,16 @@ TEST_F(SqliteStoreTest, FailingAuditWriteFailsClosedAndRecovers) {
   EXPECT_EQ(v.records_checked, 2u);
 }
 
-// An audit key that can be switched off, as a token that was removed.
-class SwitchableSigner : public pki::Signer {
- public:
-  explicit SwitchableSigner(std::unique_ptr<pki::Signer> real) : real_(std::move(real)) {}
-  pki::SignatureAlgorithm algorithm() const override { return real_->algorithm(); }
-  EVP_PKEY* public_key() const override { return real_->public_key(); }
-  absl::StatusOr<std::string> Sign(absl::string_view message) const override {
-    if (off) return absl::UnavailableError("the audit key's token is gone");
-    return real_->Sign(message);
-  }
-  std::atomic<bool> off{false};
-
- private:
-  std::unique_ptr<pki::Signer> real_;
-};
-
 TEST(SqliteStoreAuditKeyTest, AnAuditKeyThatCannotSignRecordsNothing) {
   TempDir dir;
-  auto key =
-      std::make_shared<SwitchableSigner>(*pki::NewInMemorySigner(*pki::GenerateEd25519Key()));
+  auto key = std::make_shared<meshtrust::testing::SwitchableSigner>(
+      *pki::NewInMemorySigner(*pki::GenerateEd25519Key()), nullptr,
+      "the audit key's token is gone");
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<AuditSigner> signer, AuditSigner::Create(key));
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<SqliteStore> store,
                        SqliteStore::Open(dir.Sub("ca.db"), signer.get()));
   auto [c, t] = Cluster1();
-  key->off = true;
+  key->set_off(true);
   EXPECT_THAT(store->AddCluster(c, t, Ok("AddCluster")),
               StatusIs(absl::StatusCode::kUnavailable,
                        HasSubstr("audit log write failed, so nothing was done: signing the "
@@ -204,7 +190,7 @@ TEST(SqliteStoreAuditKeyTest, AnAuditKeyThatCannotSignRecordsNothing) {
   EXPECT_EQ(store->Head().sequence, 0u);
   EXPECT_THAT(signer->SignCheckpoint(store->Head()),
               StatusIs(absl::StatusCode::kUnavailable, HasSubstr("token is gone")));
-  key->off = false;
+  key->set_off(false);
   EXPECT_THAT(store->AddCluster(c, t, Ok("AddCluster")), IsOk());
   ASSERT_OK_AND_ASSIGN(AuditVerification v, VerifyStoredAudit(store.get(), signer->public_key()));
   EXPECT_TRUE(v.ok) << v.problem;
