@@ -113,16 +113,18 @@ int RunInit(const InitOptions& base, const KekFlags& kek, const std::string& roo
   absl::StatusOr<InitResult> result = InitializeStateDir(options, SystemClock::Get());
   if (!result.ok()) return Fail(result.status());
   std::printf("Initialised a meshtrust CA in %s\n", options.state_dir.c_str());
-  std::printf("  mesh root SHA-256:    %s\n", result->root_fingerprint.c_str());
-  std::printf("  control CA pin:       %s\n", result->control_ca_pin.c_str());
-  std::printf("  first admin identity: %s\n", result->admin_identity.c_str());
+  std::printf("  mesh root fingerprint: sha256:%s\n", result->root_fingerprint.c_str());
+  std::printf("  control CA pin:        %s\n", result->control_ca_pin.c_str());
+  std::printf("  first admin identity:  %s\n", result->admin_identity.c_str());
   std::printf("  admin join token (single use, expires in %lld min):\n    %s\n",
               static_cast<long long>(options.admin_token_ttl.count() / 60),
               result->admin_token.c_str());
   std::printf(
       "Next: meshtrust-ca serve --state-dir %s ..., then\n"
-      "      meshtrustctl login --ca HOST:PORT --pin %s --token <admin join token>\n",
-      options.state_dir.c_str(), result->control_ca_pin.c_str());
+      "      meshtrustctl login --ca HOST:PORT --pin %s --token <admin join token>\n"
+      "Agents enroll with --pin %s --root-fingerprint sha256:%s\n",
+      options.state_dir.c_str(), result->control_ca_pin.c_str(), result->control_ca_pin.c_str(),
+      result->root_fingerprint.c_str());
   return 0;
 }
 

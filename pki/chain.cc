@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "pki/error.h"
+#include "pki/key.h"
 
 namespace meshtrust::pki {
 
@@ -41,6 +42,22 @@ absl::Status VerifyChain(X509* leaf, const std::vector<X509*>& intermediates,
                      " (at depth ", depth, ")"));
   }
   return absl::OkStatus();
+}
+
+absl::Status VerifyEndorsement(X509* cross, X509* root, X509* endorser, TimePoint at) {
+  if (X509_NAME_cmp(X509_get_subject_name(cross), X509_get_subject_name(root)) != 0) {
+    return absl::FailedPreconditionError("the endorsement names another subject than the root");
+  }
+  if (!SamePublicKey(PublicKeyOf(cross), PublicKeyOf(root))) {
+    return absl::FailedPreconditionError("the endorsement is for another key than the root's");
+  }
+  if (!IsCa(cross)) return absl::FailedPreconditionError("the endorsement is not a CA certificate");
+  if (X509_NAME_cmp(X509_get_issuer_name(cross), X509_get_subject_name(endorser)) != 0) {
+    return absl::FailedPreconditionError("the endorsement was not issued by the endorsing root");
+  }
+  ChainCheck check;
+  check.at = at;
+  return VerifyChain(cross, {}, {endorser}, check);
 }
 
 }  // namespace meshtrust::pki

@@ -24,6 +24,12 @@ struct ChainCheck {
 absl::Status VerifyChain(X509* leaf, const std::vector<X509*>& intermediates,
                          const std::vector<X509*>& roots, const ChainCheck& check = {});
 
+// Verifies that `cross` endorses `root` on behalf of `endorser`: a CA
+// certificate with `root`'s subject and public key, issued by `endorser` and
+// valid at `at` (a cross-certificate). Whoever trusts `endorser` may then
+// trust `root`. kFailedPrecondition says which part fails.
+absl::Status VerifyEndorsement(X509* cross, X509* root, X509* endorser, TimePoint at);
+
 }  // namespace meshtrust::pki
 
 #endif  // MESHTRUST_PKI_CHAIN_H_

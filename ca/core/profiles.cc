@@ -27,6 +27,14 @@ pki::CertificateTemplate MeshRoot(absl::string_view organization, absl::string_v
                       /*path_len=*/1, now, lifetime);
 }
 
+pki::CertificateTemplate RootEndorsement(const pki::CertificateTemplate& root, pki::TimePoint now,
+                                         pki::TimePoint endorser_not_after) {
+  pki::CertificateTemplate t = root;
+  t.not_before = now - kSelfSignedBackdate;
+  t.not_after = std::min(root.not_after, endorser_not_after);
+  return t;
+}
+
 pki::CertificateTemplate ControlCa(absl::string_view organization, pki::TimePoint now,
                                    std::chrono::seconds lifetime) {
   return SelfSignedCa(

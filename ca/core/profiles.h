@@ -31,6 +31,13 @@ inline constexpr std::chrono::minutes kSelfSignedBackdate{5};
 pki::CertificateTemplate MeshRoot(absl::string_view organization, absl::string_view label,
                                   pki::TimePoint now, std::chrono::seconds lifetime);
 
+// A cross-certificate by which the signing root vouches for a new mesh root
+// (`root`, the new root's MeshRoot template): the same subject and key, CA
+// with pathLenConstraint 1, keyCertSign and cRLSign, valid from `now` (less
+// the backdate) until the earlier of the two roots' expiries.
+pki::CertificateTemplate RootEndorsement(const pki::CertificateTemplate& root, pki::TimePoint now,
+                                         pki::TimePoint endorser_not_after);
+
 // The control CA: self-signed, CA with pathLenConstraint 0; it signs only
 // end-entity identities (agents, admins, the CA's server).
 pki::CertificateTemplate ControlCa(absl::string_view organization, pki::TimePoint now,

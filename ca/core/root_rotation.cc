@@ -175,12 +175,18 @@ absl::StatusOr<RootRotationStatus> RootRotator::Begin(const Caller& caller) {
   absl::StatusOr<ossl::UniquePtr<X509>> cert =
       pki::IssueCertificate(tmpl, (*signer)->public_key(), nullptr, **signer);
   if (!cert.ok()) return call.Fail(cert.status());
+  // The signing root vouches for B, so agents that pinned it accept B.
+  absl::StatusOr<ossl::UniquePtr<X509>> endorsement = pki::IssueCertificate(
+      profiles::RootEndorsement(tmpl, now, pki::NotAfter(old_root.certificate.get())),
+      (*signer)->public_key(), old_root.certificate.get(), *old_root.signer);
+  if (!endorsement.ok()) return call.Fail(endorsement.status());
   RootRecord record;
   record.key_id = key_id;
   record.certificate_pem = pki::CertificatePem(cert->get());
   record.anchor_pem = record.certificate_pem;
   record.status = std::string(RootStatusName(RootStatus::kTrusted));
   record.created = now;
+  record.endorsement_pem = pki::CertificatePem(endorsement->get());
   state.phase = RotationPhase::kBegun;
   state.old_root = old_root.key_id;
   state.new_root = key_id;

@@ -22,6 +22,7 @@ absl::Status TrustState::Reload() {
     if (*status != RootStatus::kRetired &&
         snapshot->bundle.roots_pem.find(root.anchor_pem) == std::string::npos) {
       snapshot->bundle.roots_pem += root.anchor_pem;
+      snapshot->bundle.endorsements_pem += root.endorsement_pem;
     }
     auto ca = std::make_shared<SigningCa>();
     ca->key_id = root.key_id;

@@ -25,6 +25,9 @@ struct TrustBundle {
   std::string roots_pem;         // Oldest root first.
   std::string sha256;            // Hex SHA-256 of roots_pem.
   std::string signing_root_pem;  // The anchor that signs new intermediates.
+  // Cross-certificates by which earlier roots endorse the later ones
+  // (RootRecord::endorsement_pem), for agents that pin a root.
+  std::string endorsements_pem;
 };
 
 // One consistent view of the roots.

@@ -28,6 +28,7 @@ void ToProto(const TrustBundle& b, v1::TrustBundle* out) {
   out->set_roots_pem(b.roots_pem);
   out->set_sha256(b.sha256);
   out->set_signing_root_pem(b.signing_root_pem);
+  out->set_endorsements_pem(b.endorsements_pem);
 }
 
 void ToProto(const ClusterPolicy& p, v1::ClusterPolicy* out) {

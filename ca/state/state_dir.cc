@@ -240,7 +240,11 @@ absl::StatusOr<InitResult> Initialize(const InitOptions& options, const Clock& c
   absl::StatusOr<std::string> pin = pki::SpkiSha256Pin(pki::PublicKeyOf(control_cert->get()));
   if (!pin.ok()) return pin.status();
   result.control_ca_pin = *pin;
-  result.root_fingerprint = pki::CertificateSha256Hex(root->certificate.get());
+  // The anchor is what the bundle holds and agents pin (for an imported
+  // intermediate, the offline root above it).
+  absl::StatusOr<ossl::UniquePtr<X509>> anchor = pki::ParseCertificatePem(root->anchor_pem);
+  if (!anchor.ok()) return anchor.status();
+  result.root_fingerprint = pki::CertificateSha256Hex(anchor->get());
   result.admin_token = token->token;
   result.admin_identity = admin.ToString();
   return result;

@@ -48,9 +48,11 @@ struct InitOptions {
 };
 
 struct InitResult {
-  std::string control_ca_pin;    // sha256:<hex> of the control CA's SPKI.
-  std::string root_fingerprint;  // SHA-256 of the mesh root certificate.
-  std::string admin_token;       // Enrolls the first operator; shown once.
+  std::string control_ca_pin;  // sha256:<hex> of the control CA's SPKI.
+  // SHA-256 of the mesh root certificate (the bundle's anchor), which agents
+  // pin with --root-fingerprint.
+  std::string root_fingerprint;
+  std::string admin_token;  // Enrolls the first operator; shown once.
   std::string admin_identity;
 };
 

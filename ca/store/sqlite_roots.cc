@@ -32,6 +32,11 @@ absl::Status SqliteStore::AddRoot(const RootRecord& root, const AuditEvent& audi
     st.Bind(root.key_id).Bind(root.certificate_pem).Bind(root.chain_pem).Bind(root.anchor_pem);
     st.Bind(root.status).Bind(UnixMillis(root.created));
     if (absl::Status s = st.Run(); !s.ok()) return s;
+    if (!root.endorsement_pem.empty()) {
+      Statement e(db_, "INSERT INTO root_endorsements (key_id, certificate_pem) VALUES (?, ?)");
+      e.Bind(root.key_id).Bind(root.endorsement_pem);
+      if (absl::Status s = e.Run(); !s.ok()) return s;
+    }
     if (rotation_state.empty()) return absl::OkStatus();
     return SetRotationState(db_, rotation_state);
   });
@@ -66,8 +71,9 @@ absl::StatusOr<std::vector<RootRecord>> SqliteStore::ListRoots() {
   absl::MutexLock lock(&mu_);
   return QueryRows<RootRecord>(
       db_,
-      "SELECT id, key_id, certificate_pem, chain_pem, anchor_pem, status, created "
-      "FROM roots ORDER BY id",
+      "SELECT r.id, r.key_id, r.certificate_pem, r.chain_pem, r.anchor_pem, r.status, r.created, "
+      "coalesce(e.certificate_pem, '') FROM roots r LEFT JOIN root_endorsements e "
+      "ON e.key_id = r.key_id ORDER BY r.id",
       "listing roots", [](const Statement& st) {
         RootRecord r;
         r.id = st.Int(0);
@@ -77,6 +83,7 @@ absl::StatusOr<std::vector<RootRecord>> SqliteStore::ListRoots() {
         r.anchor_pem = st.Text(4);
         r.status = st.Text(5);
         r.created = FromUnixMillis(st.Int(6));
+        r.endorsement_pem = st.Text(7);
         return r;
       });
 }

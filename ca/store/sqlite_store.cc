@@ -65,6 +65,9 @@ CREATE TABLE IF NOT EXISTS roots (
   anchor_pem TEXT NOT NULL,
   status TEXT NOT NULL,
   created INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS root_endorsements (
+  key_id TEXT PRIMARY KEY REFERENCES roots (key_id),
+  certificate_pem TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (
   seq INTEGER PRIMARY KEY,
   time_ms INTEGER NOT NULL,

@@ -102,6 +102,10 @@ struct RootRecord {
   std::string anchor_pem;  // The trust anchor (== certificate_pem for a generated root).
   std::string status;      // "active" (signs) or "trusted" (in the bundle only).
   TimePoint created;
+  // A cross-certificate for this root's anchor, issued by the root that
+  // signed when this one joined the bundle (root rotation); agents that
+  // trust that root accept this one through it. Empty for the first root.
+  std::string endorsement_pem;
 };
 
 class Store : public AuditLogReader {
