@@ -1,7 +1,8 @@
 // meshtrust-agent: runs in each cluster; keeps Istio's `cacerts` holding an
 // intermediate CA whose key never left the cluster.
 //
-//   meshtrust-agent once --ca HOST:PORT --cluster NAME [--pin sha256:... --token-file F]
+//   meshtrust-agent once --ca HOST:PORT --cluster NAME
+//                        [--pin sha256:... --root-fingerprint sha256:... --token-file F]
 //                        [--sink kubernetes|file] ...
 #include <signal.h>
 #include <sys/stat.h>
@@ -19,6 +20,7 @@
 #include "agent/core/agent_metrics.h"
 #include "agent/core/identity_manager.h"
 #include "agent/core/installer.h"
+#include "agent/core/root_trust.h"
 #include "agent/core/runner.h"
 #include "agent/files/file_identity_store.h"
 #include "agent/files/file_sink.h"
@@ -46,6 +48,7 @@ struct Flags {
   std::string ca_address;
   std::string cluster;
   std::string pin;
+  std::vector<std::string> root_fingerprints;
   std::string token_file;
   std::string sink = "kubernetes";
   std::string dir;
@@ -100,6 +103,8 @@ struct Agent {
   std::unique_ptr<KubeClient> kube;
   std::unique_ptr<SecretSink> sink;
   std::unique_ptr<IdentityStore> identity_store;
+  TrustedRootsStore* trusted_roots = nullptr;  // The identity store, as the roots' keeper.
+  std::unique_ptr<RootTrust> root_trust;
   std::unique_ptr<Enroller> enroller;
   std::unique_ptr<IdentityManager> identities;
   client::Identity identity;
@@ -112,6 +117,13 @@ absl::StatusOr<Agent> Setup(const Flags& f, std::string* stage) {
   *stage = "bad --key-algorithm";
   absl::StatusOr<pki::KeyAlgorithm> alg = pki::ParseKeyAlgorithm(f.key_algorithm);
   if (!alg.ok()) return alg.status();
+  *stage = "bad --root-fingerprint";
+  std::vector<std::string> pins;
+  for (const std::string& text : f.root_fingerprints) {
+    absl::StatusOr<std::string> pin = ParseRootFingerprint(text);
+    if (!pin.ok()) return pin.status();
+    pins.push_back(*std::move(pin));
+  }
   if (f.renew_fraction <= 0.05 || f.renew_fraction >= 0.95) {
     return absl::InvalidArgumentError("--renew-fraction must be between 0.05 and 0.95");
   }
@@ -134,11 +146,16 @@ absl::StatusOr<Agent> Setup(const Flags& f, std::string* stage) {
     a.sink = std::make_unique<FileSink>(f.dir);
   }
   if (!f.identity_dir.empty()) {
-    a.identity_store = std::make_unique<FileIdentityStore>(f.identity_dir);
+    auto store = std::make_unique<FileIdentityStore>(f.identity_dir);
+    a.trusted_roots = store.get();
+    a.identity_store = std::move(store);
   } else {
-    a.identity_store = std::make_unique<KubernetesIdentityStore>(a.kube.get(), f.identity_namespace,
-                                                                 f.identity_secret);
+    auto store = std::make_unique<KubernetesIdentityStore>(a.kube.get(), f.identity_namespace,
+                                                           f.identity_secret);
+    a.trusted_roots = store.get();
+    a.identity_store = std::move(store);
   }
+  a.root_trust = std::make_unique<RootTrust>(a.trusted_roots, std::move(pins), &SystemClock::Get());
   a.enroller = std::make_unique<GrpcEnroller>(f.ca_address, timeout);
   IdentityManagerOptions identity_options;
   identity_options.cluster = f.cluster;
@@ -167,7 +184,8 @@ absl::StatusOr<Agent> Setup(const Flags& f, std::string* stage) {
   options.ttl = std::chrono::hours(f.ttl_hours);
   options.adopt = f.adopt;
   options.renew_fraction = f.renew_fraction;
-  a.installer = std::make_unique<Installer>(a.ca.get(), a.sink.get(), &SystemClock::Get(), options);
+  a.installer = std::make_unique<Installer>(a.ca.get(), a.sink.get(), a.root_trust.get(),
+                                            &SystemClock::Get(), options);
   return a;
 }
 
@@ -386,6 +404,12 @@ int main(int argc, char** argv) {
         ->envname("MESHTRUST_CLUSTER");
     cmd->add_option("--pin", f.pin, "Control CA pin sha256:<hex> (for enrollment)")
         ->envname("MESHTRUST_CA_PIN");
+    cmd->add_option("--root-fingerprint", f.root_fingerprints,
+                    "Mesh root fingerprint sha256:<hex>, as meshtrust-ca init prints it (for "
+                    "enrollment; repeat for several roots). The agent refuses a CA whose bundle "
+                    "lacks it, and later accepts only roots endorsed by roots it trusts")
+        ->envname("MESHTRUST_ROOT_FINGERPRINT")
+        ->delimiter(',');
     cmd->add_option(
         "--token-file", f.token_file,
         "File holding the one-time join token (for enrollment; or env MESHTRUST_JOIN_TOKEN)");

@@ -74,6 +74,7 @@ head -c 32 /dev/urandom > "$WORK/kek"
 chmod 600 "$WORK/kek"
 "$CA" init --state-dir "$WORK/ca" --kek-file "$WORK/kek" | tee "$WORK/init.txt"
 PIN=$(awk '/control CA pin/ {print $4}' "$WORK/init.txt")
+ROOT_FINGERPRINT=$(awk '/mesh root fingerprint/ {print $4}' "$WORK/init.txt")
 ADMIN_TOKEN=$(grep -A1 '^  admin join token' "$WORK/init.txt" | sed -n 2p | tr -d ' ')
 
 step "2. Start the CA (gRPC over mutual TLS on loopback)"
@@ -106,7 +107,8 @@ for cluster in $CLUSTERS; do
 
   step "5. Run $cluster's agent: it generates the intermediate key in-cluster and writes cacerts"
   "$AGENT" once --ca "$CA_ADDR" --cluster "$cluster" --pin "$PIN" \
-    --token-file "$WORK/$cluster/join-token" --kubeconfig "$WORK/$cluster/admin.kubeconfig" \
+    --root-fingerprint "$ROOT_FINGERPRINT" --token-file "$WORK/$cluster/join-token" \
+    --kubeconfig "$WORK/$cluster/admin.kubeconfig" \
     2>"$WORK/$cluster/agent.log" || { cat "$WORK/$cluster/agent.log" >&2; fail "agent for $cluster"; }
   echo "running the agent again changes nothing (no re-enrollment, intermediate still current):"
   "$AGENT" once --ca "$CA_ADDR" --cluster "$cluster" \

@@ -38,6 +38,11 @@ void RegisterAgentMetrics(MetricsRegistry* registry, const std::string& cluster,
   registry->AddCounterReader("meshtrust_agent_changes_total",
                              "Writes of cacerts (new intermediates, bundles, CRLs, repairs)",
                              one([](const RunnerStatus& s) { return double(s.changes); }));
+  registry->AddCounterReader(
+      "meshtrust_agent_trust_refusals_total",
+      "CA answers refused because their roots were not pinned, not endorsed by a trusted root, or "
+      "dropped the installed intermediate's root outside a rotation's retire phase",
+      one([](const RunnerStatus& s) { return double(s.trust_refusals); }));
 }
 
 }  // namespace meshtrust::agent

@@ -20,12 +20,14 @@ struct SignedIntermediate {
   std::string roots_pem;
   std::string bundle_sha256;
   std::string serial;
+  std::string endorsements_pem;  // Cross-certificates for roots added by rotation.
 };
 
 struct TrustBundleInfo {
   std::string roots_pem;
   std::string sha256;
   std::string signing_root_pem;  // Empty when unknown.
+  std::string endorsements_pem;  // Cross-certificates for roots added by rotation.
 };
 
 struct CrlSetInfo {

@@ -34,6 +34,15 @@ std::optional<std::string> CurrentOwnCrl(const std::string& ca_crl_pem, X509* ce
   return pki::CrlPem((*crls)[0].get());
 }
 
+// The last certificate of `chain_pem` (the root a chain ends in), PEM; ""
+// when the chain is unreadable.
+std::string LastCertificatePem(const std::string& chain_pem) {
+  absl::StatusOr<std::vector<ossl::UniquePtr<X509>>> chain =
+      pki::ParseCertificateChainPem(chain_pem);
+  if (!chain.ok()) return "";
+  return pki::CertificatePem(chain->back().get());
+}
+
 }  // namespace
 
 absl::Status VerifySignedIntermediate(const SignedIntermediate& si, EVP_PKEY* our_key,
@@ -225,6 +234,16 @@ absl::StatusOr<InstallResult> Installer::EnsureInstalled(bool force_rekey) {
   if (!bundle.ok()) return bundle.status();
   absl::StatusOr<CrlSetInfo> crls = ca_->GetCrls();
   if (!crls.ok()) return crls.status();
+  // What is installed now anchors which roots may come and go.
+  std::string installed_roots, installed_signing_root;
+  if (current->has_value() && (*current)->managed) {
+    installed_roots = (*current)->files.root_cert_pem;
+    installed_signing_root = LastCertificatePem((*current)->files.cert_chain_pem);
+  }
+  absl::StatusOr<std::string> trusted = trust_->Check(
+      RootOffer{bundle->roots_pem, bundle->signing_root_pem, bundle->endorsements_pem},
+      installed_roots, installed_signing_root);
+  if (!trusted.ok()) return trusted.status();
   Decision decision = Decide(*current, *bundle, *crls, force_rekey);
 
   std::optional<CaCerts> certs;
@@ -238,6 +257,13 @@ absl::StatusOr<InstallResult> Installer::EnsureInstalled(bool force_rekey) {
     absl::StatusOr<SignedIntermediate> signed_intermediate =
         ca_->SignIntermediate(options_.cluster, *csr, options_.ttl);
     if (!signed_intermediate.ok()) return signed_intermediate.status();
+    // The answer carries its own bundle: judged the same way, with the root
+    // the new intermediate chains to as the signing root.
+    trusted = trust_->Check(RootOffer{signed_intermediate->roots_pem,
+                                      LastCertificatePem(signed_intermediate->chain_pem),
+                                      signed_intermediate->endorsements_pem},
+                            installed_roots, installed_signing_root);
+    if (!trusted.ok()) return trusted.status();
     if (absl::Status s = VerifySignedIntermediate(*signed_intermediate, key->get(), clock_->Now());
         !s.ok()) {
       return s;
@@ -266,6 +292,10 @@ absl::StatusOr<InstallResult> Installer::EnsureInstalled(bool force_rekey) {
     if (absl::Status s = Install(*certs, version); !s.ok()) return s;
     result.changed = true;
     result.reissued = decision.action == Action::kReissue;
+  }
+  // The roots installed now (written or unchanged) are the ones accepted.
+  if (absl::Status s = trust_->Commit(*trusted); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("keeping the trusted mesh roots: ", s.message()));
   }
   // What is installed now, for the acknowledgement and the result.
   absl::StatusOr<std::optional<InstalledCaCerts>> now_installed = sink_->Read();

@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "agent/core/ca_connection.h"
+#include "agent/core/root_trust.h"
 #include "agent/core/secret_sink.h"
 #include "base/clock.h"
 #include "pki/key.h"
@@ -40,13 +41,18 @@ struct InstallResult {
 
 class Installer {
  public:
-  // All pointers must outlive the Installer.
-  Installer(CaConnection* ca, SecretSink* sink, const Clock* clock, InstallerOptions options)
-      : ca_(ca), sink_(sink), clock_(clock), options_(std::move(options)) {}
+  // All pointers must outlive the Installer. Every root the CA offers is
+  // judged by `trust` before anything is written.
+  Installer(CaConnection* ca, SecretSink* sink, RootTrust* trust, const Clock* clock,
+            InstallerOptions options)
+      : ca_(ca), sink_(sink), trust_(trust), clock_(clock), options_(std::move(options)) {}
 
   // With `force_rekey`, issues a new key and intermediate even if the
   // installed one is current (an operator's `rotate intermediate`).
   absl::StatusOr<InstallResult> EnsureInstalled(bool force_rekey = false);
+
+  // CA answers refused for their roots so far.
+  int64_t trust_refusals() const { return trust_->refusals(); }
 
  private:
   enum class Action { kNone, kRefresh, kReissue };
@@ -67,6 +73,7 @@ class Installer {
 
   CaConnection* ca_;
   SecretSink* sink_;
+  RootTrust* trust_;
   const Clock* clock_;
   InstallerOptions options_;
   std::string last_ack_;  // What was last acknowledged (serial, bundle, CRL).
@@ -74,8 +81,9 @@ class Installer {
 };
 
 // Checks a signing response against the key we generated, before anything is
-// written: the certificate is for our key, it chains to the bundle, and it is
-// a CA with pathlen:0, keyCertSign and cRLSign, and no EKU.
+// written: the certificate is for our key, it chains to the bundle (whose
+// roots RootTrust accepted first), and it is a CA with pathlen:0,
+// keyCertSign and cRLSign, and no EKU.
 absl::Status VerifySignedIntermediate(const SignedIntermediate& signed_intermediate,
                                       EVP_PKEY* our_key, TimePoint now);
 

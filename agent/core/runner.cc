@@ -129,12 +129,15 @@ void Runner::Run() {
       rotate_ = false;
       wake_ = false;
     }
+    int64_t refusals_before = installer_->trust_refusals();
     absl::StatusOr<InstallResult> result = installer_->EnsureInstalled(force);
+    int64_t refused = installer_->trust_refusals() - refusals_before;
     RunnerStatus snapshot;
     std::chrono::milliseconds backoff{0};
     {
       absl::MutexLock lock(&mu_);
       ++status_.attempts;
+      status_.trust_refusals += refused;
       if (result.ok()) {
         failures = 0;
         status_.serial = result->serial;

@@ -29,6 +29,7 @@ struct RunnerStatus {
   int consecutive_failures = 0;
   int64_t failures_total = 0;
   int changes = 0;
+  int64_t trust_refusals = 0;  // CA answers whose roots RootTrust refused.
   bool watch_connected = false;
   // Observability of the loops themselves (not in the status file): every
   // reconcile attempt, and the waits chosen after failures, so callers can

@@ -16,6 +16,7 @@ constexpr char kKey[] = "tls.key";
 constexpr char kControlCa[] = "ca.crt";
 constexpr char kIdentity[] = "identity";
 constexpr char kIdentityFile[] = "identity.json";
+constexpr char kTrustedRootsFile[] = "trusted-roots.pem";
 }  // namespace
 
 absl::StatusOr<client::Identity> ParseIdentityFile(absl::string_view text, absl::string_view path) {
@@ -85,6 +86,22 @@ absl::Status FileIdentityStore::Save(const client::Identity& identity) {
   // certificate.
   return WriteFileAtomically(dir_ + "/" + kIdentityFile,
                              EncodeIdentityFile(identity).UnsafeSecretString(), 0600);
+}
+
+absl::StatusOr<std::optional<std::string>> FileIdentityStore::LoadTrustedRoots() {
+  std::string path = dir_ + "/" + kTrustedRootsFile;
+  if (!PathExists(path)) return std::nullopt;
+  if (absl::Status s = CheckPrivatePermissions(path); !s.ok()) return s;
+  absl::StatusOr<std::string> pem = ReadFile(path, 1 << 20);
+  if (!pem.ok()) return pem.status();
+  return *std::move(pem);
+}
+
+absl::Status FileIdentityStore::SaveTrustedRoots(const std::string& roots_pem) {
+  if (!PathExists(dir_)) {
+    if (absl::Status s = MakeDirectory(dir_, 0700); !s.ok()) return s;
+  }
+  return WriteFileAtomically(dir_ + "/" + kTrustedRootsFile, roots_pem, 0600);
 }
 
 }  // namespace meshtrust::agent

@@ -1,9 +1,11 @@
-// The agent's identity in a directory: one private file, replaced atomically.
+// The agent's identity in a directory: one private file, replaced atomically;
+// the mesh roots it trusts in another (trusted-roots.pem).
 #ifndef MESHTRUST_AGENT_FILES_FILE_IDENTITY_STORE_H_
 #define MESHTRUST_AGENT_FILES_FILE_IDENTITY_STORE_H_
 
 #include "absl/strings/string_view.h"
 #include "agent/core/identity_store.h"
+#include "agent/core/root_trust.h"
 #include "base/secret_bytes.h"
 
 namespace meshtrust::agent {
@@ -15,12 +17,14 @@ absl::StatusOr<client::Identity> ParseIdentityFile(absl::string_view text, absl:
 // The file's text for `identity`; ParseIdentityFile reads it back.
 SecretBytes EncodeIdentityFile(const client::Identity& identity);
 
-class FileIdentityStore final : public IdentityStore {
+class FileIdentityStore final : public IdentityStore, public TrustedRootsStore {
  public:
   explicit FileIdentityStore(std::string dir) : dir_(std::move(dir)) {}
   absl::StatusOr<std::optional<client::Identity>> Load() override;
   absl::Status Save(const client::Identity& identity) override;
   std::string Describe() const override { return "directory " + dir_; }
+  absl::StatusOr<std::optional<std::string>> LoadTrustedRoots() override;
+  absl::Status SaveTrustedRoots(const std::string& roots_pem) override;
 
  private:
   std::string dir_;

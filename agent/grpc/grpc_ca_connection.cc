@@ -40,8 +40,9 @@ absl::StatusOr<SignedIntermediate> GrpcCaConnection::SignIntermediate(const std:
   auto ctx = client::NewContext(timeout_, request_id);
   grpc::Status status = stub_->stub->SignIntermediate(ctx.get(), req, &resp);
   if (!status.ok()) return Annotate(status, "SignIntermediate", request_id);
-  return SignedIntermediate{resp.certificate_pem(), resp.chain_pem(), resp.bundle().roots_pem(),
-                            resp.bundle().sha256(), resp.serial()};
+  return SignedIntermediate{
+      resp.certificate_pem(), resp.chain_pem(), resp.bundle().roots_pem(),
+      resp.bundle().sha256(), resp.serial(),    resp.bundle().endorsements_pem()};
 }
 
 absl::StatusOr<TrustBundleInfo> GrpcCaConnection::GetTrustBundle() {
@@ -50,7 +51,8 @@ absl::StatusOr<TrustBundleInfo> GrpcCaConnection::GetTrustBundle() {
   auto ctx = client::NewContext(timeout_, request_id);
   grpc::Status status = stub_->stub->GetTrustBundle(ctx.get(), v1::GetTrustBundleRequest(), &resp);
   if (!status.ok()) return Annotate(status, "GetTrustBundle", request_id);
-  return TrustBundleInfo{resp.roots_pem(), resp.sha256(), resp.signing_root_pem()};
+  return TrustBundleInfo{resp.roots_pem(), resp.sha256(), resp.signing_root_pem(),
+                         resp.endorsements_pem()};
 }
 
 absl::StatusOr<CrlSetInfo> GrpcCaConnection::GetCrls() {

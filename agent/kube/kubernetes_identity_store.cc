@@ -8,6 +8,7 @@ constexpr char kCert[] = "tls.crt";
 constexpr char kKey[] = "tls.key";
 constexpr char kControlCa[] = "ca.crt";
 constexpr char kIdentity[] = "identity";
+constexpr char kTrustedRoots[] = "trusted-roots.pem";
 }  // namespace
 
 absl::StatusOr<std::optional<client::Identity>> KubernetesIdentityStore::Load() {
@@ -39,9 +40,45 @@ absl::Status KubernetesIdentityStore::Save(const client::Identity& identity) {
   s.data.emplace(kKey, SecretBytes::CopyOf(identity.key_pem.UnsafeSecretString()));
   s.data.emplace(kControlCa, SecretBytes::CopyOf(identity.control_ca_pem));
   s.data.emplace(kIdentity, SecretBytes::CopyOf(identity.identity));
+  // The Secret's other keys (the trusted roots) are not the identity's to
+  // drop.
+  absl::StatusOr<std::optional<KubeSecret>> existing = secrets_.Get(ns_, name_);
+  if (!existing.ok()) return existing.status();
+  if (existing->has_value()) {
+    for (auto& [key, value] : (*existing)->data) s.data.try_emplace(key, std::move(value));
+  }
   absl::Status status = secrets_.Write(ns_, s);
   if (status.ok()) {
     // The next save must be conditional on what we just wrote.
+    absl::StatusOr<std::optional<KubeSecret>> reread = secrets_.Get(ns_, name_);
+    if (reread.ok() && reread->has_value()) version_ = (*reread)->resource_version;
+  }
+  return status;
+}
+
+absl::StatusOr<std::optional<std::string>> KubernetesIdentityStore::LoadTrustedRoots() {
+  absl::StatusOr<std::optional<KubeSecret>> secret = secrets_.Get(ns_, name_);
+  if (!secret.ok()) return secret.status();
+  if (!secret->has_value()) return std::nullopt;
+  auto it = (*secret)->data.find(kTrustedRoots);
+  if (it == (*secret)->data.end()) return std::nullopt;
+  return std::string(it->second.UnsafeSecretString());
+}
+
+absl::Status KubernetesIdentityStore::SaveTrustedRoots(const std::string& roots_pem) {
+  absl::StatusOr<std::optional<KubeSecret>> secret = secrets_.Get(ns_, name_);
+  if (!secret.ok()) return secret.status();
+  if (!secret->has_value()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(Describe(),
+                     " does not exist; the agent keeps its trusted roots next to its "
+                     "identity, so it must enroll first"));
+  }
+  KubeSecret& s = **secret;
+  s.data.insert_or_assign(kTrustedRoots, SecretBytes::CopyOf(roots_pem));
+  // Conditional on the version just read: a concurrent change is a conflict.
+  absl::Status status = secrets_.Write(ns_, s);
+  if (status.ok()) {
     absl::StatusOr<std::optional<KubeSecret>> reread = secrets_.Get(ns_, name_);
     if (reread.ok() && reread->has_value()) version_ = (*reread)->resource_version;
   }

@@ -1,19 +1,23 @@
-// The agent's identity in a Secret in its own namespace.
+// The agent's identity in a Secret in its own namespace, with the mesh roots
+// it trusts under the key trusted-roots.pem of the same Secret.
 #ifndef MESHTRUST_AGENT_KUBE_KUBERNETES_IDENTITY_STORE_H_
 #define MESHTRUST_AGENT_KUBE_KUBERNETES_IDENTITY_STORE_H_
 
 #include "agent/core/identity_store.h"
+#include "agent/core/root_trust.h"
 #include "agent/kube/kube_secrets.h"
 
 namespace meshtrust::agent {
 
-class KubernetesIdentityStore final : public IdentityStore {
+class KubernetesIdentityStore final : public IdentityStore, public TrustedRootsStore {
  public:
   KubernetesIdentityStore(KubeClient* client, std::string ns, std::string name)
       : secrets_(client), ns_(std::move(ns)), name_(std::move(name)) {}
   absl::StatusOr<std::optional<client::Identity>> Load() override;
   absl::Status Save(const client::Identity& identity) override;
   std::string Describe() const override { return "Secret " + ns_ + "/" + name_; }
+  absl::StatusOr<std::optional<std::string>> LoadTrustedRoots() override;
+  absl::Status SaveTrustedRoots(const std::string& roots_pem) override;
 
  private:
   KubeSecrets secrets_;

@@ -69,8 +69,8 @@ class AgentCliTest : public ::testing::Test {
 
 TEST_F(AgentCliTest, EnrollsOnceAndRestartsWithoutReenrolling) {
   std::string kube = " --kubeconfig " + dir_.Sub("kubeconfig");
-  auto first = Agent("--cluster cluster1 --pin " + ca_->pin() + " --token-file " +
-                     TokenFile("cluster1") + kube);
+  auto first = Agent("--cluster cluster1 --pin " + ca_->pin() + " --root-fingerprint " +
+                     ca_->root_fingerprint() + " --token-file " + TokenFile("cluster1") + kube);
   ASSERT_EQ(first.exit_code, 0) << first.output;
   EXPECT_THAT(first.output, HasSubstr("installed intermediate"));
   EXPECT_TRUE(kube_->Get("secrets", "meshtrust-system", "meshtrust-agent-identity").has_value());
@@ -93,9 +93,10 @@ TEST_F(AgentCliTest, EnrollsOnceAndRestartsWithoutReenrolling) {
 }
 
 TEST_F(AgentCliTest, FileSinkAndFileIdentity) {
-  std::string args = absl::StrCat(
-      "--cluster c2 --pin ", ca_->pin(), " --token-file ", TokenFile("c2"), " --sink file --dir ",
-      dir_.Sub("cacerts"), " --identity-dir ", dir_.Sub("identity"), " --key-algorithm rsa-3072");
+  std::string args = absl::StrCat("--cluster c2 --pin ", ca_->pin(), " --root-fingerprint ",
+                                  ca_->root_fingerprint(), " --token-file ", TokenFile("c2"),
+                                  " --sink file --dir ", dir_.Sub("cacerts"), " --identity-dir ",
+                                  dir_.Sub("identity"), " --key-algorithm rsa-3072");
   auto r = Agent(args);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   struct stat st;
@@ -147,9 +148,10 @@ TEST_F(AgentCliTest, KillNineDuringAWriteLeavesTheOldSetOrTheNew) {
                                    out,
                                    "--identity-dir",
                                    dir_.Sub("identity")};
-  auto first = Agent(absl::StrCat("--cluster cluster1 --pin ", ca_->pin(), " --token-file ",
-                                  TokenFile("cluster1"), " --sink file --dir ", out,
-                                  " --identity-dir ", dir_.Sub("identity")));
+  auto first =
+      Agent(absl::StrCat("--cluster cluster1 --pin ", ca_->pin(), " --root-fingerprint ",
+                         ca_->root_fingerprint(), " --token-file ", TokenFile("cluster1"),
+                         " --sink file --dir ", out, " --identity-dir ", dir_.Sub("identity")));
   ASSERT_EQ(first.exit_code, 0) << first.output;
   argv.push_back("--rekey");
   // Kill at random moments within one and a half times what a whole run
@@ -204,6 +206,9 @@ TEST_F(AgentCliTest, ReadsItsFlagsFromAYamlConfigFile) {
                                                "  pin: ",
                                                ca_->pin(),
                                                "\n"
+                                               "  root-fingerprint: [",
+                                               ca_->root_fingerprint(),
+                                               "]\n"
                                                "  token-file: ",
                                                TokenFile("c3"),
                                                "\n"
@@ -238,18 +243,19 @@ TEST_F(AgentCliTest, ExplainsWhyItStopped) {
   ASSERT_THAT(WriteFileAtomically(dir_.Sub("bad"),
                                   "mtj1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", 0600),
               IsOk());
-  auto bad =
-      Agent("--cluster cluster1 --pin " + ca_->pin() + " --token-file " + dir_.Sub("bad") + kube);
+  auto bad = Agent("--cluster cluster1 --pin " + ca_->pin() + " --root-fingerprint " +
+                   ca_->root_fingerprint() + " --token-file " + dir_.Sub("bad") + kube);
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_THAT(bad.output, HasSubstr("enrollment refused: join token is not valid"));
   // Another cluster's token.
-  auto other = Agent("--cluster cluster1 --pin " + ca_->pin() + " --token-file " +
-                     TokenFile("cluster2") + kube);
+  auto other = Agent("--cluster cluster1 --pin " + ca_->pin() + " --root-fingerprint " +
+                     ca_->root_fingerprint() + " --token-file " + TokenFile("cluster2") + kube);
   EXPECT_EQ(other.exit_code, 1);
   EXPECT_THAT(other.output, HasSubstr("belongs to another cluster (the token was not used)"));
-  auto rightful = Agent(absl::StrCat("--cluster cluster2 --pin ", ca_->pin(), " --token-file ",
-                                     dir_.Sub("cluster2.token"), " --sink file --dir ",
-                                     dir_.Sub("c2"), " --identity-dir ", dir_.Sub("c2-id")));
+  auto rightful = Agent(
+      absl::StrCat("--cluster cluster2 --pin ", ca_->pin(), " --root-fingerprint ",
+                   ca_->root_fingerprint(), " --token-file ", dir_.Sub("cluster2.token"),
+                   " --sink file --dir ", dir_.Sub("c2"), " --identity-dir ", dir_.Sub("c2-id")));
   EXPECT_EQ(rightful.exit_code, 0) << "the refused attempt spent cluster2's token\n"
                                    << rightful.output;
   // A foreign cacerts.
@@ -260,12 +266,18 @@ TEST_F(AgentCliTest, ExplainsWhyItStopped) {
       ca_->authority()->CreateJoinToken(ca_->LocalOperator(), "cluster1", std::chrono::hours(1));
   ASSERT_THAT(token, IsOk());
   ASSERT_THAT(WriteFileAtomically(dir_.Sub("t1"), token->token, 0600), IsOk());
-  auto foreign =
-      Agent("--cluster cluster1 --pin " + ca_->pin() + " --token-file " + dir_.Sub("t1") + kube);
+  auto foreign = Agent("--cluster cluster1 --pin " + ca_->pin() + " --root-fingerprint " +
+                       ca_->root_fingerprint() + " --token-file " + dir_.Sub("t1") + kube);
   EXPECT_EQ(foreign.exit_code, 1);
   EXPECT_THAT(foreign.output,
               HasSubstr("was not written by meshtrust; leaving it untouched. Run with --adopt"));
-  auto adopted = Agent("--cluster cluster1 --adopt" + kube);
+  // Enrolled, but nothing installed and no root kept: the root must be named.
+  auto unpinned = Agent("--cluster cluster1 --adopt" + kube);
+  EXPECT_EQ(unpinned.exit_code, 1);
+  EXPECT_THAT(unpinned.output, HasSubstr("no mesh root is pinned: give --root-fingerprint"));
+  EXPECT_THAT(kube_->Get("secrets", "istio-system", "cacerts")->at("data"), ::testing::IsEmpty());
+  auto adopted =
+      Agent("--cluster cluster1 --adopt --root-fingerprint " + ca_->root_fingerprint() + kube);
   EXPECT_EQ(adopted.exit_code, 0) << adopted.output;
 }
 
@@ -280,8 +292,8 @@ TEST_F(AgentCliTest, RestartsIstiodOnlyWhenItInstalledSomethingNew) {
         std::string());
   };
   std::string args = " --restart-istiod --kubeconfig " + dir_.Sub("kubeconfig");
-  auto first = Agent("--cluster cluster1 --pin " + ca_->pin() + " --token-file " +
-                     TokenFile("cluster1") + args);
+  auto first = Agent("--cluster cluster1 --pin " + ca_->pin() + " --root-fingerprint " +
+                     ca_->root_fingerprint() + " --token-file " + TokenFile("cluster1") + args);
   ASSERT_EQ(first.exit_code, 0) << first.output;
   std::string stamp = restarted_at();
   EXPECT_FALSE(stamp.empty()) << "the first install did not restart istiod";
@@ -310,8 +322,9 @@ class RunningAgentCliTest : public AgentCliTest {
   void StartAgent(const std::string& extra) {
     auto started = RunCommand(absl::StrCat(
         MESHTRUST_AGENT_BINARY, " run --ca ", ca_->address(), " --cluster cluster1 --pin ",
-        ca_->pin(), " --token-file ", TokenFile("cluster1"), " --sink file --dir ", cacerts_,
-        " --identity-dir ", dir_.Sub("identity"), " ", extra, " >", Log(), " 2>&1 & echo $!"));
+        ca_->pin(), " --root-fingerprint ", ca_->root_fingerprint(), " --token-file ",
+        TokenFile("cluster1"), " --sink file --dir ", cacerts_, " --identity-dir ",
+        dir_.Sub("identity"), " ", extra, " >", Log(), " 2>&1 & echo $!"));
     pid_ = std::atoi(started.output.c_str());
     ASSERT_GT(pid_, 0) << started.output;
     ASSERT_TRUE(WaitFor("the first install", [&] { return !Serial().empty(); }))

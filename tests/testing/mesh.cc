@@ -16,6 +16,14 @@ std::string MeshCluster::Serial() const {
   return cert.ok() ? pki::SerialHex(cert->get()) : "";
 }
 
+PinnedRoots PinCaRoot(const TestCa& ca, const std::string& dir, const Clock* clock) {
+  PinnedRoots p;
+  p.store = std::make_unique<agent::FileIdentityStore>(dir);
+  p.trust = std::make_unique<agent::RootTrust>(
+      p.store.get(), std::vector<std::string>{ca.init().root_fingerprint}, clock);
+  return p;
+}
+
 std::unique_ptr<MeshCluster> JoinMesh(TestCa* ca, const TempDir& dir, const std::string& name,
                                       agent::InstallerOptions options) {
   auto c = std::make_unique<MeshCluster>();
@@ -27,8 +35,9 @@ std::unique_ptr<MeshCluster> JoinMesh(TestCa* ca, const TempDir& dir, const std:
       std::chrono::seconds(10));
   c->sink = std::make_unique<agent::FileSink>(c->dir);
   options.cluster = name;
-  c->installer =
-      std::make_unique<agent::Installer>(c->ca.get(), c->sink.get(), &SystemClock::Get(), options);
+  c->roots = PinCaRoot(*ca, dir.Sub(name + "-identity"));
+  c->installer = std::make_unique<agent::Installer>(
+      c->ca.get(), c->sink.get(), c->roots.trust.get(), &SystemClock::Get(), options);
   return c;
 }
 

@@ -9,6 +9,8 @@
 #include <string>
 
 #include "agent/core/installer.h"
+#include "agent/core/root_trust.h"
+#include "agent/files/file_identity_store.h"
 #include "agent/files/file_sink.h"
 #include "agent/grpc/grpc_ca_connection.h"
 #include "tests/testing/subprocess.h"
@@ -17,12 +19,22 @@
 
 namespace meshtrust::testing {
 
+// What an agent of `ca` trusts at first: the CA's mesh root, pinned by its
+// fingerprint, the trusted roots kept in the directory `dir` from then on.
+struct PinnedRoots {
+  std::unique_ptr<agent::FileIdentityStore> store;
+  std::unique_ptr<agent::RootTrust> trust;
+};
+PinnedRoots PinCaRoot(const TestCa& ca, const std::string& dir,
+                      const Clock* clock = &SystemClock::Get());
+
 struct MeshCluster {
   std::string name;
   std::string dir;  // The file sink: what istiod mounts at /etc/cacerts.
   client::Identity identity;
   std::unique_ptr<agent::GrpcCaConnection> ca;
   std::unique_ptr<agent::FileSink> sink;
+  PinnedRoots roots;  // The CA's root, pinned.
   std::unique_ptr<agent::Installer> installer;
 
   // The serial of the installed intermediate; "" when none is.

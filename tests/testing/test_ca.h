@@ -37,6 +37,8 @@ class TestCa {
   ca::SqliteStore* store() { return state_.store.get(); }
   std::string address() const;
   const std::string& pin() const { return init_.control_ca_pin; }
+  // The mesh root's fingerprint, "sha256:<hex>", as agents pin it.
+  std::string root_fingerprint() const { return "sha256:" + init_.root_fingerprint; }
 
   // Directly through the Authority (no network): an operator caller whose
   // identity certificate the CA issued (enrolled again once it expires).

@@ -26,6 +26,7 @@
 #include "pki/key.h"
 #include "pki/pem.h"
 #include "tests/kube_emulator/kube_emulator.h"
+#include "tests/testing/mesh.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_ca.h"
 
@@ -152,6 +153,7 @@ class InstallerTest : public ::testing::Test {
         std::chrono::seconds(10));
     kube_client_ = Client("agent");
     sink_ = std::make_unique<KubernetesSink>(kube_client_.get(), "istio-system");
+    roots_ = testing::PinCaRoot(*ca_, roots_dir_.Sub("identity"));
   }
 
   std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
@@ -184,10 +186,13 @@ class InstallerTest : public ::testing::Test {
   std::unique_ptr<GrpcCaConnection> connection_;
   std::unique_ptr<KubeClient> kube_client_;
   std::unique_ptr<KubernetesSink> sink_;
+  testing::TempDir roots_dir_;
+  testing::PinnedRoots roots_;
 };
 
 TEST_F(InstallerTest, InstallsVerifiesAndAcks) {
-  Installer installer(connection_.get(), sink_.get(), &SystemClock::Get(), Options());
+  Installer installer(connection_.get(), sink_.get(), roots_.trust.get(), &SystemClock::Get(),
+                      Options());
   ASSERT_OK_AND_ASSIGN(InstallResult result, installer.EnsureInstalled());
   EXPECT_TRUE(result.changed);
   auto secret = Cacerts();
@@ -220,7 +225,7 @@ TEST_F(InstallerTest, AcknowledgesChangesAtOnceAndAnUnchangedSetHourly) {
     return n;
   };
   FakeClock clock;
-  Installer installer(connection_.get(), sink_.get(), &clock, Options());
+  Installer installer(connection_.get(), sink_.get(), roots_.trust.get(), &clock, Options());
   ASSERT_THAT(installer.EnsureInstalled(), IsOk());
   EXPECT_EQ(acks(), 1);
   // Reconciles that find nothing new add no audit records.
@@ -237,7 +242,8 @@ TEST_F(InstallerTest, AcknowledgesChangesAtOnceAndAnUnchangedSetHourly) {
 }
 
 TEST_F(InstallerTest, PrivateKeyNeverTravelsToTheCa) {
-  Installer installer(connection_.get(), sink_.get(), &SystemClock::Get(), Options());
+  Installer installer(connection_.get(), sink_.get(), roots_.trust.get(), &SystemClock::Get(),
+                      Options());
   ASSERT_THAT(installer.EnsureInstalled(), IsOk());
   ASSERT_OK_AND_ASSIGN(auto installed, sink_->Read());
   ASSERT_OK_AND_ASSIGN(auto key, pki::PrivateKeyFromPem(installed->files.ca_key_pem));
@@ -272,7 +278,8 @@ TEST_F(InstallerTest, PrivateKeyNeverTravelsToTheCa) {
 // The emulator's own precondition check (not an injected answer) refuses the
 // update, so this fails if the agent stops sending resourceVersion.
 TEST_F(InstallerTest, RetriesAfterAConflict) {
-  Installer installer(connection_.get(), sink_.get(), &SystemClock::Get(), Options());
+  Installer installer(connection_.get(), sink_.get(), roots_.trust.get(), &SystemClock::Get(),
+                      Options());
   ASSERT_THAT(installer.EnsureInstalled(), IsOk());
   // Force a renewal and make the first update race with another writer.
   auto secret = *Cacerts();
@@ -301,7 +308,8 @@ TEST_F(InstallerTest, RetriesAfterAConflict) {
 }
 
 TEST_F(InstallerTest, StopsWhenAForeignSetReplacesOursDuringAConflictRetry) {
-  Installer installer(connection_.get(), sink_.get(), &SystemClock::Get(), Options());
+  Installer installer(connection_.get(), sink_.get(), roots_.trust.get(), &SystemClock::Get(),
+                      Options());
   ASSERT_THAT(installer.EnsureInstalled(), IsOk());
   json foreign = {{"apiVersion", "v1"},
                   {"kind", "Secret"},
@@ -322,7 +330,7 @@ TEST_F(InstallerTest, StopsWhenAForeignSetReplacesOursDuringAConflictRetry) {
 TEST_F(InstallerTest, GivesUpAfterMaxConflictRetries) {
   InstallerOptions o = Options();
   o.max_conflict_retries = 2;
-  Installer installer(connection_.get(), sink_.get(), &SystemClock::Get(), o);
+  Installer installer(connection_.get(), sink_.get(), roots_.trust.get(), &SystemClock::Get(), o);
   ASSERT_THAT(installer.EnsureInstalled(), IsOk());
   int puts = 0;
   kube_->SetFault([&](const HttpRequest& req) -> std::optional<HttpResponse> {
@@ -339,7 +347,8 @@ TEST_F(InstallerTest, GivesUpAfterMaxConflictRetries) {
 }
 
 TEST_F(InstallerTest, RefusesWhatTheReadBackDoesNotMatch) {
-  Installer installer(connection_.get(), sink_.get(), &SystemClock::Get(), Options());
+  Installer installer(connection_.get(), sink_.get(), roots_.trust.get(), &SystemClock::Get(),
+                      Options());
   bool written = false;
   kube_->SetFault([&](const HttpRequest& req) -> std::optional<HttpResponse> {
     if (req.method == "POST") written = true;
@@ -358,7 +367,8 @@ TEST_F(InstallerTest, RefusesWhatTheReadBackDoesNotMatch) {
 }
 
 TEST_F(InstallerTest, ReissuesWhenTheInstalledSetIsDamaged) {
-  Installer installer(connection_.get(), sink_.get(), &SystemClock::Get(), Options());
+  Installer installer(connection_.get(), sink_.get(), roots_.trust.get(), &SystemClock::Get(),
+                      Options());
   ASSERT_THAT(installer.EnsureInstalled(), IsOk());
   auto other_key = *pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
   std::string other_key_pem(pki::PrivateKeyToPkcs8Pem(other_key.get())->UnsafeSecretString());
@@ -437,7 +447,7 @@ class BigCrlSetConnection : public TamperingConnection {
 
 TEST_F(InstallerTest, ACacertsOverTheSecretSizeLimitIsRefusedByNameAndTheOldSetStays) {
   BigCrlSetConnection ca(connection_.get(), 0);
-  Installer installer(&ca, sink_.get(), &SystemClock::Get(), Options());
+  Installer installer(&ca, sink_.get(), roots_.trust.get(), &SystemClock::Get(), Options());
   ASSERT_OK_AND_ASSIGN(InstallResult first, installer.EnsureInstalled());
   std::string rv = (*Cacerts())["metadata"]["resourceVersion"];
   ca.extra_ = 1 << 20;  // The mesh's CRLs alone now exceed 1 MiB.
@@ -465,7 +475,7 @@ TEST_F(InstallerTest, RefusesARootCrlNotSignedByATrustedRoot) {
   crl.next_update = crl.this_update + std::chrono::hours(24);
   auto forged = *pki::IssueCrl(crl, rogue.get(), rogue_key.get());
   ForgedCrlConnection forging(connection_.get(), pki::CrlPem(forged.get()));
-  Installer installer(&forging, sink_.get(), &SystemClock::Get(), Options());
+  Installer installer(&forging, sink_.get(), roots_.trust.get(), &SystemClock::Get(), Options());
   EXPECT_THAT(installer.EnsureInstalled(),
               StatusIs(absl::StatusCode::kDataLoss,
                        HasSubstr("a root CRL from the CA is not signed by a trusted root")));
@@ -479,7 +489,8 @@ TEST_F(InstallerTest, LeavesAForeignCacertsAlone) {
               {"metadata", {{"name", "cacerts"}}},
               {"data", {{"ca-cert.pem", "dGhlaXJz"}}}});
   std::string rv = (*Cacerts())["metadata"]["resourceVersion"];
-  Installer installer(connection_.get(), sink_.get(), &SystemClock::Get(), Options());
+  Installer installer(connection_.get(), sink_.get(), roots_.trust.get(), &SystemClock::Get(),
+                      Options());
   EXPECT_THAT(
       installer.EnsureInstalled(),
       StatusIs(absl::StatusCode::kFailedPrecondition,
@@ -490,7 +501,8 @@ TEST_F(InstallerTest, LeavesAForeignCacertsAlone) {
 
   InstallerOptions adopt = Options();
   adopt.adopt = true;
-  Installer adopting(connection_.get(), sink_.get(), &SystemClock::Get(), adopt);
+  Installer adopting(connection_.get(), sink_.get(), roots_.trust.get(), &SystemClock::Get(),
+                     adopt);
   ASSERT_OK_AND_ASSIGN(InstallResult result, adopting.EnsureInstalled());
   EXPECT_TRUE(result.changed);
   EXPECT_EQ((*Cacerts())["metadata"]["labels"]["app.kubernetes.io/managed-by"], "meshtrust");
@@ -500,7 +512,8 @@ TEST_F(InstallerTest, ApiServerDownFailsClearlyAndWritesNothing) {
   kube_->SetFault([](const HttpRequest&) -> std::optional<HttpResponse> {
     return HttpResponse{503, "text/plain", "unavailable"};
   });
-  Installer installer(connection_.get(), sink_.get(), &SystemClock::Get(), Options());
+  Installer installer(connection_.get(), sink_.get(), roots_.trust.get(), &SystemClock::Get(),
+                      Options());
   EXPECT_THAT(installer.EnsureInstalled(),
               StatusIs(absl::StatusCode::kUnavailable, HasSubstr("(503)")));
   kube_->SetFault(nullptr);
@@ -512,7 +525,7 @@ TEST_F(InstallerTest, ApiServerDownFailsClearlyAndWritesNothing) {
   gone.token = "agent";
   auto client = *KubeClient::Create(std::move(gone), std::chrono::seconds(2));
   KubernetesSink sink(client.get(), "istio-system");
-  Installer nowhere(connection_.get(), &sink, &SystemClock::Get(), Options());
+  Installer nowhere(connection_.get(), &sink, roots_.trust.get(), &SystemClock::Get(), Options());
   EXPECT_THAT(nowhere.EnsureInstalled(), StatusIs(absl::StatusCode::kUnavailable,
                                                   HasSubstr("cannot reach the Kubernetes API")));
 }
@@ -583,7 +596,8 @@ TEST_F(InstallerTest, ApiServerFaultsAreNamedAndChangeNothing) {
   for (const Fault& f : faults) {
     SCOPED_TRACE(f.name);
     kube_->SetFault(f.fault);
-    Installer installer(connection_.get(), &sink, &SystemClock::Get(), Options());
+    Installer installer(connection_.get(), &sink, roots_.trust.get(), &SystemClock::Get(),
+                        Options());
     EXPECT_THAT(installer.EnsureInstalled(), StatusIs(f.code, HasSubstr(f.fragment)));
     if (f.after_call) f.after_call();
     kube_->SetFault(nullptr);
@@ -592,7 +606,7 @@ TEST_F(InstallerTest, ApiServerFaultsAreNamedAndChangeNothing) {
   EXPECT_EQ(ca_->store()->GetCluster("cluster1")->acked_serial, "");
 
   // The fault gone, the same agent installs.
-  Installer installer(connection_.get(), &sink, &SystemClock::Get(), Options());
+  Installer installer(connection_.get(), &sink, roots_.trust.get(), &SystemClock::Get(), Options());
   ASSERT_THAT(installer.EnsureInstalled(), IsOk());
   ASSERT_TRUE(Cacerts().has_value());
 
@@ -611,13 +625,13 @@ TEST_F(InstallerTest, ApiServerFaultsAreNamedAndChangeNothing) {
 TEST_F(InstallerTest, RejectedCredentialsAndMissingRbacAreNamed) {
   auto bad_token = Client("expired-token");
   KubernetesSink sink401(bad_token.get(), "istio-system");
-  Installer a(connection_.get(), &sink401, &SystemClock::Get(), Options());
+  Installer a(connection_.get(), &sink401, roots_.trust.get(), &SystemClock::Get(), Options());
   EXPECT_THAT(a.EnsureInstalled(),
               StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("invalid or expired")));
 
   auto limited = Client("no-create");
   KubernetesSink sink403(limited.get(), "istio-system");
-  Installer b(connection_.get(), &sink403, &SystemClock::Get(), Options());
+  Installer b(connection_.get(), &sink403, roots_.trust.get(), &SystemClock::Get(), Options());
   EXPECT_THAT(
       b.EnsureInstalled(),
       StatusIs(
@@ -639,7 +653,7 @@ TEST_F(InstallerTest, RefusesAnswersThatAreNotOursOrDoNotChain) {
     si->certificate_pem = foreign.certificate_pem;
     si->chain_pem = foreign.chain_pem;
   });
-  Installer a(&swap, sink_.get(), &SystemClock::Get(), Options());
+  Installer a(&swap, sink_.get(), roots_.trust.get(), &SystemClock::Get(), Options());
   EXPECT_THAT(a.EnsureInstalled(), StatusIs(absl::StatusCode::kDataLoss,
                                             HasSubstr("not for the key this agent generated")));
   EXPECT_FALSE(Cacerts().has_value());
@@ -653,16 +667,110 @@ TEST_F(InstallerTest, RefusesAnswersThatAreNotOursOrDoNotChain) {
   t.is_ca = true;
   t.key_usage = pki::kKeyCertSign;
   auto rogue = *pki::IssueCertificate(t, rogue_key.get(), nullptr, rogue_key.get());
-  // The digest is recomputed so the answer passes the digest check and
-  // reaches chain verification.
+  // The digest is recomputed so the answer passes the digest check.
   TamperingConnection reroot(connection_.get(), [&](SignedIntermediate* si) {
     si->roots_pem = pki::CertificatePem(rogue.get());
     si->bundle_sha256 = pki::Sha256Hex(si->roots_pem);
   });
-  Installer b(&reroot, sink_.get(), &SystemClock::Get(), Options());
-  EXPECT_THAT(b.EnsureInstalled(), StatusIs(absl::StatusCode::kDataLoss,
-                                            HasSubstr("does not chain to the trust bundle")));
+  Installer b(&reroot, sink_.get(), roots_.trust.get(), &SystemClock::Get(), Options());
+  // The root trust refuses it before the chain is looked at.
+  EXPECT_THAT(b.EnsureInstalled(),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("refused the CA's trust bundle: it does not contain the pinned "
+                                 "mesh root sha256:")));
   EXPECT_FALSE(Cacerts().has_value());
+}
+
+// Whoever holds the CA's TLS server key (or the control CA key) answers as
+// the CA: it appends a root of its own to the real bundle, and signs the
+// agent's CSR with that root. Its answers are otherwise well-formed.
+class ImpersonatingCa : public TamperingConnection {
+ public:
+  ImpersonatingCa(CaConnection* real, bool tamper_bundle)
+      : TamperingConnection(real, [](SignedIntermediate*) {}),
+        real_(real),
+        tamper_bundle_(tamper_bundle) {
+    key_ = *pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
+    pki::CertificateTemplate t;
+    t.subject = {{"O", "meshtrust"}, {"CN", "meshtrust mesh root CA 2"}};
+    t.not_before = std::chrono::system_clock::now() - std::chrono::hours(1);
+    t.not_after = std::chrono::system_clock::now() + std::chrono::hours(24 * 365);
+    t.is_ca = true;
+    t.path_len = 1;
+    t.key_usage = pki::kKeyCertSign | pki::kCrlSign;
+    root_ = *pki::IssueCertificate(t, key_.get(), nullptr, key_.get());
+  }
+  std::string RootPem() const { return pki::CertificatePem(root_.get()); }
+
+  absl::StatusOr<TrustBundleInfo> GetTrustBundle() override {
+    absl::StatusOr<TrustBundleInfo> b = real_->GetTrustBundle();
+    if (b.ok() && tamper_bundle_) {
+      b->roots_pem += RootPem();
+      b->sha256 = pki::Sha256Hex(b->roots_pem);
+    }
+    return b;
+  }
+  absl::StatusOr<SignedIntermediate> SignIntermediate(const std::string& cluster,
+                                                      const std::string& csr_der,
+                                                      std::chrono::seconds) override {
+    absl::StatusOr<TrustBundleInfo> real = real_->GetTrustBundle();
+    if (!real.ok()) return real.status();
+    auto csr = pki::ParseCsr(csr_der);
+    if (!csr.ok()) return csr.status();
+    pki::CertificateTemplate t;
+    t.subject = {{"O", "meshtrust"}, {"CN", cluster + " intermediate"}};
+    t.not_before = std::chrono::system_clock::now() - std::chrono::minutes(5);
+    t.not_after = std::chrono::system_clock::now() + std::chrono::hours(24);
+    t.is_ca = true;
+    t.path_len = 0;
+    t.key_usage = pki::kKeyCertSign | pki::kCrlSign | pki::kDigitalSignature;
+    auto cert = pki::IssueCertificate(t, pki::PublicKeyOf(csr->get()), root_.get(), key_.get());
+    if (!cert.ok()) return cert.status();
+    SignedIntermediate si;
+    si.certificate_pem = pki::CertificatePem(cert->get());
+    si.chain_pem = si.certificate_pem + RootPem();
+    si.roots_pem = real->roots_pem + RootPem();
+    si.bundle_sha256 = pki::Sha256Hex(si.roots_pem);
+    si.serial = pki::SerialHex(cert->get());
+    return si;
+  }
+
+ private:
+  CaConnection* real_;
+  bool tamper_bundle_;
+  ossl::UniquePtr<EVP_PKEY> key_;
+  ossl::UniquePtr<X509> root_;
+};
+
+TEST_F(InstallerTest, AnImpersonatedCaCannotAddARootOrInstallAnIntermediateUnderIt) {
+  Installer installer(connection_.get(), sink_.get(), roots_.trust.get(), &SystemClock::Get(),
+                      Options());
+  ASSERT_THAT(installer.EnsureInstalled(), IsOk());
+  std::optional<json> before = Cacerts();
+  ASSERT_TRUE(before.has_value());
+
+  // A bundle with the impostor's root appended: not installed as a refresh.
+  ImpersonatingCa appending(connection_.get(), /*tamper_bundle=*/true);
+  Installer fooled(&appending, sink_.get(), roots_.trust.get(), &SystemClock::Get(), Options());
+  std::string refusal = absl::StrCat("refused the CA's trust bundle: it adds root ",
+                                     "\"CN=meshtrust mesh root CA 2,O=meshtrust\" (sha256:");
+  EXPECT_THAT(fooled.EnsureInstalled(),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr(refusal)));
+  EXPECT_THAT(fooled.EnsureInstalled(/*force_rekey=*/true),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr(refusal)));
+  // The real bundle, then an intermediate for the agent's key under the
+  // impostor's root.
+  ImpersonatingCa signing(connection_.get(), /*tamper_bundle=*/false);
+  Installer rekeyed(&signing, sink_.get(), roots_.trust.get(), &SystemClock::Get(), Options());
+  EXPECT_THAT(rekeyed.EnsureInstalled(/*force_rekey=*/true),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("which no trusted root endorsed; nothing was installed")));
+  EXPECT_EQ(roots_.trust->refusals(), 3);
+  EXPECT_EQ(installer.trust_refusals(), 3);
+  EXPECT_EQ(Cacerts()->at("data"), before->at("data"));
+  ASSERT_OK_AND_ASSIGN(std::optional<std::string> kept, roots_.store->LoadTrustedRoots());
+  ASSERT_OK_AND_ASSIGN(auto installed, sink_->Read());
+  EXPECT_EQ(kept, installed->files.root_cert_pem);  // Only the real roots are kept.
 }
 
 // Answers made here, each with exactly one defect, so every refusal of
@@ -776,7 +884,7 @@ TEST_F(InstallerTest, RenewsWithANewKeyWhenDueAndInstallsToAFileSink) {
   InstallerOptions o = Options();
   o.ttl = std::chrono::hours(3);
   o.key_algorithm = pki::KeyAlgorithm::kEcdsaP384;
-  Installer installer(connection_.get(), &sink, &clock, o);
+  Installer installer(connection_.get(), &sink, roots_.trust.get(), &clock, o);
   ASSERT_OK_AND_ASSIGN(InstallResult first, installer.EnsureInstalled());
   ASSERT_OK_AND_ASSIGN(auto installed1, sink.Read());
   clock.Advance(std::chrono::minutes(90));

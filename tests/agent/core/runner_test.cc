@@ -16,6 +16,7 @@
 #include "nlohmann/json.hpp"
 #include "pki/certificate.h"
 #include "pki/crl.h"
+#include "tests/testing/mesh.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_ca.h"
 
@@ -87,6 +88,7 @@ struct RunningAgent {
   std::unique_ptr<GrpcCaConnection> ca;
   std::unique_ptr<GatedConnection> gate;
   std::unique_ptr<FileSink> sink;
+  testing::PinnedRoots roots;
   std::unique_ptr<Installer> installer;
   std::unique_ptr<Runner> runner;
   std::thread thread;
@@ -128,7 +130,9 @@ class RunnerTest : public ::testing::Test {
     InstallerOptions o;
     o.cluster = cluster;
     o.ttl = ttl;
-    a->installer = std::make_unique<Installer>(a->gate.get(), a->sink.get(), clock, o);
+    a->roots = testing::PinCaRoot(*ca_, a->dir + "-identity", clock);
+    a->installer =
+        std::make_unique<Installer>(a->gate.get(), a->sink.get(), a->roots.trust.get(), clock, o);
     RunnerOptions r;
     r.reconcile_interval = reconcile_interval;
     r.backoff_initial = std::chrono::milliseconds(50);
