@@ -280,5 +280,36 @@ TEST_F(RootRotationTest, AMalformedStoredStateIsAnErrorNotAFreshStart) {
   }
 }
 
+TEST_F(RootRotationTest, TheSigningRootEndorsesTheNewRootUntilEitherExpires) {
+  TrustBundle a = authority()->CurrentBundle();
+  EXPECT_EQ(a.endorsements_pem, "");  // The first root is pinned, not endorsed.
+  ASSERT_THAT(authority()->BeginRootRotation(op_), IsOk());
+  TrustBundle ab = authority()->CurrentBundle();
+  ASSERT_OK_AND_ASSIGN(auto roots, pki::ParseCertificateChainPem(ab.roots_pem));
+  ASSERT_EQ(roots.size(), 2u);
+  ASSERT_OK_AND_ASSIGN(auto endorsements, pki::ParseCertificateChainPem(ab.endorsements_pem));
+  ASSERT_EQ(endorsements.size(), 1u);
+  X509* cross = endorsements[0].get();
+  EXPECT_THAT(pki::VerifyEndorsement(cross, roots[1].get(), roots[0].get(), clock_.Now()), IsOk());
+  // Not the other way round, and not for A.
+  EXPECT_THAT(pki::VerifyEndorsement(cross, roots[0].get(), roots[1].get(), clock_.Now()),
+              StatusIs(kPrecondition, _));
+  EXPECT_EQ(pki::NotAfter(cross),
+            std::min(pki::NotAfter(roots[0].get()), pki::NotAfter(roots[1].get())));
+  EXPECT_TRUE(pki::IsCa(cross));
+  EXPECT_EQ(pki::PathLen(cross), 1);
+
+  // It stays with B through activation and after A retires, for agents
+  // that slept through the rotation.
+  for (const char* c : {"cluster1", "cluster2"}) AckBundle(c);
+  ASSERT_THAT(authority()->ActivateRootRotation(op_, false), IsOk());
+  for (const char* c : {"cluster1", "cluster2"}) SignAndAck(c);
+  clock_.Advance(std::chrono::hours(3));
+  ASSERT_THAT(authority()->FinishRootRotation(op_), IsOk());
+  TrustBundle b = authority()->CurrentBundle();
+  EXPECT_EQ(b.endorsements_pem, ab.endorsements_pem);
+  EXPECT_EQ(b.signing_root_pem, pki::CertificatePem(roots[1].get()));
+}
+
 }  // namespace
 }  // namespace meshtrust::ca
