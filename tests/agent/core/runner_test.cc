@@ -10,12 +10,16 @@
 #include <filesystem>
 #include <thread>
 
+#include "agent/core/agent_metrics.h"
 #include "agent/files/file_sink.h"
 #include "agent/grpc/grpc_ca_connection.h"
 #include "base/files.h"
+#include "base/metrics.h"
 #include "nlohmann/json.hpp"
 #include "pki/certificate.h"
 #include "pki/crl.h"
+#include "pki/digest.h"
+#include "pki/key.h"
 #include "tests/testing/mesh.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_ca.h"
@@ -25,6 +29,7 @@ namespace {
 
 using ::meshtrust::testing::IsOk;
 using ::testing::Contains;
+using ::testing::HasSubstr;
 
 // Waits for an event the agent makes observable (a file, a counter in its
 // status). The bound is a safety net against a hung agent, generous enough
@@ -43,11 +48,13 @@ template <typename Pred>
 }
 
 // The real connection, with a switch that makes the CA's answers (not its
-// Watch stream) fail as if the CA were away.
+// Watch stream) fail as if the CA were away, and one that makes it answer as
+// an impostor would: the real bundle with a root of its own appended.
 class GatedConnection : public CaConnection {
  public:
   explicit GatedConnection(CaConnection* real) : real_(real) {}
   std::atomic<bool> away{false};
+  std::atomic<bool> append_rogue_root{false};
 
   absl::StatusOr<SignedIntermediate> SignIntermediate(const std::string& cluster,
                                                       const std::string& csr,
@@ -57,7 +64,20 @@ class GatedConnection : public CaConnection {
   }
   absl::StatusOr<TrustBundleInfo> GetTrustBundle() override {
     if (away) return absl::UnavailableError("the CA is away (test)");
-    return real_->GetTrustBundle();
+    absl::StatusOr<TrustBundleInfo> bundle = real_->GetTrustBundle();
+    if (bundle.ok() && append_rogue_root) {
+      auto key = pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
+      pki::CertificateTemplate t;
+      t.subject = {{"CN", "rogue root"}};
+      t.not_before = std::chrono::system_clock::now() - std::chrono::hours(1);
+      t.not_after = std::chrono::system_clock::now() + std::chrono::hours(24);
+      t.is_ca = true;
+      t.key_usage = pki::kKeyCertSign | pki::kCrlSign;
+      bundle->roots_pem +=
+          pki::CertificatePem(pki::IssueCertificate(t, key->get(), nullptr, key->get())->get());
+      bundle->sha256 = pki::Sha256Hex(bundle->roots_pem);
+    }
+    return bundle;
   }
   absl::StatusOr<CrlSetInfo> GetCrls() override {
     if (away) return absl::UnavailableError("the CA is away (test)");
@@ -347,6 +367,30 @@ TEST_F(RunnerTest, ReadinessGoesFalseNearExpiryWhileRenewalKeepsFailing) {
                                                      "CA is away (test)")));
   EXPECT_EQ(c1->Serial(), installed.serial);  // The set is kept meanwhile.
   c1->gate->away = false;
+}
+
+TEST_F(RunnerTest, RefusesAnUnendorsedRootLoudlyAndKeepsWhatIsInstalled) {
+  auto a = Start("cluster1", &SystemClock::Get());
+  std::string roots_before = *ReadFile(a->dir + "/root-cert.pem");
+  MetricsRegistry registry;
+  RegisterAgentMetrics(&registry, "cluster1", [&] { return a->runner->status(); });
+  EXPECT_THAT(registry.Render(), HasSubstr("meshtrust_agent_trust_refusals_total 0\n"));
+
+  a->gate->append_rogue_root = true;
+  ASSERT_TRUE(
+      WaitFor("two refused reconciles", [&] { return a->runner->status().trust_refusals >= 2; }));
+  RunnerStatus refused = a->runner->status();
+  EXPECT_THAT(refused.last_error,
+              HasSubstr("refused the CA's trust bundle: it adds root \"CN=rogue root\""));
+  EXPECT_GE(refused.consecutive_failures, 2);
+  EXPECT_THAT(registry.Render(),
+              ::testing::ContainsRegex("meshtrust_agent_trust_refusals_total [1-9][0-9]*\n"));
+  EXPECT_EQ(*ReadFile(a->dir + "/root-cert.pem"), roots_before);
+
+  a->gate->append_rogue_root = false;
+  ASSERT_TRUE(WaitFor("the agent to recover",
+                      [&] { return a->runner->status().consecutive_failures == 0; }));
+  EXPECT_EQ(*ReadFile(a->dir + "/root-cert.pem"), roots_before);
 }
 
 }  // namespace
