@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
@@ -303,6 +304,25 @@ absl::Status CheckPrivatePermissions(const std::string& path) {
         absl::StrCat(path, " has mode ", ModeString(st.st_mode),
                      ", readable or writable by group or others; run chmod go-rwx on it"));
   }
+  return absl::OkStatus();
+}
+
+absl::Status OverwriteAndRemoveFile(const std::string& path) {
+  Fd fd(-1);
+  struct stat st;
+  if (absl::Status s = OpenRegularFile(path, path, O_WRONLY, &fd, &st); !s.ok()) return s;
+  static constexpr char kZeros[4096] = {};
+  off_t done = 0;
+  while (done < st.st_size) {
+    size_t n = static_cast<size_t>(std::min<off_t>(sizeof(kZeros), st.st_size - done));
+    ssize_t w = ::pwrite(fd.get(), kZeros, n, done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return ErrnoError("cannot overwrite", path, errno);
+    done += w;
+  }
+  if (::fsync(fd.get()) != 0) return ErrnoError("cannot fsync", path, errno);
+  if (fd.Close() != 0) return ErrnoError("cannot close", path, errno);
+  if (::unlink(path.c_str()) != 0) return ErrnoError("cannot remove", path, errno);
   return absl::OkStatus();
 }
 

@@ -47,6 +47,13 @@ absl::StatusOr<std::string> ReadPrivateFile(const std::string& path, size_t max_
 // else but, with the pod's fsGroup, the process's own group (0440).
 absl::StatusOr<SecretBytes> ReadKeyEncryptionKeyFile(const std::string& path, size_t max_bytes);
 
+// Overwrites the regular file `path` (not followed if it is a link) with
+// zeros, fsyncs it and unlinks it, so a key it held is not left in the freed
+// blocks. Best effort: on copy-on-write or journaling file systems (btrfs,
+// ZFS, data=journal ext4), SSDs and snapshots the old blocks may survive.
+// kNotFound when there is no such file.
+absl::Status OverwriteAndRemoveFile(const std::string& path);
+
 bool PathExists(const std::string& path);
 
 }  // namespace meshtrust
