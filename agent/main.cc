@@ -170,13 +170,22 @@ absl::StatusOr<Agent> Setup(const Flags& f, std::string* stage) {
   a.ca = Connect(f, a.identity, timeout);
 
   if (a.identities->RenewalDue(a.identity)) {
-    *stage = "renewing the agent identity";
-    absl::StatusOr<client::Identity> renewed = a.identities->Renew(a.identity, a.ca.get());
-    if (!renewed.ok()) return renewed.status();
-    a.identity = *std::move(renewed);
-    a.ca = Connect(f, a.identity, timeout);
-    spdlog::info("renewed the agent identity (valid until {})",
-                 Rfc3339(IdentityManager::NotAfter(a.identity)));
+    absl::StatusOr<client::Identity> renewed = a.identities->Renew(
+        a.identity, a.ca.get(),
+        [&f, timeout](const client::Identity& id) { return Connect(f, id, timeout); });
+    if (renewed.ok()) {
+      a.identity = *std::move(renewed);
+      a.ca = Connect(f, a.identity, timeout);
+      spdlog::info("renewed the agent identity (valid until {})",
+                   Rfc3339(IdentityManager::NotAfter(a.identity)));
+    } else {
+      // The current identity is still valid (the CA supersedes it only once
+      // the renewed one has been used): go on with it and try again later.
+      spdlog::error(
+          "renewing the agent identity failed; going on with the current one (valid "
+          "until {}): {}",
+          Rfc3339(IdentityManager::NotAfter(a.identity)), renewed.status());
+    }
   }
   InstallerOptions options;
   options.cluster = f.cluster;

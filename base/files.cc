@@ -4,7 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
+#include <cstdio>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -39,6 +42,14 @@ class Fd {
   }
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
+  Fd& operator=(Fd&& other) noexcept {
+    if (this != &other) {
+      if (fd_ >= 0) ::close(fd_);
+      fd_ = other.fd_;
+      other.fd_ = -1;
+    }
+    return *this;
+  }
   int get() const { return fd_; }
   int Close() {
     int r = ::close(fd_);
@@ -57,12 +68,109 @@ std::string DirectoryOf(const std::string& path) {
   return path.substr(0, slash);
 }
 
+std::string BaseName(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+std::string ModeString(mode_t mode) {
+  char out[8];
+  std::snprintf(out, sizeof(out), "%04o", static_cast<unsigned>(mode & 07777));
+  return out;
+}
+
+absl::Status SymlinkError(const std::string& path) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      path, " is a symbolic link; give the file or directory itself, not a link to it"));
+}
+
+absl::Status OwnerError(const std::string& path, const struct stat& st) {
+  return absl::FailedPreconditionError(
+      absl::StrCat(path, " is owned by uid ", st.st_uid, ", not by uid ", ::geteuid(),
+                   " that this process runs as; run chown ", ::geteuid(), " ", path));
+}
+
+// Opens `open_path` (named `path` in errors) with `access` without following
+// a final symbolic link, and requires a regular file. O_NONBLOCK: opening a
+// FIFO named by mistake (or by a hostile config) must fail as "not a regular
+// file", not wait for a writer.
+absl::Status OpenRegularFile(const std::string& open_path, const std::string& path, int access,
+                             Fd* out, struct stat* st) {
+  Fd fd(::open(open_path.c_str(), access | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW));
+  if (fd.get() < 0) {
+    if (errno == ELOOP) return SymlinkError(path);
+    return ErrnoError("cannot open", path, errno);
+  }
+  if (::fstat(fd.get(), st) != 0) return ErrnoError("cannot stat", path, errno);
+  if (!S_ISREG(st->st_mode))
+    return absl::InvalidArgumentError(absl::StrCat(path, " is not a regular file"));
+  *out = std::move(fd);
+  return absl::OkStatus();
+}
+
+bool InOurGroups(gid_t gid) {
+  if (gid == ::getegid()) return true;
+  gid_t groups[256];
+  int n = ::getgroups(256, groups);
+  for (int i = 0; i < n; ++i) {
+    if (groups[i] == gid) return true;
+  }
+  return false;
+}
+
+// How a file that holds a secret may be reached and owned.
+enum class SecretAccess {
+  // The file itself (no link), owned by us, no bits for group or others.
+  kPrivate,
+  // kPrivate, or a key in a Kubernetes Secret volume: `dir/name` links to
+  // `..data/name` and `dir/..data` to the kubelet's current directory; that
+  // file is read-only, owned by us or root, and readable by no one but its
+  // owner and, with the pod's fsGroup, our own group (0440 root:<fsGroup>).
+  kPrivateOrKubernetesSecret,
+};
+
+// Opens `path` for reading a secret as `access` allows; checks are made on
+// the open descriptor, so the file checked is the file read.
+absl::Status OpenSecret(const std::string& path, SecretAccess access, Fd* out) {
+  struct stat link;
+  if (::lstat(path.c_str(), &link) != 0) return ErrnoError("cannot stat", path, errno);
+  std::string open_path = path;
+  bool kubernetes = false;
+  if (S_ISLNK(link.st_mode)) {
+    char target[PATH_MAX];
+    ssize_t n = ::readlink(path.c_str(), target, sizeof(target) - 1);
+    std::string data_dir = absl::StrCat(DirectoryOf(path), "/..data");
+    struct stat data;
+    kubernetes = access == SecretAccess::kPrivateOrKubernetesSecret && n > 0 &&
+                 std::string(target, static_cast<size_t>(n)) == "..data/" + BaseName(path) &&
+                 ::lstat(data_dir.c_str(), &data) == 0 && S_ISLNK(data.st_mode);
+    if (!kubernetes) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          path,
+          " is a symbolic link; give the file itself (a link is followed only as a Kubernetes "
+          "Secret volume lays it out: ",
+          BaseName(path), " -> ..data/", BaseName(path), ")"));
+    }
+    // `..data` is followed; the file itself must not be a link.
+    open_path = absl::StrCat(data_dir, "/", BaseName(path));
+  }
+  Fd fd(-1);
+  struct stat st;
+  if (absl::Status s = OpenRegularFile(open_path, path, O_RDONLY, &fd, &st); !s.ok()) return s;
+  bool owner_ok = st.st_uid == ::geteuid() || (kubernetes && st.st_uid == 0);
+  if (!owner_ok) return OwnerError(path, st);
+  mode_t allowed_group = kubernetes && InOurGroups(st.st_gid) ? S_IRGRP : 0;
+  if ((st.st_mode & 077 & ~allowed_group) != 0 || (kubernetes && (st.st_mode & 0222) != 0)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, " has mode ", ModeString(st.st_mode),
+                     ", readable or writable by group or others; run chmod 600 ", path));
+  }
+  *out = std::move(fd);
+  return absl::OkStatus();
+}
+
 template <typename Buffer>
-absl::Status ReadInto(const std::string& path, size_t max_bytes, Buffer* out) {
-  // O_NONBLOCK: opening a FIFO named by mistake (or by a hostile config) must
-  // fail below as "not a regular file", not wait for a writer.
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
-  if (fd.get() < 0) return ErrnoError("cannot open", path, errno);
+absl::Status ReadFd(const Fd& fd, const std::string& path, size_t max_bytes, Buffer* out) {
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return ErrnoError("cannot stat", path, errno);
   if (!S_ISREG(st.st_mode))
@@ -84,6 +192,15 @@ absl::Status ReadInto(const std::string& path, size_t max_bytes, Buffer* out) {
   if (done != out->size())
     return absl::DataLossError(absl::StrCat(path, " changed while being read"));
   return absl::OkStatus();
+}
+
+template <typename Buffer>
+absl::Status ReadInto(const std::string& path, size_t max_bytes, Buffer* out) {
+  // O_NONBLOCK: opening a FIFO named by mistake (or by a hostile config) must
+  // fail below as "not a regular file", not wait for a writer.
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  if (fd.get() < 0) return ErrnoError("cannot open", path, errno);
+  return ReadFd(fd, path, max_bytes, out);
 }
 
 // Adapters so ReadInto can fill a std::string or a SecretBytes.
@@ -113,6 +230,24 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max_bytes) 
 absl::StatusOr<SecretBytes> ReadSecretFile(const std::string& path, size_t max_bytes) {
   SecretBuffer buf;
   if (absl::Status s = ReadInto(path, max_bytes, &buf); !s.ok()) return s;
+  return std::move(buf.s);
+}
+
+absl::StatusOr<std::string> ReadPrivateFile(const std::string& path, size_t max_bytes) {
+  Fd fd(-1);
+  if (absl::Status s = OpenSecret(path, SecretAccess::kPrivate, &fd); !s.ok()) return s;
+  StringBuffer buf;
+  if (absl::Status s = ReadFd(fd, path, max_bytes, &buf); !s.ok()) return s;
+  return std::move(buf.s);
+}
+
+absl::StatusOr<SecretBytes> ReadKeyEncryptionKeyFile(const std::string& path, size_t max_bytes) {
+  Fd fd(-1);
+  if (absl::Status s = OpenSecret(path, SecretAccess::kPrivateOrKubernetesSecret, &fd); !s.ok()) {
+    return s;
+  }
+  SecretBuffer buf;
+  if (absl::Status s = ReadFd(fd, path, max_bytes, &buf); !s.ok()) return s;
   return std::move(buf.s);
 }
 
@@ -156,15 +291,38 @@ absl::Status MakeDirectory(const std::string& path, mode_t mode) {
 }
 
 absl::Status CheckPrivatePermissions(const std::string& path) {
+  // O_NOFOLLOW on an O_PATH descriptor: a link is seen as a link, and what
+  // is checked below is what the path names now.
+  Fd fd(::open(path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  if (fd.get() < 0) return ErrnoError("cannot stat", path, errno);
   struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return ErrnoError("cannot stat", path, errno);
+  if (::fstat(fd.get(), &st) != 0) return ErrnoError("cannot stat", path, errno);
+  if (S_ISLNK(st.st_mode)) return SymlinkError(path);
+  if (st.st_uid != ::geteuid()) return OwnerError(path, st);
   if ((st.st_mode & 077) != 0) {
-    char mode[8];
-    std::snprintf(mode, sizeof(mode), "%04o", st.st_mode & 07777);
     return absl::FailedPreconditionError(
-        absl::StrCat(path, " has mode ", mode,
+        absl::StrCat(path, " has mode ", ModeString(st.st_mode),
                      ", readable or writable by group or others; run chmod go-rwx on it"));
   }
+  return absl::OkStatus();
+}
+
+absl::Status OverwriteAndRemoveFile(const std::string& path) {
+  Fd fd(-1);
+  struct stat st;
+  if (absl::Status s = OpenRegularFile(path, path, O_WRONLY, &fd, &st); !s.ok()) return s;
+  static constexpr char kZeros[4096] = {};
+  off_t done = 0;
+  while (done < st.st_size) {
+    size_t n = static_cast<size_t>(std::min<off_t>(sizeof(kZeros), st.st_size - done));
+    ssize_t w = ::pwrite(fd.get(), kZeros, n, done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return ErrnoError("cannot overwrite", path, errno);
+    done += w;
+  }
+  if (::fsync(fd.get()) != 0) return ErrnoError("cannot fsync", path, errno);
+  if (fd.Close() != 0) return ErrnoError("cannot close", path, errno);
+  if (::unlink(path.c_str()) != 0) return ErrnoError("cannot remove", path, errno);
   return absl::OkStatus();
 }
 

@@ -30,8 +30,29 @@ absl::Status WriteFileAtomically(const std::string& path, absl::string_view data
 absl::Status MakeDirectory(const std::string& path, mode_t mode);
 
 // kFailedPrecondition when `path` (file or directory) can be written or read
-// by group or others, the mistake that leaks a state directory.
+// by group or others, the mistake that leaks a state directory, when it is a
+// symbolic link (not followed), or when the effective user does not own it.
 absl::Status CheckPrivatePermissions(const std::string& path);
+
+// ReadFile for a file that holds a secret: opened without following a
+// symbolic link and checked on the open descriptor (kFailedPrecondition
+// naming the file and the chmod or chown to run): a regular file owned by
+// the effective user, with no permission bits for group or others.
+absl::StatusOr<std::string> ReadPrivateFile(const std::string& path, size_t max_bytes);
+
+// The same into wiped memory for a key-encryption key or passphrase file,
+// which may also be a key of a Kubernetes Secret volume: `dir/name` linking
+// to `..data/name` (the kubelet's layout, the one link followed), a
+// read-only file owned by the effective user or root, readable by no one
+// else but, with the pod's fsGroup, the process's own group (0440).
+absl::StatusOr<SecretBytes> ReadKeyEncryptionKeyFile(const std::string& path, size_t max_bytes);
+
+// Overwrites the regular file `path` (not followed if it is a link) with
+// zeros, fsyncs it and unlinks it, so a key it held is not left in the freed
+// blocks. Best effort: on copy-on-write or journaling file systems (btrfs,
+// ZFS, data=journal ext4), SSDs and snapshots the old blocks may survive.
+// kNotFound when there is no such file.
+absl::Status OverwriteAndRemoveFile(const std::string& path);
 
 bool PathExists(const std::string& path);
 

@@ -144,7 +144,7 @@ bool Open(const SecretBytes& key, absl::string_view ad, Reader* r, size_t max_pl
 
 absl::StatusOr<SecretBytes> DeriveKek(const KekSource& source, absl::string_view salt,
                                       const Argon2Params& params) {
-  absl::StatusOr<SecretBytes> material = ReadSecretFile(source.path, 4096);
+  absl::StatusOr<SecretBytes> material = ReadKeyEncryptionKeyFile(source.path, 4096);
   if (!material.ok()) {
     return absl::Status(
         material.status().code(),
@@ -352,7 +352,7 @@ absl::Status SealedFileKeyStore::PutSecret(absl::string_view id, absl::string_vi
 absl::StatusOr<SecretEntry> SealedFileKeyStore::GetSecret(absl::string_view id) const {
   if (absl::Status s = ValidateKeyId(id); !s.ok()) return s;
   std::string path = PathFor(id);
-  absl::StatusOr<std::string> file = ReadFile(path, kMaxPayload + 4096);
+  absl::StatusOr<std::string> file = ReadPrivateFile(path, kMaxPayload + 4096);
   if (!file.ok()) {
     if (absl::IsNotFound(file.status())) {
       return absl::NotFoundError(absl::StrCat("no key \"", id, "\" in the keystore"));

@@ -1,5 +1,6 @@
 #include "net/pinned_ca.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
@@ -90,7 +91,40 @@ absl::Status ConnectWithTimeout(const std::string& host, const std::string& port
       absl::StrCat("cannot connect to ", host, ":", port, ": ", last_error));
 }
 
+bool IsIpAddress(const std::string& host) {
+  unsigned char buf[sizeof(in6_addr)];
+  return ::inet_pton(AF_INET, host.c_str(), buf) == 1 ||
+         ::inet_pton(AF_INET6, host.c_str(), buf) == 1;
+}
+
 }  // namespace
+
+absl::Status CheckServerCertificateFor(X509* leaf, const std::string& host,
+                                       const std::string& address) {
+  // An explicit serverAuth, not merely "no EKU": every server certificate the
+  // CA issues carries one, and a client identity (clientAuth) from the same
+  // control CA must not pass for the server.
+  uint32_t flags = X509_get_extension_flags(leaf);
+  if ((flags & EXFLAG_XKUSAGE) == 0 || (X509_get_extended_key_usage(leaf) & XKU_SSL_SERVER) == 0) {
+    ERR_clear_error();
+    return absl::PermissionDeniedError(absl::StrCat(
+        "the server certificate of ", address,
+        " is not for a TLS server (no serverAuth extended key usage): the control CA issued it "
+        "for another purpose (or someone is in the middle)"));
+  }
+  bool matches = IsIpAddress(host)
+                     ? X509_check_ip_asc(leaf, host.c_str(), 0) == 1
+                     : X509_check_host(leaf, host.data(), host.size(),
+                                       X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, nullptr) == 1;
+  ERR_clear_error();
+  if (!matches) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "the server certificate of ", address, " is not for ", host,
+        " (no matching DNS or IP subjectAltName): connect with a name or address the CA's "
+        "server certificate carries (meshtrust-ca init --server-names)"));
+  }
+  return absl::OkStatus();
+}
 
 absl::Status ValidatePin(const std::string& pin) {
   constexpr absl::string_view kPrefix = "sha256:";
@@ -170,6 +204,7 @@ absl::StatusOr<ossl::UniquePtr<X509>> FetchPinnedCa(const std::string& address,
     return absl::PermissionDeniedError(absl::StrCat(
         "the server certificate of ", address, " is not issued by the pinned CA: ", s.message()));
   }
+  if (absl::Status s = CheckServerCertificateFor(leaf, host, address); !s.ok()) return s;
   return ossl::UpRef(pinned);
 }
 

@@ -109,16 +109,7 @@ absl::StatusOr<client::Identity> IdentityManager::Enroll(const std::string& toke
                                                       "; it belongs to another cluster"));
   }
   // The transport checked the pin; so does the identity we keep.
-  absl::StatusOr<ossl::UniquePtr<X509>> control =
-      pki::ParseCertificatePem(enrolled->control_ca_pem);
-  if (!control.ok()) {
-    return Refuse(absl::StrCat("the control CA is unreadable: ", control.status().message()));
-  }
-  absl::StatusOr<std::string> control_pin = pki::SpkiSha256Pin(pki::PublicKeyOf(control->get()));
-  if (!control_pin.ok()) return control_pin.status();
-  if (*control_pin != options_.pin) {
-    return Refuse(absl::StrCat("the control CA has pin ", *control_pin, ", not ", options_.pin));
-  }
+  if (absl::Status s = CheckControlCaPin(enrolled->control_ca_pem); !s.ok()) return s;
   if (absl::Status s = CheckIssued(enrolled->certificate_pem, request->key.get(), expected,
                                    enrolled->control_ca_pem);
       !s.ok()) {
@@ -133,8 +124,27 @@ absl::StatusOr<client::Identity> IdentityManager::Enroll(const std::string& toke
   return id;
 }
 
+absl::Status IdentityManager::CheckControlCaPin(const std::string& control_ca_pem) const {
+  absl::StatusOr<ossl::UniquePtr<X509>> control = pki::ParseCertificatePem(control_ca_pem);
+  if (!control.ok()) {
+    return Refuse(absl::StrCat("the control CA is unreadable: ", control.status().message()));
+  }
+  absl::StatusOr<std::string> control_pin = pki::SpkiSha256Pin(pki::PublicKeyOf(control->get()));
+  if (!control_pin.ok()) return control_pin.status();
+  if (*control_pin != options_.pin) {
+    return Refuse(absl::StrCat("the control CA has pin ", *control_pin, ", not ", options_.pin));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<client::Identity> IdentityManager::Renew(const client::Identity& current,
-                                                        CaConnection* ca) {
+                                                        CaConnection* ca,
+                                                        const ConnectFunction& connect) {
+  // The renewed certificate is checked against the control CA we hold; when
+  // the pin is known, that CA is checked against it as at enrollment.
+  if (!options_.pin.empty()) {
+    if (absl::Status s = CheckControlCaPin(current.control_ca_pem); !s.ok()) return s;
+  }
   absl::StatusOr<KeyAndCsr> request = NewKeyAndCsr(options_.key_algorithm);
   if (!request.ok()) return request.status();
   absl::StatusOr<std::string> certificate_pem = ca->RenewIdentity(request->csr_der);
@@ -148,6 +158,16 @@ absl::StatusOr<client::Identity> IdentityManager::Renew(const client::Identity& 
   if (!key_pem.ok()) return key_pem.status();
   client::Identity renewed{current.identity, *std::move(certificate_pem), *std::move(key_pem),
                            current.control_ca_pem};
+  // The current identity is given up only once the renewed one has worked:
+  // the CA supersedes the current one at that first call, not before.
+  absl::StatusOr<TrustBundleInfo> first_call = connect(renewed)->GetTrustBundle();
+  if (!first_call.ok()) {
+    return absl::Status(
+        first_call.status().code(),
+        absl::StrCat("the renewed identity was not stored: a first call with it failed, so the "
+                     "current identity stays in use: ",
+                     first_call.status().message()));
+  }
   if (absl::Status s = store_->Save(renewed); !s.ok()) return s;
   return renewed;
 }

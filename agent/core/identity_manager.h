@@ -12,6 +12,7 @@
 #define MESHTRUST_AGENT_CORE_IDENTITY_MANAGER_H_
 
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -50,10 +51,18 @@ class IdentityManager {
   // identity's backdated notBefore can put two thirds of its life in the past.
   TimePoint NextRenewal(const client::Identity& identity) const;
 
+  // A connection to the CA authenticated with `identity`.
+  using ConnectFunction =
+      std::function<std::unique_ptr<CaConnection>(const client::Identity& identity)>;
+
   // Renews `current` over `ca` (a connection authenticated with `current`):
-  // a new key, a CSR, the CA's certificate checked, then saved. On any error
-  // nothing is saved and `current` stays the identity in use.
-  absl::StatusOr<client::Identity> Renew(const client::Identity& current, CaConnection* ca);
+  // a new key, a CSR, the CA's certificate checked (our key, our identity,
+  // chains to the control CA, whose pin is checked when known, for client
+  // authentication), then one call made with it over `connect` (which makes
+  // the CA supersede `current`), then saved. On any error nothing is saved
+  // and `current` stays the identity in use.
+  absl::StatusOr<client::Identity> Renew(const client::Identity& current, CaConnection* ca,
+                                         const ConnectFunction& connect);
 
   std::string ExpectedIdentity() const;
   // Two thirds into the certificate's life; the epoch when it is unreadable.
@@ -63,6 +72,8 @@ class IdentityManager {
 
  private:
   absl::StatusOr<client::Identity> Enroll(const std::string& token);
+  // kDataLoss unless `control_ca_pem` is the CA the pin names.
+  absl::Status CheckControlCaPin(const std::string& control_ca_pem) const;
   // kDataLoss unless `certificate_pem` is for `our_key`, names `identity`,
   // and chains to `control_ca_pem` for client authentication now.
   absl::Status CheckIssued(const std::string& certificate_pem, EVP_PKEY* our_key,

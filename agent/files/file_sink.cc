@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/files.h"
 #include "base/json_fields.h"
+#include "base/logging.h"
 #include "nlohmann/json.hpp"
 
 namespace meshtrust::agent {
@@ -26,6 +27,18 @@ std::string CurrentVersion(const std::string& dir) {
 
 absl::Status Errno(absl::string_view what, const std::string& path) {
   return absl::InternalError(absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
+}
+
+// Removes a data directory, overwriting its key with zeros first (best
+// effort: see OverwriteAndRemoveFile).
+void RemoveDataDirectory(const std::string& data_dir) {
+  std::string key = absl::StrCat(data_dir, "/", kCaKeyFile);
+  if (absl::Status s = OverwriteAndRemoveFile(key); !s.ok() && !absl::IsNotFound(s)) {
+    spdlog::warn("could not overwrite the previous intermediate key before removing it: {}",
+                 s.message());
+  }
+  std::error_code ec;
+  fs::remove_all(data_dir, ec);
 }
 
 }  // namespace
@@ -112,8 +125,7 @@ absl::Status FileSink::Write(const CaCerts& certs, const std::string& expected_v
   for (const File& f : files) {
     if (absl::Status s = WriteFileAtomically(absl::StrCat(data_dir, "/", f.name), f.data, f.mode);
         !s.ok()) {
-      std::error_code ec;
-      fs::remove_all(data_dir, ec);
+      RemoveDataDirectory(data_dir);
       return s;
     }
   }
@@ -142,8 +154,7 @@ absl::Status FileSink::Write(const CaCerts& certs, const std::string& expected_v
   }
   // The previous data directory is no longer reachable.
   if (!expected_version.empty() && expected_version != version) {
-    std::error_code ec;
-    fs::remove_all(absl::StrCat(dir_, "/", expected_version), ec);
+    RemoveDataDirectory(absl::StrCat(dir_, "/", expected_version));
   }
   return absl::OkStatus();
 }

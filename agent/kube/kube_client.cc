@@ -3,14 +3,17 @@
 #include <curl/curl.h>
 #include <sodium.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <mutex>
 #include <optional>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "base/files.h"
+#include "base/secret_buffer.h"
 #include "nlohmann/json.hpp"
 #include "yaml-cpp/yaml.h"
 
@@ -38,8 +41,11 @@ absl::StatusOr<std::string> DecodeBase64Field(const std::string& value, absl::st
   return out;
 }
 
+// A response body may echo a Secret's keys (the API server answers a PUT or
+// POST with the object written): it grows in a buffer that wipes what it
+// gives up, sized from Content-Length when the server sends one.
 struct Body {
-  std::string data;
+  SecretBuffer data;
   bool too_large = false;
 };
 
@@ -50,7 +56,21 @@ size_t WriteBody(char* ptr, size_t size, size_t nmemb, void* userdata) {
     body->too_large = true;
     return 0;  // Makes curl fail the transfer.
   }
-  body->data.append(ptr, n);
+  body->data.Append(absl::string_view(ptr, n));
+  return n;
+}
+
+size_t ReadHeader(char* ptr, size_t size, size_t nmemb, void* userdata) {
+  auto* body = static_cast<Body*>(userdata);
+  size_t n = size * nmemb;
+  absl::string_view line(ptr, n);
+  constexpr absl::string_view kLength = "content-length:";
+  size_t length = 0;
+  if (line.size() > kLength.size() &&
+      absl::EqualsIgnoreCase(line.substr(0, kLength.size()), kLength) &&
+      absl::SimpleAtoi(absl::StripAsciiWhitespace(line.substr(kLength.size())), &length)) {
+    body->data.Reserve(std::min(length, kMaxResponseBytes));
+  }
   return n;
 }
 
@@ -192,6 +212,24 @@ absl::StatusOr<std::unique_ptr<KubeClient>> KubeClient::Create(KubeConfig config
   return std::unique_ptr<KubeClient>(new KubeClient(std::move(config), timeout));
 }
 
+void KubeResponse::WipeBody() { sodium_memzero(body.data(), body.size()); }
+
+KubeResponse& KubeResponse::operator=(const KubeResponse& other) {
+  if (this == &other) return *this;
+  WipeBody();
+  status = other.status;
+  body = other.body;
+  return *this;
+}
+
+KubeResponse& KubeResponse::operator=(KubeResponse&& other) noexcept {
+  if (this == &other) return *this;
+  WipeBody();
+  status = other.status;
+  body = std::move(other.body);
+  return *this;
+}
+
 KubeClient::~KubeClient() = default;
 
 absl::StatusOr<KubeResponse> KubeClient::Request(absl::string_view method, const std::string& path,
@@ -207,6 +245,8 @@ absl::StatusOr<KubeResponse> KubeClient::Request(absl::string_view method, const
   curl_easy_setopt(curl.get(), CURLOPT_CUSTOMREQUEST, method_str.c_str());
   curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, WriteBody);
   curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &response);
+  curl_easy_setopt(curl.get(), CURLOPT_HEADERFUNCTION, ReadHeader);
+  curl_easy_setopt(curl.get(), CURLOPT_HEADERDATA, &response);
   curl_easy_setopt(curl.get(), CURLOPT_ERRORBUFFER, error);
   curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_.count()));  // NOLINT
   curl_easy_setopt(curl.get(), CURLOPT_CONNECTTIMEOUT_MS,
@@ -268,7 +308,9 @@ absl::StatusOr<KubeResponse> KubeClient::Request(absl::string_view method, const
   }
   KubeResponse out;
   curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &out.status);
-  out.body = std::move(response.data);
+  // One allocation of the final size; KubeResponse wipes it when destroyed.
+  absl::string_view received = response.data.UnsafeSecretString();
+  out.body.assign(received.data(), received.size());
   return out;
 }
 

@@ -35,9 +35,24 @@ absl::StatusOr<KubeConfig> ParseKubeconfig(absl::string_view text, absl::string_
 absl::StatusOr<KubeConfig> InClusterConfig(
     const std::string& sa_dir = "/var/run/secrets/kubernetes.io/serviceaccount");
 
+// The body may hold a Secret's keys (the API server echoes the object
+// written, and a GET returns it): it is wiped when the response is
+// destroyed. Copy nothing out of it that outlives the response unwiped.
 struct KubeResponse {
+  KubeResponse() = default;
+  KubeResponse(long status, std::string body)  // NOLINT(runtime/int)
+      : status(status), body(std::move(body)) {}
+  KubeResponse(const KubeResponse&) = default;
+  KubeResponse(KubeResponse&&) = default;
+  KubeResponse& operator=(const KubeResponse& other);
+  KubeResponse& operator=(KubeResponse&& other) noexcept;
+  ~KubeResponse() { WipeBody(); }
+
   long status = 0;  // NOLINT(runtime/int): libcurl's type.
   std::string body;
+
+ private:
+  void WipeBody();
 };
 
 // Thread-compatible (one request at a time per client).

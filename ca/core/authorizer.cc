@@ -27,6 +27,7 @@ absl::StatusOr<ClusterRecord> Authorizer::AuthorizeAgent(const Caller& caller) c
                      "enable ",
                      caller.name, "`"));
   }
+  if (!identity->pending_supersede.empty()) SupersedePrevious(caller, *identity);
   return cluster;
 }
 
@@ -53,6 +54,12 @@ absl::Status Authorizer::CheckIdentityCurrent(const CertificateRecord& identity)
     return absl::UnauthenticatedError(
         absl::StrCat("client certificate ", identity.serial, " has been revoked"));
   }
+  if (identity.superseded) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("client certificate ", identity.serial, " was superseded at ",
+                     UnixSeconds(identity.superseded_at), " (unix time) by the renewed identity ",
+                     identity.superseded_by, "; use the renewed identity (or enroll again)"));
+  }
   // TLS checks validity at a full handshake only: a resumed session or a
   // long-lived connection can outlast the certificate, so every call checks.
   if (identity.not_after <= clock_->Now()) {
@@ -61,6 +68,18 @@ absl::Status Authorizer::CheckIdentityCurrent(const CertificateRecord& identity)
         " (unix time); renew the identity or enroll again"));
   }
   return absl::OkStatus();
+}
+
+void Authorizer::SupersedePrevious(const Caller& caller, const CertificateRecord& identity) const {
+  // The renewed identity has now worked once, so the agent no longer needs
+  // the one it renewed: from here on that one is refused.
+  AuditedCall call = audit_->Begin(caller, "SupersedeIdentity", caller.name, "");
+  call.set_serial(identity.pending_supersede);
+  // Refused (kAlreadyExists) when another call with the same identity got
+  // there first; a failing store leaves the previous identity valid until
+  // the next call tries again. Either way nothing was recorded.
+  store_->SupersedeRenewedIdentity(identity.serial, clock_->Now(), call.Succeeded("superseded"))
+      .IgnoreError();
 }
 
 absl::Status Authorizer::Reauthorize(const Caller& caller, absl::string_view action) const {

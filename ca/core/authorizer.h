@@ -24,12 +24,14 @@ class Authorizer {
 
   // The caller's cluster, when the caller is an agent whose identity
   // certificate this CA issued and has not revoked, of an enabled cluster;
-  // kUnauthenticated or kPermissionDenied otherwise.
+  // kUnauthenticated or kPermissionDenied otherwise. The first success with
+  // a renewed identity supersedes the identity it renewed.
   absl::StatusOr<ClusterRecord> AuthorizeAgent(const Caller& caller) const;
   // OK when the caller is an admin whose identity is current, and an
   // operator for kWrite.
   absl::Status AuthorizeAdmin(const Caller& caller, AdminAccess access) const;
-  // kUnauthenticated when the identity certificate is revoked or expired.
+  // kUnauthenticated when the identity certificate is revoked, superseded by
+  // a renewed identity that has been used, or expired.
   absl::Status CheckIdentityCurrent(const CertificateRecord& identity) const;
 
   // For long-lived calls (Watch streams): OK while `caller` may still make
@@ -37,6 +39,10 @@ class Authorizer {
   absl::Status Reauthorize(const Caller& caller, absl::string_view action) const;
 
  private:
+  // The first successful call with a renewed identity supersedes the one it
+  // renewed (audited as SupersedeIdentity).
+  void SupersedePrevious(const Caller& caller, const CertificateRecord& identity) const;
+
   Store* store_;
   const Clock* clock_;
   const AuditTrail* audit_;

@@ -136,6 +136,8 @@ absl::StatusOr<IssuedIdentity> Enrollment::RenewIdentity(const Caller& caller,
   if (!cert.ok()) return call.Refuse(cert.status());
   CertificateRecord rec = IssuedCertificateRecord(cert->get(), CertificateKind::kAgentIdentity,
                                                   caller.name, clock_->Now());
+  // The caller's identity stays valid until the renewed one is first used.
+  rec.renews = caller.serial;
   call.set_serial(rec.serial);
   if (absl::Status s = store_->RecordCertificate(rec, call.Succeeded()); !s.ok()) return s;
   return IssuedIdentity{subject.ToString(), rec.certificate_pem, control_ca_pem_,

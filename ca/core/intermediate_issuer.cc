@@ -128,6 +128,14 @@ absl::Status IntermediateIssuer::Ack(const Caller& caller, absl::string_view clu
     return call.Refuse(absl::InvalidArgumentError(
         absl::StrCat("serial \"", serial, "\" is not an intermediate issued to ", caller.name)));
   }
+  if (cert->revoked) {
+    // Its key may be in anyone's hands: neither its installation nor a CRL
+    // it signed means anything now.
+    return call.Refuse(absl::FailedPreconditionError(absl::StrCat(
+        "intermediate ", serial, " was revoked at ", UnixSeconds(cert->revoked_at),
+        " (unix time); it cannot be acknowledged and no CRL it signed is shared; the agent "
+        "must install a new intermediate")));
+  }
   IntermediateCrlRecord crl;
   if (!intermediate_crl_pem.empty()) {
     // Only a CRL the acknowledged intermediate signed is passed on to the

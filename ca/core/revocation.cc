@@ -67,6 +67,18 @@ absl::StatusOr<std::string> Revocation::RootCrlPem(absl::string_view key_id) {
   return absl::NotFoundError(absl::StrCat("no CRL for root \"", key_id, "\""));
 }
 
+absl::StatusOr<bool> Revocation::SignedBeforeAnyRevocation(const IntermediateCrlRecord& crl) {
+  absl::StatusOr<CertificateRecord> intermediate = store_->GetCertificate(crl.serial);
+  if (!intermediate.ok()) return intermediate.status();
+  if (!intermediate->revoked) return true;
+  // Kept so that verifiers report the revoked intermediate's certificates as
+  // "revoked" rather than "no CRL"; one claiming a later date came from a
+  // key no longer trusted.
+  absl::StatusOr<std::vector<ossl::UniquePtr<X509_CRL>>> parsed = pki::ParseCrlsPem(crl.crl_pem);
+  return parsed.ok() && parsed->size() == 1 &&
+         pki::CrlThisUpdate((*parsed)[0].get()) <= intermediate->revoked_at;
+}
+
 absl::StatusOr<CrlSet> Revocation::GetCrls(const Caller& caller) {
   AuditedCall call = audit_->Begin(caller, "GetCrls", caller.name, "");
   absl::StatusOr<ClusterRecord> own = authorizer_->AuthorizeAgent(caller);
@@ -96,7 +108,9 @@ absl::StatusOr<CrlSet> Revocation::GetCrls(const Caller& caller) {
   if (!crls.ok()) return crls.status();
   for (const IntermediateCrlRecord& c : *crls) {
     if (c.cluster == caller.name && c.serial == own->current_serial) continue;
-    set.intermediate_crls_pem += c.crl_pem;
+    absl::StatusOr<bool> shared = SignedBeforeAnyRevocation(c);
+    if (!shared.ok()) return shared.status();
+    if (*shared) set.intermediate_crls_pem += c.crl_pem;
   }
   set.sha256 = pki::Sha256Hex(set.root_crls_pem + set.intermediate_crls_pem);
   return set;

@@ -65,6 +65,11 @@ class Revocation {
   absl::StatusOr<CrlSet> GetCrls(const Caller& caller);
 
  private:
+  // Whether the intermediate CRL `crl` may go to the other clusters: its
+  // intermediate is unrevoked, or it was signed before the revocation (an
+  // Ack of a revoked intermediate is refused, so nothing newer is recorded).
+  absl::StatusOr<bool> SignedBeforeAnyRevocation(const IntermediateCrlRecord& crl);
+
   Store* store_;
   const Clock* clock_;
   const AuditTrail* audit_;

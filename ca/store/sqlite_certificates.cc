@@ -17,7 +17,13 @@ namespace {
 
 constexpr const char* kCertificateColumns =
     "serial, kind, subject_name, subject, not_before, not_after, pem, issued_at, revoked_at, "
-    "issuer_key_id, revocation_reason";
+    "issuer_key_id, revocation_reason, "
+    "(SELECT r.previous_serial FROM identity_renewals r WHERE r.serial = certificates.serial "
+    "AND r.superseded_at IS NULL), "
+    "(SELECT r.serial FROM identity_renewals r WHERE r.previous_serial = certificates.serial "
+    "AND r.superseded_at IS NOT NULL ORDER BY r.superseded_at LIMIT 1), "
+    "(SELECT MIN(r.superseded_at) FROM identity_renewals r WHERE "
+    "r.previous_serial = certificates.serial AND r.superseded_at IS NOT NULL)";
 
 CertificateRecord ReadCertificate(const Statement& st) {
   CertificateRecord c;
@@ -33,6 +39,12 @@ CertificateRecord ReadCertificate(const Statement& st) {
   if (c.revoked) c.revoked_at = FromUnixMillis(st.Int(8));
   c.issuer_key_id = st.Text(9);
   c.revocation_reason = static_cast<int>(st.Int(10));
+  if (!st.IsNull(11)) c.pending_supersede = st.Text(11);
+  c.superseded = !st.IsNull(12);
+  if (c.superseded) {
+    c.superseded_by = st.Text(12);
+    c.superseded_at = FromUnixMillis(st.Int(13));
+  }
   return c;
 }
 
@@ -63,6 +75,12 @@ absl::Status SqliteStore::RecordCertificate(const CertificateRecord& cert,
                                             const AuditEvent& audit) {
   return Mutate(audit, [&]() -> absl::Status {
     if (absl::Status s = InsertCertificate(db_, cert); !s.ok()) return s;
+    if (!cert.renews.empty()) {
+      Statement renewal(db_,
+                        "INSERT INTO identity_renewals (serial, previous_serial) VALUES (?, ?)");
+      renewal.Bind(cert.serial).Bind(cert.renews);
+      if (absl::Status s = renewal.Run(); !s.ok()) return s;
+    }
     if (cert.kind != kKindIntermediate) return absl::OkStatus();
     Statement st(db_,
                  "UPDATE clusters SET current_serial = ?, current_not_after = ? WHERE name = ?");
@@ -82,6 +100,25 @@ absl::StatusOr<CertificateRecord> SqliteStore::GetCertificate(absl::string_view 
   if (rc == SQLITE_DONE) return NoCertificateError(serial);
   if (rc != SQLITE_ROW) return st.Error("reading a certificate");
   return ReadCertificate(st);
+}
+
+absl::Status SqliteStore::SupersedeRenewedIdentity(absl::string_view successor, TimePoint at,
+                                                   const AuditEvent& audit) {
+  return Mutate(audit, [&]() -> absl::Status {
+    Statement st(db_,
+                 "UPDATE identity_renewals SET superseded_at = ? WHERE serial = ? AND "
+                 "superseded_at IS NULL");
+    st.Bind(UnixMillis(at)).Bind(successor);
+    if (absl::Status r = st.Run(); !r.ok()) return r;
+    if (sqlite3_changes(db_) == 1) return absl::OkStatus();
+    Statement exists(db_, "SELECT 1 FROM identity_renewals WHERE serial = ?");
+    exists.Bind(successor);
+    if (exists.Step() == SQLITE_ROW) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("the identity renewed by ", successor, " is already superseded"));
+    }
+    return absl::NotFoundError(absl::StrCat("certificate ", successor, " renews no identity"));
+  });
 }
 
 absl::StatusOr<std::vector<CertificateRecord>> SqliteStore::ListCertificates(

@@ -57,6 +57,11 @@ CREATE TABLE IF NOT EXISTS intermediate_crls (
   next_update INTEGER NOT NULL,
   intermediate_not_after INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS certificates_by_name ON certificates (subject_name, kind, issued_at);
+CREATE TABLE IF NOT EXISTS identity_renewals (
+  serial TEXT PRIMARY KEY,
+  previous_serial TEXT NOT NULL,
+  superseded_at INTEGER);
+CREATE INDEX IF NOT EXISTS identity_renewals_by_previous ON identity_renewals (previous_serial);
 CREATE TABLE IF NOT EXISTS roots (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   key_id TEXT NOT NULL UNIQUE,

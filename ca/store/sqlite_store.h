@@ -64,6 +64,8 @@ class SqliteStore final : public Store {
       ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<CertificateRecord> GetCertificate(absl::string_view serial) override
       ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status SupersedeRenewedIdentity(absl::string_view successor, TimePoint at,
+                                        const AuditEvent& audit) override ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<std::vector<CertificateRecord>> ListCertificates(
       const CertificateFilter& filter) override ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status AddRoot(const RootRecord& root, const AuditEvent& audit,

@@ -63,6 +63,16 @@ struct CertificateRecord {
   bool revoked = false;
   TimePoint revoked_at;
   int revocation_reason = 0;  // RFC 5280 CRLReason code.
+  // A renewed identity: the serial of the identity it renews (recorded with
+  // it). Empty otherwise.
+  std::string renews;
+  // Read only. The identity this one renewed, while it has not yet been
+  // superseded (the renewed identity was never used); empty otherwise.
+  std::string pending_supersede;
+  // Read only. Set once the identity that renewed this one was first used.
+  bool superseded = false;
+  std::string superseded_by;
+  TimePoint superseded_at;
 };
 
 // A CRL the CA signed with one of its roots.
@@ -144,6 +154,12 @@ class Store : public AuditLogReader {
   virtual absl::Status RecordCertificate(const CertificateRecord& cert,
                                          const AuditEvent& audit) = 0;
   virtual absl::StatusOr<CertificateRecord> GetCertificate(absl::string_view serial) = 0;
+  // Marks the identity `successor` renewed (its CertificateRecord::renews)
+  // superseded at `at`, the first time `successor` is used. kAlreadyExists
+  // when that already happened (nothing is recorded then); kNotFound when
+  // `successor` renews nothing.
+  virtual absl::Status SupersedeRenewedIdentity(absl::string_view successor, TimePoint at,
+                                                const AuditEvent& audit) = 0;
   virtual absl::StatusOr<std::vector<CertificateRecord>> ListCertificates(
       const CertificateFilter& filter) = 0;
 

@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -83,6 +85,86 @@ TEST_F(SealedFileKeyStoreTest, WrongKeyFileIsRefusedAndReadsNothing) {
   EXPECT_THAT(
       SealedFileKeyStore::Open(dir_.Sub("keys"), KekSource::PassphraseFile(dir_.Sub("kek"))),
       StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("sealed with a key file")));
+}
+
+TEST_F(SealedFileKeyStoreTest, KekFilesReadableByOthersOwnedByOthersOrLinkedAreRefused) {
+  auto open_with = [&](const std::string& kek) {
+    return SealedFileKeyStore::Open(dir_.Sub("keys"), KekSource::KeyFile(kek));
+  };
+  std::string kek = dir_.Sub("kek");
+  ASSERT_EQ(::chmod(kek.c_str(), 0640), 0);
+  EXPECT_THAT(open_with(kek),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr(absl::StrCat(kek,
+                                              " has mode 0640, readable or writable by group "
+                                              "or others; run chmod 600 ",
+                                              kek))));
+  std::filesystem::create_directory(dir_.Sub("keys2"));
+  EXPECT_THAT(SealedFileKeyStore::Create(dir_.Sub("keys2"), KekSource::PassphraseFile(kek)),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("cannot read the keystore passphrase file")));
+  ASSERT_EQ(::chmod(kek.c_str(), 0600), 0);
+  ASSERT_EQ(::chown(kek.c_str(), 65534, 65534), 0);
+  EXPECT_THAT(open_with(kek),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr(absl::StrCat(kek, " is owned by uid 65534, not by uid ",
+                                              ::geteuid(), " that this process runs as; run chown ",
+                                              ::geteuid(), " ", kek))));
+  ASSERT_EQ(::chown(kek.c_str(), ::geteuid(), ::getegid()), 0);
+  // A link anywhere else is refused, even to a good file.
+  ASSERT_EQ(::symlink(kek.c_str(), dir_.Sub("linked-kek").c_str()), 0);
+  EXPECT_THAT(open_with(dir_.Sub("linked-kek")),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr(absl::StrCat(dir_.Sub("linked-kek"), " is a symbolic link"))));
+  ASSERT_THAT(open_with(kek), IsOk());
+}
+
+TEST_F(SealedFileKeyStoreTest, AKekFromAKubernetesSecretVolumeIsRead) {
+  // The kubelet's layout: mount/kek -> ..data/kek, ..data -> ..<time>/, the
+  // file 0440 root:<fsGroup> (fsGroup is one of the process's groups).
+  std::string mount = dir_.Sub("mount");
+  std::filesystem::create_directories(mount + "/..2026_01_01_00_00_00.1");
+  std::string file = mount + "/..2026_01_01_00_00_00.1/kek";
+  WriteBytes(file, std::string(32, '\x42'));
+  ASSERT_EQ(::symlink("..2026_01_01_00_00_00.1", (mount + "/..data").c_str()), 0);
+  ASSERT_EQ(::symlink("..data/kek", (mount + "/kek").c_str()), 0);
+  ASSERT_EQ(::chown(file.c_str(), 0, ::getegid()), 0);
+  ASSERT_EQ(::chmod(file.c_str(), 0440), 0);
+  ASSERT_OK_AND_ASSIGN(auto reopened, SealedFileKeyStore::Open(dir_.Sub("keys"),
+                                                               KekSource::KeyFile(mount + "/kek")));
+  EXPECT_TRUE(reopened->Contains("root"));
+  // Readable by others, or writable, it is refused there too.
+  for (mode_t mode : {0444, 0640}) {
+    ASSERT_EQ(::chmod(file.c_str(), mode), 0);
+    EXPECT_THAT(SealedFileKeyStore::Open(dir_.Sub("keys"), KekSource::KeyFile(mount + "/kek")),
+                StatusIs(absl::StatusCode::kFailedPrecondition,
+                         HasSubstr("readable or writable by group or others")))
+        << mode;
+  }
+  // The file behind ..data may not itself be a link.
+  ASSERT_EQ(::chmod(file.c_str(), 0400), 0);
+  std::string elsewhere = dir_.Sub("elsewhere");
+  WriteBytes(elsewhere, std::string(32, '\x42'));
+  ASSERT_EQ(::unlink(file.c_str()), 0);
+  ASSERT_EQ(::symlink(elsewhere.c_str(), file.c_str()), 0);
+  EXPECT_THAT(SealedFileKeyStore::Open(dir_.Sub("keys"), KekSource::KeyFile(mount + "/kek")),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("is a symbolic link")));
+}
+
+TEST_F(SealedFileKeyStoreTest, ALinkedOrForeignKeyFileIsRefused) {
+  std::string path = store_->PathFor("root");
+  std::string moved = dir_.Sub("root.key.elsewhere");
+  ASSERT_EQ(::rename(path.c_str(), moved.c_str()), 0);
+  ASSERT_EQ(::symlink(moved.c_str(), path.c_str()), 0);
+  EXPECT_THAT(store_->GetSecret("root"),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr(absl::StrCat(path, " is a symbolic link"))));
+  ASSERT_EQ(::unlink(path.c_str()), 0);
+  ASSERT_EQ(::rename(moved.c_str(), path.c_str()), 0);
+  ASSERT_THAT(store_->GetSecret("root"), IsOk());
+  ASSERT_EQ(::chown(path.c_str(), 65534, 65534), 0);
+  EXPECT_THAT(store_->GetSecret("root"),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("is owned by uid 65534")));
 }
 
 TEST_F(SealedFileKeyStoreTest, EveryFlippedBitIsDetected) {

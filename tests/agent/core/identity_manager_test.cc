@@ -8,6 +8,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <memory>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "pki/certificate.h"
 #include "pki/csr.h"
@@ -125,8 +128,11 @@ class FakeCaConnection : public CaConnection {
                                                       std::chrono::seconds) override {
     return absl::UnimplementedError("not used");
   }
+  // The first call made with a renewed identity.
   absl::StatusOr<TrustBundleInfo> GetTrustBundle() override {
-    return absl::UnimplementedError("not used");
+    ++bundle_calls;
+    if (!bundle_error.ok()) return bundle_error;
+    return TrustBundleInfo{};
   }
   absl::StatusOr<CrlSetInfo> GetCrls() override { return absl::UnimplementedError("not used"); }
   absl::Status Ack(const std::string&, const std::string&, const std::string&,
@@ -140,6 +146,8 @@ class FakeCaConnection : public CaConnection {
 
   Answer answer = Answer::kGood;
   int calls = 0;
+  absl::Status bundle_error;
+  int bundle_calls = 0;
 
  private:
   FakeControlCa* ca_;
@@ -208,11 +216,26 @@ class IdentityManagerTest : public ::testing::Test {
     return id.ok() ? *std::move(id) : client::Identity{};
   }
 
+  // Renews over connection_; the renewed identity's first call goes to a
+  // new FakeCaConnection that answers with renewed_call_error, and sees
+  // what the store held at that moment.
+  absl::StatusOr<client::Identity> Renew(const client::Identity& current) {
+    return manager_.Renew(current, &connection_, [this](const client::Identity& id) {
+      connected_with_.push_back(id.certificate_pem);
+      stored_when_connected_.push_back(store_.stored ? store_.stored->certificate_pem : "");
+      auto c = std::make_unique<FakeCaConnection>(&ca_, &other_ca_, &clock_);
+      c->bundle_error = renewed_call_error_;
+      return c;
+    });
+  }
+
   FakeClock clock_;
   FakeControlCa ca_;
   FakeControlCa other_ca_;  // Not the control CA this agent trusts.
   FakeEnroller enroller_;
   FakeCaConnection connection_;
+  absl::Status renewed_call_error_;
+  std::vector<std::string> connected_with_, stored_when_connected_;
   InMemoryIdentityStore store_;
   IdentityManager manager_;
   int token_reads_ = 0;
@@ -301,7 +324,7 @@ TEST_F(IdentityManagerTest, RenewalIsDueTwoThirdsIntoTheIdentitysLife) {
 TEST_F(IdentityManagerTest, RenewalUsesANewKeyAndSavesIt) {
   client::Identity id = Enrolled();
   clock_.Advance(std::chrono::hours(2));
-  ASSERT_OK_AND_ASSIGN(client::Identity renewed, manager_.Renew(id, &connection_));
+  ASSERT_OK_AND_ASSIGN(client::Identity renewed, Renew(id));
   EXPECT_EQ(connection_.calls, 1);
   EXPECT_EQ(renewed.identity, kIdentity);
   EXPECT_EQ(renewed.control_ca_pem, id.control_ca_pem);
@@ -314,12 +337,53 @@ TEST_F(IdentityManagerTest, RenewalUsesANewKeyAndSavesIt) {
   EXPECT_EQ(store_.saves, 2);
 }
 
+TEST_F(IdentityManagerTest, TheRenewedIdentityIsSavedOnlyAfterItHasWorkedOnce) {
+  client::Identity id = Enrolled();
+  clock_.Advance(std::chrono::hours(2));
+  ASSERT_OK_AND_ASSIGN(client::Identity renewed, Renew(id));
+  // One connection with the renewed identity, made while the store still
+  // held the current one.
+  ASSERT_EQ(connected_with_.size(), 1u);
+  EXPECT_EQ(connected_with_[0], renewed.certificate_pem);
+  EXPECT_EQ(stored_when_connected_[0], id.certificate_pem);
+  EXPECT_EQ(store_.stored->certificate_pem, renewed.certificate_pem);
+}
+
+TEST_F(IdentityManagerTest, ARenewedIdentityThatFailsItsFirstCallIsNotStored) {
+  client::Identity id = Enrolled();
+  clock_.Advance(std::chrono::hours(2));
+  renewed_call_error_ = absl::UnauthenticatedError("client certificate 1a2b is not known");
+  EXPECT_THAT(Renew(id),
+              StatusIs(absl::StatusCode::kUnauthenticated,
+                       HasSubstr("the renewed identity was not stored: a first call with it "
+                                 "failed, so the current identity stays in use: client "
+                                 "certificate 1a2b is not known")));
+  EXPECT_EQ(connection_.calls, 1);
+  EXPECT_EQ(connected_with_.size(), 1u);
+  EXPECT_EQ(store_.saves, 1);
+  EXPECT_EQ(store_.stored->certificate_pem, id.certificate_pem);
+  EXPECT_TRUE(store_.stored->key_pem.Equals(id.key_pem));
+}
+
+TEST_F(IdentityManagerTest, RenewalChecksTheHeldControlCaAgainstThePin) {
+  client::Identity id = Enrolled();
+  clock_.Advance(std::chrono::hours(2));
+  client::Identity tampered = InMemoryIdentityStore::Copy(id);
+  tampered.control_ca_pem = other_ca_.pem();
+  connection_.answer = Answer::kOtherCa;
+  EXPECT_THAT(Renew(tampered), StatusIs(absl::StatusCode::kDataLoss,
+                                        HasSubstr("the control CA has pin " + other_ca_.pin() +
+                                                  ", not " + ca_.pin())));
+  EXPECT_EQ(connection_.calls, 0);
+  EXPECT_TRUE(connected_with_.empty());
+  EXPECT_EQ(store_.stored->certificate_pem, id.certificate_pem);
+}
+
 TEST_F(IdentityManagerTest, AFailedRenewalKeepsTheStoredIdentity) {
   client::Identity id = Enrolled();
   clock_.Advance(std::chrono::hours(2));
   connection_.answer = Answer::kRefuse;
-  EXPECT_THAT(manager_.Renew(id, &connection_),
-              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("unreachable")));
+  EXPECT_THAT(Renew(id), StatusIs(absl::StatusCode::kUnavailable, HasSubstr("unreachable")));
   EXPECT_EQ(store_.saves, 1);
   EXPECT_EQ(store_.stored->certificate_pem, id.certificate_pem);
   EXPECT_TRUE(store_.stored->key_pem.Equals(id.key_pem));
@@ -334,9 +398,10 @@ TEST_F(IdentityManagerTest, ARenewedCertificateIsCheckedBeforeItIsSaved) {
        }) {
     SCOPED_TRACE(why);
     connection_.answer = answer;
-    EXPECT_THAT(manager_.Renew(id, &connection_),
+    EXPECT_THAT(Renew(id),
                 StatusIs(absl::StatusCode::kDataLoss,
                          HasSubstr("the CA's identity certificate was not stored: " + why)));
+    EXPECT_TRUE(connected_with_.empty());  // Never used.
     EXPECT_EQ(store_.saves, 1);
     EXPECT_EQ(store_.stored->certificate_pem, id.certificate_pem);
   }
@@ -376,7 +441,7 @@ TEST_F(IdentityManagerTest, AStoreFailureIsReported) {
   store_.save_error = absl::OkStatus();
   client::Identity id = Enrolled();
   store_.save_error = absl::UnavailableError("the API server is away");
-  EXPECT_THAT(manager_.Renew(id, &connection_),
+  EXPECT_THAT(Renew(id),
               StatusIs(absl::StatusCode::kUnavailable, HasSubstr("the API server is away")));
   EXPECT_EQ(store_.stored->certificate_pem, id.certificate_pem);
 }

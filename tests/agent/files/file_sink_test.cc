@@ -3,7 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 
 #include "base/files.h"
@@ -56,6 +58,40 @@ TEST(FileSinkTest, WritesTheWholeSetAndSwitchesAtomically) {
     if (name.rfind("..", 0) == 0 && name != "..data" && e.is_directory()) ++data_dirs;
   }
   EXPECT_EQ(data_dirs, 1);
+}
+
+TEST(FileSinkTest, ThePreviousKeyIsOverwrittenWithZerosBeforeItIsRemoved) {
+  testing::TempDir dir;
+  FileSink sink(dir.Sub("cacerts"));
+  CaCerts first = Certs("1");
+  first.ca_key_pem = SecretBytes::CopyOf(absl::string_view("-----BEGIN PRIVATE KEY-----old"));
+  ASSERT_THAT(sink.Write(first, ""), IsOk());
+  ASSERT_OK_AND_ASSIGN(auto installed, sink.Read());
+  // A second name for the old key file keeps its blocks reachable after the
+  // sink unlinks it.
+  std::string held = dir.Sub("held-old-key");
+  ASSERT_EQ(::link(dir.Sub("cacerts/" + installed->version + "/ca-key.pem").c_str(), held.c_str()),
+            0);
+  ASSERT_EQ(*ReadFile(held), "-----BEGIN PRIVATE KEY-----old");
+
+  ASSERT_THAT(sink.Write(Certs("2"), installed->version), IsOk());
+  EXPECT_FALSE(std::filesystem::exists(dir.Sub("cacerts/" + installed->version)));
+  ASSERT_OK_AND_ASSIGN(std::string left, ReadFile(held));
+  EXPECT_EQ(left, std::string(std::strlen("-----BEGIN PRIVATE KEY-----old"), '\0'));
+  ASSERT_OK_AND_ASSIGN(auto second, sink.Read());
+  EXPECT_EQ(second->files.ca_key_pem.UnsafeSecretString(), "key-2");
+}
+
+TEST(OverwriteAndRemoveFileTest, RefusesLinksAndReportsMissingFiles) {
+  testing::TempDir dir;
+  ASSERT_THAT(WriteFileAtomically(dir.Sub("key"), "secret", 0600), IsOk());
+  ASSERT_EQ(::symlink(dir.Sub("key").c_str(), dir.Sub("link").c_str()), 0);
+  EXPECT_THAT(
+      OverwriteAndRemoveFile(dir.Sub("link")),
+      StatusIs(absl::StatusCode::kFailedPrecondition, ::testing::HasSubstr("symbolic link")));
+  EXPECT_EQ(*ReadFile(dir.Sub("key")), "secret");
+  EXPECT_THAT(OverwriteAndRemoveFile(dir.Sub("missing")),
+              StatusIs(absl::StatusCode::kNotFound, ::testing::_));
 }
 
 TEST(FileSinkTest, FilesWrittenByOthersAreNotManaged) {

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "ca/core/authority.h"
 #include "pki/csr.h"
 #include "pki/key.h"
@@ -75,6 +76,37 @@ TEST_F(EnrollmentTest, RefusesIdentityCsrsWithExtensions) {
               StatusIs(kInvalid, HasSubstr("CSR requests extensions (subjectAltName)")));
   // The refused attempt did not burn the token.
   EXPECT_THAT(ca_->authority()->Enroll(token.token, FreshCsr()), IsOk());
+}
+
+TEST_F(EnrollmentTest, ARenewedIdentitySupersedesThePreviousOnceItIsUsed) {
+  Authority* authority = ca_->authority();
+  absl::StatusOr<IssuedIdentity> renewed = authority->RenewIdentity(agent1_, FreshCsr());
+  ASSERT_THAT(renewed.status(), IsOk());
+  Caller renewed_caller = testing::CallerOf(renewed->certificate_pem);
+  // Until the renewed identity has worked, the agent may go on with the old.
+  EXPECT_THAT(authority->GetTrustBundle(agent1_).status(), IsOk());
+
+  EXPECT_THAT(authority->GetTrustBundle(renewed_caller).status(), IsOk());
+  EXPECT_EQ(LastAudit().event.action, "SupersedeIdentity");
+  EXPECT_EQ(LastAudit().event.serial, agent1_.serial);
+  uint64_t head = ca_->store()->Head().sequence;
+  auto superseded = StatusIs(
+      kUnauthenticated,
+      HasSubstr(absl::StrCat("client certificate ", agent1_.serial, " was superseded at ")));
+  EXPECT_THAT(authority->GetTrustBundle(agent1_).status(), superseded);
+  EXPECT_THAT(authority->GetTrustBundle(agent1_).status(),
+              StatusIs(kUnauthenticated,
+                       HasSubstr(absl::StrCat("by the renewed identity ", renewed_caller.serial))));
+  EXPECT_THAT(authority->RenewIdentity(agent1_, FreshCsr()).status(), superseded);
+  EXPECT_GT(ca_->store()->Head().sequence, head);  // The refusals are audited.
+  // Supersession happens once; the renewed identity goes on working.
+  EXPECT_THAT(authority->GetTrustBundle(renewed_caller).status(), IsOk());
+  EXPECT_NE(LastAudit().event.action, "SupersedeIdentity");
+  absl::StatusOr<CertificateRecord> old = ca_->store()->GetCertificate(agent1_.serial);
+  ASSERT_THAT(old.status(), IsOk());
+  EXPECT_TRUE(old->superseded);
+  EXPECT_EQ(old->superseded_by, renewed_caller.serial);
+  EXPECT_FALSE(old->revoked);
 }
 
 TEST_F(EnrollmentTest, ConcurrentEnrollWithOneTokenSucceedsOnce) {

@@ -1,6 +1,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "ca/core/authority.h"
 #include "ca/server/public_http.h"
 #include "net/http_server.h"
@@ -18,6 +19,7 @@ using ::meshtrust::testing::IsOk;
 using ::meshtrust::testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class CaRevocationTest : public ::testing::Test {
  protected:
@@ -161,6 +163,58 @@ TEST_F(CaRevocationTest, AckedIntermediateCrlMustBeSignedByThatIntermediate) {
       ca_->authority()->Ack(agent_, "cluster1", a.serial, a.bundle.sha256,
                             pki::CrlPem(forged.get())),
       StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not a CRL signed by intermediate")));
+}
+
+TEST_F(CaRevocationTest, ARevokedIntermediateIsNotAcknowledgedAndItsLaterCrlsAreNotShared) {
+  ca_->AddCluster("cluster2");
+  Caller agent2 = ca_->LocalAgent("cluster2");
+  auto key = *pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
+  IssuedIntermediate a = *ca_->authority()->SignIntermediate(
+      agent_, "cluster1", *pki::BuildCsrDer(key.get(), ""), std::chrono::seconds(0));
+  auto cert = *pki::ParseCertificatePem(a.certificate_pem);
+  auto crl_signed_now = [&] {
+    pki::CrlTemplate c;
+    c.this_update = clock_.Now();
+    c.next_update = clock_.Now() + std::chrono::hours(24);
+    return pki::CrlPem(pki::IssueCrl(c, cert.get(), key.get())->get());
+  };
+  std::string before = crl_signed_now();
+  ASSERT_THAT(ca_->authority()->Ack(agent_, "cluster1", a.serial, a.bundle.sha256, before), IsOk());
+  ASSERT_THAT(ca_->authority()->Revoke(ca_->LocalOperator(), "", a.serial, "keyCompromise"),
+              IsOk());
+  clock_.Advance(std::chrono::seconds(60));
+  std::string after = crl_signed_now();
+  ASSERT_NE(after, before);
+
+  uint64_t head = ca_->store()->Head().sequence;
+  EXPECT_THAT(ca_->authority()->Ack(agent_, "cluster1", a.serial, a.bundle.sha256, after),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr(absl::StrCat("intermediate ", a.serial, " was revoked at "))));
+  EXPECT_THAT(ca_->authority()->Ack(agent_, "cluster1", a.serial, a.bundle.sha256, after),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("it cannot be acknowledged and no CRL it signed is shared")));
+  // Only the refusals were recorded.
+  auto records = ca_->store()->ReadAudit(head, 10);
+  ASSERT_THAT(records, IsOk());
+  ASSERT_EQ(records->size(), 2u);
+  for (const AuditRecord& r : *records) EXPECT_THAT(r.event.result, HasSubstr("refused"));
+  ASSERT_OK_AND_ASSIGN(ClusterRecord cluster, ca_->store()->GetCluster("cluster1"));
+  EXPECT_EQ(cluster.intermediate_crl_pem, before);
+
+  // The CRL acknowledged before the revocation still reaches the other
+  // clusters (verifiers report "revoked", not "no CRL"); one the revoked key
+  // signed later, recorded by a CA that accepted it, does not.
+  ASSERT_OK_AND_ASSIGN(CrlSet set, ca_->authority()->GetCrls(agent2));
+  EXPECT_THAT(set.intermediate_crls_pem, HasSubstr(before));
+  AuditEvent injected{clock_.Now(), "test", "Ack", "cluster1", "", "ok", a.serial};
+  IntermediateCrlRecord later{"cluster1", a.serial, after, clock_.Now() + std::chrono::hours(24),
+                              a.not_after};
+  ASSERT_THAT(
+      ca_->store()->RecordAck("cluster1", a.serial, a.bundle.sha256, later, clock_.Now(), injected),
+      IsOk());
+  ASSERT_OK_AND_ASSIGN(set, ca_->authority()->GetCrls(agent2));
+  EXPECT_THAT(set.intermediate_crls_pem, Not(HasSubstr(after)));
+  EXPECT_THAT(set.intermediate_crls_pem, Not(HasSubstr(before)));
 }
 
 TEST_F(CaRevocationTest, RotateIntermediateRefusesADisabledCluster) {

@@ -3,9 +3,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 
+#include "absl/strings/str_cat.h"
 #include "base/files.h"
 #include "pki/certificate.h"
 #include "pki/csr.h"
@@ -54,6 +56,23 @@ class StateDirTest : public ::testing::Test {
   TempDir dir_;
   InitOptions options_;
 };
+
+TEST_F(StateDirTest, ALinkedOrForeignStateDirectoryIsRefused) {
+  ASSERT_THAT(InitializeStateDir(options_, SystemClock::Get()), IsOk());
+  std::string link = dir_.Sub("state-link");
+  ASSERT_EQ(::symlink(options_.state_dir.c_str(), link.c_str()), 0);
+  EXPECT_THAT(OpenStateDir(link, options_.kek),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr(absl::StrCat(link, " is a symbolic link"))));
+  std::string keys = options_.state_dir + "/keys";
+  ASSERT_EQ(::chown(keys.c_str(), 65534, 65534), 0);
+  EXPECT_THAT(
+      OpenStateDir(options_.state_dir, options_.kek),
+      StatusIs(absl::StatusCode::kFailedPrecondition,
+               HasSubstr(absl::StrCat(keys, " is owned by uid 65534, not by uid ", ::geteuid()))));
+  ASSERT_EQ(::chown(keys.c_str(), ::geteuid(), ::getegid()), 0);
+  EXPECT_THAT(OpenStateDir(options_.state_dir, options_.kek).status(), IsOk());
+}
 
 TEST_F(StateDirTest, InitCreatesPrivateStateAndRefusesToOverwrite) {
   ASSERT_OK_AND_ASSIGN(InitResult result, InitializeStateDir(options_, SystemClock::Get()));
