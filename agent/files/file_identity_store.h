@@ -5,6 +5,7 @@
 #include "absl/strings/string_view.h"
 #include "agent/core/identity_store.h"
 #include "base/secret_bytes.h"
+#include "ca/audit/audit_checkpoint.h"
 
 namespace meshtrust::agent {
 
@@ -21,6 +22,9 @@ class FileIdentityStore final : public IdentityStore {
   absl::StatusOr<std::optional<client::Identity>> Load() override;
   absl::Status Save(const client::Identity& identity) override;
   std::string Describe() const override { return "directory " + dir_; }
+  // In audit-checkpoint.json beside identity.json.
+  absl::StatusOr<std::optional<ca::AuditCheckpoint>> LoadCheckpoint() override;
+  absl::Status SaveCheckpoint(const ca::AuditCheckpoint& checkpoint) override;
 
  private:
   std::string dir_;

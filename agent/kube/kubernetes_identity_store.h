@@ -4,6 +4,7 @@
 
 #include "agent/core/identity_store.h"
 #include "agent/kube/kube_secrets.h"
+#include "ca/audit/audit_checkpoint.h"
 
 namespace meshtrust::agent {
 
@@ -14,11 +15,15 @@ class KubernetesIdentityStore final : public IdentityStore {
   absl::StatusOr<std::optional<client::Identity>> Load() override;
   absl::Status Save(const client::Identity& identity) override;
   std::string Describe() const override { return "Secret " + ns_ + "/" + name_; }
+  // In the same Secret, key audit-checkpoint.
+  absl::StatusOr<std::optional<ca::AuditCheckpoint>> LoadCheckpoint() override;
+  absl::Status SaveCheckpoint(const ca::AuditCheckpoint& checkpoint) override;
 
  private:
   KubeSecrets secrets_;
   std::string ns_, name_;
-  std::string version_;  // resourceVersion seen by Load.
+  std::string version_;          // resourceVersion seen by Load.
+  std::string checkpoint_json_;  // The audit-checkpoint key as last read or written.
 };
 
 }  // namespace meshtrust::agent
