@@ -808,8 +808,15 @@ int main(int argc, char** argv) {
         KeepCheckpoint(g, *id, meshtrust::client::CheckpointFrom(resp), "VerifyAudit");
     if (saved.has_value()) {
       AdminAuditReader reader(&g, stub.get());
+      // The CA's signed head bounds the walk: every page read is recorded,
+      // so a shortened log would regrow under it.
+      std::optional<uint64_t> log_end;
+      std::optional<meshtrust::ca::AuditCheckpoint> head = meshtrust::client::CheckpointFrom(resp);
+      if (head.has_value() && meshtrust::ca::VerifyAuditCheckpoint(id->audit_public_key, *head)) {
+        log_end = head->sequence;
+      }
       absl::Status held =
-          meshtrust::ca::CheckLogHoldsCheckpoint(&reader, id->audit_public_key, *saved);
+          meshtrust::ca::CheckLogHoldsCheckpoint(&reader, id->audit_public_key, *saved, log_end);
       if (!held.ok() && !absl::IsDataLoss(held)) return Fail(held);
       if (g.structured()) {
         std::fputs(g.Render({{"ok", resp.ok() && held.ok()},

@@ -46,8 +46,10 @@ absl::Status Rewritten(const std::string& hash, const AuditCheckpoint& checkpoin
 }  // namespace
 
 absl::Status CheckLogHoldsCheckpoint(AuditLogReader* store, const std::string& public_key,
-                                     const AuditCheckpoint& checkpoint) {
+                                     const AuditCheckpoint& checkpoint,
+                                     std::optional<uint64_t> log_end) {
   if (absl::Status s = CheckCheckpointSignature(public_key, checkpoint); !s.ok()) return s;
+  if (log_end.has_value() && *log_end < checkpoint.sequence) return Truncated(*log_end, checkpoint);
   AuditVerifier verifier(public_key);
   while (verifier.head().sequence < checkpoint.sequence) {
     uint64_t wanted = checkpoint.sequence - verifier.head().sequence;

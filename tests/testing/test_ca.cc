@@ -48,6 +48,8 @@ std::unique_ptr<TestCa> TestCa::Create(TestCaOptions options) {
   auto result = ca::InitializeStateDir(init, *clock);
   Die(result.status(), "init");
   t->init_ = *result;
+  t->authority_options_ = options.authority;
+  t->serve_ = options.serve;
   auto opened = ca::OpenCa(t->state_dir_, init.kek, clock, options.authority);
   Die(opened.status(), "open CA");
   t->state_ = std::move(opened->state);
@@ -57,6 +59,19 @@ std::unique_ptr<TestCa> TestCa::Create(TestCaOptions options) {
 }
 
 TestCa::~TestCa() { StopServer(); }
+
+absl::Status TestCa::Reopen() {
+  StopServer();
+  authority_.reset();
+  state_ = ca::CaState();
+  auto opened =
+      ca::OpenCa(state_dir_, keystore::KekSource::KeyFile(kek_file_), clock_, authority_options_);
+  if (!opened.ok()) return opened.status();
+  state_ = std::move(opened->state);
+  authority_ = std::move(opened->authority);
+  if (serve_) RestartServer();
+  return absl::OkStatus();
+}
 
 void TestCa::RestartServer() {
   ca::ServerOptions server;
