@@ -2,7 +2,6 @@
 // shortened behind it, installs nothing from that answer, and counts it.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 
 #include "agent/core/agent_metrics.h"
 #include "base/files.h"
@@ -16,17 +15,6 @@ namespace {
 
 using ::meshtrust::testing::StatusIs;
 using ::testing::HasSubstr;
-
-void Sql(const std::string& db_path, const std::string& stmt) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(db_path.c_str(), &db), SQLITE_OK);
-  char* err = nullptr;
-  int rc = sqlite3_exec(db, stmt.c_str(), nullptr, nullptr, &err);
-  std::string msg = err ? err : "";
-  sqlite3_free(err);
-  sqlite3_close(db);
-  ASSERT_EQ(rc, SQLITE_OK) << msg;
-}
 
 TEST(AgentAuditCheckpointTest, TruncatedLogIsRefusedAndNothingInstalled) {
   auto ca = testing::TestCa::Create();
@@ -48,7 +36,7 @@ TEST(AgentAuditCheckpointTest, TruncatedLogIsRefusedAndNothingInstalled) {
   // The log is cut back by SQL, and the file the CA would refuse to start
   // on is rewritten too (the attacker controls the state directory).
   ca->StopServer();
-  Sql(ca->state_dir() + "/ca.db", "DELETE FROM audit WHERE seq > 3");
+  ASSERT_TRUE(ca->ExecSql("DELETE FROM audit WHERE seq > 3").ok());
   ca->state().published_checkpoint.reset();  // Writes it one last time.
   std::remove((ca->state_dir() + "/" + ca::kPublishedCheckpointFile).c_str());
   ASSERT_TRUE(ca->Reopen().ok());

@@ -2,7 +2,6 @@
 // record after the log is edited, truncated in the middle or reordered.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 
 #include "base/files.h"
 #include "ca/audit/audit_checkpoint.h"
@@ -26,16 +25,7 @@ class AuditCliTest : public ::testing::Test {
     ca_->LocalAgent("cluster1");
     ASSERT_GE(ca_->store()->Head().sequence, 8u);
   }
-  void Sql(const std::string& stmt) {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open((ca_->state_dir() + "/ca.db").c_str(), &db), SQLITE_OK);
-    char* err = nullptr;
-    int rc = sqlite3_exec(db, stmt.c_str(), nullptr, nullptr, &err);
-    std::string msg = err ? err : "";
-    sqlite3_free(err);
-    sqlite3_close(db);
-    ASSERT_EQ(rc, SQLITE_OK) << msg;
-  }
+  void Sql(const std::string& stmt) { ASSERT_TRUE(ca_->ExecSql(stmt).ok()); }
   testing::CommandResult Verify() {
     return RunCommand(std::string(MESHTRUST_CA_BINARY) + " audit verify --state-dir " +
                       ca_->state_dir());

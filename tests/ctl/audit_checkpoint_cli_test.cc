@@ -3,7 +3,6 @@
 // log still holds a saved one.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -59,12 +58,7 @@ class AuditCheckpointCliTest : public ::testing::Test {
   void TruncateAndRestart(int keep) {
     ca_->StopServer();
     ca_->state().published_checkpoint.reset();
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open((ca_->state_dir() + "/ca.db").c_str(), &db), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(db, absl::StrCat("DELETE FROM audit WHERE seq > ", keep).c_str(),
-                           nullptr, nullptr, nullptr),
-              SQLITE_OK);
-    sqlite3_close(db);
+    ASSERT_TRUE(ca_->ExecSql(absl::StrCat("DELETE FROM audit WHERE seq > ", keep)).ok());
     std::remove((ca_->state_dir() + "/" + ca::kPublishedCheckpointFile).c_str());
     ASSERT_TRUE(ca_->Reopen().ok());
   }

@@ -1,6 +1,7 @@
 #include "tests/testing/test_ca.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include "absl/strings/str_cat.h"
 #include "base/files.h"
@@ -59,6 +60,21 @@ std::unique_ptr<TestCa> TestCa::Create(TestCaOptions options) {
 }
 
 TestCa::~TestCa() { StopServer(); }
+
+absl::Status TestCa::ExecSql(const std::string& statements) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open((state_dir_ + "/ca.db").c_str(), &db) != SQLITE_OK) {
+    sqlite3_close(db);
+    return absl::InternalError("cannot open " + state_dir_ + "/ca.db");
+  }
+  char* err = nullptr;
+  int rc = sqlite3_exec(db, statements.c_str(), nullptr, nullptr, &err);
+  std::string message = err != nullptr ? err : "";
+  sqlite3_free(err);
+  sqlite3_close(db);
+  if (rc != SQLITE_OK) return absl::InternalError(absl::StrCat(statements, ": ", message));
+  return absl::OkStatus();
+}
 
 absl::Status TestCa::Reopen() {
   StopServer();

@@ -61,6 +61,9 @@ class TestCa {
   // a starting one (serving again when it served). An error leaves the CA
   // closed: the start-up refused.
   absl::Status Reopen();
+  // Runs `statements` on the real SQLite file (ca.db) through a connection
+  // of its own, as someone with the state directory could.
+  absl::Status ExecSql(const std::string& statements);
 
  private:
   TestCa() = default;

@@ -4,7 +4,6 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 
 #include "absl/strings/str_split.h"
 #include "base/files.h"
@@ -31,16 +30,7 @@ class PublishedCheckpointTest : public ::testing::Test {
     ASSERT_GE(published_.sequence, 6u);
     ASSERT_TRUE(ca_->Reopen().ok());
   }
-  void Sql(const std::string& stmt) {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open((ca_->state_dir() + "/ca.db").c_str(), &db), SQLITE_OK);
-    char* err = nullptr;
-    int rc = sqlite3_exec(db, stmt.c_str(), nullptr, nullptr, &err);
-    std::string msg = err ? err : "";
-    sqlite3_free(err);
-    sqlite3_close(db);
-    ASSERT_EQ(rc, SQLITE_OK) << msg;
-  }
+  void Sql(const std::string& stmt) { ASSERT_TRUE(ca_->ExecSql(stmt).ok()); }
   std::string CheckpointFile() const { return ca_->state_dir() + "/" + kPublishedCheckpointFile; }
   std::unique_ptr<testing::TestCa> ca_;
   AuditCheckpoint published_;
