@@ -188,18 +188,22 @@ class AdminAuditReader final : public ca::AuditLogReader {
   v1::Admin::Stub* stub_;
 };
 
-absl::StatusOr<std::unique_ptr<v1::Admin::Stub>> AdminStub(Globals& g) {
-  absl::StatusOr<client::Identity> id = LoadIdentity(g);
-  if (!id.ok()) return id.status();
-  return v1::Admin::NewStub(client::CreateChannel(g.ca_address, id->control_ca_pem, &*id));
+std::unique_ptr<v1::Admin::Stub> StubFor(const Globals& g, const client::Identity& id) {
+  return v1::Admin::NewStub(client::CreateChannel(g.ca_address, id.control_ca_pem, &id));
+}
+
+// One call on `stub` with the per-call deadline.
+template <typename Call>
+absl::Status CallOn(const Globals& g, v1::Admin::Stub* stub, Call call) {
+  auto context = client::NewContext(g.timeout());
+  return client::FromGrpcStatus(call(stub, context.get()));
 }
 
 template <typename Call>
 absl::Status Invoke(Globals& g, Call call) {
-  absl::StatusOr<std::unique_ptr<v1::Admin::Stub>> stub = AdminStub(g);
-  if (!stub.ok()) return stub.status();
-  auto context = client::NewContext(g.timeout());
-  return client::FromGrpcStatus(call(stub->get(), context.get()));
+  absl::StatusOr<client::Identity> id = LoadIdentity(g);
+  if (!id.ok()) return id.status();
+  return CallOn(g, StubFor(g, *id).get(), call);
 }
 
 nlohmann::json ClusterJson(const v1::Cluster& c) {
@@ -760,12 +764,10 @@ int main(int argc, char** argv) {
   if (audit_checkpoint->parsed()) {
     absl::StatusOr<meshtrust::client::Identity> id = LoadIdentity(g);
     if (!id.ok()) return Fail(id.status());
-    auto stub =
-        Admin::NewStub(meshtrust::client::CreateChannel(g.ca_address, id->control_ca_pem, &*id));
     v1::AuditCheckpoint resp;
-    auto context = meshtrust::client::NewContext(g.timeout());
-    status = meshtrust::client::FromGrpcStatus(
-        stub->GetAuditCheckpoint(context.get(), v1::GetAuditCheckpointRequest(), &resp));
+    status = CallOn(g, StubFor(g, *id).get(), [&](Admin::Stub* s, grpc::ClientContext* c) {
+      return s->GetAuditCheckpoint(c, v1::GetAuditCheckpointRequest(), &resp);
+    });
     if (!status.ok()) return Fail(status);
     meshtrust::ca::AuditCheckpoint checkpoint{resp.sequence(), resp.head_hash(), resp.signature()};
     if (absl::Status s = KeepCheckpoint(g, *id, checkpoint, "GetAuditCheckpoint"); !s.ok()) {
@@ -796,12 +798,11 @@ int main(int argc, char** argv) {
       }
       saved = *std::move(parsed);
     }
-    auto stub =
-        Admin::NewStub(meshtrust::client::CreateChannel(g.ca_address, id->control_ca_pem, &*id));
+    std::unique_ptr<Admin::Stub> stub = StubFor(g, *id);
     v1::VerifyAuditResponse resp;
-    auto context = meshtrust::client::NewContext(g.timeout());
-    status = meshtrust::client::FromGrpcStatus(
-        stub->VerifyAudit(context.get(), v1::VerifyAuditRequest(), &resp));
+    status = CallOn(g, stub.get(), [&](Admin::Stub* s, grpc::ClientContext* c) {
+      return s->VerifyAudit(c, v1::VerifyAuditRequest(), &resp);
+    });
     if (!status.ok()) return Fail(status);
     // Reported after the verdicts below, which it does not change.
     absl::Status kept =
