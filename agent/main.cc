@@ -93,9 +93,9 @@ absl::StatusOr<std::string> ReadJoinToken(const Flags& f) {
 }
 
 std::unique_ptr<CaConnection> Connect(const Flags& f, const client::Identity& identity,
-                                      std::chrono::seconds timeout) {
+                                      std::chrono::seconds timeout, AuditCheckpointGuard* guard) {
   return std::make_unique<GrpcCaConnection>(
-      client::CreateChannel(f.ca_address, identity.control_ca_pem, &identity), timeout);
+      client::CreateChannel(f.ca_address, identity.control_ca_pem, &identity), timeout, guard);
 }
 
 // Everything an agent needs, wired from the flags.
@@ -108,11 +108,14 @@ struct Agent {
   std::unique_ptr<Enroller> enroller;
   std::unique_ptr<IdentityManager> identities;
   client::Identity identity;
+  std::unique_ptr<AuditCheckpointGuard> audit_guard;
   std::unique_ptr<CaConnection> ca;
   std::unique_ptr<Installer> installer;
 };
 
-absl::StatusOr<Agent> Setup(const Flags& f, std::string* stage) {
+// `checkpoints` counts what every round's audit checkpoint guard saw.
+absl::StatusOr<Agent> Setup(const Flags& f, AuditCheckpointCounters* checkpoints,
+                            std::string* stage) {
   std::chrono::seconds timeout(f.timeout_seconds);
   *stage = "bad --key-algorithm";
   absl::StatusOr<pki::KeyAlgorithm> alg = pki::ParseKeyAlgorithm(f.key_algorithm);
@@ -167,15 +170,21 @@ absl::StatusOr<Agent> Setup(const Flags& f, std::string* stage) {
       a.identities->LoadOrEnroll([&f] { return ReadJoinToken(f); });
   if (!identity.ok()) return identity.status();
   a.identity = *std::move(identity);
-  a.ca = Connect(f, a.identity, timeout);
+  *stage = "audit checkpoint";
+  absl::StatusOr<std::unique_ptr<AuditCheckpointGuard>> guard = AuditCheckpointGuard::Create(
+      a.identity_store.get(), a.identity.audit_public_key, checkpoints);
+  if (!guard.ok()) return guard.status();
+  a.audit_guard = *std::move(guard);
+  a.ca = Connect(f, a.identity, timeout, a.audit_guard.get());
 
   if (a.identities->RenewalDue(a.identity)) {
-    absl::StatusOr<client::Identity> renewed = a.identities->Renew(
-        a.identity, a.ca.get(),
-        [&f, timeout](const client::Identity& id) { return Connect(f, id, timeout); });
+    absl::StatusOr<client::Identity> renewed =
+        a.identities->Renew(a.identity, a.ca.get(), [&f, timeout, &a](const client::Identity& id) {
+          return Connect(f, id, timeout, a.audit_guard.get());
+        });
     if (renewed.ok()) {
       a.identity = *std::move(renewed);
-      a.ca = Connect(f, a.identity, timeout);
+      a.ca = Connect(f, a.identity, timeout, a.audit_guard.get());
       spdlog::info("renewed the agent identity (valid until {})",
                    Rfc3339(IdentityManager::NotAfter(a.identity)));
     } else {
@@ -206,7 +215,8 @@ absl::Status RestartIstiodIfAsked(const Flags& f, Agent& a) {
 
 int RunOnce(const Flags& f) {
   std::string stage;
-  absl::StatusOr<Agent> a = Setup(f, &stage);
+  AuditCheckpointCounters checkpoints;
+  absl::StatusOr<Agent> a = Setup(f, &checkpoints, &stage);
   if (!a.ok()) return Fail(stage, a.status());
   absl::StatusOr<InstallResult> result = a->installer->EnsureInstalled(f.rekey);
   if (!result.ok())
@@ -289,8 +299,10 @@ int RunForever(const Flags& f) {
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
   RunState state;
   auto snapshot = [&state] { return state.Snapshot(); };
+  AuditCheckpointCounters checkpoints;
   MetricsRegistry registry;
   RegisterAgentMetrics(&registry, f.cluster, snapshot);
+  RegisterAuditCheckpointMetrics(&registry, &checkpoints);
   std::unique_ptr<HttpServer> ops;
   if (!f.metrics_listen.empty()) {
     absl::StatusOr<std::unique_ptr<HttpServer>> started =
@@ -316,7 +328,7 @@ int RunForever(const Flags& f) {
   int rc = 0;
   for (bool first = true; !state.stopping(); first = false) {
     std::string stage;
-    absl::StatusOr<Agent> a = Setup(f, &stage);
+    absl::StatusOr<Agent> a = Setup(f, &checkpoints, &stage);
     if (!a.ok()) {
       if (first) {
         rc = Fail(stage, a.status());

@@ -3,7 +3,7 @@
 //   meshtrust-ca init   --state-dir DIR (--kek-file F | --passphrase-file F) [...]
 //   meshtrust-ca serve  --state-dir DIR (--kek-file F | --passphrase-file F) [--listen ADDR]
 //   meshtrust-ca admin-token --state-dir DIR ... --name NAME [--role operator|auditor]
-//   meshtrust-ca audit verify --state-dir DIR [--public-key FILE]
+//   meshtrust-ca audit verify --state-dir DIR [--public-key FILE] [--checkpoint FILE]
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -23,6 +23,7 @@
 #include "base/logging.h"
 #include "base/metrics.h"
 #include "base/yaml_config.h"
+#include "ca/audit/audit_checkpoint.h"
 #include "ca/audit/audit_verify.h"
 #include "ca/core/authority.h"
 #include "ca/server/ca_metrics.h"
@@ -154,6 +155,7 @@ struct ServeFlags {
   std::string crl_validity = "168h";
   std::string identity_ttl = "24h";
   std::string metrics_listen;
+  std::string checkpoint_log;
 };
 
 int RunServe(const std::string& state_dir, const KekFlags& kek, const ServeFlags& flags) {
@@ -179,6 +181,11 @@ int RunServe(const std::string& state_dir, const KekFlags& kek, const ServeFlags
   if (!ca.ok()) return Fail(ca.status());
   CaState* state = &ca->state;
   Authority* authority = ca->authority.get();
+  if (!flags.checkpoint_log.empty()) {
+    if (absl::Status s = state->published_checkpoint->ExportTo(flags.checkpoint_log); !s.ok()) {
+      return Fail(s);
+    }
+  }
 
   MetricsRegistry registry;
   CaMetrics metrics(&registry, authority, state->store.get(), &SystemClock::Get());
@@ -268,12 +275,27 @@ int RunAdminToken(const std::string& state_dir, const KekFlags& kek, const std::
   return 0;
 }
 
-int RunAuditVerify(const std::string& state_dir, std::string public_key_path) {
+int RunAuditVerify(const std::string& state_dir, std::string public_key_path,
+                   const std::string& checkpoint_path) {
   if (public_key_path.empty()) public_key_path = state_dir + "/audit-public-key";
   absl::StatusOr<std::string> key = ReadAuditPublicKey(public_key_path);
   if (!key.ok()) return Fail(key.status());
   absl::StatusOr<std::unique_ptr<SqliteStore>> store = OpenStoreReadOnly(state_dir);
   if (!store.ok()) return Fail(store.status());
+  if (!checkpoint_path.empty()) {
+    absl::StatusOr<std::string> text = ReadFile(checkpoint_path, 4096);
+    if (!text.ok()) return Fail(text.status());
+    absl::StatusOr<AuditCheckpoint> checkpoint = ParseCheckpointJson(*text, checkpoint_path);
+    if (!checkpoint.ok()) return Fail(checkpoint.status());
+    if (absl::Status s = CheckLogHoldsCheckpoint(store->get(), *key, *checkpoint); !s.ok()) {
+      std::printf("audit log does NOT hold checkpoint %llu: %s\n",
+                  static_cast<unsigned long long>(checkpoint->sequence),
+                  std::string(s.message()).c_str());
+      return 1;
+    }
+    std::printf("audit log holds checkpoint %llu (%s)\n",
+                static_cast<unsigned long long>(checkpoint->sequence), checkpoint_path.c_str());
+  }
   absl::StatusOr<AuditVerification> result = VerifyStoredAudit(store->get(), *key);
   if (!result.ok()) return Fail(result.status());
   if (!result->ok) {
@@ -368,6 +390,10 @@ int main(int argc, char** argv) {
                    "Lifetime of agent and admin identity certificates; agents renew them at two "
                    "thirds")
       ->capture_default_str();
+  serve_cmd->add_option("--checkpoint-log", serve.checkpoint_log,
+                        "Append each newest audit checkpoint (JSON lines, at most one a second) "
+                        "to this file, for a log pipeline that ships it where the CA cannot "
+                        "rewrite it");
   serve_cmd
       ->add_option("--crl-validity", serve.crl_validity,
                    "Lifetime of each root CRL (nextUpdate - thisUpdate); re-signed at half of it")
@@ -393,6 +419,10 @@ int main(int argc, char** argv) {
   verify_cmd->add_option("--public-key", public_key,
                          "Audit public key file (hex); default <state-dir>/audit-public-key. Pin "
                          "a copy kept elsewhere to detect a replaced key");
+  std::string verify_checkpoint;
+  verify_cmd->add_option("--checkpoint", verify_checkpoint,
+                         "A saved audit checkpoint (JSON); also prove the log still holds the "
+                         "history it commits to");
 
   CLI11_PARSE(app, argc, argv);
   if (absl::Status s = meshtrust::ConfigureLogging("meshtrust-ca", log_format, log_level);
@@ -406,6 +436,6 @@ int main(int argc, char** argv) {
   if (admin_cmd->parsed()) {
     return RunAdminToken(state_dir, admin_kek, admin_name, admin_role, admin_ttl_minutes);
   }
-  if (verify_cmd->parsed()) return RunAuditVerify(state_dir, public_key);
+  if (verify_cmd->parsed()) return RunAuditVerify(state_dir, public_key, verify_checkpoint);
   return 2;
 }

@@ -3,6 +3,7 @@
 #include <sodium.h>
 
 #include "absl/strings/str_cat.h"
+#include "ca/audit/audit_checkpoint.h"
 #include "meshtrust/v1/meshtrust.grpc.pb.h"
 #include "net/pinned_ca.h"
 #include "pki/certificate.h"
@@ -78,7 +79,23 @@ absl::StatusOr<EnrolledCertificate> EnrollCsr(const std::string& address, const 
   if (response.control_ca_pem() != control_pem) {
     return absl::DataLossError("the CA returned a control CA other than the pinned one");
   }
-  return EnrolledCertificate{response.identity(), response.certificate_pem(), control_pem};
+  EnrolledCertificate out{response.identity(), response.certificate_pem(), control_pem,
+                          response.audit_public_key(), CheckpointFrom(response)};
+  if (!out.audit_public_key.empty()) {
+    if (out.audit_public_key.size() != 32) {
+      return absl::DataLossError(absl::StrCat("the CA returned an audit public key of ",
+                                              out.audit_public_key.size(),
+                                              " bytes, not an Ed25519 key of 32"));
+    }
+    if (!out.checkpoint.has_value()) {
+      return absl::DataLossError("the CA's enrollment answer carries no audit checkpoint");
+    }
+    if (absl::Status s = ca::CheckCheckpointSignature(out.audit_public_key, *out.checkpoint);
+        !s.ok()) {
+      return absl::DataLossError(absl::StrCat("enrollment refused: ", s.message()));
+    }
+  }
+  return out;
 }
 
 absl::StatusOr<Identity> Enroll(const std::string& address, const std::string& pin,
@@ -100,7 +117,7 @@ absl::StatusOr<Identity> Enroll(const std::string& address, const std::string& p
   absl::StatusOr<SecretBytes> key_pem = pki::PrivateKeyToPkcs8Pem(key->get());
   if (!key_pem.ok()) return key_pem.status();
   return Identity{enrolled->identity, enrolled->certificate_pem, *std::move(key_pem),
-                  enrolled->control_ca_pem};
+                  enrolled->control_ca_pem, enrolled->audit_public_key};
 }
 
 }  // namespace meshtrust::client

@@ -8,10 +8,12 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "base/secret_bytes.h"
+#include "ca/audit/audit_chain.h"
 #include "client/identity.h"
 #include "pki/key.h"
 
@@ -41,6 +43,10 @@ struct EnrolledCertificate {
   std::string identity;  // spiffe://meshtrust/...
   std::string certificate_pem;
   std::string control_ca_pem;  // The pinned control CA.
+  // Delivered over the pinned channel; empty from a CA that predates it.
+  std::string audit_public_key;
+  // The enrollment answer's checkpoint, verified under audit_public_key.
+  std::optional<ca::AuditCheckpoint> checkpoint;
 };
 
 // Bootstraps trust with `pin` and exchanges `token` and `csr_der` for an
@@ -52,6 +58,14 @@ absl::StatusOr<EnrolledCertificate> EnrollCsr(
     const std::string& expected_identity = "");
 
 absl::Status FromGrpcStatus(const grpc::Status& status);
+
+// A checkpoint from the wire; nullopt when the answer carried none.
+template <typename Proto>
+std::optional<ca::AuditCheckpoint> CheckpointFrom(const Proto& answer) {
+  if (!answer.has_checkpoint()) return std::nullopt;
+  return ca::AuditCheckpoint{answer.checkpoint().sequence(), answer.checkpoint().head_hash(),
+                             answer.checkpoint().signature()};
+}
 
 // A ClientContext with a deadline, for one call. It carries `request_id` (a
 // fresh one when empty) as x-request-id metadata, which the CA writes into

@@ -11,6 +11,9 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "base/files.h"
+#include "base/hex.h"
+#include "ca/audit/audit_checkpoint.h"
+#include "ca/audit/audit_verify.h"
 #include "client/ca_client.h"
 #include "ctl/mesh_status.h"
 #include "ctl/output.h"
@@ -64,6 +67,11 @@ std::string FormatTime(const google::protobuf::Timestamp& t) {
   return buf;
 }
 
+// Beside the credentials: the CA's audit public key (hex), pinned at login,
+// and the highest audit checkpoint seen (JSON).
+constexpr char kAuditKeyFile[] = "audit-public-key";
+constexpr char kCheckpointFile[] = "audit-checkpoint.json";
+
 // The operator's stored credentials, written by `login`.
 absl::StatusOr<client::Identity> LoadIdentity(Globals& g) {
   client::Identity id;
@@ -86,21 +94,116 @@ absl::StatusOr<client::Identity> LoadIdentity(Globals& g) {
   id.control_ca_pem = *std::move(ca);
   id.certificate_pem = *std::move(cert);
   id.key_pem = *std::move(key);
+  // Credentials saved before the CA delivered its audit key have none.
+  if (PathExists(g.Path(kAuditKeyFile))) {
+    absl::StatusOr<std::string> hex = ReadFile(g.Path(kAuditKeyFile), 1024);
+    if (!hex.ok()) return hex.status();
+    absl::StatusOr<std::string> audit_key = HexDecode(absl::StripAsciiWhitespace(*hex));
+    if (!audit_key.ok() || audit_key->size() != 32) {
+      return absl::DataLossError(absl::StrCat(g.Path(kAuditKeyFile),
+                                              " is not a 32-byte key in hex; run `meshtrustctl "
+                                              "login` again"));
+    }
+    id.audit_public_key = *std::move(audit_key);
+  }
   return id;
 }
 
-absl::StatusOr<std::unique_ptr<v1::Admin::Stub>> AdminStub(Globals& g) {
-  absl::StatusOr<client::Identity> id = LoadIdentity(g);
-  if (!id.ok()) return id.status();
-  return v1::Admin::NewStub(client::CreateChannel(g.ca_address, id->control_ca_pem, &*id));
+// Checks `checkpoint`, from the CA's answer to `call`, against the pinned
+// audit key and the highest one kept in the config directory, and keeps it
+// when higher. Credentials without the key verify nothing and say so.
+absl::Status KeepCheckpoint(const Globals& g, const client::Identity& id,
+                            const std::optional<ca::AuditCheckpoint>& checkpoint,
+                            absl::string_view call) {
+  if (id.audit_public_key.empty()) {
+    std::fprintf(stderr,
+                 "meshtrustctl: audit checkpoints are NOT verified: the credentials in %s predate "
+                 "the CA's audit public key; run `meshtrustctl login` again to verify them\n",
+                 g.config_dir.c_str());
+    return absl::OkStatus();
+  }
+  if (!checkpoint.has_value()) {
+    return absl::DataLossError(
+        absl::StrCat("refusing the CA's answer to ", call, ": it carries no audit checkpoint"));
+  }
+  std::optional<ca::AuditCheckpoint> kept;
+  std::string path = g.Path(kCheckpointFile);
+  if (PathExists(path)) {
+    absl::StatusOr<std::string> text = ReadFile(path, 4096);
+    if (!text.ok()) return text.status();
+    absl::StatusOr<ca::AuditCheckpoint> parsed = ca::ParseCheckpointJson(*text, path);
+    if (!parsed.ok()) return parsed.status();
+    kept = *std::move(parsed);
+  }
+  absl::StatusOr<ca::CheckpointLedger> ledger =
+      ca::CheckpointLedger::Create(id.audit_public_key, std::move(kept));
+  if (!ledger.ok()) {
+    return absl::Status(ledger.status().code(),
+                        absl::StrCat(path, ": ", ledger.status().message()));
+  }
+  absl::StatusOr<bool> raised = ledger->Accept(*checkpoint);
+  if (!raised.ok()) {
+    return absl::Status(raised.status().code(), absl::StrCat("refusing the CA's answer to ", call,
+                                                             ": ", raised.status().message()));
+  }
+  if (!*raised) return absl::OkStatus();
+  return WriteFileAtomically(path, ca::CheckpointJson(*checkpoint) + "\n", 0644);
+}
+
+// The audit log read through the Admin API, for verifying it here with the
+// pinned key rather than trusting the CA's own verdict.
+class AdminAuditReader final : public ca::AuditLogReader {
+ public:
+  AdminAuditReader(Globals* g, v1::Admin::Stub* stub) : g_(g), stub_(stub) {}
+  absl::StatusOr<std::vector<ca::AuditRecord>> ReadAudit(uint64_t after_sequence,
+                                                         int limit) override {
+    v1::ListAuditRequest req;
+    req.set_after_sequence(after_sequence);
+    req.set_limit(limit);
+    v1::ListAuditResponse resp;
+    auto context = client::NewContext(g_->timeout());
+    absl::Status s = client::FromGrpcStatus(stub_->ListAudit(context.get(), req, &resp));
+    if (!s.ok()) return s;
+    std::vector<ca::AuditRecord> out;
+    for (const v1::AuditRecord& r : resp.records()) {
+      ca::AuditRecord record;
+      record.sequence = r.sequence();
+      record.event.time = TimePoint(std::chrono::duration_cast<TimePoint::duration>(
+          std::chrono::seconds(r.time().seconds()) + std::chrono::nanoseconds(r.time().nanos())));
+      record.event.caller = r.caller();
+      record.event.action = r.action();
+      record.event.target = r.target();
+      record.event.request_sha256 = r.request_sha256();
+      record.event.result = r.result();
+      record.event.serial = r.serial();
+      record.hash = r.hash();
+      record.signature = r.signature();
+      out.push_back(std::move(record));
+    }
+    return out;
+  }
+
+ private:
+  Globals* g_;
+  v1::Admin::Stub* stub_;
+};
+
+std::unique_ptr<v1::Admin::Stub> StubFor(const Globals& g, const client::Identity& id) {
+  return v1::Admin::NewStub(client::CreateChannel(g.ca_address, id.control_ca_pem, &id));
+}
+
+// One call on `stub` with the per-call deadline.
+template <typename Call>
+absl::Status CallOn(const Globals& g, v1::Admin::Stub* stub, Call call) {
+  auto context = client::NewContext(g.timeout());
+  return client::FromGrpcStatus(call(stub, context.get()));
 }
 
 template <typename Call>
 absl::Status Invoke(Globals& g, Call call) {
-  absl::StatusOr<std::unique_ptr<v1::Admin::Stub>> stub = AdminStub(g);
-  if (!stub.ok()) return stub.status();
-  auto context = client::NewContext(g.timeout());
-  return client::FromGrpcStatus(call(stub->get(), context.get()));
+  absl::StatusOr<client::Identity> id = LoadIdentity(g);
+  if (!id.ok()) return id.status();
+  return CallOn(g, StubFor(g, *id).get(), call);
 }
 
 nlohmann::json ClusterJson(const v1::Cluster& c) {
@@ -294,6 +397,28 @@ int Login(Globals& g, const std::string& pin, const std::string& token,
       return Fail(s);
     }
   }
+  if (id->audit_public_key.empty()) {
+    std::fprintf(stderr,
+                 "meshtrustctl: the CA delivered no audit public key; audit checkpoints will not "
+                 "be verified\n");
+  } else {
+    if (absl::Status s = WriteFileAtomically(g.Path(kAuditKeyFile),
+                                             HexEncode(id->audit_public_key) + "\n", 0644);
+        !s.ok()) {
+      return Fail(s);
+    }
+    // A checkpoint kept from another CA's log means nothing for this one.
+    absl::StatusOr<std::string> kept = ReadFile(g.Path(kCheckpointFile), 4096);
+    if (kept.ok()) {
+      absl::StatusOr<ca::AuditCheckpoint> parsed =
+          ca::ParseCheckpointJson(*kept, g.Path(kCheckpointFile));
+      if (!parsed.ok() || !ca::VerifyAuditCheckpoint(id->audit_public_key, *parsed)) {
+        std::fprintf(stderr, "meshtrustctl: %s is not this CA's; removed\n",
+                     g.Path(kCheckpointFile).c_str());
+        std::remove(g.Path(kCheckpointFile).c_str());
+      }
+    }
+  }
   std::printf("logged in to %s as %s; credentials in %s\n", g.ca_address.c_str(),
               id->identity.c_str(), g.config_dir.c_str());
   return 0;
@@ -426,6 +551,13 @@ int main(int argc, char** argv) {
   audit_list->add_option("--after", after, "Only records after this sequence number");
   audit_list->add_option("--limit", limit, "At most this many")->capture_default_str();
   CLI::App* audit_verify = audit->add_subcommand("verify", "Verify the hash chain and signatures");
+  std::string checkpoint_file;
+  audit_verify->add_option(
+      "--checkpoint", checkpoint_file,
+      "A saved audit checkpoint (JSON, e.g. from `meshtrustctl audit checkpoint`): also prove, "
+      "with the audit key pinned at login, that the log still holds the history it commits to");
+  CLI::App* audit_checkpoint = audit->add_subcommand(
+      "checkpoint", "Print the CA's current signed audit checkpoint as one line of JSON");
 
   CLI11_PARSE(app, argc, argv);
 
@@ -629,12 +761,86 @@ int main(int argc, char** argv) {
     }
     return 0;
   }
+  if (audit_checkpoint->parsed()) {
+    absl::StatusOr<meshtrust::client::Identity> id = LoadIdentity(g);
+    if (!id.ok()) return Fail(id.status());
+    v1::AuditCheckpoint resp;
+    status = CallOn(g, StubFor(g, *id).get(), [&](Admin::Stub* s, grpc::ClientContext* c) {
+      return s->GetAuditCheckpoint(c, v1::GetAuditCheckpointRequest(), &resp);
+    });
+    if (!status.ok()) return Fail(status);
+    meshtrust::ca::AuditCheckpoint checkpoint{resp.sequence(), resp.head_hash(), resp.signature()};
+    if (absl::Status s = KeepCheckpoint(g, *id, checkpoint, "GetAuditCheckpoint"); !s.ok()) {
+      return Fail(s);
+    }
+    std::printf("%s\n", meshtrust::ca::CheckpointJson(checkpoint).c_str());
+    return 0;
+  }
   if (audit_verify->parsed()) {
+    absl::StatusOr<meshtrust::client::Identity> id = LoadIdentity(g);
+    if (!id.ok()) return Fail(id.status());
+    // The file is read and checked before anything is asked of the CA.
+    std::optional<meshtrust::ca::AuditCheckpoint> saved;
+    if (!checkpoint_file.empty()) {
+      if (id->audit_public_key.empty()) {
+        return Fail(absl::FailedPreconditionError(
+            absl::StrCat("--checkpoint needs the CA's audit public key, which the credentials in ",
+                         g.config_dir, " predate; run `meshtrustctl login` again")));
+      }
+      absl::StatusOr<std::string> text = meshtrust::ReadFile(checkpoint_file, 4096);
+      if (!text.ok()) return Fail(text.status());
+      absl::StatusOr<meshtrust::ca::AuditCheckpoint> parsed =
+          meshtrust::ca::ParseCheckpointJson(*text, checkpoint_file);
+      if (!parsed.ok()) return Fail(parsed.status());
+      if (absl::Status s = meshtrust::ca::CheckCheckpointSignature(id->audit_public_key, *parsed);
+          !s.ok()) {
+        return Fail(absl::Status(s.code(), absl::StrCat(checkpoint_file, ": ", s.message())));
+      }
+      saved = *std::move(parsed);
+    }
+    std::unique_ptr<Admin::Stub> stub = StubFor(g, *id);
     v1::VerifyAuditResponse resp;
-    status = Invoke(g, [&](Admin::Stub* s, grpc::ClientContext* c) {
+    status = CallOn(g, stub.get(), [&](Admin::Stub* s, grpc::ClientContext* c) {
       return s->VerifyAudit(c, v1::VerifyAuditRequest(), &resp);
     });
     if (!status.ok()) return Fail(status);
+    // Reported after the verdicts below, which it does not change.
+    absl::Status kept =
+        KeepCheckpoint(g, *id, meshtrust::client::CheckpointFrom(resp), "VerifyAudit");
+    if (saved.has_value()) {
+      AdminAuditReader reader(&g, stub.get());
+      // The CA's signed head bounds the walk: every page read is recorded,
+      // so a shortened log would regrow under it.
+      std::optional<uint64_t> log_end;
+      std::optional<meshtrust::ca::AuditCheckpoint> head = meshtrust::client::CheckpointFrom(resp);
+      if (head.has_value() && meshtrust::ca::VerifyAuditCheckpoint(id->audit_public_key, *head)) {
+        log_end = head->sequence;
+      }
+      absl::Status held =
+          meshtrust::ca::CheckLogHoldsCheckpoint(&reader, id->audit_public_key, *saved, log_end);
+      if (!held.ok() && !absl::IsDataLoss(held)) return Fail(held);
+      if (g.structured()) {
+        std::fputs(g.Render({{"ok", resp.ok() && held.ok()},
+                             {"records_checked", resp.records_checked()},
+                             {"first_bad_sequence", resp.first_bad_sequence()},
+                             {"problem", resp.problem()},
+                             {"checkpoint_sequence", saved->sequence},
+                             {"checkpoint_held", held.ok()},
+                             {"checkpoint_problem", std::string(held.message())}})
+                       .c_str(),
+                   stdout);
+        return !kept.ok() ? Fail(kept) : resp.ok() && held.ok() ? 0 : 1;
+      }
+      if (held.ok()) {
+        std::printf("audit log holds checkpoint %llu (%s)\n",
+                    static_cast<unsigned long long>(saved->sequence), checkpoint_file.c_str());
+      } else {
+        std::printf("audit log does NOT hold checkpoint %llu: %s\n",
+                    static_cast<unsigned long long>(saved->sequence),
+                    std::string(held.message()).c_str());
+      }
+      if (!held.ok()) resp.set_ok(false);
+    }
     if (g.structured()) {
       std::fputs(g.Render({{"ok", resp.ok()},
                            {"records_checked", resp.records_checked()},
@@ -646,10 +852,13 @@ int main(int argc, char** argv) {
       std::printf("audit log OK: %llu records verified\n",
                   static_cast<unsigned long long>(resp.records_checked()));
     } else {
-      std::printf("audit log BROKEN at record %llu: %s\n",
-                  static_cast<unsigned long long>(resp.first_bad_sequence()),
-                  resp.problem().c_str());
+      if (!resp.problem().empty()) {
+        std::printf("audit log BROKEN at record %llu: %s\n",
+                    static_cast<unsigned long long>(resp.first_bad_sequence()),
+                    resp.problem().c_str());
+      }
     }
+    if (!kept.ok()) return Fail(kept);
     return resp.ok() ? 0 : 1;
   }
   return 2;

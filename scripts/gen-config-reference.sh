@@ -16,7 +16,7 @@ commands=(
   "ctl/meshtrustctl rotate intermediate" "ctl/meshtrustctl root status"
   "ctl/meshtrustctl root rotate begin" "ctl/meshtrustctl root rotate activate"
   "ctl/meshtrustctl root rotate finish" "ctl/meshtrustctl revoke" "ctl/meshtrustctl audit list"
-  "ctl/meshtrustctl audit verify"
+  "ctl/meshtrustctl audit verify" "ctl/meshtrustctl audit checkpoint"
 )
 {
   echo "# Configuration reference"
@@ -54,6 +54,8 @@ commands=(
   echo "  kek-file: /etc/meshtrust/kek/kek"
   echo "  listen: 0.0.0.0:8443"
   echo "  metrics-listen: 0.0.0.0:9090"
+  echo "  # Newest audit checkpoints, one JSON line each, for a log shipper (docs/operations.md)."
+  echo "  checkpoint-log: /var/log/meshtrust/audit-checkpoints.jsonl"
   echo '```'
 
   for c in "${commands[@]}"; do

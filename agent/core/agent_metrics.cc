@@ -45,4 +45,24 @@ void RegisterAgentMetrics(MetricsRegistry* registry, const std::string& cluster,
       one([](const RunnerStatus& s) { return double(s.trust_refusals); }));
 }
 
+void RegisterAuditCheckpointMetrics(MetricsRegistry* registry,
+                                    const AuditCheckpointCounters* counters) {
+  auto one = [](auto value) {
+    return [value] { return std::vector<MetricSample>{{{}, value()}}; };
+  };
+  registry->AddCounterReader(
+      "meshtrust_agent_audit_checkpoint_refusals_total",
+      "CA answers refused because their audit checkpoint did not verify, was behind the kept "
+      "one, or contradicted it (audit log rolled back or rewritten)",
+      one([counters] { return double(counters->refused.load()); }));
+  registry->AddGauge("meshtrust_agent_audit_checkpoint_sequence",
+                     "Sequence of the highest audit checkpoint the agent accepted and keeps",
+                     one([counters] { return double(counters->kept_sequence.load()); }));
+  registry->AddGauge(
+      "meshtrust_agent_audit_checkpoints_verified",
+      "1 when the agent verifies audit checkpoints; 0 when its identity predates the CA's audit "
+      "key (enroll again)",
+      one([counters] { return counters->verifying.load() ? 1.0 : 0.0; }));
+}
+
 }  // namespace meshtrust::agent

@@ -6,6 +6,7 @@
 #include <functional>
 #include <string>
 
+#include "agent/core/audit_checkpoint_guard.h"
 #include "agent/core/runner.h"
 #include "base/metrics.h"
 
@@ -14,6 +15,10 @@ namespace meshtrust::agent {
 // `status` is called on every scrape and must be thread safe.
 void RegisterAgentMetrics(MetricsRegistry* registry, const std::string& cluster,
                           std::function<RunnerStatus()> status);
+
+// The audit checkpoint guards' counters; `counters` must outlive `registry`.
+void RegisterAuditCheckpointMetrics(MetricsRegistry* registry,
+                                    const AuditCheckpointCounters* counters);
 
 }  // namespace meshtrust::agent
 

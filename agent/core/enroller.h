@@ -21,6 +21,9 @@ struct EnrolledIdentity {
   std::string identity;  // spiffe://meshtrust/cluster/<name>
   std::string certificate_pem;
   std::string control_ca_pem;  // The control CA found with the pin.
+  // The audit log's key (32 bytes), delivered over the pinned channel;
+  // empty from a CA that predates it.
+  std::string audit_public_key;
 };
 
 // Implementations are thread-compatible.

@@ -118,7 +118,7 @@ absl::StatusOr<client::Identity> IdentityManager::Enroll(const std::string& toke
   absl::StatusOr<SecretBytes> key_pem = pki::PrivateKeyToPkcs8Pem(request->key.get());
   if (!key_pem.ok()) return key_pem.status();
   client::Identity id{enrolled->identity, enrolled->certificate_pem, *std::move(key_pem),
-                      enrolled->control_ca_pem};
+                      enrolled->control_ca_pem, enrolled->audit_public_key};
   if (absl::Status s = store_->Save(id); !s.ok()) return s;
   spdlog::info("enrolled as {}; identity stored in {}", id.identity, store_->Describe());
   return id;
@@ -157,7 +157,7 @@ absl::StatusOr<client::Identity> IdentityManager::Renew(const client::Identity& 
   absl::StatusOr<SecretBytes> key_pem = pki::PrivateKeyToPkcs8Pem(request->key.get());
   if (!key_pem.ok()) return key_pem.status();
   client::Identity renewed{current.identity, *std::move(certificate_pem), *std::move(key_pem),
-                           current.control_ca_pem};
+                           current.control_ca_pem, current.audit_public_key};
   // The current identity is given up only once the renewed one has worked:
   // the CA supersedes the current one at that first call, not before.
   absl::StatusOr<TrustBundleInfo> first_call = connect(renewed)->GetTrustBundle();

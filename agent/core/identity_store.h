@@ -1,5 +1,6 @@
 // IdentityStore: where the agent keeps its enrollment identity (key,
-// certificate, control CA), so restarts never re-enroll. The identity
+// certificate, control CA, audit public key), so restarts never re-enroll,
+// and the highest audit checkpoint it accepted. The identity
 // lifecycle does not know whether that is a Secret in the agent's own
 // namespace (kube/) or a directory (files/).
 #ifndef MESHTRUST_AGENT_CORE_IDENTITY_STORE_H_
@@ -9,6 +10,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "ca/audit/audit_chain.h"
 #include "client/identity.h"
 
 namespace meshtrust::agent {
@@ -25,6 +27,13 @@ class IdentityStore {
   virtual absl::Status Save(const client::Identity& identity) = 0;
   // "Secret meshtrust-system/meshtrust-agent-identity", "directory /var/lib/...".
   virtual std::string Describe() const = 0;
+
+  // The highest audit checkpoint the agent accepted, kept beside the
+  // identity but apart from it (a Secret key or a file of its own), so
+  // saving one never rewrites the key and saving the identity keeps it.
+  // nullopt when none is stored; an error when one is stored but unreadable.
+  virtual absl::StatusOr<std::optional<ca::AuditCheckpoint>> LoadCheckpoint() = 0;
+  virtual absl::Status SaveCheckpoint(const ca::AuditCheckpoint& checkpoint) = 0;
 };
 
 }  // namespace meshtrust::agent

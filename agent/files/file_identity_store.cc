@@ -5,6 +5,7 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "base/files.h"
+#include "base/hex.h"
 #include "base/json_fields.h"
 #include "nlohmann/json.hpp"
 
@@ -17,6 +18,9 @@ constexpr char kControlCa[] = "ca.crt";
 constexpr char kIdentity[] = "identity";
 constexpr char kIdentityFile[] = "identity.json";
 constexpr char kTrustedRootsFile[] = "trusted-roots.pem";
+// Absent from identities enrolled before the CA delivered it.
+constexpr char kAuditKey[] = "audit-public-key";
+constexpr char kCheckpointFile[] = "audit-checkpoint.json";
 }  // namespace
 
 absl::StatusOr<client::Identity> ParseIdentityFile(absl::string_view text, absl::string_view path) {
@@ -51,6 +55,13 @@ absl::StatusOr<client::Identity> ParseIdentityFile(absl::string_view text, absl:
     return corrupt(absl::StrCat("field \"", kKey, "\" is ", key->type_name(), ", not a string"));
   }
   id.key_pem = SecretBytes::CopyOf(absl::string_view(*key->get_ptr<const std::string*>()));
+  absl::StatusOr<std::string> audit_key_hex = JsonString(j, kAuditKey);
+  if (!audit_key_hex.ok()) return corrupt(audit_key_hex.status().message());
+  absl::StatusOr<std::string> audit_key = HexDecode(*audit_key_hex);
+  if (!audit_key.ok() || (!audit_key->empty() && audit_key->size() != 32)) {
+    return corrupt(absl::StrCat("field \"", kAuditKey, "\" is not a 32-byte key in hex"));
+  }
+  id.audit_public_key = *std::move(audit_key);
   return id;
 }
 
@@ -70,6 +81,7 @@ SecretBytes EncodeIdentityFile(const client::Identity& identity) {
                       {kCert, identity.certificate_pem},
                       {kControlCa, identity.control_ca_pem},
                       {kKey, std::string(identity.key_pem.UnsafeSecretString())}};
+  if (!identity.audit_public_key.empty()) j[kAuditKey] = HexEncode(identity.audit_public_key);
   std::string text = j.dump();
   SecretBytes out = SecretBytes::CopyOf(absl::string_view(text));
   std::string* key = j[kKey].get_ptr<std::string*>();
@@ -102,6 +114,25 @@ absl::Status FileIdentityStore::SaveTrustedRoots(const std::string& roots_pem) {
     if (absl::Status s = MakeDirectory(dir_, 0700); !s.ok()) return s;
   }
   return WriteFileAtomically(dir_ + "/" + kTrustedRootsFile, roots_pem, 0600);
+}
+
+absl::StatusOr<std::optional<ca::AuditCheckpoint>> FileIdentityStore::LoadCheckpoint() {
+  std::string path = dir_ + "/" + kCheckpointFile;
+  if (!PathExists(path)) return std::nullopt;
+  absl::StatusOr<std::string> text = ReadFile(path, 4096);
+  if (!text.ok()) return text.status();
+  absl::StatusOr<ca::AuditCheckpoint> checkpoint = ca::ParseCheckpointJson(*text, path);
+  if (!checkpoint.ok()) {
+    return absl::DataLossError(absl::StrCat(checkpoint.status().message(),
+                                            "; restore it from a backup (deleting it forgets "
+                                            "what this agent has seen)"));
+  }
+  return *std::move(checkpoint);
+}
+
+absl::Status FileIdentityStore::SaveCheckpoint(const ca::AuditCheckpoint& checkpoint) {
+  return WriteFileAtomically(dir_ + "/" + kCheckpointFile, ca::CheckpointJson(checkpoint) + "\n",
+                             0600);
 }
 
 }  // namespace meshtrust::agent

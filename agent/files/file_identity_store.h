@@ -7,6 +7,7 @@
 #include "agent/core/identity_store.h"
 #include "agent/core/root_trust.h"
 #include "base/secret_bytes.h"
+#include "ca/audit/audit_checkpoint.h"
 
 namespace meshtrust::agent {
 
@@ -25,6 +26,9 @@ class FileIdentityStore final : public IdentityStore, public TrustedRootsStore {
   std::string Describe() const override { return "directory " + dir_; }
   absl::StatusOr<std::optional<std::string>> LoadTrustedRoots() override;
   absl::Status SaveTrustedRoots(const std::string& roots_pem) override;
+  // In audit-checkpoint.json beside identity.json.
+  absl::StatusOr<std::optional<ca::AuditCheckpoint>> LoadCheckpoint() override;
+  absl::Status SaveCheckpoint(const ca::AuditCheckpoint& checkpoint) override;
 
  private:
   std::string dir_;

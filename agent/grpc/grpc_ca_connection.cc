@@ -13,8 +13,8 @@ class GrpcCaConnection::Stub {
 };
 
 GrpcCaConnection::GrpcCaConnection(std::shared_ptr<grpc::Channel> channel,
-                                   std::chrono::milliseconds timeout)
-    : stub_(std::make_unique<Stub>(std::move(channel))), timeout_(timeout) {}
+                                   std::chrono::milliseconds timeout, AuditCheckpointGuard* guard)
+    : stub_(std::make_unique<Stub>(std::move(channel))), timeout_(timeout), guard_(guard) {}
 
 GrpcCaConnection::~GrpcCaConnection() = default;
 
@@ -25,6 +25,14 @@ absl::Status Annotate(const grpc::Status& status, absl::string_view call,
   absl::Status s = client::FromGrpcStatus(status);
   return absl::Status(
       s.code(), absl::StrCat("CA refused ", call, " (request ", request_id, "): ", s.message()));
+}
+
+// The guard's verdict on an answer's checkpoint; OK without a guard.
+template <typename Proto>
+absl::Status CheckCheckpoint(AuditCheckpointGuard* guard, const Proto& answer,
+                             absl::string_view call, bool required = true) {
+  if (guard == nullptr) return absl::OkStatus();
+  return guard->Check(client::CheckpointFrom(answer), call, required);
 }
 }  // namespace
 
@@ -40,6 +48,7 @@ absl::StatusOr<SignedIntermediate> GrpcCaConnection::SignIntermediate(const std:
   auto ctx = client::NewContext(timeout_, request_id);
   grpc::Status status = stub_->stub->SignIntermediate(ctx.get(), req, &resp);
   if (!status.ok()) return Annotate(status, "SignIntermediate", request_id);
+  if (absl::Status s = CheckCheckpoint(guard_, resp, "SignIntermediate"); !s.ok()) return s;
   return SignedIntermediate{
       resp.certificate_pem(), resp.chain_pem(), resp.bundle().roots_pem(),
       resp.bundle().sha256(), resp.serial(),    resp.bundle().endorsements_pem()};
@@ -78,7 +87,15 @@ absl::Status GrpcCaConnection::Watch(const std::string& cluster,
   req.set_cluster(cluster);
   std::unique_ptr<grpc::ClientReader<v1::WatchEvent>> reader = stub_->stub->Watch(&context, req);
   v1::WatchEvent event;
+  absl::Status refused;
   while (reader->Read(&event)) {
+    if (event.type() == v1::WatchEvent::CHECKPOINT) {
+      refused = CheckCheckpoint(guard_, event, "Watch");
+      if (!refused.ok()) {
+        context.TryCancel();
+        break;
+      }
+    }
     switch (event.type()) {
       case v1::WatchEvent::BUNDLE_CHANGED:
         on_event(CaEvent::kBundleChanged);
@@ -98,6 +115,7 @@ absl::Status GrpcCaConnection::Watch(const std::string& cluster,
     absl::MutexLock lock(&watch_mu_);
     watch_context_ = nullptr;
   }
+  if (!refused.ok()) return refused;
   if (status.ok()) return absl::UnavailableError("the CA closed the watch stream");
   return Annotate(status, "Watch", request_id);
 }
@@ -121,7 +139,8 @@ absl::Status GrpcCaConnection::Ack(const std::string& cluster, const std::string
   auto ctx = client::NewContext(timeout_, request_id);
   grpc::Status status = stub_->stub->Ack(ctx.get(), req, &resp);
   if (!status.ok()) return Annotate(status, "Ack", request_id);
-  return absl::OkStatus();
+  // A CA that predates checkpoints in AckResponse sends none.
+  return CheckCheckpoint(guard_, resp, "Ack", /*required=*/false);
 }
 
 absl::StatusOr<std::string> GrpcCaConnection::RenewIdentity(const std::string& csr_der) {
@@ -132,6 +151,7 @@ absl::StatusOr<std::string> GrpcCaConnection::RenewIdentity(const std::string& c
   auto ctx = client::NewContext(timeout_, request_id);
   grpc::Status status = stub_->stub->RenewIdentity(ctx.get(), req, &resp);
   if (!status.ok()) return Annotate(status, "RenewIdentity", request_id);
+  if (absl::Status s = CheckCheckpoint(guard_, resp, "RenewIdentity"); !s.ok()) return s;
   return resp.certificate_pem();
 }
 

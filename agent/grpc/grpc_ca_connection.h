@@ -1,6 +1,8 @@
 // CaConnection over gRPC with the agent's mTLS identity: translates calls to
 // protobuf and grpc::Status to absl::Status (with a request id the CA logs),
-// and decides nothing. Thread safety as CaConnection.
+// and decides nothing: every audit checkpoint an answer carries goes to the
+// AuditCheckpointGuard, and an answer it refuses is returned as that error.
+// Thread safety as CaConnection.
 #ifndef MESHTRUST_AGENT_GRPC_GRPC_CA_CONNECTION_H_
 #define MESHTRUST_AGENT_GRPC_GRPC_CA_CONNECTION_H_
 
@@ -8,6 +10,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "agent/core/audit_checkpoint_guard.h"
 #include "agent/core/ca_connection.h"
 #include "client/ca_client.h"
 
@@ -19,7 +22,9 @@ namespace meshtrust::agent {
 
 class GrpcCaConnection final : public CaConnection {
  public:
-  GrpcCaConnection(std::shared_ptr<grpc::Channel> channel, std::chrono::milliseconds timeout);
+  // `guard` (may be null: checkpoints unchecked) must outlive the connection.
+  GrpcCaConnection(std::shared_ptr<grpc::Channel> channel, std::chrono::milliseconds timeout,
+                   AuditCheckpointGuard* guard = nullptr);
   ~GrpcCaConnection() override;
   absl::StatusOr<SignedIntermediate> SignIntermediate(const std::string& cluster,
                                                       const std::string& csr_der,
@@ -39,6 +44,7 @@ class GrpcCaConnection final : public CaConnection {
   class Stub;
   std::unique_ptr<Stub> stub_;
   std::chrono::milliseconds timeout_;
+  AuditCheckpointGuard* guard_;
   absl::Mutex watch_mu_;
   grpc::ClientContext* watch_context_ ABSL_GUARDED_BY(watch_mu_) = nullptr;
   bool watch_cancelled_ ABSL_GUARDED_BY(watch_mu_) = false;

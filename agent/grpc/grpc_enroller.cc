@@ -11,7 +11,8 @@ absl::StatusOr<EnrolledIdentity> GrpcEnroller::Enroll(const std::string& pin,
   absl::StatusOr<client::EnrolledCertificate> enrolled =
       client::EnrollCsr(address_, pin, token, csr_der, timeout_, expected_identity);
   if (!enrolled.ok()) return enrolled.status();
-  return EnrolledIdentity{enrolled->identity, enrolled->certificate_pem, enrolled->control_ca_pem};
+  return EnrolledIdentity{enrolled->identity, enrolled->certificate_pem, enrolled->control_ca_pem,
+                          enrolled->audit_public_key};
 }
 
 }  // namespace meshtrust::agent

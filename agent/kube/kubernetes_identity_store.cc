@@ -1,6 +1,7 @@
 #include "agent/kube/kubernetes_identity_store.h"
 
 #include "absl/strings/str_cat.h"
+#include "base/hex.h"
 
 namespace meshtrust::agent {
 namespace {
@@ -9,6 +10,9 @@ constexpr char kKey[] = "tls.key";
 constexpr char kControlCa[] = "ca.crt";
 constexpr char kIdentity[] = "identity";
 constexpr char kTrustedRoots[] = "trusted-roots.pem";
+// Absent from identities enrolled before the CA delivered it.
+constexpr char kAuditKey[] = "audit-public-key";
+constexpr char kCheckpoint[] = "audit-checkpoint";
 }  // namespace
 
 absl::StatusOr<std::optional<client::Identity>> KubernetesIdentityStore::Load() {
@@ -28,6 +32,18 @@ absl::StatusOr<std::optional<client::Identity>> KubernetesIdentityStore::Load() 
   id.key_pem = std::move(s.data[kKey]);
   id.control_ca_pem = std::string(s.data[kControlCa].UnsafeSecretString());
   id.identity = std::string(s.data[kIdentity].UnsafeSecretString());
+  if (auto it = s.data.find(kAuditKey); it != s.data.end()) {
+    absl::StatusOr<std::string> key = HexDecode(it->second.UnsafeSecretString());
+    if (!key.ok() || key->size() != 32) {
+      return absl::DataLossError(absl::StrCat(Describe(), " key ", kAuditKey,
+                                              " is not a 32-byte key in hex; delete it and "
+                                              "enroll again with a new join token"));
+    }
+    id.audit_public_key = *std::move(key);
+  }
+  if (auto it = s.data.find(kCheckpoint); it != s.data.end()) {
+    checkpoint_json_ = std::string(it->second.UnsafeSecretString());
+  }
   return id;
 }
 
@@ -40,8 +56,12 @@ absl::Status KubernetesIdentityStore::Save(const client::Identity& identity) {
   s.data.emplace(kKey, SecretBytes::CopyOf(identity.key_pem.UnsafeSecretString()));
   s.data.emplace(kControlCa, SecretBytes::CopyOf(identity.control_ca_pem));
   s.data.emplace(kIdentity, SecretBytes::CopyOf(identity.identity));
-  // The Secret's other keys (the trusted roots) are not the identity's to
-  // drop.
+  if (!identity.audit_public_key.empty()) {
+    s.data.emplace(kAuditKey, SecretBytes::CopyOf(HexEncode(identity.audit_public_key)));
+  }
+  // Saving the identity keeps the checkpoint saved beside it, and the
+  // Secret's other keys (the trusted roots) are not the identity's to drop.
+  if (!checkpoint_json_.empty()) s.data.emplace(kCheckpoint, SecretBytes::CopyOf(checkpoint_json_));
   absl::StatusOr<std::optional<KubeSecret>> existing = secrets_.Get(ns_, name_);
   if (!existing.ok()) return existing.status();
   if (existing->has_value()) {
@@ -83,6 +103,42 @@ absl::Status KubernetesIdentityStore::SaveTrustedRoots(const std::string& roots_
     if (reread.ok() && reread->has_value()) version_ = (*reread)->resource_version;
   }
   return status;
+}
+
+absl::StatusOr<std::optional<ca::AuditCheckpoint>> KubernetesIdentityStore::LoadCheckpoint() {
+  absl::StatusOr<std::optional<KubeSecret>> secret = secrets_.Get(ns_, name_);
+  if (!secret.ok()) return secret.status();
+  if (!secret->has_value()) return std::nullopt;
+  auto it = (*secret)->data.find(kCheckpoint);
+  if (it == (*secret)->data.end()) return std::nullopt;
+  checkpoint_json_ = std::string(it->second.UnsafeSecretString());
+  absl::StatusOr<ca::AuditCheckpoint> checkpoint =
+      ca::ParseCheckpointJson(checkpoint_json_, absl::StrCat(Describe(), " key ", kCheckpoint));
+  if (!checkpoint.ok()) {
+    return absl::DataLossError(absl::StrCat(checkpoint.status().message(),
+                                            "; restore it from a backup (deleting the key "
+                                            "forgets what this agent has seen)"));
+  }
+  return *std::move(checkpoint);
+}
+
+absl::Status KubernetesIdentityStore::SaveCheckpoint(const ca::AuditCheckpoint& checkpoint) {
+  // Only this key changes; the identity is written back as it is stored.
+  absl::StatusOr<std::optional<KubeSecret>> secret = secrets_.Get(ns_, name_);
+  if (!secret.ok()) return secret.status();
+  if (!secret->has_value()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(Describe(), " does not exist; the checkpoint is kept beside an identity"));
+  }
+  KubeSecret& s = **secret;
+  std::string json = ca::CheckpointJson(checkpoint);
+  s.data.insert_or_assign(kCheckpoint, SecretBytes::CopyOf(json));
+  absl::Status status = secrets_.Write(ns_, s);
+  if (!status.ok()) return status;
+  checkpoint_json_ = std::move(json);
+  absl::StatusOr<std::optional<KubeSecret>> reread = secrets_.Get(ns_, name_);
+  if (reread.ok() && reread->has_value()) version_ = (*reread)->resource_version;
+  return absl::OkStatus();
 }
 
 }  // namespace meshtrust::agent

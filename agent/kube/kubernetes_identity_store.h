@@ -6,6 +6,7 @@
 #include "agent/core/identity_store.h"
 #include "agent/core/root_trust.h"
 #include "agent/kube/kube_secrets.h"
+#include "ca/audit/audit_checkpoint.h"
 
 namespace meshtrust::agent {
 
@@ -18,11 +19,15 @@ class KubernetesIdentityStore final : public IdentityStore, public TrustedRootsS
   std::string Describe() const override { return "Secret " + ns_ + "/" + name_; }
   absl::StatusOr<std::optional<std::string>> LoadTrustedRoots() override;
   absl::Status SaveTrustedRoots(const std::string& roots_pem) override;
+  // In the same Secret, key audit-checkpoint.
+  absl::StatusOr<std::optional<ca::AuditCheckpoint>> LoadCheckpoint() override;
+  absl::Status SaveCheckpoint(const ca::AuditCheckpoint& checkpoint) override;
 
  private:
   KubeSecrets secrets_;
   std::string ns_, name_;
-  std::string version_;  // resourceVersion seen by Load.
+  std::string version_;          // resourceVersion seen by Load.
+  std::string checkpoint_json_;  // The audit-checkpoint key as last read or written.
 };
 
 }  // namespace meshtrust::agent

@@ -124,10 +124,7 @@ bool AuditVerifier::Next(const AuditRecord& record) {
                              " does not match its hash: its content or an earlier record's was "
                              "changed"));
   }
-  std::string message = absl::StrCat(kSignatureDomain, record.hash);
-  if (record.signature.size() != crypto_sign_BYTES ||
-      crypto_sign_verify_detached(U(record.signature), U(message), message.size(),
-                                  U(public_key_)) != 0) {
+  if (!VerifyAuditRecordSignature(public_key_, record)) {
     return fail(absl::StrCat("record ", record.sequence,
                              " has an invalid signature: it was not written by this CA's audit "
                              "key"));
@@ -136,6 +133,16 @@ bool AuditVerifier::Next(const AuditRecord& record) {
   head_.hash = record.hash;
   ++checked_;
   return true;
+}
+
+bool VerifyAuditRecordSignature(const std::string& public_key, const AuditRecord& record) {
+  if (public_key.size() != crypto_sign_PUBLICKEYBYTES ||
+      record.signature.size() != crypto_sign_BYTES) {
+    return false;
+  }
+  std::string message = absl::StrCat(kSignatureDomain, record.hash);
+  return crypto_sign_verify_detached(U(record.signature), U(message), message.size(),
+                                     U(public_key)) == 0;
 }
 
 bool VerifyAuditCheckpoint(const std::string& public_key, const AuditCheckpoint& checkpoint) {

@@ -105,6 +105,9 @@ class AuditVerifier {
   std::string problem_;
 };
 
+// Whether `record.signature` is the audit key's over `record.hash` (the
+// hash itself is not recomputed).
+bool VerifyAuditRecordSignature(const std::string& public_key, const AuditRecord& record);
 bool VerifyAuditCheckpoint(const std::string& public_key, const AuditCheckpoint& checkpoint);
 
 }  // namespace meshtrust::ca

@@ -3,9 +3,11 @@
 #ifndef MESHTRUST_CA_AUDIT_AUDIT_VERIFY_H_
 #define MESHTRUST_CA_AUDIT_AUDIT_VERIFY_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "ca/audit/audit_chain.h"
 
@@ -33,6 +35,24 @@ class AuditLogReader {
 // signatures with `public_key` (32 bytes, Ed25519).
 absl::StatusOr<AuditVerification> VerifyStoredAudit(AuditLogReader* store,
                                                     const std::string& public_key);
+
+// Proves that the log still holds the history `checkpoint` commits to: the
+// checkpoint is signed by `public_key`, the records up to its sequence verify
+// (sequence, hash chain, signatures) and the chain's hash at that record is
+// the checkpoint's head hash. kDataLoss saying what was rewritten or removed;
+// records after the checkpoint are not read. `log_end`, when known (the
+// sequence of a live CA's head, whose reads are themselves recorded and so
+// would regrow a shortened log while it is read), settles a log shorter
+// than the checkpoint without reading it.
+absl::Status CheckLogHoldsCheckpoint(AuditLogReader* store, const std::string& public_key,
+                                     const AuditCheckpoint& checkpoint,
+                                     std::optional<uint64_t> log_end = std::nullopt);
+
+// The quick form for start-up: the record at the checkpoint's sequence
+// exists, is signed by `public_key` and stores the checkpoint's head hash
+// (one read; the chain before it is not re-hashed). kDataLoss otherwise.
+absl::Status CheckRecordAtCheckpoint(AuditLogReader* store, const std::string& public_key,
+                                     const AuditCheckpoint& checkpoint);
 
 }  // namespace meshtrust::ca
 

@@ -64,7 +64,10 @@ AuditedCall AuditTrail::BeginAs(absl::string_view caller, absl::string_view acti
 AuditCheckpoint AuditTrail::Checkpoint() const {
   AuditHead head = store_->Head();
   absl::StatusOr<AuditCheckpoint> checkpoint = signer_->SignCheckpoint(head);
-  if (checkpoint.ok()) return *std::move(checkpoint);
+  if (checkpoint.ok()) {
+    if (sink_ != nullptr) sink_->Published(*checkpoint);
+    return *std::move(checkpoint);
+  }
   // The records are signed and stored; only this receipt is not. An unsigned
   // checkpoint verifies nowhere, so no one mistakes it for one.
   spdlog::error("cannot sign the audit checkpoint at record {}: {}", head.sequence,

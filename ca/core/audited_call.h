@@ -33,6 +33,7 @@
 #include "absl/strings/string_view.h"
 #include "base/clock.h"
 #include "ca/audit/audit_chain.h"
+#include "ca/audit/audit_checkpoint.h"
 #include "ca/core/identity.h"
 #include "ca/store/store.h"
 
@@ -77,8 +78,10 @@ class AuditedCall {
 class AuditTrail {
  public:
   // `store`, `signer` and `clock` must outlive it.
-  AuditTrail(Store* store, const AuditSigner* signer, const Clock* clock)
-      : store_(store), signer_(signer), clock_(clock) {}
+  // `sink`, when given, is told of every checkpoint handed out.
+  AuditTrail(Store* store, const AuditSigner* signer, const Clock* clock,
+             CheckpointSink* sink = nullptr)
+      : store_(store), signer_(signer), clock_(clock), sink_(sink) {}
 
   AuditedCall Begin(const Caller& caller, absl::string_view action, absl::string_view target,
                     absl::string_view request_digest) const;
@@ -96,6 +99,7 @@ class AuditTrail {
   Store* store_;
   const AuditSigner* signer_;
   const Clock* clock_;
+  CheckpointSink* sink_;
 };
 
 // Hex SHA-256 over length-prefixed parts; the audit's request digest.

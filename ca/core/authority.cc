@@ -18,7 +18,7 @@ absl::StatusOr<std::unique_ptr<Authority>> Authority::Create(Store* store, keyst
 Authority::Authority(Store* store, keystore::KeyStore* keys, const AuditSigner* audit_signer,
                      const Clock* clock, ControlCa control, AuthorityOptions options)
     : options_(std::move(options)),
-      audit_(store, audit_signer, clock),
+      audit_(store, audit_signer, clock, options_.checkpoint_sink),
       trust_(store, keys),
       authorizer_(store, clock, &audit_),
       enrollment_(store, clock, &audit_, &authorizer_, std::move(control), &options_),
@@ -105,6 +105,10 @@ absl::StatusOr<std::vector<AuditRecord>> Authority::ListAudit(const Caller& call
 
 absl::StatusOr<AuditVerification> Authority::VerifyAudit(const Caller& caller) {
   return clusters_.VerifyAudit(caller);
+}
+
+absl::StatusOr<AuditCheckpoint> Authority::GetAuditCheckpoint(const Caller& caller) {
+  return clusters_.GetAuditCheckpoint(caller);
 }
 
 absl::StatusOr<RevokeResult> Authority::Revoke(const Caller& caller, absl::string_view cluster,

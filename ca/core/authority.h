@@ -103,6 +103,10 @@ class Authority {
   absl::StatusOr<std::vector<AuditRecord>> ListAudit(const Caller& caller, uint64_t after_sequence,
                                                      int limit);
   absl::StatusOr<AuditVerification> VerifyAudit(const Caller& caller);
+  absl::StatusOr<AuditCheckpoint> GetAuditCheckpoint(const Caller& caller);
+  // The key that verifies the audit log (32 raw bytes), handed to clients
+  // at enrollment.
+  const std::string& AuditPublicKey() const { return audit_.public_key(); }
   // Revokes every intermediate (and the agent identity) of `cluster` and
   // disables it, or, with an empty `cluster`, the one certificate `serial`;
   // then re-signs the CRLs.

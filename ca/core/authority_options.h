@@ -5,6 +5,7 @@
 #include <chrono>
 #include <string>
 
+#include "ca/audit/audit_checkpoint.h"
 #include "ca/core/enroll_limiter.h"
 
 namespace meshtrust::ca {
@@ -27,6 +28,10 @@ struct AuthorityOptions {
   std::chrono::seconds root_rotation_soak = std::chrono::hours(24);
   // Failed join-token guesses allowed per source address (ca/core/enroll_limiter.h).
   EnrollLimits enroll_limits;
+  // Told of every audit checkpoint handed out (not owned; may be null). The
+  // state directory's PublishedCheckpoint keeps the newest outside the
+  // database.
+  CheckpointSink* checkpoint_sink = nullptr;
 };
 
 }  // namespace meshtrust::ca

@@ -161,4 +161,13 @@ absl::StatusOr<AuditVerification> ClusterAdmin::VerifyAudit(const Caller& caller
   return out;
 }
 
+absl::StatusOr<AuditCheckpoint> ClusterAdmin::GetAuditCheckpoint(const Caller& caller) {
+  AuditedCall call = audit_->Begin(caller, "GetAuditCheckpoint", "", "");
+  if (absl::Status s = authorizer_->AuthorizeAdmin(caller, AdminAccess::kRead); !s.ok()) {
+    return call.Refuse(s);
+  }
+  call.Unrecorded();
+  return audit_->Checkpoint();
+}
+
 }  // namespace meshtrust::ca

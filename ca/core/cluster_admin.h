@@ -55,6 +55,8 @@ class ClusterAdmin {
   absl::StatusOr<std::vector<AuditRecord>> ListAudit(const Caller& caller, uint64_t after_sequence,
                                                      int limit);
   absl::StatusOr<AuditVerification> VerifyAudit(const Caller& caller);
+  // The signed head of the log now; any admin. Not recorded: it is polled.
+  absl::StatusOr<AuditCheckpoint> GetAuditCheckpoint(const Caller& caller);
 
  private:
   Store* store_;

@@ -154,6 +154,7 @@ grpc::Status TrustAuthorityService::Enroll(grpc::ServerContext* context,
   response->set_certificate_pem(issued->certificate_pem);
   response->set_control_ca_pem(issued->control_ca_pem);
   ToProto(issued->checkpoint, response->mutable_checkpoint());
+  response->set_audit_public_key(authority_->AuditPublicKey());
   return grpc::Status::OK;
 }
 
@@ -202,8 +203,11 @@ grpc::Status TrustAuthorityService::GetTrustBundle(grpc::ServerContext* context,
 grpc::Status TrustAuthorityService::Ack(grpc::ServerContext* context, const v1::AckRequest* request,
                                         v1::AckResponse* response) {
   MESHTRUST_CALLER_OR_RETURN(caller, context);
-  return ToGrpcStatus(authority_->Ack(*caller, request->cluster(), request->serial(),
-                                      request->bundle_sha256(), request->intermediate_crl_pem()));
+  absl::Status acked = authority_->Ack(*caller, request->cluster(), request->serial(),
+                                       request->bundle_sha256(), request->intermediate_crl_pem());
+  if (!acked.ok()) return ToGrpcStatus(acked);
+  ToProto(authority_->Checkpoint(), response->mutable_checkpoint());
+  return grpc::Status::OK;
 }
 
 grpc::Status TrustAuthorityService::GetCrls(grpc::ServerContext* context,
@@ -323,6 +327,16 @@ grpc::Status AdminService::VerifyAudit(grpc::ServerContext* context,
   response->set_first_bad_sequence(result->first_bad_sequence);
   response->set_problem(result->problem);
   ToProto(result->checkpoint, response->mutable_checkpoint());
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::GetAuditCheckpoint(grpc::ServerContext* context,
+                                              const v1::GetAuditCheckpointRequest* request,
+                                              v1::AuditCheckpoint* response) {
+  MESHTRUST_CALLER_OR_RETURN(caller, context);
+  absl::StatusOr<AuditCheckpoint> checkpoint = authority_->GetAuditCheckpoint(*caller);
+  if (!checkpoint.ok()) return ToGrpcStatus(checkpoint.status());
+  ToProto(*checkpoint, response);
   return grpc::Status::OK;
 }
 

@@ -74,6 +74,9 @@ class AdminService final : public v1::Admin::Service {
                          v1::ListAuditResponse* response) override;
   grpc::Status VerifyAudit(grpc::ServerContext* context, const v1::VerifyAuditRequest* request,
                            v1::VerifyAuditResponse* response) override;
+  grpc::Status GetAuditCheckpoint(grpc::ServerContext* context,
+                                  const v1::GetAuditCheckpointRequest* request,
+                                  v1::AuditCheckpoint* response) override;
   grpc::Status Revoke(grpc::ServerContext* context, const v1::RevokeRequest* request,
                       v1::RevokeResponse* response) override;
   grpc::Status RootRotation(grpc::ServerContext* context, const v1::RootRotationRequest* request,

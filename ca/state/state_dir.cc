@@ -319,6 +319,10 @@ absl::StatusOr<CaState> OpenStateDir(const std::string& dir, const keystore::Kek
       SqliteStore::Open(Path(dir, "ca.db"), state.audit_signer.get());
   if (!store.ok()) return store.status();
   state.store = *std::move(store);
+  absl::StatusOr<std::unique_ptr<PublishedCheckpoint>> published =
+      PublishedCheckpoint::Open(dir, state.store.get(), state.audit_signer->public_key());
+  if (!published.ok()) return published.status();
+  state.published_checkpoint = *std::move(published);
   absl::StatusOr<std::string> control = ReadFile(Path(dir, "control-ca.pem"), 1 << 20);
   if (!control.ok()) return control.status();
   state.control_ca_pem = *std::move(control);
@@ -341,6 +345,7 @@ absl::StatusOr<OpenedCa> OpenCa(const std::string& dir, const keystore::KekSourc
   opened.state = *std::move(state);
   absl::StatusOr<ControlCa> control = opened.state.LoadControlCa();
   if (!control.ok()) return control.status();
+  options.checkpoint_sink = opened.state.published_checkpoint.get();
   absl::StatusOr<std::unique_ptr<Authority>> authority = Authority::Create(
       opened.state.store.get(), opened.state.keys.get(), opened.state.audit_signer.get(), clock,
       *std::move(control), std::move(options));

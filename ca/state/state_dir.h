@@ -7,6 +7,8 @@
 //     control-ca.pem       the control CA certificate (public)
 //     server.pem           the server TLS certificate, then the control CA
 //     audit-public-key     the audit log's Ed25519 public key, hex
+//     audit-checkpoint.json  the newest audit checkpoint handed out (JSON);
+//                          written by `serve`, checked by every opening
 //
 // No file in it holds a private key in the clear.
 #ifndef MESHTRUST_CA_STATE_STATE_DIR_H_
@@ -22,6 +24,7 @@
 #include "base/clock.h"
 #include "ca/audit/audit_chain.h"
 #include "ca/core/authority.h"
+#include "ca/state/published_checkpoint.h"
 #include "ca/store/sqlite_store.h"
 #include "keystore/sealed_file_keystore.h"
 #include "pki/key.h"
@@ -66,6 +69,9 @@ struct CaState {
   std::unique_ptr<keystore::SealedFileKeyStore> keys;
   std::unique_ptr<AuditSigner> audit_signer;
   std::unique_ptr<SqliteStore> store;
+  // The newest checkpoint handed out, kept outside the database; opening
+  // refused when the log is behind it.
+  std::unique_ptr<PublishedCheckpoint> published_checkpoint;
   std::string control_ca_pem;
   std::string server_chain_pem;
   SecretBytes server_key_pem;

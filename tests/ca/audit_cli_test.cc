@@ -2,8 +2,9 @@
 // record after the log is edited, truncated in the middle or reordered.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 
+#include "base/files.h"
+#include "ca/audit/audit_checkpoint.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/test_ca.h"
 
@@ -24,16 +25,7 @@ class AuditCliTest : public ::testing::Test {
     ca_->LocalAgent("cluster1");
     ASSERT_GE(ca_->store()->Head().sequence, 8u);
   }
-  void Sql(const std::string& stmt) {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open((ca_->state_dir() + "/ca.db").c_str(), &db), SQLITE_OK);
-    char* err = nullptr;
-    int rc = sqlite3_exec(db, stmt.c_str(), nullptr, nullptr, &err);
-    std::string msg = err ? err : "";
-    sqlite3_free(err);
-    sqlite3_close(db);
-    ASSERT_EQ(rc, SQLITE_OK) << msg;
-  }
+  void Sql(const std::string& stmt) { ASSERT_TRUE(ca_->ExecSql(stmt).ok()); }
   testing::CommandResult Verify() {
     return RunCommand(std::string(MESHTRUST_CA_BINARY) + " audit verify --state-dir " +
                       ca_->state_dir());
@@ -84,6 +76,73 @@ TEST_F(AuditCliTest, ForeignPublicKeyIsRejected) {
                       ca_->state_dir() + " --public-key " + key_file);
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_THAT(r.output, HasSubstr("BROKEN at record 1"));
+}
+
+// A checkpoint a client saved, then the checks of `audit verify --checkpoint`.
+class AuditCliCheckpointTest : public AuditCliTest {
+ protected:
+  void SetUp() override {
+    AuditCliTest::SetUp();
+    saved_ = ca_->authority()->Checkpoint();
+    path_ = ca_->state_dir() + "/../saved-checkpoint.json";
+    Save(saved_);
+  }
+  void Save(const AuditCheckpoint& c) {
+    ASSERT_TRUE(WriteFileAtomically(path_, CheckpointJson(c) + "\n", 0644).ok());
+  }
+  testing::CommandResult VerifyCheckpoint() {
+    return RunCommand(std::string(MESHTRUST_CA_BINARY) + " audit verify --state-dir " +
+                      ca_->state_dir() + " --checkpoint " + path_);
+  }
+  AuditCheckpoint saved_;
+  std::string path_;
+};
+
+TEST_F(AuditCliCheckpointTest, IntactLogHoldsTheCheckpoint) {
+  auto r = VerifyCheckpoint();
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr(absl::StrCat("audit log holds checkpoint ", saved_.sequence)));
+  EXPECT_THAT(r.output, HasSubstr("audit log OK"));
+}
+
+TEST_F(AuditCliCheckpointTest, TruncationBySqlIsDetected) {
+  // The chain that is left still verifies on its own...
+  Sql("DELETE FROM audit WHERE seq > 4");
+  EXPECT_EQ(Verify().exit_code, 0);
+  // ...but not against the checkpoint.
+  auto r = VerifyCheckpoint();
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr(absl::StrCat(
+                            "audit log does NOT hold checkpoint ", saved_.sequence,
+                            ": audit log truncated: it ends at record 4, but a checkpoint signed "
+                            "by this CA's audit key commits to record ",
+                            saved_.sequence)));
+}
+
+TEST_F(AuditCliCheckpointTest, BadSignatureIsRefused) {
+  AuditCheckpoint forged = saved_;
+  forged.signature[0] ^= 1;
+  Save(forged);
+  auto r = VerifyCheckpoint();
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("does not verify under the pinned audit key"));
+}
+
+TEST_F(AuditCliCheckpointTest, OtherHashAtTheSameRecordIsRefused) {
+  // A record rewritten in place keeps its sequence.
+  Sql(absl::StrCat("UPDATE audit SET target = 'cluster9' WHERE seq = ", saved_.sequence));
+  auto r = VerifyCheckpoint();
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output,
+              HasSubstr(absl::StrCat("audit log does NOT hold checkpoint ", saved_.sequence,
+                                     ": audit log broken at record ", saved_.sequence)));
+}
+
+TEST_F(AuditCliCheckpointTest, GarbageFileIsRefused) {
+  ASSERT_TRUE(WriteFileAtomically(path_, "not a checkpoint", 0644).ok());
+  auto r = VerifyCheckpoint();
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("is not an audit checkpoint (not JSON)"));
 }
 
 }  // namespace

@@ -22,6 +22,8 @@ std::set<std::string> Exported() {
   MetricsRegistry registry;
   ca::CaMetrics metrics(&registry, ca->authority(), ca->store(), &SystemClock::Get());
   agent::RegisterAgentMetrics(&registry, "cluster1", [] { return agent::RunnerStatus{}; });
+  agent::AuditCheckpointCounters checkpoints;
+  agent::RegisterAuditCheckpointMetrics(&registry, &checkpoints);
   std::set<std::string> names;
   std::string text = registry.Render();
   std::regex type_line("# TYPE ([a-z_]+) ");

@@ -30,9 +30,15 @@ std::unique_ptr<MeshCluster> JoinMesh(TestCa* ca, const TempDir& dir, const std:
   c->name = name;
   c->dir = dir.Sub(name);
   c->identity = ca->EnrollOverGrpc(ca->AddCluster(name));
+  c->identity_store = std::make_unique<agent::FileIdentityStore>(c->dir + "-identity");
+  EXPECT_TRUE(c->identity_store->Save(c->identity).ok());
+  auto guard = agent::AuditCheckpointGuard::Create(c->identity_store.get(),
+                                                   c->identity.audit_public_key, &c->checkpoints);
+  EXPECT_TRUE(guard.ok()) << guard.status();
+  if (guard.ok()) c->audit_guard = *std::move(guard);
   c->ca = std::make_unique<agent::GrpcCaConnection>(
       client::CreateChannel(ca->address(), c->identity.control_ca_pem, &c->identity),
-      std::chrono::seconds(10));
+      std::chrono::seconds(10), c->audit_guard.get());
   c->sink = std::make_unique<agent::FileSink>(c->dir);
   options.cluster = name;
   c->roots = PinCaRoot(*ca, dir.Sub(name + "-identity"));

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "agent/core/audit_checkpoint_guard.h"
 #include "agent/core/installer.h"
 #include "agent/core/root_trust.h"
 #include "agent/files/file_identity_store.h"
@@ -32,6 +33,11 @@ struct MeshCluster {
   std::string name;
   std::string dir;  // The file sink: what istiod mounts at /etc/cacerts.
   client::Identity identity;
+  // The agent's identity directory (<dir>-identity), holding the audit
+  // checkpoint its guard keeps; every answer's checkpoint is checked.
+  std::unique_ptr<agent::FileIdentityStore> identity_store;
+  agent::AuditCheckpointCounters checkpoints;
+  std::unique_ptr<agent::AuditCheckpointGuard> audit_guard;
   std::unique_ptr<agent::GrpcCaConnection> ca;
   std::unique_ptr<agent::FileSink> sink;
   PinnedRoots roots;  // The CA's root, pinned.

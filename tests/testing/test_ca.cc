@@ -1,6 +1,7 @@
 #include "tests/testing/test_ca.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include "absl/strings/str_cat.h"
 #include "base/files.h"
@@ -48,6 +49,8 @@ std::unique_ptr<TestCa> TestCa::Create(TestCaOptions options) {
   auto result = ca::InitializeStateDir(init, *clock);
   Die(result.status(), "init");
   t->init_ = *result;
+  t->authority_options_ = options.authority;
+  t->serve_ = options.serve;
   auto opened = ca::OpenCa(t->state_dir_, init.kek, clock, options.authority);
   Die(opened.status(), "open CA");
   t->state_ = std::move(opened->state);
@@ -57,6 +60,34 @@ std::unique_ptr<TestCa> TestCa::Create(TestCaOptions options) {
 }
 
 TestCa::~TestCa() { StopServer(); }
+
+absl::Status TestCa::ExecSql(const std::string& statements) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open((state_dir_ + "/ca.db").c_str(), &db) != SQLITE_OK) {
+    sqlite3_close(db);
+    return absl::InternalError("cannot open " + state_dir_ + "/ca.db");
+  }
+  char* err = nullptr;
+  int rc = sqlite3_exec(db, statements.c_str(), nullptr, nullptr, &err);
+  std::string message = err != nullptr ? err : "";
+  sqlite3_free(err);
+  sqlite3_close(db);
+  if (rc != SQLITE_OK) return absl::InternalError(absl::StrCat(statements, ": ", message));
+  return absl::OkStatus();
+}
+
+absl::Status TestCa::Reopen() {
+  StopServer();
+  authority_.reset();
+  state_ = ca::CaState();
+  auto opened =
+      ca::OpenCa(state_dir_, keystore::KekSource::KeyFile(kek_file_), clock_, authority_options_);
+  if (!opened.ok()) return opened.status();
+  state_ = std::move(opened->state);
+  authority_ = std::move(opened->authority);
+  if (serve_) RestartServer();
+  return absl::OkStatus();
+}
 
 void TestCa::RestartServer() {
   ca::ServerOptions server;

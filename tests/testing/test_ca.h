@@ -59,6 +59,13 @@ class TestCa {
   void StopServer();
   // Serves again on the port it had before StopServer().
   void RestartServer();
+  // Closes the state directory as a stopping CA does, and opens it again as
+  // a starting one (serving again when it served). An error leaves the CA
+  // closed: the start-up refused.
+  absl::Status Reopen();
+  // Runs `statements` on the real SQLite file (ca.db) through a connection
+  // of its own, as someone with the state directory could.
+  absl::Status ExecSql(const std::string& statements);
 
  private:
   TestCa() = default;
@@ -70,6 +77,8 @@ class TestCa {
   std::unique_ptr<ca::CaServer> server_;
   int port_ = 0;
   const Clock* clock_ = nullptr;
+  ca::AuthorityOptions authority_options_;
+  bool serve_ = false;
   std::optional<ca::Caller> operator_;
   TimePoint operator_not_after_;
   int admin_count_ = 0;

@@ -168,14 +168,22 @@ class InMemoryIdentityStore : public IdentityStore {
     return absl::OkStatus();
   }
   std::string Describe() const override { return "memory"; }
+  absl::StatusOr<std::optional<ca::AuditCheckpoint>> LoadCheckpoint() override {
+    return checkpoint;
+  }
+  absl::Status SaveCheckpoint(const ca::AuditCheckpoint& c) override {
+    checkpoint = c;
+    return absl::OkStatus();
+  }
 
   static client::Identity Copy(const client::Identity& id) {
     return client::Identity{id.identity, id.certificate_pem,
-                            SecretBytes::CopyOf(id.key_pem.UnsafeSecretString()),
-                            id.control_ca_pem};
+                            SecretBytes::CopyOf(id.key_pem.UnsafeSecretString()), id.control_ca_pem,
+                            id.audit_public_key};
   }
 
   std::optional<client::Identity> stored;
+  std::optional<ca::AuditCheckpoint> checkpoint;
   absl::Status save_error;
   int saves = 0;
 };

@@ -49,6 +49,33 @@ TEST(FileIdentityStoreTest, LoadsWhatWasSavedFromAPrivateFile) {
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("identity.json")));
 }
 
+TEST(FileIdentityStoreTest, AuditKeyAndCheckpointAreKeptApart) {
+  testing::TempDir dir;
+  FileIdentityStore store(dir.Sub("state"));
+  client::Identity id = Sample();
+  id.audit_public_key = std::string(32, '\x07');
+  ASSERT_THAT(store.Save(id), IsOk());
+  ASSERT_OK_AND_ASSIGN(auto none, store.LoadCheckpoint());
+  EXPECT_FALSE(none.has_value());
+  ca::AuditCheckpoint checkpoint{17, std::string(32, 'h'), std::string(64, 's')};
+  ASSERT_THAT(store.SaveCheckpoint(checkpoint), IsOk());
+  // Renewing the identity rewrites identity.json only.
+  ASSERT_THAT(store.Save(id), IsOk());
+  ASSERT_OK_AND_ASSIGN(auto loaded, store.Load());
+  ASSERT_TRUE(loaded.has_value());
+  EXPECT_EQ(loaded->audit_public_key, id.audit_public_key);
+  ASSERT_OK_AND_ASSIGN(auto kept, store.LoadCheckpoint());
+  ASSERT_TRUE(kept.has_value());
+  EXPECT_EQ(kept->sequence, 17u);
+  EXPECT_EQ(kept->head_hash, checkpoint.head_hash);
+
+  ASSERT_THAT(WriteFileAtomically(dir.Sub("state/audit-checkpoint.json"), "{}", 0600), IsOk());
+  EXPECT_THAT(store.LoadCheckpoint(),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       AllOf(HasSubstr("audit-checkpoint.json is not an audit checkpoint"),
+                             HasSubstr("restore it from a backup"))));
+}
+
 TEST(FileIdentityStoreTest, EveryKindOfDamagedFileIsNamedDataLoss) {
   const char* whole_but_key = R"("identity":"i","tls.crt":"c","ca.crt":"a")";
   std::string with_number_key = std::string("{") + whole_but_key + R"(,"tls.key":5})";
