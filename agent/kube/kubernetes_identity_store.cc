@@ -41,9 +41,6 @@ absl::StatusOr<std::optional<client::Identity>> KubernetesIdentityStore::Load() 
     }
     id.audit_public_key = *std::move(key);
   }
-  if (auto it = s.data.find(kCheckpoint); it != s.data.end()) {
-    checkpoint_json_ = std::string(it->second.UnsafeSecretString());
-  }
   return id;
 }
 
@@ -59,9 +56,8 @@ absl::Status KubernetesIdentityStore::Save(const client::Identity& identity) {
   if (!identity.audit_public_key.empty()) {
     s.data.emplace(kAuditKey, SecretBytes::CopyOf(HexEncode(identity.audit_public_key)));
   }
-  // Saving the identity keeps the checkpoint saved beside it, and the
-  // Secret's other keys (the trusted roots) are not the identity's to drop.
-  if (!checkpoint_json_.empty()) s.data.emplace(kCheckpoint, SecretBytes::CopyOf(checkpoint_json_));
+  // The Secret's other keys (the trusted roots, the audit checkpoint) are
+  // not the identity's to drop.
   absl::StatusOr<std::optional<KubeSecret>> existing = secrets_.Get(ns_, name_);
   if (!existing.ok()) return existing.status();
   if (existing->has_value()) {
@@ -76,26 +72,28 @@ absl::Status KubernetesIdentityStore::Save(const client::Identity& identity) {
   return status;
 }
 
-absl::StatusOr<std::optional<std::string>> KubernetesIdentityStore::LoadTrustedRoots() {
+absl::StatusOr<std::optional<std::string>> KubernetesIdentityStore::ReadKey(const char* key) {
   absl::StatusOr<std::optional<KubeSecret>> secret = secrets_.Get(ns_, name_);
   if (!secret.ok()) return secret.status();
   if (!secret->has_value()) return std::nullopt;
-  auto it = (*secret)->data.find(kTrustedRoots);
+  auto it = (*secret)->data.find(key);
   if (it == (*secret)->data.end()) return std::nullopt;
   return std::string(it->second.UnsafeSecretString());
 }
 
-absl::Status KubernetesIdentityStore::SaveTrustedRoots(const std::string& roots_pem) {
+absl::Status KubernetesIdentityStore::WriteKey(const char* key, const std::string& value,
+                                               absl::string_view what) {
+  // Only this key changes; the identity and the rest are written back as
+  // they are stored.
   absl::StatusOr<std::optional<KubeSecret>> secret = secrets_.Get(ns_, name_);
   if (!secret.ok()) return secret.status();
   if (!secret->has_value()) {
     return absl::FailedPreconditionError(
-        absl::StrCat(Describe(),
-                     " does not exist; the agent keeps its trusted roots next to its "
-                     "identity, so it must enroll first"));
+        absl::StrCat(Describe(), " does not exist; the agent keeps ", what,
+                     " next to its identity, so it must enroll first"));
   }
   KubeSecret& s = **secret;
-  s.data.insert_or_assign(kTrustedRoots, SecretBytes::CopyOf(roots_pem));
+  s.data.insert_or_assign(key, SecretBytes::CopyOf(value));
   // Conditional on the version just read: a concurrent change is a conflict.
   absl::Status status = secrets_.Write(ns_, s);
   if (status.ok()) {
@@ -105,15 +103,20 @@ absl::Status KubernetesIdentityStore::SaveTrustedRoots(const std::string& roots_
   return status;
 }
 
+absl::StatusOr<std::optional<std::string>> KubernetesIdentityStore::LoadTrustedRoots() {
+  return ReadKey(kTrustedRoots);
+}
+
+absl::Status KubernetesIdentityStore::SaveTrustedRoots(const std::string& roots_pem) {
+  return WriteKey(kTrustedRoots, roots_pem, "its trusted roots");
+}
+
 absl::StatusOr<std::optional<ca::AuditCheckpoint>> KubernetesIdentityStore::LoadCheckpoint() {
-  absl::StatusOr<std::optional<KubeSecret>> secret = secrets_.Get(ns_, name_);
-  if (!secret.ok()) return secret.status();
-  if (!secret->has_value()) return std::nullopt;
-  auto it = (*secret)->data.find(kCheckpoint);
-  if (it == (*secret)->data.end()) return std::nullopt;
-  checkpoint_json_ = std::string(it->second.UnsafeSecretString());
+  absl::StatusOr<std::optional<std::string>> json = ReadKey(kCheckpoint);
+  if (!json.ok()) return json.status();
+  if (!json->has_value()) return std::nullopt;
   absl::StatusOr<ca::AuditCheckpoint> checkpoint =
-      ca::ParseCheckpointJson(checkpoint_json_, absl::StrCat(Describe(), " key ", kCheckpoint));
+      ca::ParseCheckpointJson(**json, absl::StrCat(Describe(), " key ", kCheckpoint));
   if (!checkpoint.ok()) {
     return absl::DataLossError(absl::StrCat(checkpoint.status().message(),
                                             "; restore it from a backup (deleting the key "
@@ -123,22 +126,7 @@ absl::StatusOr<std::optional<ca::AuditCheckpoint>> KubernetesIdentityStore::Load
 }
 
 absl::Status KubernetesIdentityStore::SaveCheckpoint(const ca::AuditCheckpoint& checkpoint) {
-  // Only this key changes; the identity is written back as it is stored.
-  absl::StatusOr<std::optional<KubeSecret>> secret = secrets_.Get(ns_, name_);
-  if (!secret.ok()) return secret.status();
-  if (!secret->has_value()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(Describe(), " does not exist; the checkpoint is kept beside an identity"));
-  }
-  KubeSecret& s = **secret;
-  std::string json = ca::CheckpointJson(checkpoint);
-  s.data.insert_or_assign(kCheckpoint, SecretBytes::CopyOf(json));
-  absl::Status status = secrets_.Write(ns_, s);
-  if (!status.ok()) return status;
-  checkpoint_json_ = std::move(json);
-  absl::StatusOr<std::optional<KubeSecret>> reread = secrets_.Get(ns_, name_);
-  if (reread.ok() && reread->has_value()) version_ = (*reread)->resource_version;
-  return absl::OkStatus();
+  return WriteKey(kCheckpoint, ca::CheckpointJson(checkpoint), "the audit checkpoint it saw");
 }
 
 }  // namespace meshtrust::agent

@@ -24,10 +24,15 @@ class KubernetesIdentityStore final : public IdentityStore, public TrustedRootsS
   absl::Status SaveCheckpoint(const ca::AuditCheckpoint& checkpoint) override;
 
  private:
+  // One key of the Secret beside the identity: nullopt when absent.
+  absl::StatusOr<std::optional<std::string>> ReadKey(const char* key);
+  // Replaces one key, keeping the rest; `what` names it in the error when
+  // there is no identity yet.
+  absl::Status WriteKey(const char* key, const std::string& value, absl::string_view what);
+
   KubeSecrets secrets_;
   std::string ns_, name_;
-  std::string version_;          // resourceVersion seen by Load.
-  std::string checkpoint_json_;  // The audit-checkpoint key as last read or written.
+  std::string version_;  // resourceVersion seen by Load.
 };
 
 }  // namespace meshtrust::agent
