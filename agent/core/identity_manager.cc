@@ -158,17 +158,25 @@ absl::StatusOr<client::Identity> IdentityManager::Renew(const client::Identity& 
   if (!key_pem.ok()) return key_pem.status();
   client::Identity renewed{current.identity, *std::move(certificate_pem), *std::move(key_pem),
                            current.control_ca_pem, current.audit_public_key};
-  // The current identity is given up only once the renewed one has worked:
-  // the CA supersedes the current one at that first call, not before.
+  // The renewed identity is stored before it is first used: the CA
+  // supersedes the current one at that first call, so a renewed identity
+  // that was used but never stored would lock the agent out. When the first
+  // call fails, the current identity (not superseded: the CA never saw the
+  // renewed one work) is stored again and stays in use.
+  if (absl::Status s = store_->Save(renewed); !s.ok()) return s;
   absl::StatusOr<TrustBundleInfo> first_call = connect(renewed)->GetTrustBundle();
   if (!first_call.ok()) {
+    absl::Status restored = store_->Save(current);
     return absl::Status(
         first_call.status().code(),
-        absl::StrCat("the renewed identity was not stored: a first call with it failed, so the "
-                     "current identity stays in use: ",
-                     first_call.status().message()));
+        absl::StrCat("the renewed identity was not kept: a first call with it failed, so the "
+                     "current identity stays in use",
+                     restored.ok() ? ""
+                                   : absl::StrCat(" (storing it again failed, so the renewed one "
+                                                  "stays stored: ",
+                                                  restored.message(), ")"),
+                     ": ", first_call.status().message()));
   }
-  if (absl::Status s = store_->Save(renewed); !s.ok()) return s;
   return renewed;
 }
 

@@ -58,9 +58,10 @@ class IdentityManager {
   // Renews `current` over `ca` (a connection authenticated with `current`):
   // a new key, a CSR, the CA's certificate checked (our key, our identity,
   // chains to the control CA, whose pin is checked when known, for client
-  // authentication), then one call made with it over `connect` (which makes
-  // the CA supersede `current`), then saved. On any error nothing is saved
-  // and `current` stays the identity in use.
+  // authentication), saved, then one call made with it over `connect`
+  // (which makes the CA supersede `current`). When that call fails,
+  // `current` is saved again and stays the identity in use; on any earlier
+  // error nothing is saved.
   absl::StatusOr<client::Identity> Renew(const client::Identity& current, CaConnection* ca,
                                          const ConnectFunction& connect);
 

@@ -1,5 +1,7 @@
 #include "agent/core/installer.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "base/logging.h"
 #include "base/time_format.h"
@@ -32,6 +34,19 @@ std::optional<std::string> CurrentOwnCrl(const std::string& ca_crl_pem, X509* ce
   TimePoint next_update = pki::CrlNextUpdate((*crls)[0].get());
   if (now >= this_update + (next_update - this_update) / 2) return std::nullopt;
   return pki::CrlPem((*crls)[0].get());
+}
+
+// Whether a root CRL in `root_crls_pem`, signed by `root`, lists `cert`.
+bool RevokedByRoot(const std::string& root_crls_pem, X509* cert, X509* root) {
+  absl::StatusOr<std::vector<ossl::UniquePtr<X509_CRL>>> crls = pki::ParseCrlsPem(root_crls_pem);
+  if (!crls.ok()) return false;
+  std::string serial = pki::SerialHex(cert);
+  for (const auto& crl : *crls) {
+    if (!pki::VerifyCrl(crl.get(), root).ok()) continue;
+    std::vector<std::string> revoked = pki::RevokedSerials(crl.get());
+    if (std::find(revoked.begin(), revoked.end(), serial) != revoked.end()) return true;
+  }
+  return false;
 }
 
 // The last certificate of `chain_pem` (the root a chain ends in), PEM; ""
@@ -116,6 +131,10 @@ Installer::Decision Installer::Decide(const std::optional<InstalledCaCerts>& ins
   if (!bundle.signing_root_pem.empty() &&
       pki::CertificatePem(chain->back().get()) != bundle.signing_root_pem) {
     return reissue("the CA now signs with a new root");
+  }
+  if (!crls.root_crls_pem.empty() &&
+      RevokedByRoot(crls.root_crls_pem, cert->get(), chain->back().get())) {
+    return reissue("the installed intermediate was revoked");
   }
   TimePoint not_before = pki::NotBefore(cert->get());
   TimePoint not_after = pki::NotAfter(cert->get());

@@ -48,15 +48,16 @@ absl::StatusOr<std::string> RootTrust::Trusted(const std::string& installed_root
     if (!loaded.ok()) return loaded.status();
     saved_ = loaded->value_or("");
   }
-  if (!saved_->empty() || !pins_.empty()) return *saved_;
+  if (!saved_->empty()) return *saved_;
   if (!installed_roots_pem.empty()) {
-    // An agent that installed before it kept its roots: what it installed
-    // then is what it trusted.
+    // An agent that installed before it kept its roots, or whose kept roots
+    // went with its identity: what it installed is what it trusted. The
+    // pins, which may name a root retired since, are for a first install.
     spdlog::warn(
         "no trusted mesh roots are kept yet; starting from the roots of the installed set");
     return installed_roots_pem;
   }
-  return std::string();
+  return std::string();  // The pins decide.
 }
 
 absl::StatusOr<std::string> RootTrust::Check(const RootOffer& offer,

@@ -4,7 +4,9 @@
 // holds the CA's TLS key or the control CA key could otherwise hand the
 // agent a root of their own. The agent starts from the root fingerprints it
 // was given at enrollment (--root-fingerprint, printed by `meshtrust-ca
-// init`) and from then on trusts the roots of the last bundle it installed.
+// init`) and from then on trusts the roots of the last bundle it installed;
+// one that keeps no roots but finds a cacerts meshtrust wrote starts from
+// that set's roots instead (an upgrade, or an identity Secret recreated).
 // A bundle from the CA is accepted only when
 //  - every root in it is trusted already, or is endorsed by a trusted root
 //    through a cross-certificate in the same answer (root rotation issues
@@ -52,7 +54,8 @@ absl::StatusOr<std::string> ParseRootFingerprint(absl::string_view text);
 class RootTrust {
  public:
   // `pins`: lowercase SHA-256 hex of the root certificates the agent was told
-  // to trust (ParseRootFingerprint), used only while nothing is saved.
+  // to trust (ParseRootFingerprint), used only while nothing is saved and no
+  // managed set is installed.
   // Pointers must outlive the RootTrust.
   RootTrust(TrustedRootsStore* store, std::vector<std::string> pins, const Clock* clock)
       : store_(store), pins_(std::move(pins)), clock_(clock) {}

@@ -55,7 +55,9 @@ struct KubeResponse {
   void WipeBody();
 };
 
-// Thread-compatible (one request at a time per client).
+// Thread safe: each request has its own libcurl handle and reads the
+// configuration only (the identity store saves the audit checkpoint from the
+// Watch thread while the reconcile loop writes cacerts).
 class KubeClient {
  public:
   static absl::StatusOr<std::unique_ptr<KubeClient>> Create(KubeConfig config,

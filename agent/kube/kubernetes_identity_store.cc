@@ -16,6 +16,7 @@ constexpr char kCheckpoint[] = "audit-checkpoint";
 }  // namespace
 
 absl::StatusOr<std::optional<client::Identity>> KubernetesIdentityStore::Load() {
+  absl::MutexLock lock(&mu_);
   absl::StatusOr<std::optional<KubeSecret>> secret = secrets_.Get(ns_, name_);
   if (!secret.ok()) return secret.status();
   if (!secret->has_value()) return std::nullopt;
@@ -45,6 +46,7 @@ absl::StatusOr<std::optional<client::Identity>> KubernetesIdentityStore::Load() 
 }
 
 absl::Status KubernetesIdentityStore::Save(const client::Identity& identity) {
+  absl::MutexLock lock(&mu_);
   KubeSecret s;
   s.name = name_;
   s.resource_version = version_;
@@ -104,14 +106,17 @@ absl::Status KubernetesIdentityStore::WriteKey(const char* key, const std::strin
 }
 
 absl::StatusOr<std::optional<std::string>> KubernetesIdentityStore::LoadTrustedRoots() {
+  absl::MutexLock lock(&mu_);
   return ReadKey(kTrustedRoots);
 }
 
 absl::Status KubernetesIdentityStore::SaveTrustedRoots(const std::string& roots_pem) {
+  absl::MutexLock lock(&mu_);
   return WriteKey(kTrustedRoots, roots_pem, "its trusted roots");
 }
 
 absl::StatusOr<std::optional<ca::AuditCheckpoint>> KubernetesIdentityStore::LoadCheckpoint() {
+  absl::MutexLock lock(&mu_);
   absl::StatusOr<std::optional<std::string>> json = ReadKey(kCheckpoint);
   if (!json.ok()) return json.status();
   if (!json->has_value()) return std::nullopt;
@@ -126,6 +131,7 @@ absl::StatusOr<std::optional<ca::AuditCheckpoint>> KubernetesIdentityStore::Load
 }
 
 absl::Status KubernetesIdentityStore::SaveCheckpoint(const ca::AuditCheckpoint& checkpoint) {
+  absl::MutexLock lock(&mu_);
   return WriteKey(kCheckpoint, ca::CheckpointJson(checkpoint), "the audit checkpoint it saw");
 }
 

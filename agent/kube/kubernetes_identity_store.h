@@ -3,6 +3,8 @@
 #ifndef MESHTRUST_AGENT_KUBE_KUBERNETES_IDENTITY_STORE_H_
 #define MESHTRUST_AGENT_KUBE_KUBERNETES_IDENTITY_STORE_H_
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "agent/core/identity_store.h"
 #include "agent/core/root_trust.h"
 #include "agent/kube/kube_secrets.h"
@@ -25,14 +27,19 @@ class KubernetesIdentityStore final : public IdentityStore, public TrustedRootsS
 
  private:
   // One key of the Secret beside the identity: nullopt when absent.
-  absl::StatusOr<std::optional<std::string>> ReadKey(const char* key);
+  absl::StatusOr<std::optional<std::string>> ReadKey(const char* key)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Replaces one key, keeping the rest; `what` names it in the error when
   // there is no identity yet.
-  absl::Status WriteKey(const char* key, const std::string& value, absl::string_view what);
+  absl::Status WriteKey(const char* key, const std::string& value, absl::string_view what)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   KubeSecrets secrets_;
   std::string ns_, name_;
-  std::string version_;  // resourceVersion seen by Load.
+  // One read-modify-write of the Secret at a time: the audit checkpoint is
+  // saved from the Watch thread, the trusted roots from the reconcile loop.
+  absl::Mutex mu_;
+  std::string version_ ABSL_GUARDED_BY(mu_);  // resourceVersion last seen.
 };
 
 }  // namespace meshtrust::agent

@@ -187,5 +187,20 @@ TEST_F(RevocationTest, RevokedClusterIsCutOffEverywhere) {
       StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("disabled")));
 }
 
+TEST_F(RevocationTest, AnAgentWhoseIntermediateWasRevokedBySerialReissues) {
+  MeshCluster& c1 = *clusters_[0];
+  std::string revoked = c1.Serial();
+  ASSERT_THAT(ca_->authority()->Revoke(ca_->LocalOperator(), "", revoked, "keyCompromise"), IsOk());
+  // The next reconcile sees its serial in the root CRL and re-keys, instead
+  // of acknowledging a revoked intermediate again and again.
+  ASSERT_OK_AND_ASSIGN(InstallResult r, c1.installer->EnsureInstalled());
+  EXPECT_TRUE(r.reissued);
+  EXPECT_EQ(r.reason, "the installed intermediate was revoked");
+  EXPECT_NE(c1.Serial(), revoked);
+  EXPECT_THAT(RootCrlSerials(c1), Contains(revoked));
+  ASSERT_OK_AND_ASSIGN(InstallResult again, c1.installer->EnsureInstalled());
+  EXPECT_FALSE(again.reissued);
+}
+
 }  // namespace
 }  // namespace meshtrust::agent

@@ -345,30 +345,31 @@ TEST_F(IdentityManagerTest, RenewalUsesANewKeyAndSavesIt) {
   EXPECT_EQ(store_.saves, 2);
 }
 
-TEST_F(IdentityManagerTest, TheRenewedIdentityIsSavedOnlyAfterItHasWorkedOnce) {
+TEST_F(IdentityManagerTest, TheRenewedIdentityIsStoredBeforeItsFirstUse) {
   client::Identity id = Enrolled();
   clock_.Advance(std::chrono::hours(2));
   ASSERT_OK_AND_ASSIGN(client::Identity renewed, Renew(id));
-  // One connection with the renewed identity, made while the store still
-  // held the current one.
+  // One connection with the renewed identity, made once it was stored: the
+  // CA supersedes the current identity at that call, so a renewed identity
+  // lost after it would lock the agent out.
   ASSERT_EQ(connected_with_.size(), 1u);
   EXPECT_EQ(connected_with_[0], renewed.certificate_pem);
-  EXPECT_EQ(stored_when_connected_[0], id.certificate_pem);
+  EXPECT_EQ(stored_when_connected_[0], renewed.certificate_pem);
   EXPECT_EQ(store_.stored->certificate_pem, renewed.certificate_pem);
 }
 
-TEST_F(IdentityManagerTest, ARenewedIdentityThatFailsItsFirstCallIsNotStored) {
+TEST_F(IdentityManagerTest, ARenewedIdentityThatFailsItsFirstCallIsNotKept) {
   client::Identity id = Enrolled();
   clock_.Advance(std::chrono::hours(2));
   renewed_call_error_ = absl::UnauthenticatedError("client certificate 1a2b is not known");
   EXPECT_THAT(Renew(id),
               StatusIs(absl::StatusCode::kUnauthenticated,
-                       HasSubstr("the renewed identity was not stored: a first call with it "
+                       HasSubstr("the renewed identity was not kept: a first call with it "
                                  "failed, so the current identity stays in use: client "
                                  "certificate 1a2b is not known")));
   EXPECT_EQ(connection_.calls, 1);
   EXPECT_EQ(connected_with_.size(), 1u);
-  EXPECT_EQ(store_.saves, 1);
+  EXPECT_EQ(store_.saves, 3);  // Enrolled, renewed, and the current one again.
   EXPECT_EQ(store_.stored->certificate_pem, id.certificate_pem);
   EXPECT_TRUE(store_.stored->key_pem.Equals(id.key_pem));
 }

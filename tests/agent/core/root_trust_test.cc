@@ -132,6 +132,15 @@ TEST_F(RootTrustTest, AnAgentThatInstalledBeforeKeepingRootsStartsFromTheInstall
               StatusIs(kDenied, HasSubstr("it adds root")));
 }
 
+TEST_F(RootTrustTest, AnInstalledSetOutranksPinsThatARotationRetired) {
+  // Pinned to A at init; A was retired since, and the installed set (written
+  // by this agent) holds B only: an upgrade, or a recreated identity Secret.
+  RootTrust trust = Pinned(a_);
+  EXPECT_THAT(trust.Check({b_.Pem(), b_.Pem(), ""}, b_.Pem(), b_.Pem()), IsOk());
+  EXPECT_THAT(trust.Check({b_.Pem() + rogue_.Pem(), b_.Pem(), ""}, b_.Pem(), b_.Pem()),
+              StatusIs(kDenied, HasSubstr("it adds root")));
+}
+
 TEST_F(RootTrustTest, RefusesARootAppendedWithoutAnEndorsement) {
   store_.kept = a_.Pem();
   RootTrust trust = Pinned(a_);
