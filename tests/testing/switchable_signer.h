@@ -4,6 +4,8 @@
 #ifndef MESHTRUST_TESTS_TESTING_SWITCHABLE_SIGNER_H_
 #define MESHTRUST_TESTS_TESTING_SWITCHABLE_SIGNER_H_
 
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <memory>
 #include <string>
@@ -33,8 +35,12 @@ class SwitchableSigner : public pki::Signer {
     return real_->Sign(message);
   }
 
-  // Switches this signer's own flag (not a shared one).
-  void set_off(bool off) { own_ = off; }
+  // Switches this signer's own flag; a signer built on a shared switch is
+  // switched through that switch only, so calling this on one fails the test.
+  void set_off(bool off) {
+    EXPECT_EQ(off_, &own_) << "this signer follows a shared switch; set that one";
+    own_ = off;
+  }
   // How many signatures were refused.
   mutable std::atomic<int> refused{0};
 
