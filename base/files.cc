@@ -241,6 +241,14 @@ absl::StatusOr<std::string> ReadPrivateFile(const std::string& path, size_t max_
   return std::move(buf.s);
 }
 
+absl::StatusOr<SecretBytes> ReadPrivateSecretFile(const std::string& path, size_t max_bytes) {
+  Fd fd(-1);
+  if (absl::Status s = OpenSecret(path, SecretAccess::kPrivate, &fd); !s.ok()) return s;
+  SecretBuffer buf;
+  if (absl::Status s = ReadFd(fd, path, max_bytes, &buf); !s.ok()) return s;
+  return std::move(buf.s);
+}
+
 absl::StatusOr<SecretBytes> ReadKeyEncryptionKeyFile(const std::string& path, size_t max_bytes) {
   Fd fd(-1);
   if (absl::Status s = OpenSecret(path, SecretAccess::kPrivateOrKubernetesSecret, &fd); !s.ok()) {

@@ -39,6 +39,9 @@ absl::Status CheckPrivatePermissions(const std::string& path);
 // naming the file and the chmod or chown to run): a regular file owned by
 // the effective user, with no permission bits for group or others.
 absl::StatusOr<std::string> ReadPrivateFile(const std::string& path, size_t max_bytes);
+// The same into wiped memory, for a file that holds a private key.
+absl::StatusOr<SecretBytes> ReadPrivateSecretFile(const std::string& path,
+                                                  size_t max_bytes = 1 << 20);
 
 // The same into wiped memory for a key-encryption key or passphrase file,
 // which may also be a key of a Kubernetes Secret volume: `dir/name` linking

@@ -83,8 +83,7 @@ absl::StatusOr<client::Identity> LoadIdentity(Globals& g) {
                      "; run `meshtrustctl login --ca HOST:PORT --pin ... "
                      "--token ...` first"));
   }
-  if (absl::Status s = CheckPrivatePermissions(g.Path("client.key")); !s.ok()) return s;
-  absl::StatusOr<SecretBytes> key = ReadSecretFile(g.Path("client.key"));
+  absl::StatusOr<SecretBytes> key = ReadPrivateSecretFile(g.Path("client.key"));
   if (!key.ok()) return key.status();
   if (g.ca_address.empty()) {
     absl::StatusOr<std::string> address = ReadFile(g.Path("ca-address"));

@@ -68,8 +68,7 @@ absl::StatusOr<client::Identity> ParseIdentityFile(absl::string_view text, absl:
 absl::StatusOr<std::optional<client::Identity>> FileIdentityStore::Load() {
   std::string path = dir_ + "/" + kIdentityFile;
   if (!PathExists(path)) return std::nullopt;
-  if (absl::Status s = CheckPrivatePermissions(path); !s.ok()) return s;
-  absl::StatusOr<SecretBytes> file = ReadSecretFile(path);
+  absl::StatusOr<SecretBytes> file = ReadPrivateSecretFile(path);
   if (!file.ok()) return file.status();
   absl::StatusOr<client::Identity> id = ParseIdentityFile(file->UnsafeSecretString(), path);
   if (!id.ok()) return id.status();
@@ -103,8 +102,7 @@ absl::Status FileIdentityStore::Save(const client::Identity& identity) {
 absl::StatusOr<std::optional<std::string>> FileIdentityStore::LoadTrustedRoots() {
   std::string path = dir_ + "/" + kTrustedRootsFile;
   if (!PathExists(path)) return std::nullopt;
-  if (absl::Status s = CheckPrivatePermissions(path); !s.ok()) return s;
-  absl::StatusOr<std::string> pem = ReadFile(path, 1 << 20);
+  absl::StatusOr<std::string> pem = ReadPrivateFile(path, 1 << 20);
   if (!pem.ok()) return pem.status();
   return *std::move(pem);
 }
@@ -119,7 +117,7 @@ absl::Status FileIdentityStore::SaveTrustedRoots(const std::string& roots_pem) {
 absl::StatusOr<std::optional<ca::AuditCheckpoint>> FileIdentityStore::LoadCheckpoint() {
   std::string path = dir_ + "/" + kCheckpointFile;
   if (!PathExists(path)) return std::nullopt;
-  absl::StatusOr<std::string> text = ReadFile(path, 4096);
+  absl::StatusOr<std::string> text = ReadPrivateFile(path, 4096);
   if (!text.ok()) return text.status();
   absl::StatusOr<ca::AuditCheckpoint> checkpoint = ca::ParseCheckpointJson(*text, path);
   if (!checkpoint.ok()) {
