@@ -1,5 +1,6 @@
 #include "pki/csr.h"
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "pki/der.h"
 #include "pki/error.h"
@@ -11,9 +12,53 @@ namespace {
 std::string ObjectName(const ASN1_OBJECT* obj) {
   int nid = OBJ_obj2nid(obj);
   if (nid != NID_undef) return OBJ_nid2sn(nid);
-  char buf[128];
-  OBJ_obj2txt(buf, sizeof(buf), obj, /*no_name=*/1);
-  return buf;
+  // An OID with no name is written in dotted form, however long; one that
+  // has no dotted form either (empty or malformed) is named by its bytes, so
+  // a message never lists an attribute as "".
+  int len = OBJ_obj2txt(nullptr, 0, obj, /*no_name=*/1);
+  if (len > 0) {
+    std::string dotted(static_cast<size_t>(len) + 1, '\0');
+    OBJ_obj2txt(dotted.data(), len + 1, obj, /*no_name=*/1);
+    dotted.resize(static_cast<size_t>(len));
+    if (!dotted.empty()) return dotted;
+  }
+  ERR_clear_error();
+  const unsigned char* data = OBJ_get0_data(obj);
+  size_t size = OBJ_length(obj);
+  if (data == nullptr || size == 0) return "empty OID";
+  return absl::StrCat("OID bytes ", absl::BytesToHexString(absl::string_view(
+                                        reinterpret_cast<const char*>(data), size)));
+}
+
+// Walks every TLV of `der` (already parsed by OpenSSL, so well formed) and
+// refuses the BER forms DER forbids: indefinite lengths and length octets
+// longer than needed. Primitive values are not descended into.
+bool HasOnlyDerLengths(const uint8_t* p, size_t n, int depth) {
+  if (depth > 64) return false;
+  while (n > 0) {
+    size_t i = 1;
+    if ((p[0] & 0x1f) == 0x1f) {
+      while (i < n && (p[i] & 0x80) != 0) ++i;
+      ++i;
+    }
+    if (i >= n) return false;
+    uint8_t first = p[i++];
+    size_t len = first;
+    if (first == 0x80) return false;  // Indefinite length.
+    if ((first & 0x80) != 0) {
+      size_t octets = first & 0x7f;
+      if (octets > sizeof(uint32_t) || i + octets > n || p[i] == 0) return false;
+      len = 0;
+      for (size_t k = 0; k < octets; ++k) len = (len << 8) | p[i + k];
+      if (len < 0x80) return false;  // Short form was required.
+      i += octets;
+    }
+    if (len > n - i) return false;
+    if ((p[0] & 0x20) != 0 && !HasOnlyDerLengths(p + i, len, depth + 1)) return false;
+    p += i + len;
+    n -= i + len;
+  }
+  return true;
 }
 
 }  // namespace
@@ -62,6 +107,20 @@ absl::StatusOr<ossl::UniquePtr<X509_REQ>> ParseCsr(absl::string_view bytes) {
       {.not_valid = "CSR is not valid PKCS#10 DER",
        .trailing = "CSR has $0 trailing bytes after the PKCS#10 structure"});
   if (!req.ok()) return req.status();
+  // OpenSSL reads BER; the CA accepts DER only, so one request has one
+  // encoding. The walk covers the signed part too, which i2d would re-emit
+  // from OpenSSL's cached copy of the original bytes.
+  if (!HasOnlyDerLengths(reinterpret_cast<const uint8_t*>(der.data()), der.size(), 0)) {
+    return absl::InvalidArgumentError(
+        "CSR is not DER (BER encoding: indefinite length or non-minimal length octets)");
+  }
+  int len = i2d_X509_REQ(req->get(), nullptr);
+  std::string reencoded(len > 0 ? static_cast<size_t>(len) : 0, '\0');
+  auto* out = reinterpret_cast<unsigned char*>(reencoded.data());
+  if (len <= 0 || i2d_X509_REQ(req->get(), &out) != len || reencoded != der) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError("CSR is not DER (it does not re-encode to the same bytes)");
+  }
   if (X509_REQ_get0_pubkey(req->get()) == nullptr) {
     return OpenSslError(absl::StatusCode::kInvalidArgument, "CSR public key cannot be decoded");
   }
@@ -104,6 +163,59 @@ std::vector<std::string> OtherAttributes(X509_REQ* csr) {
     out.push_back(ObjectName(obj));
   }
   return out;
+}
+
+long CsrVersion(X509_REQ* csr) { return X509_REQ_get_version(csr); }  // NOLINT(runtime/int)
+
+std::string CsrSignatureAlgorithm(X509_REQ* csr) {
+  const X509_ALGOR* alg = nullptr;
+  X509_REQ_get0_signature(csr, nullptr, &alg);
+  const ASN1_OBJECT* obj = nullptr;
+  X509_ALGOR_get0(&obj, nullptr, nullptr, alg);
+  int nid = OBJ_obj2nid(obj);
+  if (nid != NID_undef) return OBJ_nid2ln(nid);
+  return ObjectName(obj);
+}
+
+std::string CsrSignatureDigest(X509_REQ* csr) {
+  const X509_ALGOR* alg = nullptr;
+  X509_REQ_get0_signature(csr, nullptr, &alg);
+  const ASN1_OBJECT* obj = nullptr;
+  X509_ALGOR_get0(&obj, nullptr, nullptr, alg);
+  int digest = NID_undef;
+  if (!OBJ_find_sigid_algs(OBJ_obj2nid(obj), &digest, nullptr) || digest == NID_undef) return "";
+  return OBJ_nid2sn(digest);
+}
+
+bool HasCompressedEcPoint(X509_REQ* csr) {
+  X509_PUBKEY* spki = X509_REQ_get_X509_PUBKEY(csr);  // get0: owned by csr.
+  ASN1_OBJECT* alg = nullptr;
+  const unsigned char* point = nullptr;
+  int len = 0;
+  if (spki == nullptr || X509_PUBKEY_get0_param(&alg, &point, &len, nullptr, spki) != 1) {
+    return false;
+  }
+  // SEC 1 2.3.3: 0x04 is uncompressed; 0x02/0x03 compressed; 0x06/0x07 hybrid.
+  return OBJ_obj2nid(alg) == NID_X9_62_id_ecPublicKey && len > 0 && point[0] != 0x04;
+}
+
+std::vector<SubjectEntry> SubjectEntries(X509_REQ* csr) {
+  std::vector<SubjectEntry> out;
+  X509_NAME* name = X509_REQ_get_subject_name(csr);  // get0: owned by csr.
+  for (int i = 0; i < X509_NAME_entry_count(name); ++i) {
+    X509_NAME_ENTRY* entry = X509_NAME_get_entry(name, i);
+    const ASN1_STRING* value = X509_NAME_ENTRY_get_data(entry);
+    out.push_back({ObjectName(X509_NAME_ENTRY_get_object(entry)),
+                   std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(value)),
+                               static_cast<size_t>(ASN1_STRING_length(value))),
+                   ASN1_STRING_type(value) == V_ASN1_PRINTABLESTRING});
+  }
+  return out;
+}
+
+size_t SubjectDerBytes(X509_REQ* csr) {
+  int len = i2d_X509_NAME(X509_REQ_get_subject_name(csr), nullptr);
+  return len > 0 ? static_cast<size_t>(len) : 0;
 }
 
 EVP_PKEY* PublicKeyOf(X509_REQ* csr) { return X509_REQ_get0_pubkey(csr); }

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "ca/core/identity.h"
@@ -63,7 +65,67 @@ absl::StatusOr<ClusterPolicy> ClusterPolicy::FromJson(absl::string_view json) {
   return p;
 }
 
+namespace {
+
+// RFC 5280 ub-common-name; the whole subject gets a generous 1 KiB.
+constexpr size_t kMaxCommonNameBytes = 64;
+constexpr size_t kMaxSubjectBytes = 1024;
+
+// X.680 PrintableString: letters, digits, space and '()+,-./:=?.
+bool IsPrintableStringChar(char c) {
+  return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
+         absl::string_view(" '()+,-./:=?").find(c) != absl::string_view::npos;
+}
+
+// The subject never reaches a certificate; a malformed or misleading one is
+// still refused, so a client that sends one learns of it and the audit log
+// records it.
+absl::Status CheckSubject(X509_REQ* csr) {
+  size_t subject_bytes = pki::SubjectDerBytes(csr);
+  if (subject_bytes > kMaxSubjectBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("CSR subject is ", subject_bytes,
+                                                   " bytes; the limit is ", kMaxSubjectBytes,
+                                                   "; send an empty subject"));
+  }
+  for (const pki::SubjectEntry& entry : pki::SubjectEntries(csr)) {
+    if (absl::StrContains(entry.value, '\0')) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("CSR subject has a NUL byte (in ", entry.field, "); send an empty subject"));
+    }
+    if (entry.field == "CN" && entry.value.size() > kMaxCommonNameBytes) {
+      return absl::InvalidArgumentError(absl::StrCat("CSR subject CN is ", entry.value.size(),
+                                                     " bytes; the limit is ", kMaxCommonNameBytes,
+                                                     " (RFC 5280 ub-common-name)"));
+    }
+    if (entry.printable_string &&
+        !std::all_of(entry.value.begin(), entry.value.end(), IsPrintableStringChar)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("CSR subject ", entry.field,
+                       " is a PrintableString holding a character a PrintableString may not"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status CheckCsrStructure(X509_REQ* csr) {
+  if (long version = pki::CsrVersion(csr); version != 0) {  // NOLINT(runtime/int)
+    return absl::InvalidArgumentError(
+        absl::StrCat("CSR version is ", version, "; only version 1 (0) exists"));
+  }
+  if (pki::HasCompressedEcPoint(csr)) {
+    return absl::InvalidArgumentError(
+        "CSR public key is a compressed EC point; send it uncompressed");
+  }
+  // Checked before the signature so a weak digest is named even where it
+  // would verify.
+  std::string digest = pki::CsrSignatureDigest(csr);
+  if (digest != "SHA256" && digest != "SHA384" && digest != "SHA512") {
+    return absl::InvalidArgumentError(absl::StrCat("CSR is signed with ",
+                                                   pki::CsrSignatureAlgorithm(csr),
+                                                   "; only SHA-256 or stronger is accepted"));
+  }
   if (absl::Status s = pki::VerifyCsrSignature(csr); !s.ok()) return s;
   std::vector<std::string> exts = pki::RequestedExtensions(csr);
   if (!exts.empty()) {
@@ -78,7 +140,7 @@ absl::Status CheckCsrStructure(X509_REQ* csr) {
                                                    absl::StrJoin(attrs, ", "),
                                                    "); send a CSR without attributes"));
   }
-  return absl::OkStatus();
+  return CheckSubject(csr);
 }
 
 absl::StatusOr<pki::KeyAlgorithm> CheckIntermediateCsr(X509_REQ* csr, absl::string_view cluster,

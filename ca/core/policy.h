@@ -31,9 +31,13 @@ struct ClusterPolicy {
   static absl::StatusOr<ClusterPolicy> FromJson(absl::string_view json);
 };
 
-// Checks a CSR's structure, not its key policy: the signature verifies with
-// its own key, it requests no extensions and carries no other attributes.
-// kInvalidArgument with what was found.
+// Checks a CSR's structure, not its key policy, in this order: version 1
+// (0); an EC key is an uncompressed point; the signature uses SHA-256,
+// SHA-384 or SHA-512 and verifies with the CSR's own key; no extension
+// requests and no other attributes; a subject of at most 1 KiB with no NUL
+// byte, a CN of at most 64 bytes and PrintableStrings holding only what
+// PrintableString allows. kInvalidArgument with what was found. (DER-only
+// encoding is enforced earlier, by pki::ParseCsr.)
 absl::Status CheckCsrStructure(X509_REQ* csr);
 
 // The key against the cluster policy, then CheckCsrStructure (the key first:

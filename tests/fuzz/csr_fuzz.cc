@@ -62,6 +62,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (accepted.ok()) {
     fuzz::Require(pki::RequestedExtensions(csr->get()).empty(), "accepted CSRs request nothing");
     fuzz::Require(pki::VerifyCsrSignature(csr->get()).ok(), "accepted CSRs are self-signed");
+    fuzz::Require(pki::CsrVersion(csr->get()) == 0, "accepted CSRs are version 1");
+    fuzz::Require(!pki::HasCompressedEcPoint(csr->get()), "accepted CSRs have uncompressed keys");
     fuzz::IssueAndCheck(csr->get());
   }
   ERR_clear_error();

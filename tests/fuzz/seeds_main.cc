@@ -73,6 +73,15 @@ Seeds CsrSeeds() {
       {"challenge.der", testing::CsrWithChallengePassword(p256.get())},
       {"unknown-critical.der", testing::CsrWithUnknownCriticalExtension(p256.get())},
       {"bad-signature.der", testing::FlipLastBit(der)},
+      {"sha1.der", testing::CsrSignedWith(p256.get(), EVP_sha1())},
+      {"compressed-point.der", testing::CsrWithCompressedKey(testing::EcKeyOnCurve("P-256").get())},
+      {"ber-outer.der", testing::WithNonMinimalOuterLength(der)},
+      {"ber-indefinite.der", testing::WithIndefiniteOuterLength(der)},
+      {"ber-signed-part.der", testing::CsrWithBerInSignedPart(p256.get())},
+      {"version3.der", testing::CsrWithVersion(p256.get(), 3)},
+      {"printable-star.der",
+       testing::CsrWithRawSubject(p256.get(), {{"O", "evil*corp"}}, V_ASN1_PRINTABLESTRING)},
+      {"unnamed-attribute.der", testing::CsrWithAttribute(p256.get(), "1.3.6.1.4.1.99999.7")},
   };
 }
 

@@ -78,5 +78,56 @@ TEST_F(CsrTest, ReportsRequestedExtensionsAndAttributes) {
   EXPECT_THAT(OtherAttributes(challenge.get()), ElementsAre("challengePassword"));
 }
 
+TEST_F(CsrTest, AcceptsOnlyDer) {
+  ASSERT_OK_AND_ASSIGN(std::string der, BuildCsrDer(key_.get(), "cluster1"));
+  constexpr absl::string_view kBer =
+      "CSR is not DER (BER encoding: indefinite length or non-minimal length octets)";
+  EXPECT_THAT(ParseCsr(testing::WithNonMinimalOuterLength(der)),
+              StatusIs(kInvalid, HasSubstr(std::string(kBer))));
+  EXPECT_THAT(ParseCsr(testing::WithIndefiniteOuterLength(der)),
+              StatusIs(kInvalid, HasSubstr(std::string(kBer))));
+  EXPECT_THAT(ParseCsr(testing::CsrWithBerInSignedPart(key_.get())),
+              StatusIs(kInvalid, HasSubstr(std::string(kBer))));
+  EXPECT_THAT(ParseCsr(EncodePem(testing::WithNonMinimalOuterLength(der), "CERTIFICATE REQUEST")),
+              StatusIs(kInvalid, HasSubstr(std::string(kBer))));
+}
+
+TEST_F(CsrTest, ReportsVersionSignatureKeyFormAndSubject) {
+  ASSERT_OK_AND_ASSIGN(std::string der, BuildCsrDer(key_.get(), "cluster1"));
+  ASSERT_OK_AND_ASSIGN(ossl::UniquePtr<X509_REQ> csr, ParseCsr(der));
+  EXPECT_EQ(CsrVersion(csr.get()), 0);
+  EXPECT_EQ(CsrSignatureAlgorithm(csr.get()), "ecdsa-with-SHA256");
+  EXPECT_EQ(CsrSignatureDigest(csr.get()), "SHA256");
+  EXPECT_FALSE(HasCompressedEcPoint(csr.get()));
+  ASSERT_EQ(SubjectEntries(csr.get()).size(), 1u);
+  EXPECT_EQ(SubjectEntries(csr.get())[0].field, "CN");
+  EXPECT_EQ(SubjectEntries(csr.get())[0].value, "cluster1");
+
+  ASSERT_OK_AND_ASSIGN(ossl::UniquePtr<X509_REQ> v3,
+                       ParseCsr(testing::CsrWithVersion(key_.get(), 3)));
+  EXPECT_EQ(CsrVersion(v3.get()), 3);
+  EXPECT_THAT(VerifyCsrSignature(v3.get()), IsOk());
+  ASSERT_OK_AND_ASSIGN(ossl::UniquePtr<X509_REQ> sha1,
+                       ParseCsr(testing::CsrSignedWith(key_.get(), EVP_sha1())));
+  EXPECT_EQ(CsrSignatureAlgorithm(sha1.get()), "ecdsa-with-SHA1");
+  EXPECT_EQ(CsrSignatureDigest(sha1.get()), "SHA1");
+  auto compressed_key = testing::EcKeyOnCurve("P-256");
+  ASSERT_OK_AND_ASSIGN(ossl::UniquePtr<X509_REQ> compressed,
+                       ParseCsr(testing::CsrWithCompressedKey(compressed_key.get())));
+  EXPECT_TRUE(HasCompressedEcPoint(compressed.get()));
+  ASSERT_OK_AND_ASSIGN(
+      ossl::UniquePtr<X509_REQ> printable,
+      ParseCsr(testing::CsrWithRawSubject(key_.get(), {{"O", "a*b"}}, V_ASN1_PRINTABLESTRING)));
+  ASSERT_EQ(SubjectEntries(printable.get()).size(), 1u);
+  EXPECT_TRUE(SubjectEntries(printable.get())[0].printable_string);
+  EXPECT_EQ(SubjectEntries(printable.get())[0].value, "a*b");
+}
+
+TEST_F(CsrTest, NamesUnknownAttributesByDottedOid) {
+  ASSERT_OK_AND_ASSIGN(ossl::UniquePtr<X509_REQ> csr,
+                       ParseCsr(testing::CsrWithAttribute(key_.get(), "1.3.6.1.4.1.99999.7")));
+  EXPECT_THAT(OtherAttributes(csr.get()), ElementsAre("1.3.6.1.4.1.99999.7"));
+}
+
 }  // namespace
 }  // namespace meshtrust::pki

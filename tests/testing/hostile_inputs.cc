@@ -6,6 +6,7 @@
 #include <openssl/rsa.h>
 
 #include <cstdlib>
+#include <functional>
 
 namespace meshtrust::testing {
 namespace {
@@ -17,11 +18,10 @@ void Check(bool ok, const char* what) {
   }
 }
 
-std::string SignAndEncode(X509_REQ* req, EVP_PKEY* key) {
+std::string SignAndEncode(X509_REQ* req, EVP_PKEY* key, const EVP_MD* md = EVP_sha256()) {
   Check(X509_REQ_set_pubkey(req, key) == 1, "set pubkey");
   // Ed25519 and Ed448 sign without a separate digest.
-  const EVP_MD* md =
-      EVP_PKEY_is_a(key, "ED25519") || EVP_PKEY_is_a(key, "ED448") ? nullptr : EVP_sha256();
+  if (EVP_PKEY_is_a(key, "ED25519") || EVP_PKEY_is_a(key, "ED448")) md = nullptr;
   Check(X509_REQ_sign(req, key, md) > 0, "sign");
   int len = i2d_X509_REQ(req, nullptr);
   std::string der(static_cast<size_t>(len), '\0');
@@ -36,6 +36,59 @@ ossl::UniquePtr<X509_REQ> NewReq(const std::string& cn) {
                              reinterpret_cast<const unsigned char*>(cn.data()),
                              static_cast<int>(cn.size()), -1, 0);
   return req;
+}
+
+// A DER length field for `n`, minimal unless `octets` forces the long form.
+std::string LengthOctets(size_t n, size_t octets = 0) {
+  if (octets == 0 && n < 0x80) return std::string(1, static_cast<char>(n));
+  std::string len;
+  for (size_t m = n; m > 0; m >>= 8) len.insert(len.begin(), static_cast<char>(m & 0xff));
+  while (len.size() < octets) len.insert(len.begin(), '\0');
+  return static_cast<char>(0x80 | len.size()) + len;
+}
+
+// Splits the TLV at `at`: returns the header size and sets *content_size.
+size_t HeaderSize(const std::string& der, size_t at, size_t* content_size) {
+  auto byte = [&](size_t i) { return static_cast<uint8_t>(der[i]); };
+  uint8_t first = byte(at + 1);
+  if (first < 0x80) {
+    *content_size = first;
+    return 2;
+  }
+  size_t n = 0;
+  for (size_t k = 0; k < (first & 0x7fu); ++k) n = (n << 8) | byte(at + 2 + k);
+  *content_size = n;
+  return 2 + (first & 0x7fu);
+}
+
+// A CSR for `key` (CN=attacker) whose CertificationRequestInfo TLV is
+// replaced by edit(info), then signed with SHA-256 over the edited bytes.
+std::string CsrWithEditedInfo(EVP_PKEY* key,
+                              const std::function<std::string(const std::string&)>& edit) {
+  ossl::UniquePtr<X509_REQ> req = NewReq("attacker");
+  std::string der = SignAndEncode(req.get(), key);
+  size_t outer_content = 0;
+  size_t at = HeaderSize(der, 0, &outer_content);
+  size_t info_content = 0;
+  size_t info_size = HeaderSize(der, at, &info_content) + info_content;
+  std::string info = edit(der.substr(at, info_size));
+  size_t alg_content = 0;
+  size_t alg_size = HeaderSize(der, at + info_size, &alg_content) + alg_content;
+  std::string alg = der.substr(at + info_size, alg_size);
+
+  ossl::UniquePtr<EVP_MD_CTX> ctx(EVP_MD_CTX_new());
+  Check(EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key) == 1, "sign init");
+  size_t sig_size = 0;
+  const auto* tbs = reinterpret_cast<const unsigned char*>(info.data());
+  Check(EVP_DigestSign(ctx.get(), nullptr, &sig_size, tbs, info.size()) == 1, "sign size");
+  std::string sig(sig_size, '\0');
+  Check(EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &sig_size, tbs,
+                       info.size()) == 1,
+        "sign");
+  sig.resize(sig_size);
+  std::string bits = "\x03" + LengthOctets(sig.size() + 1) + '\0' + sig;
+  std::string body = info + alg + bits;
+  return "\x30" + LengthOctets(body.size()) + body;
 }
 
 }  // namespace
@@ -179,6 +232,16 @@ std::string CsrWithChallengePassword(EVP_PKEY* key) {
   return SignAndEncode(req.get(), key);
 }
 
+std::string CsrWithAttribute(EVP_PKEY* key, const std::string& oid) {
+  ossl::UniquePtr<X509_REQ> req = NewReq("attacker");
+  ossl::UniquePtr<ASN1_OBJECT> obj(OBJ_txt2obj(oid.c_str(), 1));
+  Check(obj != nullptr, "attribute OID");
+  Check(X509_REQ_add1_attr_by_OBJ(req.get(), obj.get(), V_ASN1_UTF8STRING,
+                                  reinterpret_cast<const unsigned char*>("x"), 1) == 1,
+        "attribute");
+  return SignAndEncode(req.get(), key);
+}
+
 std::string CsrWithUnknownCriticalExtension(EVP_PKEY* key) {
   ossl::UniquePtr<X509_REQ> req = NewReq("attacker");
   ossl::UniquePtr<ASN1_OBJECT> oid(OBJ_txt2obj("1.3.6.1.4.1.99999.1", 1));
@@ -189,6 +252,65 @@ std::string CsrWithUnknownCriticalExtension(EVP_PKEY* key) {
   sk_X509_EXTENSION_push(exts.get(), ext);  // exts owns ext.
   Check(X509_REQ_add_extensions(req.get(), exts.get()) == 1, "unknown ext");
   return SignAndEncode(req.get(), key);
+}
+
+std::string CsrSignedWith(EVP_PKEY* key, const EVP_MD* md) {
+  ossl::UniquePtr<X509_REQ> req = NewReq("attacker");
+  return SignAndEncode(req.get(), key, md);
+}
+
+std::string CsrWithVersion(EVP_PKEY* key, int version) {
+  return CsrWithEditedInfo(key, [version](const std::string& info) {
+    size_t content = 0;
+    size_t header = HeaderSize(info, 0, &content);
+    std::string edited = info;
+    // The info starts with the version, INTEGER 02 01 00.
+    Check(edited.substr(header, 3) == std::string("\x02\x01\x00", 3), "version field");
+    edited[header + 2] = static_cast<char>(version);
+    return edited;
+  });
+}
+
+std::string CsrWithCompressedKey(EVP_PKEY* key) {
+  Check(EVP_PKEY_set_utf8_string_param(key, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+                                       OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_COMPRESSED) == 1,
+        "compressed point format");
+  ossl::UniquePtr<X509_REQ> req = NewReq("attacker");
+  return SignAndEncode(req.get(), key);
+}
+
+std::string CsrWithRawSubject(EVP_PKEY* key,
+                              const std::vector<std::pair<std::string, std::string>>& subject,
+                              int asn1_type) {
+  ossl::UniquePtr<X509_REQ> req(X509_REQ_new());
+  for (const auto& [field, value] : subject) {
+    // A plain ASN.1 type (not MBSTRING_*) stores the bytes as they are.
+    Check(X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req.get()), field.c_str(), asn1_type,
+                                     reinterpret_cast<const unsigned char*>(value.data()),
+                                     static_cast<int>(value.size()), -1, 0) == 1,
+          "raw subject entry");
+  }
+  return SignAndEncode(req.get(), key);
+}
+
+std::string WithNonMinimalOuterLength(const std::string& der) {
+  size_t content = 0;
+  size_t header = HeaderSize(der, 0, &content);
+  return "\x30" + LengthOctets(content, 4) + der.substr(header);
+}
+
+std::string WithIndefiniteOuterLength(const std::string& der) {
+  size_t content = 0;
+  size_t header = HeaderSize(der, 0, &content);
+  return std::string("\x30\x80", 2) + der.substr(header) + std::string(2, '\0');
+}
+
+std::string CsrWithBerInSignedPart(EVP_PKEY* key) {
+  return CsrWithEditedInfo(key, [](const std::string& info) {
+    size_t content = 0;
+    size_t header = HeaderSize(info, 0, &content);
+    return "\x30" + LengthOctets(content, 4) + info.substr(header);
+  });
 }
 
 std::string FlipLastBit(std::string der) {

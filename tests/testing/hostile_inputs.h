@@ -39,8 +39,31 @@ std::string CsrWithExtensions(EVP_PKEY* key,
 std::string CsrWithRawUriSan(EVP_PKEY* key, const std::string& uri);
 // A DER CSR with a challengePassword attribute.
 std::string CsrWithChallengePassword(EVP_PKEY* key);
+// A DER CSR with one attribute of type `oid` (dotted) holding a UTF8String.
+std::string CsrWithAttribute(EVP_PKEY* key, const std::string& oid);
 // A DER CSR requesting an unknown critical extension (OID 1.3.6.1.4.1.99999.1).
 std::string CsrWithUnknownCriticalExtension(EVP_PKEY* key);
+// A DER CSR for `key` (CN=attacker) signed with digest `md` (EVP_md5(), EVP_sha1()).
+std::string CsrSignedWith(EVP_PKEY* key, const EVP_MD* md);
+// A DER CSR for `key` whose version field is `version`, signed so it verifies.
+std::string CsrWithVersion(EVP_PKEY* key, int version);
+// A DER CSR whose SubjectPublicKeyInfo holds `key` (EC) as a compressed point.
+std::string CsrWithCompressedKey(EVP_PKEY* key);
+// A DER CSR with exactly these subject entries, each an ASN.1 string of
+// `asn1_type` (V_ASN1_UTF8STRING, V_ASN1_PRINTABLESTRING) holding the bytes
+// as given: no length limit or character set is applied.
+std::string CsrWithRawSubject(EVP_PKEY* key,
+                              const std::vector<std::pair<std::string, std::string>>& subject,
+                              int asn1_type);
+
+// BER that is not DER. The first two change only the outer SEQUENCE header,
+// outside the signature, so the signature still verifies; the third encodes
+// the signed CertificationRequestInfo with non-minimal length octets and
+// signs those bytes.
+std::string WithNonMinimalOuterLength(const std::string& der);
+std::string WithIndefiniteOuterLength(const std::string& der);
+std::string CsrWithBerInSignedPart(EVP_PKEY* key);
+
 // `der` with one bit flipped in its last byte (inside the signature).
 std::string FlipLastBit(std::string der);
 

@@ -149,17 +149,87 @@ TEST_F(HostileInputTest, CsrSubjectNeverReachesTheCertificate) {
   // A cluster1 CSR whose subject imitates cluster2's intermediate, with
   // tricks in the values: the certificate is built from the template alone.
   auto key = *pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
-  std::string csr =
-      testing::CsrWithSubject(key.get(), {{"O", "meshtrust"},
-                                          {"OU", "cluster2"},
-                                          {"CN", "cluster2 intermediate CA 1,OU=cluster2"},
-                                          {"CN", std::string("cluster2\0cluster1", 17)}});
+  std::string csr = testing::CsrWithSubject(
+      key.get(),
+      {{"O", "meshtrust"}, {"OU", "cluster2"}, {"CN", "cluster2 intermediate CA 1,OU=cluster2"}});
   ASSERT_OK_AND_ASSIGN(IssuedIntermediate issued, Sign(csr)());
   auto cert = *pki::ParseCertificatePem(issued.certificate_pem);
   std::string subject = pki::SubjectString(cert.get());
   EXPECT_THAT(subject, StartsWith("CN=cluster1 intermediate CA "));
   EXPECT_THAT(subject, ::testing::EndsWith(",OU=cluster1,O=meshtrust"));
   EXPECT_THAT(subject, ::testing::Not(HasSubstr("cluster2")));
+}
+
+// Each class of CSR the CA does not sign, refused with its own message both
+// as an intermediate CSR and as an enrollment CSR, with nothing issued and
+// the refusal audited; a valid CSR still passes both afterwards.
+TEST_F(HostileInputTest, CsrHygiene) {
+  auto p256 = *pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
+  auto rsa = testing::RsaKey(2048);
+  auto compressed = testing::EcKeyOnCurve("P-256");
+  std::string good = testing::CsrWithSubject(p256.get(), {{"CN", "attacker"}});
+  const std::string long_oid = "1.3.6.1.4.1.99999." + std::string(150, '7');
+  struct Case {
+    std::string name, csr, fragment;
+  } cases[] = {
+      {"MD5", testing::CsrSignedWith(rsa.get(), EVP_md5()),
+       "CSR is signed with md5WithRSAEncryption; only SHA-256 or stronger is accepted"},
+      {"SHA-1 RSA", testing::CsrSignedWith(rsa.get(), EVP_sha1()),
+       "CSR is signed with sha1WithRSAEncryption; only SHA-256 or stronger is accepted"},
+      {"SHA-1 ECDSA", testing::CsrSignedWith(p256.get(), EVP_sha1()),
+       "CSR is signed with ecdsa-with-SHA1; only SHA-256 or stronger is accepted"},
+      {"compressed EC point", testing::CsrWithCompressedKey(compressed.get()),
+       "CSR public key is a compressed EC point; send it uncompressed"},
+      {"non-minimal outer length", testing::WithNonMinimalOuterLength(good),
+       "CSR is not DER (BER encoding: indefinite length or non-minimal length octets)"},
+      {"indefinite outer length", testing::WithIndefiniteOuterLength(good),
+       "CSR is not DER (BER encoding: indefinite length or non-minimal length octets)"},
+      {"BER inside the signed part", testing::CsrWithBerInSignedPart(p256.get()),
+       "CSR is not DER (BER encoding: indefinite length or non-minimal length octets)"},
+      {"version 3", testing::CsrWithVersion(p256.get(), 3),
+       "CSR version is 3; only version 1 (0) exists"},
+      {"version 1 (v2)", testing::CsrWithVersion(p256.get(), 1),
+       "CSR version is 1; only version 1 (0) exists"},
+      {"NUL in CN",
+       testing::CsrWithRawSubject(p256.get(), {{"CN", std::string("cluster2\0cluster1", 17)}},
+                                  V_ASN1_UTF8STRING),
+       "CSR subject has a NUL byte (in CN); send an empty subject"},
+      {"NUL in OU",
+       testing::CsrWithRawSubject(p256.get(), {{"OU", std::string("a\0b", 3)}}, V_ASN1_UTF8STRING),
+       "CSR subject has a NUL byte (in OU); send an empty subject"},
+      {"65-byte CN",
+       testing::CsrWithRawSubject(p256.get(), {{"CN", std::string(65, 'a')}}, V_ASN1_UTF8STRING),
+       "CSR subject CN is 65 bytes; the limit is 64 (RFC 5280 ub-common-name)"},
+      {"4 KiB CN",
+       testing::CsrWithRawSubject(p256.get(), {{"CN", std::string(4096, 'a')}}, V_ASN1_UTF8STRING),
+       "CSR subject is 4117 bytes; the limit is 1024; send an empty subject"},
+      {"PrintableString with '*'",
+       testing::CsrWithRawSubject(p256.get(), {{"O", "evil*corp"}}, V_ASN1_PRINTABLESTRING),
+       "CSR subject O is a PrintableString holding a character a PrintableString may not"},
+      {"PrintableString with '@'",
+       testing::CsrWithRawSubject(p256.get(), {{"CN", "a@b"}}, V_ASN1_PRINTABLESTRING),
+       "CSR subject CN is a PrintableString holding a character a PrintableString may not"},
+      {"unnamed attribute", testing::CsrWithAttribute(p256.get(), "1.3.6.1.4.1.99999.7"),
+       "CSR carries attributes (1.3.6.1.4.1.99999.7); send a CSR without attributes"},
+      {"unnamed attribute with a long OID", testing::CsrWithAttribute(p256.get(), long_oid),
+       "CSR carries attributes (" + long_oid + "); send a CSR without attributes"},
+  };
+  for (const Case& c : cases) {
+    ExpectRefused(c.name, Sign(c.csr), kInvalid, c.fragment, "SignIntermediate");
+  }
+  NewJoinToken token = *ca_->authority()->CreateJoinToken(ca_->LocalOperator(), "cluster2",
+                                                          std::chrono::minutes(10));
+  for (const Case& c : cases) {
+    ExpectRefused(
+        c.name + " (Enroll)",
+        [&] { return ca_->authority()->Enroll(token.token, c.csr, "10.0.0.9"); }, kInvalid,
+        c.fragment, "Enroll");
+  }
+  EXPECT_EQ(cases_, 2 * static_cast<int>(std::size(cases)));
+  // A valid CSR with a plain subject still passes both, and the refusals
+  // did not spend the token.
+  EXPECT_THAT(Sign(good)(), IsOk());
+  EXPECT_THAT(ca_->authority()->Enroll(token.token, good, "10.0.0.9"), IsOk());
 }
 
 TEST_F(HostileInputTest, CsrsAskingForMoreThanAnIntermediate) {
