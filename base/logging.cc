@@ -6,12 +6,59 @@
 namespace meshtrust {
 namespace {
 
-// %* : the message as the inside of a JSON string.
+constexpr char kHex[] = "0123456789abcdef";
+
+// Messages carry values from outside (cluster names, CSR subjects, peer
+// addresses), so no byte of a message may end a line, move the cursor or
+// otherwise pass as anything but text. Bytes outside printable ASCII become
+// \n, \r, \t, \0 or \xNN; both formats render them alike.
+void AppendByteEscape(unsigned char c, spdlog::memory_buf_t& dest) {
+  const char esc[] = {'\\', 'x', kHex[c >> 4], kHex[c & 15]};
+  dest.append(esc, esc + sizeof(esc));
+}
+
+// %* in the text pattern: the message with every byte outside printable
+// ASCII escaped, so one call is one line.
+class TextEscapedMessage final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    for (char ch : fmt::string_view(msg.payload.data(), msg.payload.size())) {
+      auto c = static_cast<unsigned char>(ch);
+      switch (c) {
+        case '\n':
+          dest.append(std::string_view("\\n"));
+          break;
+        case '\r':
+          dest.append(std::string_view("\\r"));
+          break;
+        case '\t':
+          dest.append(std::string_view("\\t"));
+          break;
+        case '\0':
+          dest.append(std::string_view("\\0"));
+          break;
+        default:
+          if (c < 0x20 || c >= 0x7f) {
+            AppendByteEscape(c, dest);
+          } else {
+            dest.push_back(ch);
+          }
+      }
+    }
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<TextEscapedMessage>();
+  }
+};
+
+// %* in the JSON pattern: the message as the inside of a JSON string. Bytes
+// of 0x80 and above are written as the text \xNN, so a line is valid UTF-8
+// and so valid JSON whatever the message holds.
 class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
  public:
   void format(const spdlog::details::log_msg& msg, const std::tm&,
               spdlog::memory_buf_t& dest) override {
-    static constexpr char kHex[] = "0123456789abcdef";
     for (char ch : fmt::string_view(msg.payload.data(), msg.payload.size())) {
       auto c = static_cast<unsigned char>(ch);
       switch (c) {
@@ -31,9 +78,12 @@ class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
           dest.append(std::string_view("\\t"));
           break;
         default:
-          if (c < 0x20) {
+          if (c < 0x20 || c == 0x7f) {
             const char esc[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
             dest.append(esc, esc + sizeof(esc));
+          } else if (c >= 0x80) {
+            dest.push_back('\\');  // A JSON-escaped backslash, then xNN.
+            AppendByteEscape(c, dest);
           } else {
             dest.push_back(ch);
           }
@@ -54,6 +104,12 @@ std::unique_ptr<spdlog::formatter> JsonLogFormatter() {
   return formatter;
 }
 
+std::unique_ptr<spdlog::formatter> TextLogFormatter() {
+  auto formatter = std::make_unique<spdlog::pattern_formatter>();
+  formatter->add_flag<TextEscapedMessage>('*').set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%n] [%l] %*");
+  return formatter;
+}
+
 absl::Status ConfigureLogging(const std::string& program, const std::string& format,
                               const std::string& level) {
   spdlog::level::level_enum lvl = spdlog::level::from_str(level);
@@ -66,7 +122,7 @@ absl::Status ConfigureLogging(const std::string& program, const std::string& for
   }
   std::shared_ptr<spdlog::logger> logger = spdlog::get(program);
   if (logger == nullptr) logger = spdlog::stderr_logger_mt(program);
-  if (format == "json") logger->set_formatter(JsonLogFormatter());
+  logger->set_formatter(format == "json" ? JsonLogFormatter() : TextLogFormatter());
   spdlog::set_default_logger(logger);
   spdlog::set_level(lvl);
   return absl::OkStatus();

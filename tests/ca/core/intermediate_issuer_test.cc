@@ -9,11 +9,16 @@
 #include <sqlite3.h>
 #include <sys/resource.h>
 
+#include <sstream>
+
+#include "absl/strings/str_split.h"
+#include "base/logging.h"
 #include "ca/core/authority.h"
 #include "pki/certificate.h"
 #include "pki/chain.h"
 #include "pki/csr.h"
 #include "pki/key.h"
+#include "spdlog/sinks/ostream_sink.h"
 #include "tests/testing/hostile_inputs.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_ca.h"
@@ -281,6 +286,27 @@ TEST_F(IntermediateIssuerTest, CapsLifetimeByPolicyAndRoot) {
   EXPECT_THAT(
       ca_->authority()->SignIntermediate(agent1_, "cluster1", FreshCsr(), std::chrono::seconds(-1)),
       StatusIs(kInvalid, HasSubstr("negative")));
+}
+
+TEST_F(IntermediateIssuerTest, ANewlineInTheClusterNameForgesNoLogLine) {
+  std::ostringstream out;
+  auto logger = std::make_shared<spdlog::logger>(
+      "meshtrust-ca", std::make_shared<spdlog::sinks::ostream_sink_mt>(out));
+  logger->set_formatter(TextLogFormatter());
+  std::shared_ptr<spdlog::logger> previous = spdlog::default_logger();
+  spdlog::set_default_logger(logger);
+  std::string forged = "cluster2\n[2026-01-01 00:00:00.000] [meshtrust-ca] [info] signed cluster2";
+  absl::StatusOr<IssuedIntermediate> result =
+      ca_->authority()->SignIntermediate(agent1_, forged, FreshCsr(), std::chrono::seconds(0));
+  logger->flush();
+  spdlog::set_default_logger(previous);
+  ExpectRefusedAndAudited(result, kDenied, "may not request an intermediate", 0);
+  std::vector<std::string> lines = absl::StrSplit(out.str(), '\n', absl::SkipEmpty());
+  ASSERT_FALSE(lines.empty());
+  for (const std::string& line : lines) {
+    EXPECT_THAT(line, ::testing::Not(StartsWith("[2026-01-01"))) << out.str();
+  }
+  EXPECT_THAT(out.str(), HasSubstr("for \"cluster2\\n[2026-01-01 00:00:00.000] [meshtrust-ca]"));
 }
 
 TEST(IntermediateLifetimeTest, LifetimeNeverOutlivesTheRoot) {
