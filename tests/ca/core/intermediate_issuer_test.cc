@@ -309,6 +309,21 @@ TEST_F(IntermediateIssuerTest, ANewlineInTheClusterNameForgesNoLogLine) {
   EXPECT_THAT(out.str(), HasSubstr("for \"cluster2\\n[2026-01-01 00:00:00.000] [meshtrust-ca]"));
 }
 
+TEST_F(IntermediateIssuerTest, RefusesALifetimeBelowTheMinimumForWhatItIs) {
+  ExpectRefusedAndAudited(
+      ca_->authority()->SignIntermediate(agent1_, "cluster1", FreshCsr(),
+                                         std::chrono::seconds(3599)),
+      kInvalid, "ttl_seconds 3599 is below the minimum intermediate lifetime of 3600 s (1 h)", 0);
+  EXPECT_THAT(
+      ca_->authority()->SignIntermediate(agent1_, "cluster1", FreshCsr(), std::chrono::seconds(1)),
+      StatusIs(kInvalid, ::testing::Not(HasSubstr("root"))));
+  ASSERT_OK_AND_ASSIGN(IssuedIntermediate shortest,
+                       ca_->authority()->SignIntermediate(agent1_, "cluster1", FreshCsr(),
+                                                          std::chrono::seconds(3600)));
+  EXPECT_EQ(shortest.not_after,
+            std::chrono::floor<std::chrono::seconds>(clock_.Now() + std::chrono::hours(1)));
+}
+
 TEST(IntermediateLifetimeTest, LifetimeNeverOutlivesTheRoot) {
   FakeClock clock;
   testing::TestCaOptions options;
