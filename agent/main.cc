@@ -381,7 +381,7 @@ int main(int argc, char** argv) {
   ::umask(077);
   ::signal(SIGPIPE, SIG_IGN);  // A peer closing early is an error, not a crash.
   // Until the flags choose a format, log as text to stderr.
-  spdlog::set_default_logger(spdlog::stderr_logger_mt("meshtrust-agent"));
+  (void)meshtrust::ConfigureLogging("meshtrust-agent", "text", "info");
   // Private key material OpenSSL allocates goes to its locked secure heap.
   if (absl::Status s = meshtrust::pki::InitSecureKeyHeap(1 << 16); !s.ok()) {
     spdlog::warn("{}", s.message());

@@ -33,7 +33,11 @@ namespace meshtrust {
 absl::Status ConfigureLogging(const std::string& program, const std::string& format,
                               const std::string& level);
 
-// The formatter of `--log-format json`.
+// The formatters of `--log-format text` and `--log-format json`. Both escape
+// every byte of a message outside printable ASCII (\n, \r, \t, \0, \xNN in
+// text; JSON escapes, and \xNN for bytes of 0x80 and above, in JSON), so a
+// value from outside can neither end a line nor forge one.
+std::unique_ptr<spdlog::formatter> TextLogFormatter();
 std::unique_ptr<spdlog::formatter> JsonLogFormatter();
 
 }  // namespace meshtrust

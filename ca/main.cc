@@ -322,7 +322,7 @@ int main(int argc, char** argv) {
   ::signal(SIGXFSZ, SIG_IGN);
   // Private key material OpenSSL allocates goes to its locked secure heap.
   // Until the flags choose a format, log as text to stderr.
-  spdlog::set_default_logger(spdlog::stderr_logger_mt("meshtrust-ca"));
+  (void)meshtrust::ConfigureLogging("meshtrust-ca", "text", "info");
   if (absl::Status s = meshtrust::pki::InitSecureKeyHeap(1 << 20); !s.ok()) {
     spdlog::warn("{}", s.message());
   }

@@ -39,6 +39,12 @@ absl::StatusOr<IssuedIntermediate> IntermediateIssuer::SignIntermediate(
                                                  cluster_name, "\"")));
   }
   if (ttl.count() < 0) return call.Refuse(absl::InvalidArgumentError("requested TTL is negative"));
+  if (ttl.count() > 0 && ttl < kMinTtl) {
+    return call.Refuse(absl::InvalidArgumentError(
+        absl::StrCat("ttl_seconds ", ttl.count(), " is below the minimum intermediate lifetime of ",
+                     kMinTtl.count(), " s (1 h); request at least ", kMinTtl.count(),
+                     ", or 0 for the policy's maximum")));
+  }
   absl::StatusOr<ossl::UniquePtr<X509_REQ>> csr = pki::ParseCsr(csr_der);
   if (!csr.ok()) return call.Refuse(csr.status());
   absl::StatusOr<pki::KeyAlgorithm> alg =

@@ -9,11 +9,16 @@
 #include <sqlite3.h>
 #include <sys/resource.h>
 
+#include <sstream>
+
+#include "absl/strings/str_split.h"
+#include "base/logging.h"
 #include "ca/core/authority.h"
 #include "pki/certificate.h"
 #include "pki/chain.h"
 #include "pki/csr.h"
 #include "pki/key.h"
+#include "spdlog/sinks/ostream_sink.h"
 #include "tests/testing/hostile_inputs.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_ca.h"
@@ -281,6 +286,42 @@ TEST_F(IntermediateIssuerTest, CapsLifetimeByPolicyAndRoot) {
   EXPECT_THAT(
       ca_->authority()->SignIntermediate(agent1_, "cluster1", FreshCsr(), std::chrono::seconds(-1)),
       StatusIs(kInvalid, HasSubstr("negative")));
+}
+
+TEST_F(IntermediateIssuerTest, ANewlineInTheClusterNameForgesNoLogLine) {
+  std::ostringstream out;
+  auto logger = std::make_shared<spdlog::logger>(
+      "meshtrust-ca", std::make_shared<spdlog::sinks::ostream_sink_mt>(out));
+  logger->set_formatter(TextLogFormatter());
+  std::shared_ptr<spdlog::logger> previous = spdlog::default_logger();
+  spdlog::set_default_logger(logger);
+  std::string forged = "cluster2\n[2026-01-01 00:00:00.000] [meshtrust-ca] [info] signed cluster2";
+  absl::StatusOr<IssuedIntermediate> result =
+      ca_->authority()->SignIntermediate(agent1_, forged, FreshCsr(), std::chrono::seconds(0));
+  logger->flush();
+  spdlog::set_default_logger(previous);
+  ExpectRefusedAndAudited(result, kDenied, "may not request an intermediate", 0);
+  std::vector<std::string> lines = absl::StrSplit(out.str(), '\n', absl::SkipEmpty());
+  ASSERT_FALSE(lines.empty());
+  for (const std::string& line : lines) {
+    EXPECT_THAT(line, ::testing::Not(StartsWith("[2026-01-01"))) << out.str();
+  }
+  EXPECT_THAT(out.str(), HasSubstr("for \"cluster2\\n[2026-01-01 00:00:00.000] [meshtrust-ca]"));
+}
+
+TEST_F(IntermediateIssuerTest, RefusesALifetimeBelowTheMinimumForWhatItIs) {
+  ExpectRefusedAndAudited(
+      ca_->authority()->SignIntermediate(agent1_, "cluster1", FreshCsr(),
+                                         std::chrono::seconds(3599)),
+      kInvalid, "ttl_seconds 3599 is below the minimum intermediate lifetime of 3600 s (1 h)", 0);
+  EXPECT_THAT(
+      ca_->authority()->SignIntermediate(agent1_, "cluster1", FreshCsr(), std::chrono::seconds(1)),
+      StatusIs(kInvalid, ::testing::Not(HasSubstr("root"))));
+  ASSERT_OK_AND_ASSIGN(IssuedIntermediate shortest,
+                       ca_->authority()->SignIntermediate(agent1_, "cluster1", FreshCsr(),
+                                                          std::chrono::seconds(3600)));
+  EXPECT_EQ(shortest.not_after,
+            std::chrono::floor<std::chrono::seconds>(clock_.Now() + std::chrono::hours(1)));
 }
 
 TEST(IntermediateLifetimeTest, LifetimeNeverOutlivesTheRoot) {
