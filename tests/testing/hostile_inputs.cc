@@ -5,10 +5,27 @@
 #include <openssl/param_build.h>
 #include <openssl/rsa.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <functional>
 
+#include "pki/certificate.h"
+#include "pki/key.h"
+
 namespace meshtrust::testing {
+
+RogueRoot MakeRogueRoot() {
+  RogueRoot r;
+  r.key = *pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
+  pki::CertificateTemplate t;
+  t.subject = {{"CN", "rogue root"}};
+  t.not_before = std::chrono::system_clock::now() - std::chrono::hours(1);
+  t.not_after = std::chrono::system_clock::now() + std::chrono::hours(24);
+  t.is_ca = true;
+  t.key_usage = pki::kKeyCertSign | pki::kCrlSign;
+  r.cert = *pki::IssueCertificate(t, r.key.get(), nullptr, r.key.get());
+  return r;
+}
 namespace {
 
 void Check(bool ok, const char* what) {

@@ -10,6 +10,14 @@
 
 namespace meshtrust::testing {
 
+// A self-signed CA root nobody trusts ("CN=rogue root", a day long) and its
+// key: what an impostor puts in a bundle or signs a CRL with.
+struct RogueRoot {
+  ossl::UniquePtr<EVP_PKEY> key;
+  ossl::UniquePtr<X509> cert;
+};
+RogueRoot MakeRogueRoot();
+
 // Keys.
 ossl::UniquePtr<EVP_PKEY> EcKeyOnCurve(const char* curve_name);              // e.g. "secp256k1"
 ossl::UniquePtr<EVP_PKEY> RsaKey(int bits, unsigned long exponent = 65537);  // NOLINT

@@ -26,6 +26,7 @@
 #include "pki/key.h"
 #include "pki/pem.h"
 #include "tests/kube_emulator/kube_emulator.h"
+#include "tests/testing/hostile_inputs.h"
 #include "tests/testing/mesh.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_ca.h"
@@ -461,19 +462,12 @@ TEST_F(InstallerTest, ACacertsOverTheSecretSizeLimitIsRefusedByNameAndTheOldSetS
 }
 
 TEST_F(InstallerTest, RefusesARootCrlNotSignedByATrustedRoot) {
-  auto rogue_key = *pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
-  pki::CertificateTemplate t;
-  t.subject = {{"CN", "rogue root"}};
-  t.not_before = std::chrono::system_clock::now() - std::chrono::hours(1);
-  t.not_after = std::chrono::system_clock::now() + std::chrono::hours(24);
-  t.is_ca = true;
-  t.key_usage = pki::kKeyCertSign | pki::kCrlSign;
-  auto rogue = *pki::IssueCertificate(t, rogue_key.get(), nullptr, rogue_key.get());
+  testing::RogueRoot rogue = testing::MakeRogueRoot();
   pki::CrlTemplate crl;
   crl.number = 1;
   crl.this_update = std::chrono::system_clock::now();
   crl.next_update = crl.this_update + std::chrono::hours(24);
-  auto forged = *pki::IssueCrl(crl, rogue.get(), rogue_key.get());
+  auto forged = *pki::IssueCrl(crl, rogue.cert.get(), rogue.key.get());
   ForgedCrlConnection forging(connection_.get(), pki::CrlPem(forged.get()));
   Installer installer(&forging, sink_.get(), roots_.trust.get(), &SystemClock::Get(), Options());
   EXPECT_THAT(installer.EnsureInstalled(),
@@ -659,17 +653,10 @@ TEST_F(InstallerTest, RefusesAnswersThatAreNotOursOrDoNotChain) {
   EXPECT_FALSE(Cacerts().has_value());
 
   // A bundle the certificate does not chain to.
-  auto rogue_key = *pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
-  pki::CertificateTemplate t;
-  t.subject = {{"CN", "rogue root"}};
-  t.not_before = std::chrono::system_clock::now() - std::chrono::hours(1);
-  t.not_after = std::chrono::system_clock::now() + std::chrono::hours(24);
-  t.is_ca = true;
-  t.key_usage = pki::kKeyCertSign;
-  auto rogue = *pki::IssueCertificate(t, rogue_key.get(), nullptr, rogue_key.get());
+  testing::RogueRoot rogue = testing::MakeRogueRoot();
   // The digest is recomputed so the answer passes the digest check.
   TamperingConnection reroot(connection_.get(), [&](SignedIntermediate* si) {
-    si->roots_pem = pki::CertificatePem(rogue.get());
+    si->roots_pem = pki::CertificatePem(rogue.cert.get());
     si->bundle_sha256 = pki::Sha256Hex(si->roots_pem);
   });
   Installer b(&reroot, sink_.get(), roots_.trust.get(), &SystemClock::Get(), Options());

@@ -20,6 +20,7 @@
 #include "pki/crl.h"
 #include "pki/digest.h"
 #include "pki/key.h"
+#include "tests/testing/hostile_inputs.h"
 #include "tests/testing/mesh.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_ca.h"
@@ -66,15 +67,7 @@ class GatedConnection : public CaConnection {
     if (away) return absl::UnavailableError("the CA is away (test)");
     absl::StatusOr<TrustBundleInfo> bundle = real_->GetTrustBundle();
     if (bundle.ok() && append_rogue_root) {
-      auto key = pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
-      pki::CertificateTemplate t;
-      t.subject = {{"CN", "rogue root"}};
-      t.not_before = std::chrono::system_clock::now() - std::chrono::hours(1);
-      t.not_after = std::chrono::system_clock::now() + std::chrono::hours(24);
-      t.is_ca = true;
-      t.key_usage = pki::kKeyCertSign | pki::kCrlSign;
-      bundle->roots_pem +=
-          pki::CertificatePem(pki::IssueCertificate(t, key->get(), nullptr, key->get())->get());
+      bundle->roots_pem += pki::CertificatePem(testing::MakeRogueRoot().cert.get());
       bundle->sha256 = pki::Sha256Hex(bundle->roots_pem);
     }
     return bundle;
