@@ -4,6 +4,7 @@
 //   meshtrust-ca serve  --state-dir DIR (--kek-file F | --passphrase-file F) [--listen ADDR]
 //   meshtrust-ca admin-token --state-dir DIR ... --name NAME [--role operator|auditor]
 //   meshtrust-ca audit verify --state-dir DIR [--public-key FILE] [--checkpoint FILE]
+#include <malloc.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -156,6 +157,10 @@ struct ServeFlags {
   std::string identity_ttl = "24h";
   std::string metrics_listen;
   std::string checkpoint_log;
+  int max_connections = 16384;
+  int max_connections_per_peer = 512;
+  std::string handshake_timeout = "10s";
+  int memory_quota_mib = 32;
 };
 
 int RunServe(const std::string& state_dir, const KekFlags& kek, const ServeFlags& flags) {
@@ -203,9 +208,17 @@ int RunServe(const std::string& state_dir, const KekFlags& kek, const ServeFlags
   server_options.server_key_pem = &state->server_key_pem;
   server_options.client_ca_pem = state->control_ca_pem;
   server_options.metrics = &metrics;
+  server_options.max_connections = flags.max_connections;
+  server_options.max_connections_per_peer = flags.max_connections_per_peer;
+  absl::StatusOr<std::chrono::seconds> handshake_timeout =
+      ParseDurationFlag("--handshake-timeout", flags.handshake_timeout, std::chrono::seconds(1));
+  if (!handshake_timeout.ok()) return Fail(handshake_timeout.status());
+  server_options.handshake_timeout = *handshake_timeout;
+  server_options.memory_quota_bytes = static_cast<int64_t>(flags.memory_quota_mib) * 1024 * 1024;
   absl::StatusOr<std::unique_ptr<CaServer>> server = CaServer::Start(authority, server_options);
   state->server_key_pem = SecretBytes();  // Wipe our copy; gRPC holds its own.
   if (!server.ok()) return Fail(server.status());
+  (*server)->RegisterMetrics(&registry);
   spdlog::info("meshtrust-ca serving on port {} (state {}, audit head {})", (*server)->port(),
                state_dir, state->store->Head().sequence);
   if (!flags.port_file.empty()) {
@@ -228,10 +241,15 @@ int RunServe(const std::string& state_dir, const KekFlags& kek, const ServeFlags
   }
   std::unique_ptr<HttpServer> ops;
   if (!flags.metrics_listen.empty()) {
-    absl::StatusOr<std::unique_ptr<HttpServer>> started =
-        HttpServer::Start(flags.metrics_listen, [&registry, authority](const HttpRequest& req) {
+    absl::StatusOr<std::unique_ptr<HttpServer>> started = HttpServer::Start(
+        flags.metrics_listen, [&registry, authority, grpc = server->get()](const HttpRequest& req) {
           return HandleOpsHttp(
-              registry, [authority] { return authority->CheckReady(); }, req);
+              registry,
+              [authority, grpc]() -> absl::Status {
+                if (absl::Status s = authority->CheckReady(); !s.ok()) return s;
+                return grpc->CheckServing();
+              },
+              req, [grpc] { return grpc->CheckAlive(); });
         });
     if (!started.ok()) return Fail(started.status());
     ops = *std::move(started);
@@ -245,12 +263,18 @@ int RunServe(const std::string& state_dir, const KekFlags& kek, const ServeFlags
       }
     }
   });
+  // glibc keeps freed heap pages (gRPC's per-thread arenas above all) until
+  // asked: after a burst of large requests, give them back.
+  std::thread memory_trim([&] {
+    while (!stopping.WaitFor(absl::Seconds(5))) malloc_trim(0);
+  });
 
   int sig = 0;
   sigwait(&stop, &sig);
   spdlog::info("received signal {}, shutting down", sig);
   stopping.Set();
   crl_timer.join();
+  memory_trim.join();
   if (http != nullptr) http->Stop();
   if (ops != nullptr) ops->Stop();
   (*server)->Shutdown();
@@ -389,6 +413,25 @@ int main(int argc, char** argv) {
       ->add_option("--identity-ttl", serve.identity_ttl,
                    "Lifetime of agent and admin identity certificates; agents renew them at two "
                    "thirds")
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--max-connections", serve.max_connections,
+                   "Most gRPC connections open at once (lowered to fit the open-files limit)")
+      ->check(CLI::Range(1, 1 << 24))
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--max-connections-per-peer", serve.max_connections_per_peer,
+                   "Most gRPC connections open at once from one IP address (0: no cap)")
+      ->check(CLI::Range(0, 1 << 24))
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--handshake-timeout", serve.handshake_timeout,
+                   "Close a gRPC connection whose TLS handshake has not finished by then")
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--memory-quota-mib", serve.memory_quota_mib,
+                   "Memory gRPC may hold for all connections' buffers together (MiB)")
+      ->check(CLI::Range(8, 1 << 20))
       ->capture_default_str();
   serve_cmd->add_option("--checkpoint-log", serve.checkpoint_log,
                         "Append each newest audit checkpoint (JSON lines, at most one a second) "

@@ -3,7 +3,8 @@
 namespace meshtrust {
 
 HttpResponse HandleOpsHttp(const MetricsRegistry& metrics,
-                           const std::function<absl::Status()>& ready, const HttpRequest& request) {
+                           const std::function<absl::Status()>& ready, const HttpRequest& request,
+                           const std::function<absl::Status()>& alive) {
   auto text = [](int status, std::string body) {
     return HttpResponse{status, "text/plain; charset=utf-8", std::move(body)};
   };
@@ -11,7 +12,11 @@ HttpResponse HandleOpsHttp(const MetricsRegistry& metrics,
   if (request.path == "/metrics") {
     return {200, "text/plain; version=0.0.4; charset=utf-8", metrics.Render()};
   }
-  if (request.path == "/healthz") return text(200, "ok\n");
+  if (request.path == "/healthz") {
+    absl::Status s = alive ? alive() : absl::OkStatus();
+    if (s.ok()) return text(200, "ok\n");
+    return text(503, std::string("not alive: ") + std::string(s.message()) + "\n");
+  }
   if (request.path == "/readyz") {
     absl::Status s = ready();
     if (s.ok()) return text(200, "ready\n");

@@ -319,20 +319,27 @@ std::string NameString(const X509_NAME* name) {
 std::string SubjectString(const X509* cert) { return NameString(X509_get_subject_name(cert)); }
 std::string IssuerString(const X509* cert) { return NameString(X509_get_issuer_name(cert)); }
 
-std::vector<std::string> UriSans(X509* cert) {
+namespace {
+// The IA5String names of one GeneralName type (URI or DNS) in the SAN.
+std::vector<std::string> Ia5Sans(X509* cert, int type) {
   std::vector<std::string> out;
   ossl::UniquePtr<GENERAL_NAMES> names(
       static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
   if (names == nullptr) return out;
   for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
     const GENERAL_NAME* gn = sk_GENERAL_NAME_value(names.get(), i);
-    if (gn->type != GEN_URI) continue;
-    const ASN1_IA5STRING* s = gn->d.uniformResourceIdentifier;
+    if (gn->type != type) continue;
+    const ASN1_IA5STRING* s = gn->d.ia5;
     out.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
                      static_cast<size_t>(ASN1_STRING_length(s)));
   }
   return out;
 }
+}  // namespace
+
+std::vector<std::string> UriSans(X509* cert) { return Ia5Sans(cert, GEN_URI); }
+
+std::vector<std::string> DnsSans(X509* cert) { return Ia5Sans(cert, GEN_DNS); }
 
 bool IsCa(X509* cert) {
   return X509_check_ca(cert) == 1 && (X509_get_extension_flags(cert) & EXFLAG_CA);

@@ -88,6 +88,7 @@ TimePoint NotAfter(const X509* cert);
 std::string SubjectString(const X509* cert);  // RFC 2253.
 std::string IssuerString(const X509* cert);
 std::vector<std::string> UriSans(X509* cert);
+std::vector<std::string> DnsSans(X509* cert);
 bool IsCa(X509* cert);
 long PathLen(X509* cert);  // -1 if absent.  NOLINT(runtime/int)
 // Whether `cert` may be used for every usage in `usages` (KeyUsage bits): its

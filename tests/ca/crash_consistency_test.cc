@@ -26,6 +26,7 @@
 #include "meshtrust/v1/meshtrust.grpc.pb.h"
 #include "pki/csr.h"
 #include "pki/key.h"
+#include "tests/testing/ca_process.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/temp_dir.h"
@@ -33,7 +34,6 @@
 namespace meshtrust::ca {
 namespace {
 
-using ::meshtrust::testing::ChildProcess;
 using ::meshtrust::testing::IsOk;
 using ::meshtrust::testing::RunCommand;
 using ::testing::HasSubstr;
@@ -54,39 +54,21 @@ class CrashConsistencyTest : public ::testing::Test {
     ASSERT_OK_AND_ASSIGN(init_, InitializeStateDir(init, SystemClock::Get()));
   }
 
-  // Starts the CA and waits until it serves (it writes its port file), or
-  // until it exits; returns its address. No deadline on how fast it starts:
-  // the bound is a safety net for a hung process.
   std::string StartCa() {
-    std::string port_file = dir_.Sub(absl::StrCat("port-", ++starts_));
-    ca_ = std::make_unique<ChildProcess>(
-        std::vector<std::string>{MESHTRUST_CA_BINARY, "serve", "--state-dir", state_, "--kek-file",
-                                 kek_, "--listen", "127.0.0.1:0", "--port-file", port_file},
-        dir_.Sub("ca.log"));
-    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-    while (std::chrono::steady_clock::now() < end) {
-      absl::StatusOr<std::string> port = ReadFile(port_file);
-      int n = 0;
-      if (port.ok() && absl::SimpleAtoi(absl::StripAsciiWhitespace(*port), &n) && n > 0) {
-        return absl::StrCat("127.0.0.1:", n);
-      }
-      if (ca_->Exited()) {
-        ADD_FAILURE() << "the CA exited before serving: "
-                      << ReadFile(dir_.Sub("ca.log")).value_or("");
-        return "";
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (ca_ == nullptr) {
+      ca_ = std::make_unique<testing::CaProcess>(
+          testing::CaProcessOptions{MESHTRUST_CA_BINARY, state_, kek_, dir_.path(), {}});
     }
-    ADD_FAILURE() << "the CA wrote no port file within 120 s: "
-                  << ReadFile(dir_.Sub("ca.log")).value_or("");
-    return "";
+    std::string error;
+    std::string address = ca_->Start(&error);
+    if (address.empty()) ADD_FAILURE() << error;
+    return address;
   }
 
   testing::TempDir dir_;
   std::string state_, kek_;
   InitResult init_;
-  std::unique_ptr<ChildProcess> ca_;
-  int starts_ = 0;
+  std::unique_ptr<testing::CaProcess> ca_;
 };
 
 struct Received {
@@ -188,10 +170,10 @@ TEST_F(CrashConsistencyTest, KillNineDuringConcurrentSigningLosesNothing) {
     }
     std::this_thread::sleep_for(
         std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 500)(random)));
-    int status = ca_->Kill(SIGKILL);
+    int status = ca_->process()->Kill(SIGKILL);
     EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
         << "the CA was not running when killed; its log:\n"
-        << ReadFile(dir_.Sub("ca.log")).value_or("");
+        << ca_->log();
     for (auto& t : signers) t.join();
     {
       absl::MutexLock lock(&received.mu);
@@ -258,7 +240,7 @@ TEST_F(CrashConsistencyTest, KillNineDuringConcurrentSigningLosesNothing) {
   v1::SignIntermediateResponse resp;
   grpc::Status s = stub->SignIntermediate(client::NewContext().get(), req, &resp);
   EXPECT_TRUE(s.ok()) << s.error_message();
-  ca_->Kill(SIGTERM);
+  ca_->process()->Kill(SIGTERM);
 }
 
 }  // namespace

@@ -17,10 +17,11 @@ namespace {
 
 std::set<std::string> Exported() {
   testing::TestCaOptions options;
-  options.serve = false;
+  options.serve = true;  // For the connection metrics of the gRPC listener.
   auto ca = testing::TestCa::Create(options);
   MetricsRegistry registry;
   ca::CaMetrics metrics(&registry, ca->authority(), ca->store(), &SystemClock::Get());
+  ca->server()->RegisterMetrics(&registry);
   agent::RegisterAgentMetrics(&registry, "cluster1", [] { return agent::RunnerStatus{}; });
   agent::AuditCheckpointCounters checkpoints;
   agent::RegisterAuditCheckpointMetrics(&registry, &checkpoints);

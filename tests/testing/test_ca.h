@@ -56,6 +56,8 @@ class TestCa {
   // Registers `name` through the Admin API as `admin`; returns its join token.
   std::string AddClusterOverGrpc(const client::Identity& admin, const std::string& name);
 
+  // The gRPC server, null unless serving.
+  ca::CaServer* server() { return server_.get(); }
   void StopServer();
   // Serves again on the port it had before StopServer().
   void RestartServer();

@@ -1,0 +1,288 @@
+#include "net/gated_listener.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace meshtrust {
+namespace {
+
+// How often open connections are re-checked when nothing forces it, and at
+// most how often while at a cap.
+constexpr auto kSweepEvery = std::chrono::seconds(1);
+constexpr auto kSweepAtCapEvery = std::chrono::milliseconds(50);
+// How long accept pauses after EMFILE and similar errors.
+constexpr int kPauseAfterErrorMs = 100;
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string PeerAddress(const sockaddr_storage& addr) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (addr.ss_family == AF_INET) {
+    ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&addr)->sin_addr, buf, sizeof(buf));
+  } else if (addr.ss_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&addr);
+    if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+      ::inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], buf, sizeof(buf));
+    } else {
+      ::inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof(buf));
+    }
+  }
+  return buf;
+}
+
+// Splits "host:port" or "[v6]:port".
+absl::StatusOr<std::pair<std::string, std::string>> SplitHostPort(const std::string& address) {
+  std::string host, port;
+  if (!address.empty() && address[0] == '[') {
+    size_t close = address.find(']');
+    if (close == std::string::npos || close + 1 >= address.size() || address[close + 1] != ':') {
+      return absl::InvalidArgumentError(
+          absl::StrCat("listen address \"", address, "\" is not [IPv6]:port"));
+    }
+    host = address.substr(1, close - 1);
+    port = address.substr(close + 2);
+  } else {
+    size_t colon = address.rfind(':');
+    if (colon == std::string::npos || address.find(':') != colon) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "listen address \"", address, "\" is not host:port (write IPv6 as [addr]:port)"));
+    }
+    host = address.substr(0, colon);
+    port = address.substr(colon + 1);
+  }
+  int n = 0;
+  if (!absl::SimpleAtoi(port, &n) || n < 0 || n > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("listen address \"", address, "\" has no port number 0-65535"));
+  }
+  return std::make_pair(host, port);
+}
+
+}  // namespace
+
+OpenFilesLimit RaiseOpenFilesLimit() {
+  OpenFilesLimit result;
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return result;
+  result.soft_before = limit.rlim_cur;
+  result.hard = limit.rlim_max;
+  if (limit.rlim_cur < limit.rlim_max) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  result.soft = limit.rlim_cur;
+  return result;
+}
+
+int ConnectionCapForLimit(uint64_t soft_limit, int configured_cap) {
+  // Files, the database, keystore entries, gRPC's own event descriptors and
+  // the HTTP listeners: an eighth of the limit, at least 64.
+  uint64_t reserve = std::max<uint64_t>(64, soft_limit / 8);
+  uint64_t room = soft_limit > reserve ? soft_limit - reserve : 1;
+  return static_cast<int>(std::min<uint64_t>(room, static_cast<uint64_t>(configured_cap)));
+}
+
+absl::StatusOr<std::unique_ptr<GatedListener>> GatedListener::Start(
+    const std::string& address, const GatedListenerOptions& options, Handoff handoff) {
+  if (options.max_connections < 1) {
+    return absl::InvalidArgumentError("the connection cap must be at least 1");
+  }
+  absl::StatusOr<std::pair<std::string, std::string>> hp = SplitHostPort(address);
+  if (!hp.ok()) return hp.status();
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  int rc = ::getaddrinfo(hp->first.empty() ? nullptr : hp->first.c_str(), hp->second.c_str(),
+                         &hints, &found);
+  if (rc != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot resolve listen address \"", address, "\": ", ::gai_strerror(rc)));
+  }
+  std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> list(found, &::freeaddrinfo);
+  int fd = ::socket(found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (found->ai_family == AF_INET6) {
+    int zero = 0;  // Dual stack: "[::]" takes IPv4 too.
+    ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+  }
+  if (::bind(fd, found->ai_addr, found->ai_addrlen) != 0 || ::listen(fd, 1024) != 0) {
+    int err = errno;
+    ::close(fd);
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", address, ": ", std::strerror(err)));
+  }
+  sockaddr_storage bound{};
+  socklen_t len = sizeof(bound);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
+  int port = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                               : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  std::string probe_host = PeerAddress(bound);
+  if (probe_host == "0.0.0.0" || probe_host.empty()) probe_host = "127.0.0.1";
+  if (probe_host == "::") probe_host = "::1";
+  std::unique_ptr<GatedListener> listener(
+      new GatedListener(fd, port, probe_host, options, std::move(handoff)));
+  if (listener->wake_fd_ < 0) {
+    return absl::InternalError(absl::StrCat("eventfd: ", std::strerror(errno)));
+  }
+  listener->loop_ = std::thread([l = listener.get()] { l->Loop(); });
+  return listener;
+}
+
+GatedListener::GatedListener(int fd, int port, std::string probe_host, GatedListenerOptions options,
+                             Handoff handoff)
+    : listen_fd_(fd),
+      port_(port),
+      probe_host_(std::move(probe_host)),
+      options_(options),
+      handoff_(std::move(handoff)),
+      wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
+      last_sweep_(std::chrono::steady_clock::now()) {
+  last_turn_ns_ = NowNs();
+}
+
+GatedListener::~GatedListener() {
+  Stop();
+  ::close(listen_fd_);
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+void GatedListener::Stop() {
+  if (stopping_.exchange(true)) return;
+  uint64_t one = 1;
+  if (wake_fd_ >= 0) (void)!::write(wake_fd_, &one, sizeof(one));
+  if (loop_.joinable()) loop_.join();
+}
+
+GatedListenerStats GatedListener::stats() const {
+  absl::MutexLock lock(&mu_);
+  GatedListenerStats s = stats_;
+  s.open = static_cast<int>(open_.size());
+  return s;
+}
+
+std::chrono::steady_clock::time_point GatedListener::last_turn() const {
+  return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(last_turn_ns_.load()));
+}
+
+void GatedListener::Loop() {
+  while (!stopping_.load()) {
+    last_turn_ns_ = NowNs();
+    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+    int n = ::poll(fds, 2, 1000);
+    if (stopping_.load()) break;
+    if (n < 0 && errno != EINTR) {
+      ::poll(nullptr, 0, kPauseAfterErrorMs);
+      continue;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      if (std::chrono::steady_clock::now() - last_sweep_ >= kSweepEvery) Sweep();
+    }
+    if (n > 0 && (fds[0].revents & POLLIN) != 0) AcceptOne();
+  }
+}
+
+void GatedListener::AcceptOne() {
+  // Drain what the kernel queued, up to a batch, so a flood cannot starve
+  // the periodic sweep.
+  for (int i = 0; i < 64 && !stopping_.load(); ++i) {
+    sockaddr_storage peer{};
+    socklen_t len = sizeof(peer);
+    int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &len,
+                       SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED) {
+        return;
+      }
+      // EMFILE, ENFILE, ENOBUFS, ENOMEM: the connection stays queued; pause
+      // and try again. Never give up on the listener.
+      {
+        absl::MutexLock lock(&mu_);
+        ++stats_.accept_errors;
+        Sweep();
+      }
+      ::poll(nullptr, 0, kPauseAfterErrorMs);
+      return;
+    }
+    std::string address = PeerAddress(peer);
+    struct stat st {};
+    ::fstat(fd, &st);
+    bool admit = false;
+    {
+      absl::MutexLock lock(&mu_);
+      auto at_cap = [&] {
+        if (static_cast<int>(open_.size()) >= options_.max_connections) return true;
+        if (options_.max_connections_per_peer <= 0) return false;
+        auto it = per_peer_.find(address);
+        return it != per_peer_.end() && it->second >= options_.max_connections_per_peer;
+      };
+      if (at_cap() && std::chrono::steady_clock::now() - last_sweep_ >= kSweepAtCapEvery) Sweep();
+      if (static_cast<int>(open_.size()) >= options_.max_connections) {
+        ++stats_.refused_at_cap;
+      } else if (at_cap()) {
+        ++stats_.refused_peer_cap;
+      } else {
+        // A descriptor number we still track was closed and reused: the old
+        // connection is gone.
+        auto old = open_.find(fd);
+        if (old != open_.end()) {
+          if (--per_peer_[old->second.peer] <= 0) per_peer_.erase(old->second.peer);
+          open_.erase(old);
+        }
+        open_[fd] = Open{st.st_ino, address};
+        ++per_peer_[address];
+        ++stats_.accepted;
+        admit = true;
+      }
+    }
+    if (!admit) {
+      ::close(fd);
+      continue;
+    }
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    handoff_(fd);
+  }
+}
+
+void GatedListener::Sweep() {
+  last_sweep_ = std::chrono::steady_clock::now();
+  for (auto it = open_.begin(); it != open_.end();) {
+    struct stat st {};
+    bool same =
+        ::fstat(it->first, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_ino == it->second.inode;
+    if (same) {
+      ++it;
+      continue;
+    }
+    auto peer = per_peer_.find(it->second.peer);
+    if (peer != per_peer_.end() && --peer->second <= 0) per_peer_.erase(peer);
+    it = open_.erase(it);
+  }
+}
+
+}  // namespace meshtrust
