@@ -1,265 +1,246 @@
 #include "net/http_server.h"
 
 #include <arpa/inet.h>
+#include <microhttpd.h>
 #include <netinet/in.h>
-#include <openssl/err.h>
-#include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
+#include <exception>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 
 namespace meshtrust {
-namespace {
 
-constexpr size_t kMaxHeaderBytes = 64 * 1024;
-constexpr size_t kMaxBodyBytes = 8 * 1024 * 1024;
+// One client connection, owned by libmicrohttpd's socket context from its
+// opening to its close. Only the thread serving the connection touches the
+// request; the deadline enforcer reads `fd` (set before the connection is
+// published under mu_).
+struct HttpServer::Connection {
+  int fd = -1;
+  std::string uri;  // The request target as sent.
+  HttpRequest request;
+};
 
-const char* Reason(int status) {
-  switch (status) {
-    case 200:
-      return "OK";
-    case 201:
-      return "Created";
-    case 400:
-      return "Bad Request";
-    case 401:
-      return "Unauthorized";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 409:
-      return "Conflict";
-    case 415:
-      return "Unsupported Media Type";
-    case 422:
-      return "Unprocessable Entity";
-    case 500:
-      return "Internal Server Error";
-    default:
-      return "Status";
+struct HttpServer::Callbacks {
+  static void Log(void*, const char* format, va_list ap) {
+    char line[512];
+    std::vsnprintf(line, sizeof(line), format, ap);
+    // Refused and dropped clients are routine on a public listener: debug.
+    spdlog::debug("http: {}", std::string(absl::StripTrailingAsciiWhitespace(line)));
   }
-}
 
-// A connection, TLS or plain.
-struct Conn {
-  int fd;
-  SSL* ssl;  // Null for plain HTTP.
-  int Read(char* buf, int n) {
-    if (ssl != nullptr) return SSL_read(ssl, buf, n);
-    ssize_t r;
-    do {
-      r = ::recv(fd, buf, static_cast<size_t>(n), 0);
-    } while (r < 0 && errno == EINTR);
-    return static_cast<int>(r);
+  static Connection* Of(MHD_Connection* connection) {
+    const MHD_ConnectionInfo* info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info == nullptr ? nullptr : static_cast<Connection*>(info->socket_context);
   }
-  int Write(const char* buf, int n) {
-    if (ssl != nullptr) return SSL_write(ssl, buf, n);
-    return static_cast<int>(::send(fd, buf, static_cast<size_t>(n), MSG_NOSIGNAL));
+
+  static void OnConnection(void* cls, MHD_Connection* connection, void** socket_context,
+                           MHD_ConnectionNotificationCode code) {
+    auto* server = static_cast<HttpServer*>(cls);
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+      auto* c = new Connection();
+      const MHD_ConnectionInfo* info =
+          MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+      if (info != nullptr) c->fd = info->connect_fd;
+      *socket_context = c;
+      absl::MutexLock lock(&server->mu_);
+      server->deadlines_[c] = absl::Now() + server->limits_.request_timeout;
+      return;
+    }
+    // libmicrohttpd reports the close before it closes the descriptor, so
+    // once the entry is gone the enforcer can no longer touch a reused one.
+    auto* c = static_cast<Connection*>(*socket_context);
+    if (c == nullptr) return;
+    {
+      absl::MutexLock lock(&server->mu_);
+      server->deadlines_.erase(c);
+    }
+    *socket_context = nullptr;
+    delete c;
+  }
+
+  static void* OnUri(void*, const char* uri, MHD_Connection* connection) {
+    if (Connection* c = Of(connection)) {
+      c->uri = uri;
+      c->request = HttpRequest();
+    }
+    return nullptr;
+  }
+
+  static MHD_Result AddHeader(void* cls, MHD_ValueKind, const char* key, const char* value) {
+    auto* request = static_cast<HttpRequest*>(cls);
+    request->headers[absl::AsciiStrToLower(key)] = value == nullptr ? "" : value;
+    return MHD_YES;
+  }
+
+  static MHD_Result Reply(MHD_Connection* connection, const HttpResponse& response) {
+    MHD_Response* r = MHD_create_response_from_buffer(
+        response.body.size(), const_cast<char*>(response.body.data()), MHD_RESPMEM_MUST_COPY);
+    if (r == nullptr) return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, response.content_type.c_str());
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache, private");
+    MHD_Result queued = MHD_queue_response(connection, static_cast<unsigned>(response.status), r);
+    MHD_destroy_response(r);
+    return queued;
+  }
+
+  static HttpResponse Text(int status, std::string body) {
+    return {status, "text/plain; charset=utf-8", std::move(body)};
+  }
+
+  // Called once the headers are in (`*request_state` null), once per piece
+  // of body, and once more when the request is complete.
+  static MHD_Result OnRequest(void* cls, MHD_Connection* connection, const char*,
+                              const char* method, const char*, const char* upload_data,
+                              size_t* upload_data_size, void** request_state) {
+    auto* server = static_cast<HttpServer*>(cls);
+    Connection* c = Of(connection);
+    if (c == nullptr) return MHD_NO;
+    HttpRequest& request = c->request;
+    if (*request_state == nullptr) {
+      *request_state = c;
+      request.method = method;
+      size_t q = c->uri.find('?');
+      request.path = c->uri.substr(0, q);
+      request.query = q == std::string::npos ? "" : c->uri.substr(q + 1);
+      MHD_get_connection_values(connection, MHD_HEADER_KIND, &AddHeader, &request);
+      if (!request.Header("transfer-encoding").empty()) {
+        server->SetDeadline(c, absl::InfiniteFuture());
+        return Reply(connection, Text(411, "send a Content-Length body, not a chunked one\n"));
+      }
+      std::string length = request.Header("content-length");
+      size_t n = 0;
+      if (!length.empty() &&
+          (!absl::SimpleAtoi(length, &n) || n > server->limits_.max_body_bytes)) {
+        server->SetDeadline(c, absl::InfiniteFuture());
+        return Reply(connection,
+                     Text(413, absl::StrCat("the body may be at most ",
+                                            server->limits_.max_body_bytes, " bytes\n")));
+      }
+      return MHD_YES;
+    }
+    if (*upload_data_size != 0) {
+      // Content-Length was checked; this only guards against surprises.
+      if (request.body.size() + *upload_data_size > server->limits_.max_body_bytes) return MHD_NO;
+      request.body.append(upload_data, *upload_data_size);
+      *upload_data_size = 0;
+      return MHD_YES;
+    }
+    server->SetDeadline(c, absl::InfiniteFuture());
+    HttpResponse response;
+    try {
+      response = server->handler_(request);
+    } catch (const std::exception& e) {
+      spdlog::error("HTTP handler for {} {} failed: {}", request.method, request.path, e.what());
+      response = Text(500, "internal error\n");
+    }
+    return Reply(connection, response);
+  }
+
+  // The next request on a kept-alive connection gets a fresh deadline.
+  static void OnRequestEnded(void* cls, MHD_Connection* connection, void**,
+                             MHD_RequestTerminationCode) {
+    auto* server = static_cast<HttpServer*>(cls);
+    if (Connection* c = Of(connection)) {
+      server->SetDeadline(c, absl::Now() + server->limits_.request_timeout);
+    }
   }
 };
 
-// Reads until `buf` holds a complete request; false on EOF/error.
-bool ReadRequest(Conn* conn, std::string* buf, HttpRequest* req) {
-  size_t header_end;
-  while ((header_end = buf->find("\r\n\r\n")) == std::string::npos) {
-    if (buf->size() > kMaxHeaderBytes) return false;
-    char chunk[16384];
-    int n = conn->Read(chunk, sizeof(chunk));
-    if (n <= 0) return false;
-    buf->append(chunk, static_cast<size_t>(n));
-  }
-  std::string head = buf->substr(0, header_end);
-  size_t line_end = head.find("\r\n");
-  std::string request_line = head.substr(0, line_end);
-  size_t sp1 = request_line.find(' ');
-  size_t sp2 = request_line.rfind(' ');
-  if (sp1 == std::string::npos || sp2 == sp1) return false;
-  req->method = request_line.substr(0, sp1);
-  std::string target = request_line.substr(sp1 + 1, sp2 - sp1 - 1);
-  size_t q = target.find('?');
-  req->path = target.substr(0, q);
-  req->query = q == std::string::npos ? "" : target.substr(q + 1);
-  req->headers.clear();
-  size_t pos = line_end == std::string::npos ? head.size() : line_end + 2;
-  while (pos < head.size()) {
-    size_t end = head.find("\r\n", pos);
-    if (end == std::string::npos) end = head.size();
-    std::string line = head.substr(pos, end - pos);
-    size_t colon = line.find(':');
-    if (colon != std::string::npos) {
-      std::string name = absl::AsciiStrToLower(line.substr(0, colon));
-      std::string value(absl::StripAsciiWhitespace(line.substr(colon + 1)));
-      req->headers[name] = value;
-    }
-    pos = end + 2;
-  }
-  size_t length = 0;
-  std::string cl = req->Header("content-length");
-  if (!cl.empty() && (!absl::SimpleAtoi(cl, &length) || length > kMaxBodyBytes)) return false;
-  if (absl::AsciiStrToLower(req->Header("transfer-encoding")) == "chunked") return false;
-  size_t body_start = header_end + 4;
-  while (buf->size() < body_start + length) {
-    char chunk[16384];
-    int n = conn->Read(chunk, sizeof(chunk));
-    if (n <= 0) return false;
-    buf->append(chunk, static_cast<size_t>(n));
-  }
-  req->body = buf->substr(body_start, length);
-  buf->erase(0, body_start + length);
-  return true;
-}
-
-bool WriteAll(Conn* conn, const std::string& data) {
-  size_t done = 0;
-  while (done < data.size()) {
-    int n = conn->Write(data.data() + done, static_cast<int>(data.size() - done));
-    if (n <= 0) return false;
-    done += static_cast<size_t>(n);
-  }
-  return true;
-}
-
-}  // namespace
-
-int SelectHttp11(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
-                 unsigned int inlen, void*) {
-  static const unsigned char kProto[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
-  unsigned char* selected = nullptr;
-  if (SSL_select_next_proto(&selected, outlen, kProto, sizeof(kProto), in, inlen) ==
-      OPENSSL_NPN_NEGOTIATED) {
-    *out = selected;
-    return SSL_TLSEXT_ERR_OK;
-  }
-  return SSL_TLSEXT_ERR_NOACK;
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& address,
+                                                              Handler handler) {
+  return Start(address, HttpServerLimits(), std::move(handler));
 }
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& address,
+                                                              const HttpServerLimits& limits,
                                                               Handler handler) {
-  // A client closing early must not kill the process with SIGPIPE.
-  ::signal(SIGPIPE, SIG_IGN);
+  if (limits.max_connections < 1 || limits.max_connections_per_ip < 1 || limits.threads < 1 ||
+      limits.max_connections < limits.threads || limits.request_timeout <= absl::ZeroDuration() ||
+      limits.idle_timeout < absl::Seconds(1) || limits.connection_memory_bytes < 4096) {
+    return absl::InvalidArgumentError(
+        "HTTP limits: connections, per-address connections and threads must be at least 1 "
+        "(connections at least threads), timeouts positive (idle at least 1 s), connection "
+        "memory at least 4096 bytes");
+  }
   std::unique_ptr<HttpServer> server(new HttpServer());
   server->handler_ = std::move(handler);
-  if (absl::Status s = server->Listen(address); !s.ok()) return s;
-  return server;
-}
-
-absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::StartTls(const std::string& address,
-                                                                 ossl::UniquePtr<SSL_CTX> ctx,
-                                                                 Handler handler) {
-  ::signal(SIGPIPE, SIG_IGN);
-  std::unique_ptr<HttpServer> server(new HttpServer());
-  server->handler_ = std::move(handler);
-  server->ctx_ = std::move(ctx);
-  SSL_CTX_set_min_proto_version(server->ctx_.get(), TLS1_2_VERSION);
-  SSL_CTX_set_alpn_select_cb(server->ctx_.get(), SelectHttp11, nullptr);
-  if (absl::Status s = server->Listen(address); !s.ok()) return s;
-  return server;
-}
-
-absl::Status HttpServer::Listen(const std::string& address) {
-  size_t colon = address.rfind(':');
-  if (colon == std::string::npos)
-    return absl::InvalidArgumentError(absl::StrCat("\"", address, "\" is not host:port"));
-  std::string host = address.substr(0, colon);
-  int port = 0;
-  if (!absl::SimpleAtoi(address.substr(colon + 1), &port) || port < 0 || port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat("\"", address, "\" has an invalid port"));
-  }
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  if (host.empty() || host == "0.0.0.0") {
-    addr.sin_addr.s_addr = htonl(INADDR_ANY);
-  } else if (host == "localhost") {
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  } else if (::inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
-    return absl::InvalidArgumentError(absl::StrCat("\"", host, "\" is not an IPv4 address"));
-  }
-  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int one = 1;
-  ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      ::listen(listen_fd_, 64) != 0) {
+  server->limits_ = limits;
+  // A backlog about the size of the cap: clients beyond it wait in the
+  // kernel, and beyond that the kernel drops their SYNs.
+  absl::StatusOr<ListeningSocket> socket =
+      OpenListeningSocket(address, std::max(limits.max_connections, 64));
+  if (!socket.ok()) return socket.status();
+  server->port_ = socket->port;
+  // libmicrohttpd owns the listening socket from here and closes it on stop.
+  // A pool of one is no pool to libmicrohttpd (it warns): 0 asks for its
+  // single internal thread instead.
+  const unsigned pool = limits.threads > 1 ? static_cast<unsigned>(limits.threads) : 0;
+  server->daemon_ = MHD_start_daemon(
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, nullptr, nullptr,
+      &Callbacks::OnRequest, server.get(),
+      // The logger first, so that what the other options report goes to it.
+      MHD_OPTION_EXTERNAL_LOGGER, &Callbacks::Log, nullptr, MHD_OPTION_LISTEN_SOCKET,
+      static_cast<MHD_socket>(socket->fd), MHD_OPTION_THREAD_POOL_SIZE, pool,
+      MHD_OPTION_CONNECTION_LIMIT, static_cast<unsigned>(limits.max_connections),
+      MHD_OPTION_PER_IP_CONNECTION_LIMIT, static_cast<unsigned>(limits.max_connections_per_ip),
+      MHD_OPTION_CONNECTION_TIMEOUT,
+      static_cast<unsigned>(absl::ToInt64Seconds(limits.idle_timeout)),
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<size_t>(limits.connection_memory_bytes),
+      MHD_OPTION_NOTIFY_CONNECTION, &Callbacks::OnConnection, server.get(),
+      MHD_OPTION_NOTIFY_COMPLETED, &Callbacks::OnRequestEnded, server.get(),
+      MHD_OPTION_URI_LOG_CALLBACK, &Callbacks::OnUri, server.get(), MHD_OPTION_END);
+  if (server->daemon_ == nullptr) {
     return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", address, ": ", std::strerror(errno)));
+        absl::StrCat("cannot serve HTTP on ", address,
+                     ": libmicrohttpd did not start (see the debug log for why)"));
   }
-  socklen_t len = sizeof(addr);
-  ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-  port_ = ntohs(addr.sin_port);
-  acceptor_ = std::thread([this] { AcceptLoop(); });
-  return absl::OkStatus();
+  HttpServer* self = server.get();
+  server->deadline_enforcer_ = std::thread([self] { self->EnforceDeadlines(); });
+  return server;
 }
 
 HttpServer::~HttpServer() { Stop(); }
 
 void HttpServer::Stop() {
-  if (stopping_.exchange(true)) return;
-  ::shutdown(listen_fd_, SHUT_RDWR);
-  ::close(listen_fd_);
-  if (acceptor_.joinable()) acceptor_.join();
-  std::vector<std::thread> workers;
   {
     absl::MutexLock lock(&mu_);
-    for (int fd : open_fds_) ::shutdown(fd, SHUT_RDWR);
-    workers.swap(workers_);
+    if (stopped_) return;
+    stopped_ = true;
   }
-  for (auto& t : workers) t.join();
+  stopping_.Notify();
+  if (deadline_enforcer_.joinable()) deadline_enforcer_.join();
+  if (daemon_ != nullptr) MHD_stop_daemon(daemon_);
+  daemon_ = nullptr;
 }
 
-void HttpServer::AcceptLoop() {
-  while (!stopping_) {
-    int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) {
-      if (stopping_) return;
-      continue;
-    }
-    absl::MutexLock lock(&mu_);
-    open_fds_.push_back(fd);
-    workers_.emplace_back([this, fd] { Serve(fd); });
-  }
-}
-
-void HttpServer::Serve(int fd) {
-  // A silent client must not hold its thread forever.
-  timeval tv{30, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-  ossl::UniquePtr<SSL> ssl;
-  bool ready = true;
-  if (ctx_ != nullptr) {
-    ssl.reset(SSL_new(ctx_.get()));
-    SSL_set_fd(ssl.get(), fd);
-    ready = SSL_accept(ssl.get()) == 1;
-  }
-  if (ready) {
-    Conn conn{fd, ssl.get()};
-    std::string buf;
-    HttpRequest req;
-    while (!stopping_ && ReadRequest(&conn, &buf, &req)) {
-      HttpResponse resp = handler_(req);
-      std::string out = absl::StrCat("HTTP/1.1 ", resp.status, " ", Reason(resp.status),
-                                     "\r\nContent-Type: ", resp.content_type,
-                                     "\r\nContent-Length: ", resp.body.size(),
-                                     "\r\nCache-Control: no-cache, private\r\n\r\n", resp.body);
-      if (!WriteAll(&conn, out)) break;
-    }
-    if (ssl != nullptr) SSL_shutdown(ssl.get());
-  }
-  ERR_clear_error();
+void HttpServer::SetDeadline(Connection* c, absl::Time deadline) {
   absl::MutexLock lock(&mu_);
-  open_fds_.erase(std::remove(open_fds_.begin(), open_fds_.end(), fd), open_fds_.end());
-  ::close(fd);
+  auto it = deadlines_.find(c);
+  if (it != deadlines_.end()) it->second = deadline;
+}
+
+void HttpServer::EnforceDeadlines() {
+  while (!stopping_.WaitForNotificationWithTimeout(absl::Milliseconds(250))) {
+    absl::Time now = absl::Now();
+    absl::MutexLock lock(&mu_);
+    for (auto& [c, deadline] : deadlines_) {
+      if (deadline > now || c->fd < 0) continue;
+      // libmicrohttpd sees the connection end and closes it on its own thread.
+      ::shutdown(c->fd, SHUT_RDWR);
+      deadline = absl::InfiniteFuture();
+    }
+  }
 }
 
 }  // namespace meshtrust

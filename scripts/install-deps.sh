@@ -8,7 +8,7 @@ packages=(
   g++ cmake ninja-build ccache pkg-config
   libssl-dev openssl
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libabsl-dev
-  libsodium-dev libspdlog-dev libsqlite3-dev
+  libsodium-dev libspdlog-dev libsqlite3-dev libmicrohttpd-dev
   libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev
   ca-certificates curl clang-format

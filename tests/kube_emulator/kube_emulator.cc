@@ -314,8 +314,8 @@ absl::StatusOr<std::unique_ptr<KubeEmulator>> KubeEmulator::Start(int port) {
   absl::StatusOr<ossl::UniquePtr<SSL_CTX>> ctx =
       net::NewTlsServerContext(pki::CertificatePem(cert->get()) + e->ca_pem_, key->get());
   if (!ctx.ok()) return ctx.status();
-  absl::StatusOr<std::unique_ptr<HttpServer>> server =
-      HttpServer::StartTls(absl::StrCat("127.0.0.1:", port), *std::move(ctx),
+  absl::StatusOr<std::unique_ptr<TlsHttpServer>> server =
+      TlsHttpServer::Start(absl::StrCat("127.0.0.1:", port), *std::move(ctx),
                            [self](const HttpRequest& req) { return self->Handle(req); });
   if (!server.ok()) return server.status();
   e->server_ = *std::move(server);

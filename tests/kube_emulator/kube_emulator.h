@@ -27,8 +27,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "net/http_server.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/tls_http_server.h"
 
 namespace meshtrust::testing {
 
@@ -79,7 +79,7 @@ class KubeEmulator {
                             const std::string& resource, const std::string& name)
       ABSL_LOCKS_EXCLUDED(mu_);
 
-  std::unique_ptr<HttpServer> server_;
+  std::unique_ptr<TlsHttpServer> server_;
   std::string ca_pem_;
   mutable absl::Mutex mu_;
   std::map<std::string, KubeUser> tokens_ ABSL_GUARDED_BY(mu_);

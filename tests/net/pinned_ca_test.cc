@@ -8,17 +8,18 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "net/http_server.h"
 #include "net/tls.h"
 #include "pki/certificate.h"
 #include "pki/key.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/tls_http_server.h"
 
 namespace meshtrust::net {
 namespace {
 
 using ::meshtrust::testing::IsOk;
 using ::meshtrust::testing::StatusIs;
+using ::meshtrust::testing::TlsHttpServer;
 using ::testing::_;
 using ::testing::HasSubstr;
 
@@ -94,7 +95,7 @@ class PinnedServerTest : public ::testing::Test {
     auto ctx = NewTlsServerContext(
         pki::CertificatePem(leaf->get()) + pki::CertificatePem(ca_cert_.get()), key->get());
     ASSERT_TRUE(ctx.ok()) << ctx.status();
-    auto server = HttpServer::StartTls("127.0.0.1:0", std::move(*ctx),
+    auto server = TlsHttpServer::Start("127.0.0.1:0", std::move(*ctx),
                                        [](const HttpRequest&) { return HttpResponse{}; });
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
@@ -107,7 +108,7 @@ class PinnedServerTest : public ::testing::Test {
   ossl::UniquePtr<EVP_PKEY> ca_key_;
   ossl::UniquePtr<X509> ca_cert_;
   std::string pin_;
-  std::unique_ptr<HttpServer> server_;
+  std::unique_ptr<TlsHttpServer> server_;
 };
 
 TEST_F(PinnedServerTest, AcceptsAServerCertificateForTheHostConnectedTo) {
