@@ -15,6 +15,7 @@
 #include "ca/core/audited_call.h"
 #include "ca/core/authority_options.h"
 #include "ca/core/authorizer.h"
+#include "ca/core/issuance_throttle.h"
 #include "ca/core/trust_state.h"
 #include "ca/core/watch_hub.h"
 #include "ca/store/store.h"
@@ -45,7 +46,9 @@ class IntermediateIssuer {
         options_(options) {}
 
   // The certificate is returned only once it and its audit record are
-  // durable.
+  // durable. Counted against the cluster's issuance limit, except the first
+  // intermediate of a rotation the CA or an operator asked for
+  // (RotationAskedFor).
   absl::StatusOr<IssuedIntermediate> SignIntermediate(const Caller& caller,
                                                       absl::string_view cluster,
                                                       absl::string_view csr_der,
@@ -55,8 +58,15 @@ class IntermediateIssuer {
   // a new one is announced to the other clusters.
   absl::Status Ack(const Caller& caller, absl::string_view cluster, absl::string_view serial,
                    absl::string_view bundle_sha256, absl::string_view intermediate_crl_pem);
+  // Clusters refused right now for asking for too many intermediates.
+  size_t ThrottledClusters() { return throttle_.Throttled(clock_->Now()); }
 
  private:
+  // Whether `cluster` is being asked to re-key and has not been issued an
+  // intermediate for it yet: a root rotation activated after its current
+  // intermediate was signed (by another root), or a requested rotation.
+  absl::StatusOr<bool> RotationAskedFor(const ClusterRecord& cluster, const SigningCa& signer);
+
   Store* store_;
   const Clock* clock_;
   const AuditTrail* audit_;
@@ -64,6 +74,7 @@ class IntermediateIssuer {
   const TrustState* trust_;
   WatchHub* hub_;
   const AuthorityOptions* options_;
+  IssuanceThrottle throttle_{"intermediates"};
 };
 
 }  // namespace meshtrust::ca

@@ -103,6 +103,17 @@ CaMetrics::CaMetrics(MetricsRegistry* registry, Authority* authority, Store* sto
                        return std::vector<MetricSample>{
                            {{}, static_cast<double>(authority->ThrottledEnrollSources())}};
                      });
+  registry->AddGauge(
+      "meshtrust_ca_issuance_throttled_clusters",
+      "Clusters refused right now for asking for more certificates than their issuance limit, "
+      "by kind (intermediate, identity)",
+      [authority] {
+        return std::vector<MetricSample>{
+            {{{"kind", "intermediate"}},
+             static_cast<double>(authority->ThrottledClusters(CertificateKind::kIntermediate))},
+            {{{"kind", "identity"}},
+             static_cast<double>(authority->ThrottledClusters(CertificateKind::kAgentIdentity))}};
+      });
 }
 
 void CaMetrics::RecordSigning(const absl::Status& result, std::chrono::nanoseconds took) {
