@@ -73,10 +73,11 @@ absl::StatusOr<IssuedIntermediate> IntermediateIssuer::SignIntermediate(
     profile.crl_distribution_point =
         absl::StrCat(options_->public_url, "/crl/", signer.key_id, ".der");
   }
-  // At its limit, a cluster can still answer a rotation it was asked for.
-  absl::StatusOr<bool> asked = RotationAskedFor(*cluster, signer);
+  // At its limit, a cluster can still answer a rotation it was asked for,
+  // once.
+  absl::StatusOr<std::string> asked = RotationAskedFor(*cluster, signer);
   if (!asked.ok()) return call.Fail(asked.status());
-  if (!*asked) {
+  if (asked->empty() || !ClaimExemption(cluster->name, *asked)) {
     if (absl::Status s = throttle_.Admit(*cluster, now, &call); !s.ok()) return s;
   }
   pki::CertificateTemplate tmpl = profiles::ClusterIntermediate(profile);
@@ -105,13 +106,24 @@ absl::StatusOr<IssuedIntermediate> IntermediateIssuer::SignIntermediate(
   return out;
 }
 
-absl::StatusOr<bool> IntermediateIssuer::RotationAskedFor(const ClusterRecord& cluster,
-                                                          const SigningCa& signer) {
-  if (cluster.rotation_requested && !cluster.rotation_issued) return true;
-  if (cluster.current_serial.empty()) return false;
+absl::StatusOr<std::string> IntermediateIssuer::RotationAskedFor(const ClusterRecord& cluster,
+                                                                 const SigningCa& signer) {
+  if (cluster.rotation_requested && !cluster.rotation_issued) {
+    return absl::StrCat("requested@", UnixMillis(cluster.rotation_requested_at));
+  }
+  if (cluster.current_serial.empty()) return "";
   absl::StatusOr<CertificateRecord> current = store_->GetCertificate(cluster.current_serial);
   if (!current.ok()) return current.status();
-  return current->issuer_key_id != signer.key_id;
+  if (current->issuer_key_id == signer.key_id) return "";
+  return absl::StrCat("root:", signer.key_id);
+}
+
+bool IntermediateIssuer::ClaimExemption(const std::string& cluster, const std::string& rotation) {
+  absl::MutexLock lock(&mu_);
+  std::string& claimed = exempted_[cluster];
+  if (claimed == rotation) return false;
+  claimed = rotation;
+  return true;
 }
 
 absl::StatusOr<TrustBundle> IntermediateIssuer::GetTrustBundle(const Caller& caller) {

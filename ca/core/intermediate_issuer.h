@@ -7,10 +7,12 @@
 #define MESHTRUST_CA_CORE_INTERMEDIATE_ISSUER_H_
 
 #include <chrono>
+#include <map>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "base/clock.h"
 #include "ca/core/audited_call.h"
 #include "ca/core/authority_options.h"
@@ -62,10 +64,16 @@ class IntermediateIssuer {
   size_t ThrottledClusters() { return throttle_.Throttled(clock_->Now()); }
 
  private:
-  // Whether `cluster` is being asked to re-key and has not been issued an
-  // intermediate for it yet: a root rotation activated after its current
-  // intermediate was signed (by another root), or a requested rotation.
-  absl::StatusOr<bool> RotationAskedFor(const ClusterRecord& cluster, const SigningCa& signer);
+  // The rotation `cluster` is being asked for and has not been issued an
+  // intermediate for yet, or "" when none: a requested rotation
+  // ("requested@<unix ms>"), or a root rotation activated after its current
+  // intermediate was signed by another root ("root:<signing key id>").
+  absl::StatusOr<std::string> RotationAskedFor(const ClusterRecord& cluster,
+                                               const SigningCa& signer);
+  // True for the first call per cluster and `rotation`: of concurrent
+  // requests answering one rotation, only one goes uncounted.
+  bool ClaimExemption(const std::string& cluster, const std::string& rotation)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   Store* store_;
   const Clock* clock_;
@@ -75,6 +83,9 @@ class IntermediateIssuer {
   WatchHub* hub_;
   const AuthorityOptions* options_;
   IssuanceThrottle throttle_{"intermediates"};
+  absl::Mutex mu_;
+  // Per cluster, the rotation whose uncounted intermediate was handed out.
+  std::map<std::string, std::string> exempted_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace meshtrust::ca

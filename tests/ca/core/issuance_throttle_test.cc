@@ -9,6 +9,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 #include "ca/core/authority.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_ca.h"
@@ -140,6 +143,27 @@ TEST_F(IssuanceThrottleTest, ARequestedRotationGoesThroughAtTheLimitOnce) {
   ASSERT_THAT(ca_->authority()->Ack(agent1_, "cluster1", rotated.serial, rotated.bundle.sha256),
               IsOk());
   EXPECT_THAT(Sign(agent1_, "cluster1"), StatusIs(kExhausted, HasSubstr("used up")));
+}
+
+// Requests racing to answer one rotation: only one of them goes uncounted.
+TEST_F(IssuanceThrottleTest, ConcurrentRequestsAnsweringOneRotationGetOneIntermediate) {
+  for (int i = 0; i < 10; ++i) ASSERT_THAT(Sign(agent1_, "cluster1"), IsOk());
+  ASSERT_THAT(ca_->authority()->RotateIntermediate(ca_->LocalOperator(), "cluster1"), IsOk());
+  std::vector<std::string> csrs;
+  for (int i = 0; i < 16; ++i) csrs.push_back(FreshCsr());
+  std::atomic<int> issued{0}, exhausted{0};
+  std::vector<std::thread> threads;
+  for (const std::string& csr : csrs) {
+    threads.emplace_back([&, csr] {
+      auto r =
+          ca_->authority()->SignIntermediate(agent1_, "cluster1", csr, std::chrono::seconds(0));
+      (r.ok() ? issued : exhausted) += 1;
+      if (!r.ok()) EXPECT_EQ(r.status().code(), kExhausted) << r.status();
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(issued.load(), 1);
+  EXPECT_EQ(exhausted.load(), 15);
 }
 
 // Activating a root rotation tells every agent to re-key: a cluster at its
