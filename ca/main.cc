@@ -161,6 +161,7 @@ struct ServeFlags {
   int max_connections_per_peer = 512;
   std::string handshake_timeout = "10s";
   int memory_quota_mib = 32;
+  int max_watch_streams_per_cluster = kDefaultMaxWatchStreamsPerCluster;
 };
 
 int RunServe(const std::string& state_dir, const KekFlags& kek, const ServeFlags& flags) {
@@ -180,6 +181,7 @@ int RunServe(const std::string& state_dir, const KekFlags& kek, const ServeFlags
       ParseDurationFlag("--identity-ttl", flags.identity_ttl, std::chrono::minutes(5));
   if (!identity_ttl.ok()) return Fail(identity_ttl.status());
   options.identity_ttl = *identity_ttl;
+  options.max_watch_streams_per_cluster = flags.max_watch_streams_per_cluster;
   absl::StatusOr<keystore::KekSource> source = kek.Source();
   if (!source.ok()) return Fail(source.status());
   absl::StatusOr<OpenedCa> ca = OpenCa(state_dir, *source, &SystemClock::Get(), options);
@@ -440,6 +442,12 @@ int main(int argc, char** argv) {
   serve_cmd
       ->add_option("--crl-validity", serve.crl_validity,
                    "Lifetime of each root CRL (nextUpdate - thisUpdate); re-signed at half of it")
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--max-watch-streams-per-cluster", serve.max_watch_streams_per_cluster,
+                   "Watch streams one cluster's agent identity may hold open at once (each holds "
+                   "a server thread); more are refused with RESOURCE_EXHAUSTED. 0: no cap")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
 
   std::string admin_name, admin_role = "operator";

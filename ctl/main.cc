@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/time.h"
 #include "base/files.h"
 #include "base/hex.h"
 #include "ca/audit/audit_checkpoint.h"
@@ -217,9 +218,24 @@ nlohmann::json ClusterJson(const v1::Cluster& c) {
   j["current_serial"] = c.current_serial();
   j["current_not_after"] = FormatTime(c.current_not_after());
   j["acked_serial"] = c.acked_serial();
+  j["acked_not_after"] = FormatTime(c.acked_not_after());
   j["acked_bundle_sha256"] = c.acked_bundle_sha256();
   j["acked_at"] = FormatTime(c.acked_at());
+  // Issued by the CA but not (yet) acknowledged installed by the agent.
+  j["pending_serial"] = c.acked_serial() == c.current_serial() ? "" : c.current_serial();
+  j["rotation_requested_at"] = FormatTime(c.rotation_requested_at());
+  const v1::IssuanceLimit& l = c.policy().issuance();
+  j["issuance_limit"] = {{"unlimited", l.unlimited()},
+                         {"burst", l.burst()},
+                         {"refill_every_seconds", l.refill_every_seconds()}};
   return j;
+}
+
+// The intermediate the CA issued that the agent has not acknowledged
+// installing, or "-".
+std::string PendingSerial(const v1::Cluster& c) {
+  return c.current_serial().empty() || c.acked_serial() == c.current_serial() ? "-"
+                                                                              : c.current_serial();
 }
 
 void PrintClusters(const Globals& g, const std::vector<v1::Cluster>& clusters) {
@@ -232,15 +248,14 @@ void PrintClusters(const Globals& g, const std::vector<v1::Cluster>& clusters) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& c : clusters) {
     rows.push_back({c.name(), c.enabled() ? "yes" : "no", c.policy().trust_domain(),
-                    c.current_serial().empty() ? "-" : c.current_serial(),
-                    FormatTime(c.current_not_after()),
-                    c.acked_serial().empty() ? "-" : c.acked_serial(), FormatTime(c.acked_at())});
+                    c.acked_serial().empty() ? "-" : c.acked_serial(),
+                    FormatTime(c.acked_not_after()), PendingSerial(c), FormatTime(c.acked_at())});
   }
-  std::fputs(RenderTable({"NAME", "ENABLED", "TRUST DOMAIN", "INTERMEDIATE", "EXPIRES",
-                          "ACKED SERIAL", "ACKED AT"},
-                         rows)
-                 .c_str(),
-             stdout);
+  std::fputs(
+      RenderTable(
+          {"NAME", "ENABLED", "TRUST DOMAIN", "INSTALLED", "EXPIRES", "PENDING", "ACKED AT"}, rows)
+          .c_str(),
+      stdout);
 }
 
 void PrintToken(const Globals& g, const v1::JoinToken& t) {
@@ -315,8 +330,8 @@ int PrintMeshStatus(const Globals& g, const v1::MeshStatus& s) {
     for (const auto& c : s.clusters()) {
       nlohmann::json j = ClusterJson(c);
       j["bundle_in_sync"] = c.acked_bundle_sha256() == s.bundle_sha256();
-      j["expires_in_seconds"] =
-          c.current_serial().empty() ? 0 : c.current_not_after().seconds() - now;
+      // Of the installed intermediate: the one the cluster's workloads use.
+      j["expires_in_seconds"] = c.acked_serial().empty() ? 0 : c.acked_not_after().seconds() - now;
       clusters.push_back(j);
     }
     for (const auto& c : s.crls()) {
@@ -340,16 +355,21 @@ int PrintMeshStatus(const Globals& g, const v1::MeshStatus& s) {
   for (const auto& c : s.clusters()) {
     bool in_sync = c.acked_bundle_sha256() == s.bundle_sha256();
     rows.push_back(
-        {c.name(), c.enabled() ? "yes" : "no",
-         c.current_serial().empty() ? "-" : c.current_serial(),
-         c.current_serial().empty() ? "-" : HumanDuration(c.current_not_after().seconds() - now),
+        {c.name(), c.enabled() ? "yes" : "no", c.acked_serial().empty() ? "-" : c.acked_serial(),
+         c.acked_serial().empty() ? "-" : HumanDuration(c.acked_not_after().seconds() - now),
+         PendingSerial(c),
          c.acked_at().seconds() == 0 ? "never"
                                      : HumanDuration(now - c.acked_at().seconds()) + " ago",
          c.acked_serial() == c.current_serial() && !c.current_serial().empty() ? "yes" : "no",
-         in_sync ? "yes" : "no"});
+         in_sync ? "yes" : "no",
+         c.rotation_requested_at().seconds() == 0
+             ? "-"
+             : "requested " + HumanDuration(now - c.rotation_requested_at().seconds()) + " ago"});
   }
-  std::fputs(RenderTable({"CLUSTER", "ENABLED", "INTERMEDIATE", "EXPIRES IN", "LAST ACK",
-                          "INSTALLED", "BUNDLE IN SYNC"},
+  // INTERMEDIATE and EXPIRES IN are of the installed (acknowledged)
+  // intermediate; PENDING is one issued but not acknowledged yet.
+  std::fputs(RenderTable({"CLUSTER", "ENABLED", "INTERMEDIATE", "EXPIRES IN", "PENDING", "LAST ACK",
+                          "INSTALLED", "BUNDLE IN SYNC", "ROTATION"},
                          rows)
                  .c_str(),
              stdout);
@@ -480,6 +500,25 @@ int main(int argc, char** argv) {
   disable->add_option("name", name, "Cluster name")->required();
   CLI::App* enable = cluster->add_subcommand("enable", "Enable a disabled cluster");
   enable->add_option("name", name, "Cluster name")->required();
+  int limit_burst = 0;
+  std::string limit_refill_every;
+  bool limit_unlimited = false, limit_default = false;
+  CLI::App* cluster_limit = cluster->add_subcommand(
+      "limit",
+      "Change how many intermediates (and, separately, identity renewals) a cluster may be "
+      "issued: a burst, then one more every interval");
+  cluster_limit->add_option("name", name, "Cluster name")->required();
+  CLI::Option* burst_opt = cluster_limit->add_option(
+      "--burst", limit_burst, "Certificates allowed at once (1-10000; default 10)");
+  CLI::Option* refill_opt = cluster_limit->add_option(
+      "--refill-every", limit_refill_every,
+      "One more certificate allowed per this interval, e.g. 20m, 1h (1s to 720h; default 20m)");
+  CLI::Option* unlimited_opt =
+      cluster_limit->add_flag("--unlimited", limit_unlimited, "Lift the limit for this cluster");
+  CLI::Option* default_opt = cluster_limit->add_flag(
+      "--default", limit_default, "Back to the default (burst 10, then one every 20m)");
+  unlimited_opt->excludes(burst_opt)->excludes(refill_opt)->excludes(default_opt);
+  default_opt->excludes(burst_opt)->excludes(refill_opt);
 
   CLI::App* token_cmd = app.add_subcommand("token", "Join tokens");
   token_cmd->require_subcommand(1);
@@ -499,7 +538,9 @@ int main(int argc, char** argv) {
   CLI::App* rotate = app.add_subcommand("rotate", "Rotations");
   rotate->require_subcommand(1);
   CLI::App* rotate_intermediate = rotate->add_subcommand(
-      "intermediate", "Make a cluster's agent re-key now (the old intermediate stays valid)");
+      "intermediate",
+      "Ask a cluster's agent to re-key: now, or when it next connects (kept by the CA until "
+      "the cluster installs a new intermediate); the old intermediate stays valid");
   rotate_intermediate->add_option("--cluster", name, "Cluster name")->required();
 
   CLI::App* status_cmd = app.add_subcommand(
@@ -611,6 +652,51 @@ int main(int argc, char** argv) {
     PrintClusters(g, {resp});
     return 0;
   }
+  if (cluster_limit->parsed()) {
+    v1::SetIssuanceLimitRequest req;
+    req.set_name(name);
+    if (!limit_unlimited && !limit_default && burst_opt->count() == 0 && refill_opt->count() == 0) {
+      return Fail(absl::InvalidArgumentError(
+          "give --burst and/or --refill-every (the other keeps its default), or --unlimited, or "
+          "--default"));
+    }
+    if (burst_opt->count() > 0 && (limit_burst < 1 || limit_burst > 10000)) {
+      return Fail(absl::InvalidArgumentError("--burst must be 1 to 10000"));
+    }
+    req.mutable_limit()->set_unlimited(limit_unlimited);
+    if (burst_opt->count() > 0) req.mutable_limit()->set_burst(limit_burst);
+    if (!limit_refill_every.empty()) {
+      absl::Duration every;
+      if (!absl::ParseDuration(limit_refill_every, &every) || every < absl::Seconds(1)) {
+        return Fail(absl::InvalidArgumentError(absl::StrCat(
+            "--refill-every \"", limit_refill_every, "\" is not a duration like 20m or 1h")));
+      }
+      req.mutable_limit()->set_refill_every_seconds(absl::ToInt64Seconds(every));
+    }
+    v1::Cluster resp;
+    status = Invoke(g, [&](Admin::Stub* s, grpc::ClientContext* c) {
+      return s->SetIssuanceLimit(c, req, &resp);
+    });
+    if (!status.ok()) return Fail(status);
+    const v1::IssuanceLimit& l = resp.policy().issuance();
+    if (g.structured()) {
+      std::fputs(g.Render({{"cluster", resp.name()},
+                           {"unlimited", l.unlimited()},
+                           {"burst", l.burst()},
+                           {"refill_every_seconds", l.refill_every_seconds()}})
+                     .c_str(),
+                 stdout);
+    } else if (l.unlimited()) {
+      std::printf("cluster %s: issuance is no longer limited\n", resp.name().c_str());
+    } else {
+      std::printf(
+          "cluster %s: at most %d intermediates (and %d identity renewals) at once, then "
+          "one more every %s\n",
+          resp.name().c_str(), l.burst(), l.burst(),
+          HumanDuration(l.refill_every_seconds()).c_str());
+    }
+    return 0;
+  }
   if (token_create->parsed()) {
     v1::CreateJoinTokenRequest req;
     req.set_cluster(name);
@@ -669,11 +755,14 @@ int main(int argc, char** argv) {
       std::fputs(g.Render({{"cluster", name}, {"agents_notified", resp.agents_notified()}}).c_str(),
                  stdout);
     } else if (resp.agents_notified() == 0) {
-      std::printf("no agent of %s is connected right now; it was not notified\n", name.c_str());
+      std::printf("rotation requested; it will be delivered when the agent of %s connects\n",
+                  name.c_str());
     } else {
-      std::printf("asked %d agent(s) of %s to re-key now\n", resp.agents_notified(), name.c_str());
+      std::printf("rotation requested; asked %d agent(s) of %s to re-key now\n",
+                  resp.agents_notified(), name.c_str());
     }
-    return resp.agents_notified() > 0 ? 0 : 1;
+    // The request is kept by the CA either way.
+    return 0;
   }
   if (status_cmd->parsed()) {
     v1::MeshStatus resp;

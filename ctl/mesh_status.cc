@@ -24,18 +24,26 @@ std::vector<std::string> NeedsAttention(const v1::MeshStatus& status,
       out.push_back(c.name() + ": no intermediate issued yet (is its agent running?)");
       continue;
     }
-    int64_t left = c.current_not_after().seconds() - now;
-    if (left <= 0) {
-      out.push_back(c.name() + ": intermediate " + c.current_serial() + " expired " +
-                    HumanDuration(-left) + " ago");
-    } else if (left < thresholds.intermediate_expiry.count()) {
-      out.push_back(c.name() + ": intermediate expires in " + HumanDuration(left) +
-                    " and has not been renewed");
-    }
-    if (c.acked_serial() != c.current_serial()) {
-      out.push_back(c.name() + ": has not acknowledged its current intermediate " +
-                    c.current_serial() +
-                    " (installed: " + (c.acked_serial().empty() ? "none" : c.acked_serial()) + ")");
+    // What counts is what the agent installed, not what the CA signed.
+    if (c.acked_serial().empty()) {
+      out.push_back(c.name() + ": intermediate " + c.current_serial() +
+                    " was issued but its agent never reported it installed (see the agent's "
+                    "log: can it write the cacerts secret?)");
+    } else {
+      int64_t left = c.acked_not_after().seconds() - now;
+      if (left <= 0) {
+        out.push_back(c.name() + ": intermediate " + c.acked_serial() + " expired " +
+                      HumanDuration(-left) + " ago");
+      } else if (left < thresholds.intermediate_expiry.count()) {
+        out.push_back(c.name() + ": intermediate expires in " + HumanDuration(left) +
+                      (c.acked_serial() == c.current_serial()
+                           ? " and has not been renewed"
+                           : " and its renewal is not installed yet"));
+      }
+      if (c.acked_serial() != c.current_serial()) {
+        out.push_back(c.name() + ": has not acknowledged its current intermediate " +
+                      c.current_serial() + " (installed: " + c.acked_serial() + ")");
+      }
     }
     if (c.acked_bundle_sha256() != status.bundle_sha256()) {
       out.push_back(c.name() + ": its root-cert.pem is not the current trust bundle");

@@ -19,7 +19,11 @@ struct AttentionThresholds {
 };
 
 // Empty when all is well. Disabled clusters need nothing; a root rotation in
-// progress is reported by `status` but is not in itself a problem.
+// progress, or a requested intermediate rotation, is reported by `status`
+// but is not in itself a problem. A cluster is judged by the intermediate
+// its agent acknowledged installing (acked_*), not by the latest one the CA
+// issued (current_*): an issued intermediate that is not installed yet is
+// pending, and one never installed protects nothing.
 std::vector<std::string> NeedsAttention(const v1::MeshStatus& status,
                                         const AttentionThresholds& thresholds = {});
 

@@ -20,6 +20,7 @@ Authority::Authority(Store* store, keystore::KeyStore* keys, const AuditSigner* 
     : options_(std::move(options)),
       audit_(store, audit_signer, clock, options_.checkpoint_sink),
       trust_(store, keys),
+      hub_(options_.max_watch_streams_per_cluster),
       authorizer_(store, clock, &audit_),
       enrollment_(store, clock, &audit_, &authorizer_, std::move(control), &options_),
       issuer_(store, clock, &audit_, &authorizer_, &trust_, &hub_, &options_),
@@ -27,7 +28,7 @@ Authority::Authority(Store* store, keystore::KeyStore* keys, const AuditSigner* 
       revocation_(store, clock, &audit_, &authorizer_, &trust_, &hub_, &options_),
       rotation_(store, keys, clock, &audit_, &authorizer_, &trust_, &revocation_, &hub_, &options_),
       mesh_status_(store, clock, &audit_, &authorizer_, &trust_, &rotation_),
-      watch_(&audit_, &authorizer_, &hub_) {}
+      watch_(store, &audit_, &authorizer_, &hub_) {}
 
 absl::StatusOr<IssuedIdentity> Authority::Enroll(absl::string_view token, absl::string_view csr_der,
                                                  absl::string_view source,
@@ -118,6 +119,12 @@ absl::StatusOr<RevokeResult> Authority::Revoke(const Caller& caller, absl::strin
 
 absl::StatusOr<int> Authority::RotateIntermediate(const Caller& caller, absl::string_view cluster) {
   return clusters_.RotateIntermediate(caller, cluster);
+}
+
+absl::StatusOr<ClusterRecord> Authority::SetIssuanceLimit(const Caller& caller,
+                                                          absl::string_view name,
+                                                          const IssuanceLimit& limit) {
+  return clusters_.SetIssuanceLimit(caller, name, limit);
 }
 
 absl::StatusOr<RootRotationStatus> Authority::BeginRootRotation(const Caller& caller) {

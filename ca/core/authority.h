@@ -113,10 +113,13 @@ class Authority {
   absl::StatusOr<RevokeResult> Revoke(const Caller& caller, absl::string_view cluster,
                                       absl::string_view serial, absl::string_view reason);
 
-  // Tells `cluster`'s agent to re-key now; returns how many of its agents
-  // were listening (0 is not an error: the agent re-keys when it reconnects
-  // only if told again, so operators see the number).
+  // Asks `cluster`'s agent to re-key; returns how many of its agents were
+  // listening. 0 is not an error: the request is durable and reaches the
+  // agent when it next connects (ClusterAdmin::RotateIntermediate).
   absl::StatusOr<int> RotateIntermediate(const Caller& caller, absl::string_view cluster);
+  // Changes or lifts a cluster's issuance limit.
+  absl::StatusOr<ClusterRecord> SetIssuanceLimit(const Caller& caller, absl::string_view name,
+                                                 const IssuanceLimit& limit);
 
   // Root rotation, in three phases gated on acknowledgements
   // (ca/core/root_rotation.h).
@@ -153,8 +156,15 @@ class Authority {
   // The stored root rotation phase; kDataLoss when it is unreadable.
   absl::StatusOr<RotationPhase> CurrentRotationPhase();
   int WatchStreams() { return hub_.Subscribers(); }
+  int WatchStreamsOf(const std::string& cluster) { return hub_.SubscribersOf(cluster); }
   // Source addresses refused right now for guessing join tokens.
   size_t ThrottledEnrollSources() { return enrollment_.ThrottledSources(); }
+  // Clusters refused right now for exceeding their issuance limit, for
+  // intermediates (kIntermediate) or identity renewals (kAgentIdentity).
+  size_t ThrottledClusters(CertificateKind kind) {
+    return kind == CertificateKind::kIntermediate ? issuer_.ThrottledClusters()
+                                                  : enrollment_.ThrottledRenewals();
+  }
   // OK when the store answers and the active root's key can be unsealed.
   absl::Status CheckReady();
 

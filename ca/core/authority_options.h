@@ -7,6 +7,7 @@
 
 #include "ca/audit/audit_checkpoint.h"
 #include "ca/core/enroll_limiter.h"
+#include "ca/core/watch_hub.h"
 
 namespace meshtrust::ca {
 
@@ -28,6 +29,9 @@ struct AuthorityOptions {
   std::chrono::seconds root_rotation_soak = std::chrono::hours(24);
   // Failed join-token guesses allowed per source address (ca/core/enroll_limiter.h).
   EnrollLimits enroll_limits;
+  // Watch streams one cluster may hold open at once (0: no cap); each costs
+  // the server a thread (ca/core/watch_hub.h).
+  int max_watch_streams_per_cluster = kDefaultMaxWatchStreamsPerCluster;
   // Told of every audit checkpoint handed out (not owned; may be null). The
   // state directory's PublishedCheckpoint keeps the newest outside the
   // database.

@@ -106,11 +106,40 @@ absl::StatusOr<int> ClusterAdmin::RotateIntermediate(const Caller& caller,
     return call.Refuse(absl::FailedPreconditionError(
         absl::StrCat("cluster \"", cluster, "\" is disabled; enable it before rotating")));
   }
-  if (absl::Status s = call.Record(); !s.ok()) return s;
+  // Durable first: an agent not connected now is told when it next
+  // connects, even to a restarted CA.
+  if (absl::Status s = store_->RequestRotation(record->name, clock_->Now(), call.Succeeded());
+      !s.ok()) {
+    return s;
+  }
   int notified = hub_->Publish(record->name, WatchEventType::kRotateNow);
-  spdlog::info("{} asked cluster {} to re-key ({} agent(s) listening)", caller.ToString(), cluster,
-               notified);
+  spdlog::info("{} asked cluster {} to re-key ({} agent(s) listening now)", caller.ToString(),
+               cluster, notified);
   return notified;
+}
+
+absl::StatusOr<ClusterRecord> ClusterAdmin::SetIssuanceLimit(const Caller& caller,
+                                                             absl::string_view name,
+                                                             const IssuanceLimit& limit) {
+  AuditedCall call =
+      audit_->Begin(caller, "SetIssuanceLimit", name, RequestDigest({name, limit.Describe()}));
+  if (absl::Status s = authorizer_->AuthorizeAdmin(caller, AdminAccess::kWrite); !s.ok()) {
+    return call.Refuse(s);
+  }
+  absl::StatusOr<ClusterRecord> record = store_->GetCluster(name);
+  if (!record.ok()) return call.Refuse(record.status());
+  ClusterPolicy policy = record->policy;
+  policy.issuance = limit;
+  if (absl::Status s = policy.Validate(); !s.ok()) return call.Refuse(s);
+  if (absl::Status s = store_->SetClusterPolicy(
+          name, policy, call.Succeeded(absl::StrCat("ok: ", limit.Describe())));
+      !s.ok()) {
+    return s;
+  }
+  spdlog::info("{} set the issuance limit of cluster {} to {}", caller.ToString(), name,
+               limit.Describe());
+  record->policy = policy;
+  return record;
 }
 
 absl::StatusOr<std::vector<CertificateRecord>> ClusterAdmin::ListCertificates(

@@ -47,8 +47,16 @@ class ClusterAdmin {
                                                   bool enabled);
   absl::StatusOr<NewJoinToken> CreateJoinToken(const Caller& caller, absl::string_view cluster,
                                                std::chrono::seconds ttl);
-  // Tells `cluster`'s agents to re-key now; returns how many were listening.
+  // Asks `cluster` to re-key: recorded in the store (so it survives the
+  // agent being away and the CA restarting) and told to its agents now;
+  // returns how many were listening. Every Watch stream the agent opens
+  // starts with it until the cluster acknowledges an intermediate issued
+  // after the request.
   absl::StatusOr<int> RotateIntermediate(const Caller& caller, absl::string_view cluster);
+  // Changes (or lifts) how many certificates `name` may be issued
+  // (IssuanceLimit in ca/core/policy.h).
+  absl::StatusOr<ClusterRecord> SetIssuanceLimit(const Caller& caller, absl::string_view name,
+                                                 const IssuanceLimit& limit);
 
   absl::StatusOr<std::vector<CertificateRecord>> ListCertificates(const Caller& caller,
                                                                   const CertificateFilter& filter);

@@ -11,19 +11,18 @@
 // Concurrent guesses from one source may overshoot the burst by the number
 // in flight at once; the limiter bounds the rate, not an exact count.
 // Memory is bounded: at most `max_sources` buckets, the least recently
-// failed dropped first. Thread safe.
+// failed dropped first. The buckets are a RateLimiter (ca/core/rate_limiter.h).
+// Thread safe.
 #ifndef MESHTRUST_CA_CORE_ENROLL_LIMITER_H_
 #define MESHTRUST_CA_CORE_ENROLL_LIMITER_H_
 
 #include <chrono>
-#include <map>
 #include <string>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "base/clock.h"
+#include "ca/core/rate_limiter.h"
 
 namespace meshtrust::ca {
 
@@ -35,30 +34,23 @@ struct EnrollLimits {
 
 class EnrollLimiter {
  public:
-  explicit EnrollLimiter(EnrollLimits limits) : limits_(limits) {}
+  explicit EnrollLimiter(EnrollLimits limits)
+      : limit_{limits.burst, limits.refill_every}, buckets_(limits.max_sources) {}
 
   // OK while `source` may still guess; otherwise kResourceExhausted saying
   // when it may try again. Sets *first when this is the first refusal since
   // the bucket ran dry (so callers audit a flood once, not per attempt).
-  absl::Status Check(absl::string_view source, TimePoint now, bool* first) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status Check(absl::string_view source, TimePoint now, bool* first);
   // Takes one guess from `source`'s bucket.
-  void RecordGuess(absl::string_view source, TimePoint now) ABSL_LOCKS_EXCLUDED(mu_);
+  void RecordGuess(absl::string_view source, TimePoint now) { buckets_.Take(source, limit_, now); }
   // How many sources have a partly used bucket (for tests).
-  size_t TrackedSources() ABSL_LOCKS_EXCLUDED(mu_);
+  size_t TrackedSources() { return buckets_.Tracked(); }
   // How many sources are refused at `now` (for metrics and alerts).
-  size_t ThrottledSources(TimePoint now) ABSL_LOCKS_EXCLUDED(mu_);
+  size_t ThrottledSources(TimePoint now) { return buckets_.Refused(now); }
 
  private:
-  struct Bucket {
-    double guesses_left = 0;
-    TimePoint updated;
-    bool refusal_reported = false;
-  };
-  void Refill(Bucket* bucket, TimePoint now) const;
-
-  const EnrollLimits limits_;
-  absl::Mutex mu_;
-  std::map<std::string, Bucket, std::less<>> buckets_ ABSL_GUARDED_BY(mu_);
+  const RateLimit limit_;
+  RateLimiter buckets_;
 };
 
 }  // namespace meshtrust::ca

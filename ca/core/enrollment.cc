@@ -130,6 +130,7 @@ absl::StatusOr<IssuedIdentity> Enrollment::RenewIdentity(const Caller& caller,
   if (absl::StatusOr<pki::KeyAlgorithm> alg = CheckIdentityCsr(csr->get()); !alg.ok()) {
     return call.Refuse(alg.status());
   }
+  if (absl::Status s = renewals_.Admit(*cluster, clock_->Now(), &call); !s.ok()) return s;
   EnrollmentSubject subject{CallerKind::kAgent, caller.name};
   absl::StatusOr<ossl::UniquePtr<X509>> cert =
       IssueIdentity(control_, *options_, clock_->Now(), subject, pki::PublicKeyOf(csr->get()));

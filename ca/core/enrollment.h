@@ -17,6 +17,7 @@
 #include "ca/core/enroll_limiter.h"
 #include "ca/core/identity.h"
 #include "ca/core/issuance.h"
+#include "ca/core/issuance_throttle.h"
 #include "ca/core/join_token.h"
 #include "ca/store/store.h"
 
@@ -43,7 +44,8 @@ class Enrollment {
   absl::StatusOr<IssuedIdentity> Enroll(absl::string_view token, absl::string_view csr_der,
                                         absl::string_view source,
                                         absl::string_view expected_identity);
-  // A new identity certificate for an enrolled agent, for a new key.
+  // A new identity certificate for an enrolled agent, for a new key;
+  // counted against the cluster's issuance limit.
   absl::StatusOr<IssuedIdentity> RenewIdentity(const Caller& caller, absl::string_view csr_der);
   // A token that enrolls an admin; for the local, offline operator only.
   absl::StatusOr<NewJoinToken> CreateAdminToken(const EnrollmentSubject& admin,
@@ -51,6 +53,8 @@ class Enrollment {
 
   // Source addresses refused right now for guessing join tokens.
   size_t ThrottledSources() { return limiter_.ThrottledSources(clock_->Now()); }
+  // Clusters refused right now for renewing their identity too often.
+  size_t ThrottledRenewals() { return renewals_.Throttled(clock_->Now()); }
 
  private:
   Store* store_;
@@ -61,6 +65,7 @@ class Enrollment {
   const std::string control_ca_pem_;
   const AuthorityOptions* options_;
   EnrollLimiter limiter_;
+  IssuanceThrottle renewals_{"identity renewals"};
 };
 
 }  // namespace meshtrust::ca

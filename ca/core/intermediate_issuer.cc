@@ -73,6 +73,13 @@ absl::StatusOr<IssuedIntermediate> IntermediateIssuer::SignIntermediate(
     profile.crl_distribution_point =
         absl::StrCat(options_->public_url, "/crl/", signer.key_id, ".der");
   }
+  // At its limit, a cluster can still answer a rotation it was asked for,
+  // once.
+  absl::StatusOr<std::string> asked = RotationAskedFor(*cluster, signer);
+  if (!asked.ok()) return call.Fail(asked.status());
+  if (asked->empty() || !ClaimExemption(cluster->name, *asked)) {
+    if (absl::Status s = throttle_.Admit(*cluster, now, &call); !s.ok()) return s;
+  }
   pki::CertificateTemplate tmpl = profiles::ClusterIntermediate(profile);
   absl::StatusOr<ossl::UniquePtr<X509>> cert = pki::IssueCertificate(
       tmpl, pki::PublicKeyOf(csr->get()), signer.certificate.get(), *signer.signer);
@@ -89,7 +96,6 @@ absl::StatusOr<IssuedIntermediate> IntermediateIssuer::SignIntermediate(
   }
   spdlog::info("issued intermediate {} for cluster {} ({}, until {})", rec.serial, cluster->name,
                std::string(pki::KeyAlgorithmName(*alg)), UnixSeconds(rec.not_after));
-  hub_->RotationDone(cluster->name);
   IssuedIntermediate out;
   out.certificate_pem = rec.certificate_pem;
   out.chain_pem = rec.certificate_pem + signer.chain_pem;
@@ -98,6 +104,26 @@ absl::StatusOr<IssuedIntermediate> IntermediateIssuer::SignIntermediate(
   out.not_after = rec.not_after;
   out.checkpoint = audit_->Checkpoint();
   return out;
+}
+
+absl::StatusOr<std::string> IntermediateIssuer::RotationAskedFor(const ClusterRecord& cluster,
+                                                                 const SigningCa& signer) {
+  if (cluster.rotation_requested && !cluster.rotation_issued) {
+    return absl::StrCat("requested@", UnixMillis(cluster.rotation_requested_at));
+  }
+  if (cluster.current_serial.empty()) return "";
+  absl::StatusOr<CertificateRecord> current = store_->GetCertificate(cluster.current_serial);
+  if (!current.ok()) return current.status();
+  if (current->issuer_key_id == signer.key_id) return "";
+  return absl::StrCat("root:", signer.key_id);
+}
+
+bool IntermediateIssuer::ClaimExemption(const std::string& cluster, const std::string& rotation) {
+  absl::MutexLock lock(&mu_);
+  std::string& claimed = exempted_[cluster];
+  if (claimed == rotation) return false;
+  claimed = rotation;
+  return true;
 }
 
 absl::StatusOr<TrustBundle> IntermediateIssuer::GetTrustBundle(const Caller& caller) {

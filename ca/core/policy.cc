@@ -25,7 +25,25 @@ absl::Status ClusterPolicy::Validate() const {
     return absl::InvalidArgumentError(
         "policy max TTL is above one year; intermediates must rotate");
   }
+  if (!issuance.unlimited) {
+    if (issuance.burst < 1 || issuance.burst > 10000) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "issuance burst ", issuance.burst,
+          " is out of range; allow 1 to 10000 certificates at once, or lift the limit"));
+    }
+    if (issuance.refill_every < std::chrono::seconds(1) ||
+        issuance.refill_every > std::chrono::hours(24 * 30)) {
+      return absl::InvalidArgumentError(absl::StrCat("issuance refill interval ",
+                                                     issuance.refill_every.count(),
+                                                     "s is out of range; use 1s to 30 days"));
+    }
+  }
   return absl::OkStatus();
+}
+
+std::string IssuanceLimit::Describe() const {
+  if (unlimited) return "unlimited";
+  return absl::StrCat("burst ", burst, ", then one every ", refill_every.count(), "s");
 }
 
 std::string ClusterPolicy::DescribeAllowedKeys() const {
@@ -42,6 +60,9 @@ std::string ClusterPolicy::ToJson() const {
   j["allowed_keys"] = keys;
   j["max_ttl_seconds"] = max_ttl.count();
   j["name_constraints"] = name_constraints;
+  j["issuance"] = {{"unlimited", issuance.unlimited},
+                   {"burst", issuance.burst},
+                   {"refill_every_seconds", issuance.refill_every.count()}};
   return j.dump();
 }
 
@@ -59,6 +80,14 @@ absl::StatusOr<ClusterPolicy> ClusterPolicy::FromJson(absl::string_view json) {
     }
     p.max_ttl = std::chrono::seconds(j.at("max_ttl_seconds").get<int64_t>());
     p.name_constraints = j.at("name_constraints").get<bool>();
+    // Policies stored before issuance limits existed take the default.
+    if (j.contains("issuance")) {
+      const nlohmann::json& limit = j.at("issuance");
+      p.issuance.unlimited = limit.at("unlimited").get<bool>();
+      p.issuance.burst = limit.at("burst").get<int>();
+      p.issuance.refill_every =
+          std::chrono::seconds(limit.at("refill_every_seconds").get<int64_t>());
+    }
   } catch (const nlohmann::json::exception& e) {
     return absl::DataLossError(absl::StrCat("stored policy is malformed: ", e.what()));
   }

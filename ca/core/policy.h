@@ -17,11 +17,34 @@ namespace meshtrust::ca {
 inline constexpr std::chrono::seconds kDefaultMaxTtl = std::chrono::hours(24 * 30);
 inline constexpr std::chrono::seconds kMinTtl = std::chrono::hours(1);
 
+// How many certificates one cluster may be issued, per kind (intermediates;
+// agent identity renewals): a bucket of `burst` that refills by one every
+// `refill_every`. The default fits a cluster's normal life with room to
+// spare: an intermediate renewed at 2/3 of 30 days and an identity at 2/3 of
+// 24 h use a token every few days or hours, an agent restart or a failed
+// install retried a few times a handful; ten at once with three more an
+// hour covers all of it, while a runaway or compromised agent gets at most
+// 72 a day instead of thousands a minute. A rotation the operator or the CA
+// asks for (`rotate intermediate`, root rotation) is not counted: the first
+// intermediate issued for it is always allowed.
+struct IssuanceLimit {
+  bool unlimited = false;
+  int burst = 10;
+  std::chrono::seconds refill_every = std::chrono::minutes(20);
+
+  // "burst 10, then one every 1200s" or "unlimited", for messages.
+  std::string Describe() const;
+  bool operator==(const IssuanceLimit& o) const {
+    return unlimited == o.unlimited && burst == o.burst && refill_every == o.refill_every;
+  }
+};
+
 struct ClusterPolicy {
   std::string trust_domain = "cluster.local";
   std::vector<pki::KeyAlgorithm> allowed_keys = pki::AllKeyAlgorithms();
   std::chrono::seconds max_ttl = kDefaultMaxTtl;
   bool name_constraints = false;
+  IssuanceLimit issuance;
 
   // kInvalidArgument naming the bad field.
   absl::Status Validate() const;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 
 namespace meshtrust::ca {
@@ -34,14 +35,36 @@ void WatchHub::Subscription::Push(WatchEventType event) {
   events_.push_back(event);
 }
 
-std::shared_ptr<WatchHub::Subscription> WatchHub::Subscribe(const std::string& cluster) {
-  auto sub = std::make_shared<Subscription>(cluster);
-  absl::MutexLock lock(&mu_);
+void WatchHub::DropExpired() {
   subscriptions_.erase(std::remove_if(subscriptions_.begin(), subscriptions_.end(),
                                       [](const auto& w) { return w.expired(); }),
                        subscriptions_.end());
+}
+
+absl::StatusOr<std::shared_ptr<WatchHub::Subscription>> WatchHub::Subscribe(
+    const std::string& cluster, bool* first_refusal) {
+  if (first_refusal != nullptr) *first_refusal = false;
+  absl::MutexLock lock(&mu_);
+  DropExpired();
+  if (max_per_cluster_ > 0) {
+    int open = static_cast<int>(
+        std::count_if(subscriptions_.begin(), subscriptions_.end(), [&](const auto& w) {
+          std::shared_ptr<Subscription> sub = w.lock();
+          return sub != nullptr && sub->cluster() == cluster;
+        }));
+    if (open >= max_per_cluster_) {
+      bool first = refusal_reported_.insert(cluster).second;
+      if (first_refusal != nullptr) *first_refusal = first;
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "too many Watch streams: cluster \"", cluster, "\" already has ", open,
+          " open, the most one cluster may hold; close the others (is more than one agent "
+          "running for this cluster?) or raise `meshtrust-ca serve "
+          "--max-watch-streams-per-cluster`"));
+    }
+  }
+  refusal_reported_.erase(cluster);
+  auto sub = std::make_shared<Subscription>(cluster);
   subscriptions_.push_back(sub);
-  if (pending_rotation_.count(cluster) > 0) sub->Push(WatchEventType::kRotateNow);
   return sub;
 }
 
@@ -49,7 +72,6 @@ int WatchHub::Publish(const std::string& cluster, WatchEventType event) {
   std::vector<std::shared_ptr<Subscription>> targets;
   {
     absl::MutexLock lock(&mu_);
-    if (event == WatchEventType::kRotateNow && !cluster.empty()) pending_rotation_.insert(cluster);
     for (const auto& w : subscriptions_) {
       if (auto sub = w.lock(); sub != nullptr && (cluster.empty() || sub->cluster() == cluster)) {
         targets.push_back(std::move(sub));
@@ -60,15 +82,19 @@ int WatchHub::Publish(const std::string& cluster, WatchEventType event) {
   return static_cast<int>(targets.size());
 }
 
-void WatchHub::RotationDone(const std::string& cluster) {
-  absl::MutexLock lock(&mu_);
-  pending_rotation_.erase(cluster);
-}
-
 int WatchHub::Subscribers() {
   absl::MutexLock lock(&mu_);
   return static_cast<int>(std::count_if(subscriptions_.begin(), subscriptions_.end(),
                                         [](const auto& w) { return !w.expired(); }));
+}
+
+int WatchHub::SubscribersOf(const std::string& cluster) {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(
+      std::count_if(subscriptions_.begin(), subscriptions_.end(), [&](const auto& w) {
+        std::shared_ptr<Subscription> sub = w.lock();
+        return sub != nullptr && sub->cluster() == cluster;
+      }));
 }
 
 }  // namespace meshtrust::ca

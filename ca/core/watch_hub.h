@@ -1,5 +1,13 @@
 // WatchHub: how the Authority tells connected agents that something changed.
 // Transport-neutral: the gRPC Watch stream drains a Subscription.
+//
+// Each open stream holds a thread of the server, so the number of streams
+// one cluster may hold open at once is capped (`max_per_cluster`). The cap
+// is per cluster, not per client certificate: a cluster has one agent
+// identity, and renewing it yields a new certificate serial, so a cap per
+// serial would let one cluster lift its own cap by renewing. A cluster needs
+// one stream, two while a restarted agent's old stream is still being torn
+// down; the default of 4 leaves room for that and a half-open connection.
 #ifndef MESHTRUST_CA_CORE_WATCH_HUB_H_
 #define MESHTRUST_CA_CORE_WATCH_HUB_H_
 
@@ -12,11 +20,15 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 
 namespace meshtrust::ca {
 
 enum class WatchEventType { kBundleChanged, kCrlChanged, kRotateNow };
+
+// Open Watch streams allowed per cluster by default.
+inline constexpr int kDefaultMaxWatchStreamsPerCluster = 4;
 
 class WatchHub {
  public:
@@ -27,11 +39,11 @@ class WatchHub {
     // The next event, or nullopt after `timeout` or once closed.
     std::optional<WatchEventType> Next(std::chrono::milliseconds timeout) ABSL_LOCKS_EXCLUDED(mu_);
     void Close() ABSL_LOCKS_EXCLUDED(mu_);
+    // Queues `event` (once: an event already queued is not queued again).
+    void Push(WatchEventType event) ABSL_LOCKS_EXCLUDED(mu_);
     const std::string& cluster() const { return cluster_; }
 
    private:
-    friend class WatchHub;
-    void Push(WatchEventType event) ABSL_LOCKS_EXCLUDED(mu_);
     // What Next waits for.
     bool Ready() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return closed_ || !events_.empty(); }
     const std::string cluster_;
@@ -40,23 +52,37 @@ class WatchHub {
     bool closed_ ABSL_GUARDED_BY(mu_) = false;
   };
 
-  // A subscription for `cluster`'s agent. When a re-key was asked of the
-  // cluster and is not yet done, its first event is kRotateNow.
-  std::shared_ptr<Subscription> Subscribe(const std::string& cluster) ABSL_LOCKS_EXCLUDED(mu_);
+  // `max_per_cluster` open subscriptions per cluster; 0 for no cap.
+  explicit WatchHub(int max_per_cluster = kDefaultMaxWatchStreamsPerCluster)
+      : max_per_cluster_(max_per_cluster) {}
+
+  // A subscription for `cluster`'s agent, open until the last reference to
+  // it is dropped. kResourceExhausted when `cluster` already holds
+  // `max_per_cluster` of them; `*first_refusal` (when given) is set for the
+  // first refusal since the cluster last subscribed, so a flood is audited
+  // once rather than once per attempt.
+  absl::StatusOr<std::shared_ptr<Subscription>> Subscribe(const std::string& cluster,
+                                                          bool* first_refusal = nullptr)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Delivers `event` to every subscriber of `cluster`, or of every cluster
   // when `cluster` is empty. Returns how many subscriptions received it.
-  // kRotateNow for one cluster also stays pending until RotationDone, so an
-  // agent between two streams (renewing its identity, reconnecting) is told
-  // when it next subscribes.
+  // Nothing is kept for agents not subscribed now: what must reach an agent
+  // between two streams (a requested rotation) is kept in the store, and
+  // pushed on its next subscription by whoever opens it (AgentWatch).
   int Publish(const std::string& cluster, WatchEventType event) ABSL_LOCKS_EXCLUDED(mu_);
-  // `cluster` was issued a new intermediate: a pending re-key is done.
-  void RotationDone(const std::string& cluster) ABSL_LOCKS_EXCLUDED(mu_);
   int Subscribers() ABSL_LOCKS_EXCLUDED(mu_);
+  // Open subscriptions of `cluster`.
+  int SubscribersOf(const std::string& cluster) ABSL_LOCKS_EXCLUDED(mu_);
+  int max_per_cluster() const { return max_per_cluster_; }
 
  private:
+  void DropExpired() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const int max_per_cluster_;
   absl::Mutex mu_;
   std::vector<std::weak_ptr<Subscription>> subscriptions_ ABSL_GUARDED_BY(mu_);
-  std::set<std::string> pending_rotation_ ABSL_GUARDED_BY(mu_);  // Clusters.
+  // Clusters whose refusal was reported since they last subscribed.
+  std::set<std::string> refusal_reported_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace meshtrust::ca

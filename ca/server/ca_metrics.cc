@@ -21,14 +21,18 @@ CaMetrics::CaMetrics(MetricsRegistry* registry, Authority* authority, Store* sto
                                               LatencyBuckets())) {
   registry->AddGauge(
       "meshtrust_ca_intermediate_expiry_seconds",
-      "Seconds until each enabled cluster's current intermediate expires (negative: expired)",
+      "Seconds until the intermediate each enabled cluster installed (acknowledged) expires "
+      "(negative: expired)",
       [store, clock] {
         std::vector<MetricSample> out;
         absl::StatusOr<std::vector<ClusterRecord>> clusters = store->ListClusters();
         if (!clusters.ok()) return out;
+        // An intermediate signed but never installed protects nothing: what
+        // expires is the one the cluster uses. meshtrust_ca_cluster_in_sync
+        // shows a cluster that installed none.
         for (const ClusterRecord& c : *clusters) {
-          if (!c.enabled || c.current_serial.empty()) continue;
-          out.push_back({{{"cluster", c.name}}, Seconds(c.current_not_after - clock->Now())});
+          if (!c.enabled || c.acked_serial.empty()) continue;
+          out.push_back({{{"cluster", c.name}}, Seconds(c.acked_not_after - clock->Now())});
         }
         return out;
       });
@@ -103,6 +107,17 @@ CaMetrics::CaMetrics(MetricsRegistry* registry, Authority* authority, Store* sto
                        return std::vector<MetricSample>{
                            {{}, static_cast<double>(authority->ThrottledEnrollSources())}};
                      });
+  registry->AddGauge(
+      "meshtrust_ca_issuance_throttled_clusters",
+      "Clusters refused right now for asking for more certificates than their issuance limit, "
+      "by kind (intermediate, identity)",
+      [authority] {
+        return std::vector<MetricSample>{
+            {{{"kind", "intermediate"}},
+             static_cast<double>(authority->ThrottledClusters(CertificateKind::kIntermediate))},
+            {{{"kind", "identity"}},
+             static_cast<double>(authority->ThrottledClusters(CertificateKind::kAgentIdentity))}};
+      });
 }
 
 void CaMetrics::RecordSigning(const absl::Status& result, std::chrono::nanoseconds took) {

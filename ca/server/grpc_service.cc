@@ -38,6 +38,19 @@ void ToProto(const ClusterPolicy& p, v1::ClusterPolicy* out) {
   }
   out->set_max_ttl_seconds(p.max_ttl.count());
   out->set_name_constraints(p.name_constraints);
+  out->mutable_issuance()->set_unlimited(p.issuance.unlimited);
+  out->mutable_issuance()->set_burst(p.issuance.burst);
+  out->mutable_issuance()->set_refill_every_seconds(p.issuance.refill_every.count());
+}
+
+// An unset limit (no field given) is the default.
+IssuanceLimit FromProto(const v1::IssuanceLimit& l) {
+  IssuanceLimit limit;
+  limit.unlimited = l.unlimited();
+  if (l.burst() != 0) limit.burst = l.burst();
+  if (l.refill_every_seconds() != 0)
+    limit.refill_every = std::chrono::seconds(l.refill_every_seconds());
+  return limit;
 }
 
 void ToProto(const ClusterRecord& c, v1::Cluster* out) {
@@ -49,7 +62,11 @@ void ToProto(const ClusterRecord& c, v1::Cluster* out) {
   if (!c.current_serial.empty()) SetTime(c.current_not_after, out->mutable_current_not_after());
   out->set_acked_serial(c.acked_serial);
   out->set_acked_bundle_sha256(c.acked_bundle_sha256);
-  if (!c.acked_serial.empty()) SetTime(c.acked_at, out->mutable_acked_at());
+  if (!c.acked_serial.empty()) {
+    SetTime(c.acked_at, out->mutable_acked_at());
+    SetTime(c.acked_not_after, out->mutable_acked_not_after());
+  }
+  if (c.rotation_requested) SetTime(c.rotation_requested_at, out->mutable_rotation_requested_at());
 }
 
 void ToProto(const RootRotationStatus& status, v1::RootRotationStatus* response) {
@@ -92,6 +109,7 @@ absl::StatusOr<ClusterPolicy> FromProto(const v1::ClusterPolicy& p) {
   }
   if (p.max_ttl_seconds() != 0) policy.max_ttl = std::chrono::seconds(p.max_ttl_seconds());
   policy.name_constraints = p.name_constraints();
+  policy.issuance = FromProto(p.issuance());
   return policy;
 }
 
@@ -441,6 +459,17 @@ grpc::Status AdminService::RotateIntermediate(grpc::ServerContext* context,
   absl::StatusOr<int> notified = authority_->RotateIntermediate(*caller, request->cluster());
   if (!notified.ok()) return ToGrpcStatus(notified.status());
   response->set_agents_notified(*notified);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::SetIssuanceLimit(grpc::ServerContext* context,
+                                            const v1::SetIssuanceLimitRequest* request,
+                                            v1::Cluster* response) {
+  MESHTRUST_CALLER_OR_RETURN(caller, context);
+  absl::StatusOr<ClusterRecord> cluster =
+      authority_->SetIssuanceLimit(*caller, request->name(), FromProto(request->limit()));
+  if (!cluster.ok()) return ToGrpcStatus(cluster.status());
+  ToProto(*cluster, response);
   return grpc::Status::OK;
 }
 

@@ -86,6 +86,9 @@ class AdminService final : public v1::Admin::Service {
   grpc::Status RotateIntermediate(grpc::ServerContext* context,
                                   const v1::RotateIntermediateRequest* request,
                                   v1::RotateIntermediateResponse* response) override;
+  grpc::Status SetIssuanceLimit(grpc::ServerContext* context,
+                                const v1::SetIssuanceLimitRequest* request,
+                                v1::Cluster* response) override;
 
  private:
   Authority* authority_;

@@ -16,9 +16,17 @@ using sqlite_internal::Statement;
 
 namespace {
 
-constexpr const char* kClusterColumns =
-    "name, enabled, policy, created, current_serial, current_not_after, acked_serial, "
-    "acked_bundle, acked_at, intermediate_crl";
+// A rotation request remembers the newest certificate row when it was made
+// (certificates are only ever added, so rowids grow): an intermediate of the
+// cluster with a higher rowid was issued after the request.
+constexpr const char* kClusterSelect =
+    "SELECT c.name, c.enabled, c.policy, c.created, c.current_serial, c.current_not_after, "
+    "c.acked_serial, c.acked_bundle, c.acked_at, c.intermediate_crl, "
+    "COALESCE(a.not_after, 0), r.requested_at, "
+    "EXISTS (SELECT 1 FROM certificates i WHERE i.subject_name = c.name AND i.kind = "
+    "'intermediate' AND i.rowid > r.after_certificate) "
+    "FROM clusters c LEFT JOIN certificates a ON a.serial = c.acked_serial AND a.kind = "
+    "'intermediate' LEFT JOIN rotation_requests r ON r.cluster = c.name";
 
 absl::StatusOr<ClusterRecord> ReadCluster(const Statement& st) {
   ClusterRecord c;
@@ -34,6 +42,12 @@ absl::StatusOr<ClusterRecord> ReadCluster(const Statement& st) {
   c.acked_bundle_sha256 = st.Text(7);
   c.acked_at = FromUnixMillis(st.Int(8));
   c.intermediate_crl_pem = st.Text(9);
+  c.acked_not_after = FromUnixMillis(st.Int(10));
+  c.rotation_requested = !st.IsNull(11);
+  if (c.rotation_requested) {
+    c.rotation_requested_at = FromUnixMillis(st.Int(11));
+    c.rotation_issued = st.Int(12) != 0;
+  }
   return c;
 }
 
@@ -65,8 +79,7 @@ absl::Status SqliteStore::AddCluster(const ClusterRecord& cluster, const JoinTok
 
 absl::StatusOr<ClusterRecord> SqliteStore::GetCluster(absl::string_view name) {
   absl::MutexLock lock(&mu_);
-  Statement st(db_,
-               absl::StrCat("SELECT ", kClusterColumns, " FROM clusters WHERE name = ?").c_str());
+  Statement st(db_, absl::StrCat(kClusterSelect, " WHERE c.name = ?").c_str());
   st.Bind(name);
   int rc = st.Step();
   if (rc == SQLITE_DONE) return ClusterNotRegisteredError(name);
@@ -76,9 +89,8 @@ absl::StatusOr<ClusterRecord> SqliteStore::GetCluster(absl::string_view name) {
 
 absl::StatusOr<std::vector<ClusterRecord>> SqliteStore::ListClusters() {
   absl::MutexLock lock(&mu_);
-  return QueryRows<ClusterRecord>(
-      db_, absl::StrCat("SELECT ", kClusterColumns, " FROM clusters ORDER BY name"),
-      "listing clusters", ReadCluster);
+  return QueryRows<ClusterRecord>(db_, absl::StrCat(kClusterSelect, " ORDER BY c.name"),
+                                  "listing clusters", ReadCluster);
 }
 
 absl::Status SqliteStore::SetClusterEnabled(absl::string_view name, bool enabled,
@@ -88,6 +100,31 @@ absl::Status SqliteStore::SetClusterEnabled(absl::string_view name, bool enabled
     st.Bind(int64_t{enabled}).Bind(name);
     if (absl::Status s = st.Run(); !s.ok()) return s;
     return ExpectOneRowChanged(db_, ClusterNotRegisteredError(name));
+  });
+}
+
+absl::Status SqliteStore::SetClusterPolicy(absl::string_view name, const ClusterPolicy& policy,
+                                           const AuditEvent& audit) {
+  return Mutate(audit, [&]() -> absl::Status {
+    Statement st(db_, "UPDATE clusters SET policy = ? WHERE name = ?");
+    st.Bind(policy.ToJson()).Bind(name);
+    if (absl::Status s = st.Run(); !s.ok()) return s;
+    return ExpectOneRowChanged(db_, ClusterNotRegisteredError(name));
+  });
+}
+
+absl::Status SqliteStore::RequestRotation(absl::string_view cluster, TimePoint at,
+                                          const AuditEvent& audit) {
+  return Mutate(audit, [&]() -> absl::Status {
+    Statement known(db_, "SELECT 1 FROM clusters WHERE name = ?");
+    known.Bind(cluster);
+    if (known.Step() != SQLITE_ROW) return ClusterNotRegisteredError(cluster);
+    Statement st(db_,
+                 "INSERT OR REPLACE INTO rotation_requests (cluster, requested_at, "
+                 "after_certificate) VALUES (?, ?, (SELECT COALESCE(MAX(rowid), 0) FROM "
+                 "certificates))");
+    st.Bind(cluster).Bind(UnixMillis(at));
+    return st.Run();
   });
 }
 
@@ -106,6 +143,12 @@ absl::Status SqliteStore::RecordAck(absl::string_view cluster, absl::string_view
     if (absl::Status s = ExpectOneRowChanged(db_, ClusterNotRegisteredError(cluster)); !s.ok()) {
       return s;
     }
+    Statement done(db_,
+                   "DELETE FROM rotation_requests WHERE cluster = ? AND after_certificate < "
+                   "(SELECT rowid FROM certificates WHERE serial = ? AND subject_name = ? AND "
+                   "kind = 'intermediate')");
+    done.Bind(cluster).Bind(serial).Bind(cluster);
+    if (absl::Status s = done.Run(); !s.ok()) return s;
     if (crl.crl_pem.empty()) return absl::OkStatus();
     Statement put(db_,
                   "INSERT OR REPLACE INTO intermediate_crls (serial, cluster, pem, next_update, "

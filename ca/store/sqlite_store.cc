@@ -84,6 +84,10 @@ CREATE TABLE IF NOT EXISTS audit (
   serial TEXT NOT NULL,
   hash BLOB NOT NULL,
   signature BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS rotation_requests (
+  cluster TEXT PRIMARY KEY REFERENCES clusters (name),
+  requested_at INTEGER NOT NULL,
+  after_certificate INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
 )sql";
 

@@ -38,6 +38,10 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::vector<ClusterRecord>> ListClusters() override ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status SetClusterEnabled(absl::string_view name, bool enabled,
                                  const AuditEvent& audit) override ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status SetClusterPolicy(absl::string_view name, const ClusterPolicy& policy,
+                                const AuditEvent& audit) override ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status RequestRotation(absl::string_view cluster, TimePoint at,
+                               const AuditEvent& audit) override ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<std::vector<IntermediateCrlRecord>> ListIntermediateCrls(TimePoint now) override
       ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status RecordAck(absl::string_view cluster, absl::string_view serial,

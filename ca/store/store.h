@@ -30,12 +30,24 @@ struct ClusterRecord {
   bool enabled = true;
   ClusterPolicy policy;
   TimePoint created;
-  std::string current_serial;  // Latest intermediate issued.
+  // The latest intermediate issued (signed and recorded). Its agent may not
+  // have installed it yet; what it installed is acked_serial.
+  std::string current_serial;
   TimePoint current_not_after;
+  // The intermediate the agent reported installed (Ack), and when.
   std::string acked_serial;
   std::string acked_bundle_sha256;
   TimePoint acked_at;
+  // Read only: the notAfter of acked_serial.
+  TimePoint acked_not_after;
   std::string intermediate_crl_pem;  // The CRL its agent signed with its intermediate.
+  // Read only. A rotation an operator requested (RequestRotation) that the
+  // cluster has not completed: no intermediate issued after the request has
+  // been acknowledged yet.
+  bool rotation_requested = false;
+  TimePoint rotation_requested_at;
+  // Read only. An intermediate was issued to the cluster after that request.
+  bool rotation_issued = false;
 };
 
 struct JoinTokenRecord {
@@ -129,8 +141,18 @@ class Store : public AuditLogReader {
   virtual absl::StatusOr<std::vector<ClusterRecord>> ListClusters() = 0;
   virtual absl::Status SetClusterEnabled(absl::string_view name, bool enabled,
                                          const AuditEvent& audit) = 0;
+  // Replaces the cluster's policy (kNotFound for an unknown cluster).
+  virtual absl::Status SetClusterPolicy(absl::string_view name, const ClusterPolicy& policy,
+                                        const AuditEvent& audit) = 0;
+  // Records that the cluster was asked to re-key at `at`. The request stays
+  // until the cluster acknowledges an intermediate issued after it
+  // (RecordAck); asking again while one is outstanding moves it to `at`.
+  virtual absl::Status RequestRotation(absl::string_view cluster, TimePoint at,
+                                       const AuditEvent& audit) = 0;
   // Records what the cluster's agent installed; a non-empty `crl.crl_pem`
-  // also becomes the latest CRL of the intermediate `crl.serial`.
+  // also becomes the latest CRL of the intermediate `crl.serial`. When
+  // `serial` was issued after the cluster's outstanding rotation request,
+  // the request is completed (removed) in the same transaction.
   virtual absl::Status RecordAck(absl::string_view cluster, absl::string_view serial,
                                  absl::string_view bundle_sha256, const IntermediateCrlRecord& crl,
                                  TimePoint at, const AuditEvent& audit) = 0;

@@ -127,6 +127,8 @@ TEST_F(CrashConsistencyTest, KillNineDuringConcurrentSigningLosesNothing) {
   for (int c = 1; c <= kClusters; ++c) {
     v1::AddClusterRequest add;
     add.set_name(absl::StrCat("cluster", c));
+    // Signing as fast as it can is what this test does, not a runaway agent.
+    add.mutable_policy()->mutable_issuance()->set_unlimited(true);
     v1::AddClusterResponse added;
     ASSERT_TRUE(admin_stub->AddCluster(client::NewContext().get(), add, &added).ok());
     ASSERT_OK_AND_ASSIGN(client::Identity agent,

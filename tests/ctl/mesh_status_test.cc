@@ -25,6 +25,7 @@ v1::MeshStatus Healthy() {
     c->set_current_serial(std::string(name) + "-s1");
     c->mutable_current_not_after()->set_seconds(kNow + 20 * kDay);
     c->set_acked_serial(std::string(name) + "-s1");
+    c->mutable_acked_not_after()->set_seconds(kNow + 20 * kDay);
     c->set_acked_bundle_sha256("b1");
   }
   v1::MeshStatus::RootCrl* crl = s.add_crls();
@@ -41,6 +42,7 @@ TEST(MeshStatusTest, AHealthyMeshNeedsNothing) {
 TEST(MeshStatusTest, NamesEachClusterProblem) {
   v1::MeshStatus s = Healthy();
   s.mutable_clusters(0)->mutable_current_not_after()->set_seconds(kNow + 2 * kDay);
+  s.mutable_clusters(0)->mutable_acked_not_after()->set_seconds(kNow + 2 * kDay);
   s.mutable_clusters(1)->set_acked_serial("cluster2-s0");
   s.mutable_clusters(1)->set_acked_bundle_sha256("b0");
   v1::Cluster* fresh = s.add_clusters();
@@ -59,6 +61,7 @@ TEST(MeshStatusTest, NamesEachClusterProblem) {
 TEST(MeshStatusTest, FlagsExpiredIntermediatesAndStaleCrls) {
   v1::MeshStatus s = Healthy();
   s.mutable_clusters(0)->mutable_current_not_after()->set_seconds(kNow - 3600);
+  s.mutable_clusters(0)->mutable_acked_not_after()->set_seconds(kNow - 3600);
   s.mutable_crls(0)->mutable_this_update()->set_seconds(kNow - 6 * kDay);
   s.mutable_crls(0)->mutable_next_update()->set_seconds(kNow + kDay);
   EXPECT_THAT(NeedsAttention(s),
@@ -66,6 +69,48 @@ TEST(MeshStatusTest, FlagsExpiredIntermediatesAndStaleCrls) {
                           HasSubstr("the CRL of root mesh-root-1 reaches its nextUpdate in 1d0h")));
   s.mutable_crls(0)->mutable_next_update()->set_seconds(kNow - 60);
   EXPECT_THAT(NeedsAttention(s).back(), HasSubstr("passed its nextUpdate 1m ago"));
+}
+
+// The CA once reported an intermediate as the cluster's current one as soon
+// as it was signed, although its agent never managed to write it. Status
+// judges a cluster by the intermediate its agent acknowledged.
+TEST(MeshStatusTest, JudgesByTheInstalledIntermediateNotTheIssuedOne) {
+  v1::MeshStatus s = Healthy();
+  // cluster1: a fresh intermediate was signed but never installed, while the
+  // installed one is about to expire.
+  v1::Cluster* c1 = s.mutable_clusters(0);
+  c1->set_current_serial("cluster1-s2");
+  c1->mutable_current_not_after()->set_seconds(kNow + 30 * kDay);
+  c1->mutable_acked_not_after()->set_seconds(kNow + 3 * kDay);
+  // cluster3: issued, never installed at all.
+  v1::Cluster* c3 = s.add_clusters();
+  c3->set_name("cluster3");
+  c3->set_enabled(true);
+  c3->set_current_serial("cluster3-s1");
+  c3->mutable_current_not_after()->set_seconds(kNow + 30 * kDay);
+  c3->set_acked_bundle_sha256("b1");
+  EXPECT_THAT(
+      NeedsAttention(s),
+      ElementsAre(HasSubstr("cluster1: intermediate expires in 3d0h and its renewal is not "
+                            "installed yet"),
+                  HasSubstr("cluster1: has not acknowledged its current intermediate "
+                            "cluster1-s2 (installed: cluster1-s1)"),
+                  HasSubstr("cluster3: intermediate cluster3-s1 was issued but its agent never "
+                            "reported it installed")));
+  // Once the agent acknowledges it, nothing is left to flag.
+  c1->set_acked_serial("cluster1-s2");
+  c1->mutable_acked_not_after()->set_seconds(kNow + 30 * kDay);
+  c3->set_acked_serial("cluster3-s1");
+  c3->mutable_acked_not_after()->set_seconds(kNow + 30 * kDay);
+  EXPECT_THAT(NeedsAttention(s), IsEmpty());
+  // An installed intermediate that expired is flagged even when a newer one
+  // was issued: the cluster still runs on the expired one.
+  c1->set_current_serial("cluster1-s3");
+  c1->mutable_acked_not_after()->set_seconds(kNow - 60);
+  EXPECT_THAT(NeedsAttention(s),
+              ElementsAre(HasSubstr("cluster1: intermediate cluster1-s2 expired 1m ago"),
+                          HasSubstr("cluster1: has not acknowledged its current intermediate "
+                                    "cluster1-s3")));
 }
 
 TEST(MeshStatusTest, HumanDurations) {

@@ -422,5 +422,32 @@ TEST_F(IntermediateIssuerTest, AckIsRecordedForOwnIntermediateOnly) {
   EXPECT_EQ(cluster.acked_bundle_sha256, issued.bundle.sha256);
 }
 
+// An intermediate the CA signed is not one the cluster uses until its agent
+// reports it installed (403 on the secret, a missing namespace...). The
+// records keep the two apart, and the mesh status reports both.
+TEST_F(IntermediateIssuerTest, IssuedIsToldApartFromInstalled) {
+  auto first =
+      *ca_->authority()->SignIntermediate(agent1_, "cluster1", FreshCsr(), std::chrono::seconds(0));
+  ClusterRecord c = *ca_->store()->GetCluster("cluster1");
+  EXPECT_EQ(c.current_serial, first.serial);
+  EXPECT_EQ(c.acked_serial, "") << "signed is not installed";
+  EXPECT_EQ(c.acked_not_after, TimePoint{});
+
+  ASSERT_THAT(ca_->authority()->Ack(agent1_, "cluster1", first.serial, first.bundle.sha256),
+              IsOk());
+  clock_.Advance(std::chrono::hours(1));
+  auto second =
+      *ca_->authority()->SignIntermediate(agent1_, "cluster1", FreshCsr(), std::chrono::seconds(0));
+  ASSERT_NE(second.not_after, first.not_after);
+  ASSERT_OK_AND_ASSIGN(MeshStatusInfo status, ca_->authority()->MeshStatus(ca_->LocalOperator()));
+  auto it = std::find_if(status.clusters.begin(), status.clusters.end(),
+                         [](const ClusterRecord& r) { return r.name == "cluster1"; });
+  ASSERT_NE(it, status.clusters.end());
+  EXPECT_EQ(it->current_serial, second.serial);  // Issued, pending.
+  EXPECT_EQ(it->current_not_after, second.not_after);
+  EXPECT_EQ(it->acked_serial, first.serial);  // Installed.
+  EXPECT_EQ(it->acked_not_after, first.not_after);
+}
+
 }  // namespace
 }  // namespace meshtrust::ca

@@ -21,6 +21,7 @@ namespace {
 using ::meshtrust::testing::IsOk;
 using ::meshtrust::testing::StatusIs;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 TEST(CaMetricsTest, CountsSigningsAndRefusalsAndReadsStateOnScrape) {
   MetricsRegistry registry;
@@ -68,10 +69,11 @@ TEST(CaMetricsTest, CountsSigningsAndRefusalsAndReadsStateOnScrape) {
   EXPECT_THAT(text, HasSubstr("meshtrust_ca_signings_total{result=\"refused\",reason=\"permission_"
                               "denied\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("meshtrust_ca_signing_duration_seconds_count 3\n"));
-  // The 720 h policy maximum, all of it left.
-  EXPECT_THAT(text, HasSubstr("meshtrust_ca_intermediate_expiry_seconds{cluster=\"cluster1\"} "
-                              "2592000\n"));
+  // Signed but not installed: no expiry to report yet, and out of sync.
+  EXPECT_THAT(text, Not(HasSubstr("meshtrust_ca_intermediate_expiry_seconds{")));
   EXPECT_THAT(text, HasSubstr("meshtrust_ca_cluster_in_sync{cluster=\"cluster1\"} 0\n"));
+  EXPECT_THAT(text,
+              HasSubstr("meshtrust_ca_issuance_throttled_clusters{kind=\"intermediate\"} 0\n"));
   EXPECT_THAT(text, HasSubstr("meshtrust_ca_clusters{state=\"enabled\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("meshtrust_ca_crl_number{root=\"mesh-root-1\"} 1\n"));
   EXPECT_THAT(text,
@@ -81,6 +83,17 @@ TEST(CaMetricsTest, CountsSigningsAndRefusalsAndReadsStateOnScrape) {
                                            ca->store()->Head().sequence, "\n")));
   EXPECT_THAT(text, HasSubstr("meshtrust_ca_watch_streams 0\n"));
   EXPECT_THAT(text, HasSubstr("meshtrust_ca_enroll_throttled_sources 0\n"));
+
+  // Installed: the 720 h policy maximum, all of it left.
+  ca::ClusterRecord cluster1 = *ca->store()->GetCluster("cluster1");
+  ASSERT_THAT(
+      ca->authority()->Ack(testing::CallerOf(identity->certificate_pem), "cluster1",
+                           cluster1.current_serial, ca->authority()->CurrentBundle().sha256),
+      IsOk());
+  text = registry.Render();
+  EXPECT_THAT(text, HasSubstr("meshtrust_ca_intermediate_expiry_seconds{cluster=\"cluster1\"} "
+                              "2592000\n"));
+  EXPECT_THAT(text, HasSubstr("meshtrust_ca_cluster_in_sync{cluster=\"cluster1\"} 1\n"));
   running->Shutdown(std::chrono::milliseconds(100));
 }
 

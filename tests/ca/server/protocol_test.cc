@@ -13,6 +13,7 @@
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "ca/server/grpc_service.h"
@@ -444,6 +445,156 @@ TEST_F(ProtocolTest, RevokedIdentityIsRefusedOnOpenConnectionsStreamsAndResumedS
   first.reset();
   resumed.reset();
   grpc_ssl_session_cache_destroy(cache);
+}
+
+// Waits (for the condition, not for a fixed time) up to a generous bound.
+template <typename Pred>
+bool Eventually(Pred pred) {
+  auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > give_up) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+// One agent identity once held 3,000 Watch streams open, a server thread
+// each. A cluster may hold a few; the excess is refused, audited once.
+TEST_F(ProtocolTest, WatchStreamsAreCappedPerCluster) {
+  struct Stream {
+    std::unique_ptr<grpc::ClientContext> context;
+    std::unique_ptr<grpc::ClientReader<v1::WatchEvent>> reader;
+  };
+  auto open = [](v1::TrustAuthority::Stub* stub, const std::string& cluster) {
+    v1::WatchRequest req;
+    req.set_cluster(cluster);
+    Stream s;
+    s.context = client::NewContext(std::chrono::seconds(120));
+    s.reader = stub->Watch(s.context.get(), req);
+    return s;
+  };
+  std::vector<Stream> streams;
+  for (int i = 0; i < kDefaultMaxWatchStreamsPerCluster; ++i) {
+    streams.push_back(open(agent_stub_.get(), "cluster1"));
+    v1::WatchEvent live;
+    ASSERT_TRUE(streams.back().reader->Read(&live)) << "stream " << i << " should be open";
+  }
+  EXPECT_EQ(ca_->authority()->WatchStreamsOf("cluster1"), kDefaultMaxWatchStreamsPerCluster);
+
+  uint64_t head = ca_->store()->Head().sequence;
+  // The same identity over a second connection counts against the same cap.
+  auto other_connection = ca_->AgentStub(agent_);
+  for (auto* stub : {agent_stub_.get(), other_connection.get(), agent_stub_.get()}) {
+    Stream extra = open(stub, "cluster1");
+    v1::WatchEvent e;
+    EXPECT_FALSE(extra.reader->Read(&e));
+    grpc::Status refused = extra.reader->Finish();
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+        << refused.error_message();
+    EXPECT_THAT(refused.error_message(),
+                HasSubstr("too many Watch streams: cluster \"cluster1\" already has 4 open"));
+    EXPECT_THAT(refused.error_message(), HasSubstr("--max-watch-streams-per-cluster"));
+  }
+  ASSERT_EQ(ca_->store()->Head().sequence, head + 1) << "a flood of streams is audited once";
+  auto record = (*ca_->store()->ReadAudit(head, 1))[0];
+  EXPECT_EQ(record.event.action, "Watch");
+  EXPECT_THAT(record.event.result, StartsWith("refused: RESOURCE_EXHAUSTED"));
+  EXPECT_EQ(ca_->authority()->WatchStreamsOf("cluster1"), kDefaultMaxWatchStreamsPerCluster);
+
+  // Another cluster's agent is not affected.
+  client::Identity agent3 = ca_->EnrollOverGrpc(AddCluster("cluster3"));
+  auto agent3_stub = ca_->AgentStub(agent3);
+  Stream third = open(agent3_stub.get(), "cluster3");
+  v1::WatchEvent e;
+  EXPECT_TRUE(third.reader->Read(&e));
+
+  // A stream that ends frees its place.
+  streams[0].context->TryCancel();
+  (void)streams[0].reader->Finish();
+  ASSERT_TRUE(Eventually([&] {
+    return ca_->authority()->WatchStreamsOf("cluster1") < kDefaultMaxWatchStreamsPerCluster;
+  }));
+  streams[0] = open(agent_stub_.get(), "cluster1");
+  EXPECT_TRUE(streams[0].reader->Read(&e)) << "the freed place can be taken again";
+  for (Stream& s : streams) s.context->TryCancel();
+  third.context->TryCancel();
+}
+
+// `meshtrustctl rotate intermediate` while the cluster's agent was not
+// connected used to fail and be lost. Now the request is kept (across a CA
+// restart), delivered as ROTATE_NOW when the agent's Watch connects, and
+// done once the cluster acknowledges an intermediate issued after it.
+TEST_F(ProtocolTest, ARotationRequestedWhileTheAgentIsAwayReachesItWhenItConnects) {
+  v1::SignIntermediateResponse first;
+  ASSERT_TRUE(Sign(agent_stub_.get(), &first).ok());
+  auto ack = [&](const v1::SignIntermediateResponse& issued) {
+    v1::AckRequest req;
+    req.set_cluster("cluster1");
+    req.set_serial(issued.serial());
+    req.set_bundle_sha256(issued.bundle().sha256());
+    v1::AckResponse resp;
+    return agent_stub_->Ack(client::NewContext().get(), req, &resp);
+  };
+  ASSERT_TRUE(ack(first).ok());
+
+  v1::RotateIntermediateRequest rotate;
+  rotate.set_cluster("cluster1");
+  v1::RotateIntermediateResponse rotated;
+  grpc::Status requested =
+      admin_stub_->RotateIntermediate(client::NewContext().get(), rotate, &rotated);
+  ASSERT_TRUE(requested.ok()) << requested.error_message();
+  EXPECT_EQ(rotated.agents_notified(), 0);
+  auto status = [&] {
+    v1::MeshStatus s;
+    EXPECT_TRUE(admin_stub_->GetMeshStatus(client::NewContext().get(), {}, &s).ok());
+    for (const v1::Cluster& c : s.clusters()) {
+      if (c.name() == "cluster1") return c;
+    }
+    return v1::Cluster();
+  };
+  EXPECT_NE(status().rotation_requested_at().seconds(), 0);
+
+  ASSERT_THAT(ca_->Reopen(), testing::IsOk());
+
+  // Opens a Watch stream and returns its first event after the "live"
+  // checkpoint. To tell "nothing pending" from "nothing yet" without a
+  // timeout, `then` publishes a CRL change once the stream is live: a
+  // pending rotation is queued before it.
+  auto first_event = [&](const std::function<void()>& then) {
+    v1::WatchRequest req;
+    req.set_cluster("cluster1");
+    auto ctx = client::NewContext(std::chrono::seconds(60));
+    auto reader = agent_stub_->Watch(ctx.get(), req);
+    v1::WatchEvent e;
+    EXPECT_TRUE(reader->Read(&e));
+    EXPECT_EQ(e.type(), v1::WatchEvent::CHECKPOINT);
+    then();
+    do {
+      if (!reader->Read(&e)) return v1::WatchEvent::TYPE_UNSPECIFIED;
+    } while (e.type() == v1::WatchEvent::CHECKPOINT);
+    ctx->TryCancel();
+    return e.type();
+  };
+  auto crl_change = [&] {
+    ASSERT_THAT(ca_->authority()->RefreshCrls(/*force=*/true), testing::IsOk());
+  };
+  EXPECT_EQ(first_event(crl_change), v1::WatchEvent::ROTATE_NOW);
+
+  // The agent re-keys; until it acknowledges, a reconnect is told again.
+  v1::SignIntermediateResponse second;
+  ASSERT_TRUE(Sign(agent_stub_.get(), &second).ok());
+  v1::Cluster c = status();
+  EXPECT_EQ(c.current_serial(), second.serial()) << "issued";
+  EXPECT_EQ(c.acked_serial(), first.serial()) << "but not installed";
+  EXPECT_EQ(first_event(crl_change), v1::WatchEvent::ROTATE_NOW);
+  ASSERT_TRUE(ack(second).ok());
+  c = status();
+  EXPECT_EQ(c.acked_serial(), second.serial());
+  EXPECT_EQ(c.acked_not_after().seconds(), second.not_after().seconds());
+  EXPECT_EQ(c.rotation_requested_at().seconds(), 0);
+  EXPECT_EQ(first_event(crl_change), v1::WatchEvent::CRL_CHANGED);
+  ASSERT_THAT(ca_->Reopen(), testing::IsOk());
+  EXPECT_EQ(first_event(crl_change), v1::WatchEvent::CRL_CHANGED);
 }
 
 }  // namespace

@@ -258,5 +258,39 @@ TEST_F(SqliteStoreTest, RefusesADatabaseWithAnUnknownSchemaVersion) {
                                  "for it")));
 }
 
+// A database from before rotation requests and issuance limits: the table
+// is created when it is opened, and the stored policy takes the default
+// limit. A request is completed only by an acknowledged intermediate
+// recorded after it.
+TEST_F(SqliteStoreTest, RotationRequestsWorkOnADatabaseFromBeforeThem) {
+  store_.reset();
+  Sql(db_path(),
+      "DROP TABLE rotation_requests; UPDATE clusters SET policy = "
+      "'{\"trust_domain\":\"cluster.local\",\"allowed_keys\":[\"ecdsa-p256\"],"
+      "\"max_ttl_seconds\":86400,\"name_constraints\":false}'");
+  ASSERT_OK_AND_ASSIGN(store_, SqliteStore::Open(db_path(), signer_.get()));
+  ASSERT_OK_AND_ASSIGN(ClusterRecord c, store_->GetCluster("cluster1"));
+  EXPECT_FALSE(c.rotation_requested);
+  EXPECT_EQ(c.policy.issuance, IssuanceLimit{});
+
+  ASSERT_THAT(store_->RecordCertificate(Cert("01", "cluster1"), Ok("SignIntermediate")), IsOk());
+  TimePoint at = std::chrono::system_clock::now();
+  ASSERT_THAT(store_->RequestRotation("cluster1", at, Ok("RotateIntermediate")), IsOk());
+  EXPECT_THAT(store_->RequestRotation("nope", at, Ok("RotateIntermediate")),
+              StatusIs(absl::StatusCode::kNotFound, ::testing::_));
+  ASSERT_THAT(store_->RecordAck("cluster1", "01", "b", {}, at, Ok("Ack")), IsOk());
+  c = *store_->GetCluster("cluster1");
+  EXPECT_TRUE(c.rotation_requested) << "01 was issued before the request";
+  EXPECT_FALSE(c.rotation_issued);
+  ASSERT_THAT(store_->RecordCertificate(Cert("02", "cluster1"), Ok("SignIntermediate")), IsOk());
+  c = *store_->GetCluster("cluster1");
+  EXPECT_TRUE(c.rotation_requested);
+  EXPECT_TRUE(c.rotation_issued);
+  EXPECT_EQ(c.current_serial, "02");
+  EXPECT_EQ(c.acked_serial, "01");
+  ASSERT_THAT(store_->RecordAck("cluster1", "02", "b", {}, at, Ok("Ack")), IsOk());
+  EXPECT_FALSE(store_->GetCluster("cluster1")->rotation_requested);
+}
+
 }  // namespace
 }  // namespace meshtrust::ca
