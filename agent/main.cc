@@ -27,6 +27,7 @@
 #include "agent/grpc/grpc_ca_connection.h"
 #include "agent/grpc/grpc_enroller.h"
 #include "agent/kube/istiod_restarter.h"
+#include "agent/kube/kube_access.h"
 #include "agent/kube/kube_client.h"
 #include "agent/kube/kubernetes_identity_store.h"
 #include "agent/kube/kubernetes_sink.h"
@@ -166,8 +167,17 @@ absl::StatusOr<Agent> Setup(const Flags& f, AuditCheckpointCounters* checkpoints
   a.identities = std::make_unique<IdentityManager>(a.identity_store.get(), a.enroller.get(),
                                                    &SystemClock::Get(), identity_options);
   *stage = "identity";
+  // Everything the agent will write is checked before the join token is
+  // spent: the identity store by LoadOrEnroll, the rest here.
+  auto before_enrolling = [&f, &a]() -> absl::Status {
+    if (absl::Status s = a.sink->CheckWritable(); !s.ok()) return s;
+    if (f.restart_istiod) {
+      return CheckDeploymentPatchable(a.kube.get(), f.istio_namespace, f.istiod_deployment);
+    }
+    return absl::OkStatus();
+  };
   absl::StatusOr<client::Identity> identity =
-      a.identities->LoadOrEnroll([&f] { return ReadJoinToken(f); });
+      a.identities->LoadOrEnroll([&f] { return ReadJoinToken(f); }, before_enrolling);
   if (!identity.ok()) return identity.status();
   a.identity = *std::move(identity);
   *stage = "audit checkpoint";

@@ -268,6 +268,12 @@ absl::StatusOr<InstallResult> Installer::EnsureInstalled(bool force_rekey) {
   std::optional<CaCerts> certs;
   if (decision.action == Action::kReissue) {
     spdlog::info("issuing a new intermediate for {}: {}", options_.cluster, decision.reason);
+    // Every signing is an issued, audited intermediate: first make sure it
+    // can be installed.
+    if (absl::Status s = sink_->CheckWritable(); !s.ok()) {
+      return absl::Status(s.code(),
+                          absl::StrCat("not asking the CA for an intermediate: ", s.message()));
+    }
     // The key is generated here and leaves this process only into the sink.
     absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> key = pki::GenerateKey(options_.key_algorithm);
     if (!key.ok()) return key.status();

@@ -314,6 +314,25 @@ absl::StatusOr<KubeResponse> KubeClient::Request(absl::string_view method, const
   return out;
 }
 
+std::string WriteQuery(bool dry_run) {
+  return absl::StrCat("?fieldManager=", kFieldManager, dry_run ? "&dryRun=All" : "");
+}
+
+std::string RbacAdvice(const KubeAccess& access) {
+  std::string resource =
+      access.group.empty() ? access.resource : absl::StrCat(access.resource, ".", access.group);
+  if (access.verb == "create") {
+    return absl::StrCat("grant the agent's service account the verb \"create\" on resource \"",
+                        resource, "\" in namespace ", access.ns,
+                        " in a rule without resourceNames (Kubernetes authorizes a create "
+                        "before the object has a name, so create cannot be limited by name)");
+  }
+  return absl::StrCat("grant the agent's service account the verb \"", access.verb,
+                      "\" on resource \"", resource, "\"",
+                      access.name.empty() ? "" : absl::StrCat(" named \"", access.name, "\""),
+                      " in namespace ", access.ns);
+}
+
 absl::Status KubeError(const KubeResponse& response, absl::string_view verb,
                        absl::string_view resource, absl::string_view ns, absl::string_view name) {
   std::string server_message;
@@ -329,11 +348,13 @@ absl::Status KubeError(const KubeResponse& response, absl::string_view verb,
       return absl::UnauthenticatedError(
           absl::StrCat("the Kubernetes API rejected our credentials (401) for ", what,
                        "; the token is invalid or expired", tail));
-    case 403:
-      return absl::PermissionDeniedError(absl::StrCat(
-          "RBAC forbids ", what, " (403): grant the agent's service account the verb \"", verb,
-          "\" on resource \"", resource, "\"",
-          name.empty() ? "" : absl::StrCat(" named \"", name, "\""), " in namespace ", ns, tail));
+    case 403: {
+      KubeAccess access{std::string(verb), resource == "deployments" ? "apps" : "",
+                        std::string(resource), std::string(ns),
+                        verb == "create" ? "" : std::string(name)};
+      return absl::PermissionDeniedError(
+          absl::StrCat("RBAC forbids ", what, " (403): ", RbacAdvice(access), tail));
+    }
     case 404:
       return absl::NotFoundError(absl::StrCat(what, " does not exist", tail));
     case 409:

@@ -92,6 +92,60 @@ TEST_F(AgentCliTest, EnrollsOnceAndRestartsWithoutReenrolling) {
   EXPECT_NE(ca_->store()->GetCluster("cluster1")->acked_serial, cluster.acked_serial);
 }
 
+// A first run that cannot write must fail before it enrolls: the join token
+// is single-use, and the next run (once the cluster is fixed) needs it.
+TEST_F(AgentCliTest, AMissingIstioNamespaceFailsBeforeEnrollingAndKeepsTheToken) {
+  kube_->DeleteNamespace("istio-system");
+  std::string args = "--cluster cluster1 --pin " + ca_->pin() + " --root-fingerprint " +
+                     ca_->root_fingerprint() + " --token-file " + TokenFile("cluster1") +
+                     " --kubeconfig " + dir_.Sub("kubeconfig");
+  auto first = Agent(args);
+  EXPECT_EQ(first.exit_code, 1) << first.output;
+  EXPECT_THAT(first.output,
+              HasSubstr("not enrolling (the join token was not used): namespace istio-system "
+                        "does not exist, so Secret istio-system/cacerts cannot be written: create "
+                        "it (kubectl create namespace istio-system)"));
+  EXPECT_EQ(Enrollments("cluster1"), 0);
+  EXPECT_FALSE(kube_->Get("secrets", "meshtrust-system", "meshtrust-agent-identity").has_value());
+
+  // The operator does what the message says, with the real kubectl.
+  auto created = RunCommand("kubectl --kubeconfig " + dir_.Sub("kubeconfig") +
+                            " create namespace istio-system");
+  ASSERT_EQ(created.exit_code, 0) << created.output;
+  auto second = Agent(args);  // The same token file.
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_THAT(second.output, HasSubstr("installed intermediate"));
+  EXPECT_EQ(Enrollments("cluster1"), 1);
+}
+
+TEST_F(AgentCliTest, AForbiddenIdentitySecretFailsBeforeEnrollingAndKeepsTheToken) {
+  // deploy/agent/rbac, less the create on the agent's own namespace.
+  std::vector<testing::KubeRule> rules = {
+      {"get,update", "secrets", "istio-system", "cacerts"},
+      {"create", "secrets", "istio-system", "*"},
+      {"get,update", "secrets", "meshtrust-system", "meshtrust-agent-identity"}};
+  kube_->AddToken("agent", {"system:serviceaccount:meshtrust-system:meshtrust-agent", rules});
+  ASSERT_THAT(kube_->WriteKubeconfig(dir_.Sub("agent.kubeconfig"), "agent"), IsOk());
+  std::string args = "--cluster cluster1 --pin " + ca_->pin() + " --root-fingerprint " +
+                     ca_->root_fingerprint() + " --token-file " + TokenFile("cluster1") +
+                     " --kubeconfig " + dir_.Sub("agent.kubeconfig");
+  auto first = Agent(args);
+  EXPECT_EQ(first.exit_code, 1) << first.output;
+  EXPECT_THAT(first.output,
+              HasSubstr("not enrolling (the join token was not used): RBAC does not let the "
+                        "agent create secrets in namespace meshtrust-system"));
+  EXPECT_THAT(first.output, HasSubstr("grant the agent's service account the verb \"create\" on "
+                                      "resource \"secrets\" in namespace meshtrust-system in a "
+                                      "rule without resourceNames"));
+  EXPECT_EQ(Enrollments("cluster1"), 0);
+
+  rules.push_back({"create", "secrets", "meshtrust-system", "*"});
+  kube_->AddToken("agent", {"system:serviceaccount:meshtrust-system:meshtrust-agent", rules});
+  auto second = Agent(args);
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_EQ(Enrollments("cluster1"), 1);
+}
+
 TEST_F(AgentCliTest, FileSinkAndFileIdentity) {
   std::string args = absl::StrCat("--cluster c2 --pin ", ca_->pin(), " --root-fingerprint ",
                                   ca_->root_fingerprint(), " --token-file ", TokenFile("c2"),

@@ -179,6 +179,14 @@ class InstallerTest : public ::testing::Test {
   }
 
   std::optional<json> Cacerts() { return kube_->Get("secrets", "istio-system", "cacerts"); }
+  // Intermediates the CA signed for cluster1, from its audit log.
+  int Signings() {
+    int n = 0;
+    auto records = ca_->store()->ReadAudit(0, 100000);
+    for (const auto& r : *records)
+      n += r.event.action == "SignIntermediate" && r.event.result == "ok";
+    return n;
+  }
 
   std::unique_ptr<testing::TestCa> ca_;
   client::Identity admin_, agent_;
@@ -352,7 +360,11 @@ TEST_F(InstallerTest, RefusesWhatTheReadBackDoesNotMatch) {
                       Options());
   bool written = false;
   kube_->SetFault([&](const HttpRequest& req) -> std::optional<HttpResponse> {
-    if (req.method == "POST") written = true;
+    // The write itself (not an access review or a dry run).
+    if (req.method == "POST" && absl::EndsWith(req.path, "/secrets") &&
+        !absl::StrContains(req.query, "dryRun")) {
+      written = true;
+    }
     if (req.method != "GET" || !written) return std::nullopt;
     // The read-back answers with a set whose ca-cert.pem is not what was written.
     json altered = *Cacerts();
@@ -633,6 +645,29 @@ TEST_F(InstallerTest, RejectedCredentialsAndMissingRbacAreNamed) {
           HasSubstr(
               "grant the agent's service account the verb \"create\" on resource \"secrets\"")));
   EXPECT_FALSE(Cacerts().has_value());
+}
+
+// Every signing is an issued and audited intermediate: none is asked for
+// while the agent could not install it.
+TEST_F(InstallerTest, AsksForNoSignatureItCouldNotInstall) {
+  auto limited = Client("no-create");
+  KubernetesSink forbidden(limited.get(), "istio-system");
+  Installer a(connection_.get(), &forbidden, roots_.trust.get(), &SystemClock::Get(), Options());
+  EXPECT_THAT(a.EnsureInstalled(),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("not asking the CA for an intermediate: RBAC does not let the "
+                                 "agent create secrets, update secrets \"cacerts\" in namespace "
+                                 "istio-system")));
+  kube_->DeleteNamespace("istio-system");
+  Installer b(connection_.get(), sink_.get(), roots_.trust.get(), &SystemClock::Get(), Options());
+  EXPECT_THAT(b.EnsureInstalled(),
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr("not asking the CA for an intermediate: namespace istio-system "
+                                 "does not exist")));
+  EXPECT_EQ(Signings(), 0);
+  kube_->CreateNamespace("istio-system");
+  EXPECT_THAT(b.EnsureInstalled(), IsOk());
+  EXPECT_EQ(Signings(), 1);
 }
 
 TEST_F(InstallerTest, RefusesAnswersThatAreNotOursOrDoNotChain) {
