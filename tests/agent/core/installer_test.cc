@@ -134,6 +134,29 @@ class TamperingConnection : public CaConnection {
   std::function<void(SignedIntermediate*)> tamper_;
 };
 
+// A sink whose writes fail (as a 403 or a 500 from the API server would)
+// a given number of times before they reach the real one.
+class FailingWritesSink : public SecretSink {
+ public:
+  FailingWritesSink(SecretSink* real, int failures) : real_(real), failures_(failures) {}
+  absl::StatusOr<std::optional<InstalledCaCerts>> Read() override { return real_->Read(); }
+  absl::Status Write(const CaCerts& certs, const std::string& expected_version) override {
+    ++writes;
+    if (failures_ > 0) {
+      --failures_;
+      return absl::UnavailableError("the Kubernetes API failed update secrets (500) (test)");
+    }
+    return real_->Write(certs, expected_version);
+  }
+  absl::Status CheckWritable() override { return real_->CheckWritable(); }
+  std::string Describe() const override { return real_->Describe(); }
+  int writes = 0;
+
+ private:
+  SecretSink* real_;
+  int failures_;
+};
+
 class InstallerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -668,6 +691,47 @@ TEST_F(InstallerTest, AsksForNoSignatureItCouldNotInstall) {
   kube_->CreateNamespace("istio-system");
   EXPECT_THAT(b.EnsureInstalled(), IsOk());
   EXPECT_EQ(Signings(), 1);
+}
+
+// A write that fails after the CA signed: the retries install what was
+// issued, with the key generated for it, and no second intermediate.
+TEST_F(InstallerTest, RetriesInstallTheIntermediateAlreadyIssued) {
+  FailingWritesSink flaky(sink_.get(), /*failures=*/3);
+  Installer installer(connection_.get(), &flaky, roots_.trust.get(), &SystemClock::Get(),
+                      Options());
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_THAT(installer.EnsureInstalled(),
+                StatusIs(absl::StatusCode::kUnavailable, HasSubstr("(500)")));
+  }
+  EXPECT_FALSE(Cacerts().has_value());
+  ASSERT_OK_AND_ASSIGN(InstallResult result, installer.EnsureInstalled());
+  EXPECT_TRUE(result.changed);
+  EXPECT_EQ(flaky.writes, 4);
+  EXPECT_EQ(Signings(), 1);
+  // What was installed is that one intermediate, with its own key.
+  ASSERT_OK_AND_ASSIGN(auto installed, sink_->Read());
+  ASSERT_TRUE(installed.has_value());
+  EXPECT_EQ(installed->files.serial, ca_->store()->GetCluster("cluster1")->current_serial);
+  ASSERT_OK_AND_ASSIGN(auto cert, pki::ParseCertificatePem(installed->files.ca_cert_pem));
+  ASSERT_OK_AND_ASSIGN(auto key, pki::PrivateKeyFromPem(installed->files.ca_key_pem));
+  EXPECT_TRUE(pki::SamePublicKey(key.get(), pki::PublicKeyOf(cert.get())));
+  // Installed, it is not reused: a rotation gets a new one.
+  ASSERT_THAT(installer.EnsureInstalled(/*force_rekey=*/true), IsOk());
+  EXPECT_EQ(Signings(), 2);
+}
+
+TEST_F(InstallerTest, AnIssuedIntermediateDueForRenewalIsNotReused) {
+  FakeClock clock;
+  FailingWritesSink flaky(sink_.get(), /*failures=*/1);
+  InstallerOptions options = Options();
+  options.ttl = std::chrono::hours(3);
+  Installer installer(connection_.get(), &flaky, roots_.trust.get(), &clock, options);
+  EXPECT_THAT(installer.EnsureInstalled(), StatusIs(absl::StatusCode::kUnavailable, ::testing::_));
+  EXPECT_EQ(Signings(), 1);
+  // Two thirds of its life later, it would be renewed at once: a new one.
+  clock.Advance(std::chrono::hours(2) + std::chrono::minutes(10));
+  ASSERT_THAT(installer.EnsureInstalled(), IsOk());
+  EXPECT_EQ(Signings(), 2);
 }
 
 TEST_F(InstallerTest, RefusesAnswersThatAreNotOursOrDoNotChain) {
