@@ -140,7 +140,9 @@ void Runner::Run() {
       wake_ = false;
     }
     int64_t refusals_before = installer_->trust_refusals();
+    if (options_.before_attempt) options_.before_attempt();
     absl::StatusOr<InstallResult> result = installer_->EnsureInstalled(force);
+    if (options_.after_attempt) options_.after_attempt();
     int64_t refused = installer_->trust_refusals() - refusals_before;
     RunnerStatus snapshot;
     std::chrono::milliseconds backoff{0};

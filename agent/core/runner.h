@@ -61,6 +61,10 @@ struct RunnerOptions {
   std::string status_file;  // JSON, rewritten after every attempt; empty: none.
   // Called after every change to the installed set (e.g. restart istiod).
   std::function<absl::Status()> after_change;
+  // Called just before and just after each reconcile attempt (e.g. to hold
+  // each attempt to a deadline).
+  std::function<void()> before_attempt;
+  std::function<void()> after_attempt;
   // Where the status starts (a previous Runner's, so counters carry on).
   const RunnerStatus* initial_status = nullptr;
 };

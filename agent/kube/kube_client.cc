@@ -14,6 +14,7 @@
 #include "absl/strings/strip.h"
 #include "base/files.h"
 #include "base/secret_buffer.h"
+#include "base/version.h"
 #include "nlohmann/json.hpp"
 #include "yaml-cpp/yaml.h"
 
@@ -252,6 +253,9 @@ absl::StatusOr<KubeResponse> KubeClient::Request(absl::string_view method, const
   curl_easy_setopt(curl.get(), CURLOPT_CONNECTTIMEOUT_MS,
                    static_cast<long>(timeout_.count()));  // NOLINT
   curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
+  // Audit logs and API priority and fairness see who is calling.
+  std::string user_agent = absl::StrCat(kFieldManager, "/", kVersion);
+  curl_easy_setopt(curl.get(), CURLOPT_USERAGENT, user_agent.c_str());
   curl_easy_setopt(curl.get(), CURLOPT_PROTOCOLS_STR, "https");
   curl_easy_setopt(curl.get(), CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(curl.get(), CURLOPT_SSL_VERIFYHOST, 2L);
@@ -300,6 +304,13 @@ absl::StatusOr<KubeResponse> KubeClient::Request(absl::string_view method, const
     return absl::ResourceExhaustedError(absl::StrCat("the Kubernetes API response to ", method, " ",
                                                      path, " exceeded ", kMaxResponseBytes,
                                                      " bytes"));
+  }
+  if (rc == CURLE_OPERATION_TIMEDOUT) {
+    // The server was reached or not, but did not finish in time: a slow or
+    // overloaded API server (or a network that drops packets), not a refusal.
+    return absl::DeadlineExceededError(absl::StrCat(
+        "the Kubernetes API at ", config_.server, " did not answer ", method, " ", path,
+        ": timed out after ", static_cast<double>(timeout_.count()) / 1000.0, " s (--timeout)"));
   }
   if (rc != CURLE_OK) {
     return absl::UnavailableError(absl::StrCat("cannot reach the Kubernetes API at ",

@@ -64,8 +64,10 @@ class KubeClient {
                                                             std::chrono::milliseconds timeout);
   ~KubeClient();
 
-  // kUnavailable when the server cannot be reached or times out; any HTTP
-  // status is returned as a response.
+  // kUnavailable when the server cannot be reached, kDeadlineExceeded
+  // ("timed out after N s") when it does not answer within the timeout; any
+  // HTTP status is returned as a response. Sends User-Agent
+  // meshtrust-agent/<version>.
   absl::StatusOr<KubeResponse> Request(absl::string_view method, const std::string& path,
                                        const std::string& body = "",
                                        absl::string_view content_type = "application/json");

@@ -8,9 +8,13 @@
 #include <random>
 #include <set>
 #include <thread>
+#include <tuple>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "base/files.h"
+#include "base/version.h"
 #include "nlohmann/json.hpp"
 #include "pki/certificate.h"
 #include "pki/chain.h"
@@ -144,6 +148,66 @@ TEST_F(AgentCliTest, AForbiddenIdentitySecretFailsBeforeEnrollingAndKeepsTheToke
   auto second = Agent(args);
   ASSERT_EQ(second.exit_code, 0) << second.output;
   EXPECT_EQ(Enrollments("cluster1"), 1);
+}
+
+// Each call answers within --timeout, but slowly: the run as a whole is
+// held to --deadline, and says so.
+TEST_F(AgentCliTest, ARunThatOutlivesItsDeadlineGivesUpAndSaysSo) {
+  kube_->SetFault([](const HttpRequest&) -> std::optional<HttpResponse> {
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    return std::nullopt;
+  });
+  auto slow = Agent("--cluster cluster1 --pin " + ca_->pin() + " --root-fingerprint " +
+                    ca_->root_fingerprint() + " --token-file " + TokenFile("cluster1") +
+                    " --kubeconfig " + dir_.Sub("kubeconfig") + " --timeout 10 --deadline 3");
+  kube_->SetFault(nullptr);
+  EXPECT_EQ(slow.exit_code, 1) << slow.output;
+  EXPECT_THAT(slow.output, HasSubstr("meshtrust-agent once did not finish within its deadline "
+                                     "(--deadline 3 s); giving up"));
+  EXPECT_EQ(Enrollments("cluster1"), 0);
+}
+
+// The API server learns who writes: every write names meshtrust-agent as
+// its field manager, and every request carries meshtrust-agent/<version>.
+TEST_F(AgentCliTest, NamesItselfToTheApiServer) {
+  std::vector<std::string> seen;
+  absl::Mutex mu;
+  kube_->SetFault([&](const HttpRequest& r) -> std::optional<HttpResponse> {
+    absl::MutexLock lock(&mu);
+    seen.push_back(
+        absl::StrCat(r.method, " ", r.path, "?", r.query, " UA=", r.Header("user-agent")));
+    return std::nullopt;
+  });
+  kube_->Put("deployments", "istio-system", nlohmann::json::parse(R"({
+      "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "istiod"},
+      "spec": {"template": {"metadata": {"annotations": {}}}}})"));
+  auto r = Agent("--cluster cluster1 --pin " + ca_->pin() + " --root-fingerprint " +
+                 ca_->root_fingerprint() + " --token-file " + TokenFile("cluster1") +
+                 " --restart-istiod --kubeconfig " + dir_.Sub("kubeconfig"));
+  kube_->SetFault(nullptr);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  absl::MutexLock lock(&mu);
+  int writes = 0;
+  for (const std::string& request : seen) {
+    EXPECT_THAT(request, HasSubstr(" UA=meshtrust-agent/" + std::string(kVersion)));
+    bool write = !absl::StartsWith(request, "GET ");
+    if (write && !absl::StrContains(request, "selfsubjectaccessreviews")) {
+      ++writes;
+      EXPECT_THAT(request, HasSubstr("fieldManager=meshtrust-agent"));
+    }
+  }
+  EXPECT_GE(writes, 3);  // The identity Secret, cacerts, istiod.
+  for (auto [resource, ns, name] :
+       {std::tuple{"secrets", "istio-system", "cacerts"},
+        std::tuple{"secrets", "meshtrust-system", "meshtrust-agent-identity"},
+        std::tuple{"deployments", "istio-system", "istiod"}}) {
+    auto object = kube_->Get(resource, ns, name);
+    ASSERT_TRUE(object.has_value()) << name;
+    bool named = false;
+    for (const auto& m : (*object)["metadata"]["managedFields"])
+      named |= m.value("manager", "") == "meshtrust-agent";
+    EXPECT_TRUE(named) << name << ": " << (*object)["metadata"].dump();
+  }
 }
 
 TEST_F(AgentCliTest, FileSinkAndFileIdentity) {

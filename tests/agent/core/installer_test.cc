@@ -613,7 +613,9 @@ TEST_F(InstallerTest, ApiServerFaultsAreNamedAndChangeNothing) {
          }
          return std::nullopt;
        },
-       absl::StatusCode::kUnavailable, "cannot reach the Kubernetes API",
+       absl::StatusCode::kDeadlineExceeded,
+       "did not answer GET /api/v1/namespaces/istio-system/"
+       "secrets/cacerts: timed out after 1 s",
        [release] { release->Notify(); }},
   };
   KubeConfig config;
