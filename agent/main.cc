@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
@@ -27,6 +28,7 @@
 #include "agent/grpc/grpc_ca_connection.h"
 #include "agent/grpc/grpc_enroller.h"
 #include "agent/kube/istiod_restarter.h"
+#include "agent/kube/kube_access.h"
 #include "agent/kube/kube_client.h"
 #include "agent/kube/kubernetes_identity_store.h"
 #include "agent/kube/kubernetes_sink.h"
@@ -63,6 +65,7 @@ struct Flags {
   bool adopt = false;
   bool rekey = false;
   int timeout_seconds = 15;
+  int deadline_seconds = 300;
   // run mode
   int reconcile_seconds = 30;
   double renew_fraction = 2.0 / 3.0;
@@ -78,6 +81,64 @@ int Fail(absl::string_view what, const absl::Status& status) {
                std::string(status.message()).c_str());
   return 1;
 }
+
+// Holds a run (`once`), or each round's setup and each reconcile (`run`), to
+// --deadline. Every call has its own --timeout, but a run makes many, and
+// retries conflicts: without an overall bound a slow API server or CA could
+// keep a Job (or a reconcile) going for much longer than anyone waits for
+// it. Past the deadline the process ends with exit code 1 and says what it
+// was doing; every write is a single step (one API call, one rename), so
+// what is installed is the old set or the new one, and a Job's retry or the
+// Deployment's restart starts afresh.
+class Watchdog {
+ public:
+  explicit Watchdog(std::chrono::seconds deadline)
+      : deadline_(deadline), thread_([this] { Watch(); }) {}
+  ~Watchdog() {
+    {
+      absl::MutexLock lock(&mu_);
+      done_ = true;
+    }
+    thread_.join();
+  }
+  // Starts the clock for `what` ("setting up", "a reconcile").
+  void Arm(std::string what) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    what_ = std::move(what);
+    expires_ = absl::Now() + absl::FromChrono(deadline_);
+  }
+  void Disarm() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    expires_ = absl::InfiniteFuture();
+  }
+
+ private:
+  void Watch() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    while (!done_) {
+      absl::Time expires = expires_;
+      mu_.AwaitWithDeadline(absl::Condition(
+                                +[](bool* done) { return *done; }, &done_),
+                            std::min(expires, absl::Now() + absl::Seconds(1)));
+      if (!done_ && expires_ != absl::InfiniteFuture() && absl::Now() >= expires_) {
+        std::string message =
+            absl::StrCat(what_, " did not finish within its deadline (--deadline ",
+                         deadline_.count(), " s); giving up");
+        spdlog::error("{}", message);
+        std::fprintf(stderr, "meshtrust-agent: %s\n", message.c_str());
+        std::fflush(nullptr);
+        std::_Exit(1);
+      }
+    }
+  }
+
+  std::chrono::seconds deadline_;
+  absl::Mutex mu_;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time expires_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  std::string what_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_;
+};
 
 // The join token from --token-file or MESHTRUST_JOIN_TOKEN; "" when neither
 // was given. Read only when the agent has no stored identity.
@@ -166,8 +227,17 @@ absl::StatusOr<Agent> Setup(const Flags& f, AuditCheckpointCounters* checkpoints
   a.identities = std::make_unique<IdentityManager>(a.identity_store.get(), a.enroller.get(),
                                                    &SystemClock::Get(), identity_options);
   *stage = "identity";
+  // Everything the agent will write is checked before the join token is
+  // spent: the identity store by LoadOrEnroll, the rest here.
+  auto before_enrolling = [&f, &a]() -> absl::Status {
+    if (absl::Status s = a.sink->CheckWritable(); !s.ok()) return s;
+    if (f.restart_istiod) {
+      return CheckDeploymentPatchable(a.kube.get(), f.istio_namespace, f.istiod_deployment);
+    }
+    return absl::OkStatus();
+  };
   absl::StatusOr<client::Identity> identity =
-      a.identities->LoadOrEnroll([&f] { return ReadJoinToken(f); });
+      a.identities->LoadOrEnroll([&f] { return ReadJoinToken(f); }, before_enrolling);
   if (!identity.ok()) return identity.status();
   a.identity = *std::move(identity);
   *stage = "audit checkpoint";
@@ -214,6 +284,8 @@ absl::Status RestartIstiodIfAsked(const Flags& f, Agent& a) {
 }
 
 int RunOnce(const Flags& f) {
+  Watchdog watchdog{std::chrono::seconds(f.deadline_seconds)};
+  watchdog.Arm("meshtrust-agent once");
   std::string stage;
   AuditCheckpointCounters checkpoints;
   absl::StatusOr<Agent> a = Setup(f, &checkpoints, &stage);
@@ -326,9 +398,12 @@ int RunForever(const Flags& f) {
   // built with, so it is stopped and rebuilt when the identity is renewed.
   // The installed cacerts is untouched in between.
   int rc = 0;
+  Watchdog watchdog{std::chrono::seconds(f.deadline_seconds)};
   for (bool first = true; !state.stopping(); first = false) {
     std::string stage;
+    watchdog.Arm("setting up (enrolling or loading the identity, connecting to the CA)");
     absl::StatusOr<Agent> a = Setup(f, &checkpoints, &stage);
+    watchdog.Disarm();
     if (!a.ok()) {
       if (first) {
         rc = Fail(stage, a.status());
@@ -342,6 +417,8 @@ int RunForever(const Flags& f) {
     RunnerOptions options;
     options.reconcile_interval = std::chrono::seconds(f.reconcile_seconds);
     options.status_file = f.status_file;
+    options.before_attempt = [&watchdog] { watchdog.Arm("a reconcile"); };
+    options.after_attempt = [&watchdog] { watchdog.Disarm(); };
     RunnerStatus initial = snapshot();
     options.initial_status = &initial;
     Agent* agent = &*a;
@@ -460,6 +537,11 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     cmd->add_flag("--adopt", f.adopt, "Replace a cacerts that meshtrust did not write");
     cmd->add_option("--timeout", f.timeout_seconds, "Per-call timeout in seconds")
+        ->capture_default_str();
+    cmd->add_option("--deadline", f.deadline_seconds,
+                    "Give up (exit 1, saying so) when a whole run (once), or setting up or one "
+                    "reconcile (run), takes longer than this many seconds")
+        ->check(CLI::PositiveNumber)
         ->capture_default_str();
   }
   CLI11_PARSE(app, argc, argv);

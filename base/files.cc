@@ -298,6 +298,34 @@ absl::Status MakeDirectory(const std::string& path, mode_t mode) {
   return absl::OkStatus();
 }
 
+absl::Status CheckDirectoryWritable(const std::string& dir) {
+  struct stat st;
+  std::string target = dir;
+  if (::stat(dir.c_str(), &st) != 0) {
+    if (errno != ENOENT) return ErrnoError("cannot stat", dir, errno);
+    // Made by the first write: its parent must take it.
+    size_t slash = dir.find_last_not_of('/');
+    slash = slash == std::string::npos ? std::string::npos : dir.rfind('/', slash);
+    target = slash == std::string::npos ? "." : slash == 0 ? "/" : dir.substr(0, slash);
+    if (::stat(target.c_str(), &st) != 0) {
+      if (errno == ENOENT) {
+        return absl::NotFoundError(
+            absl::StrCat("neither ", dir, " nor its parent ", target, " exists; create ", target));
+      }
+      return ErrnoError("cannot stat", target, errno);
+    }
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat(target, " is not a directory"));
+  }
+  if (::access(target.c_str(), W_OK | X_OK) != 0) {
+    return absl::PermissionDeniedError(absl::StrCat("this process (uid ", ::geteuid(),
+                                                    ") may not write in ", target, ": ",
+                                                    std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckPrivatePermissions(const std::string& path) {
   // O_NOFOLLOW on an O_PATH descriptor: a link is seen as a link, and what
   // is checked below is what the path names now.

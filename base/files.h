@@ -29,6 +29,12 @@ absl::Status WriteFileAtomically(const std::string& path, absl::string_view data
 // Creates a directory with `mode` (not its parents); kAlreadyExists if present.
 absl::Status MakeDirectory(const std::string& path, mode_t mode);
 
+// Whether files can be made in directory `dir`, or `dir` made in its parent
+// (which must exist): kNotFound when neither exists, kFailedPrecondition when
+// `dir` is not a directory, kPermissionDenied when this process may not
+// write there. Writes nothing.
+absl::Status CheckDirectoryWritable(const std::string& dir);
+
 // kFailedPrecondition when `path` (file or directory) can be written or read
 // by group or others, the mistake that leaks a state directory, when it is a
 // symbolic link (not followed), or when the effective user does not own it.

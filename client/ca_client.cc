@@ -25,6 +25,12 @@ std::shared_ptr<grpc::Channel> CreateChannel(
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(4 * 1024 * 1024);
   args.SetInt(GRPC_ARG_ENABLE_RETRIES, 1);
+  // gRPC's own reconnect backoff grows to 120 s by default: a CA away for a
+  // minute would stay unreachable for another two after it is back, whatever
+  // the caller's retry policy. Capped, the channel tries again within a few
+  // seconds (with gRPC's jitter, so a fleet does not reconnect in step).
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 500);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
   std::shared_ptr<grpc::Channel> channel =
       interceptors.empty() ? grpc::CreateCustomChannel(address, grpc::SslCredentials(tls), args)
                            : grpc::experimental::CreateCustomChannelWithInterceptors(

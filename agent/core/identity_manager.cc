@@ -62,7 +62,8 @@ TimePoint IdentityManager::NextRenewal(const client::Identity& identity) const {
 }
 
 absl::StatusOr<client::Identity> IdentityManager::LoadOrEnroll(
-    const std::function<absl::StatusOr<std::string>()>& join_token) {
+    const std::function<absl::StatusOr<std::string>()>& join_token,
+    const std::function<absl::Status()>& before_enrolling) {
   absl::StatusOr<std::optional<client::Identity>> stored = store_->Load();
   if (!stored.ok()) return stored.status();
   std::string expected = ExpectedIdentity();
@@ -93,6 +94,16 @@ absl::StatusOr<client::Identity> IdentityManager::LoadOrEnroll(
         " and no join token: give --token-file (or MESHTRUST_JOIN_TOKEN) and --pin to enroll"));
   }
   if (options_.pin.empty()) return absl::InvalidArgumentError("--pin is required to enroll");
+  // Found now, a missing namespace or permission costs nothing; found after
+  // enrolling, it would cost the join token.
+  auto not_enrolling = [](const absl::Status& s) {
+    return absl::Status(s.code(),
+                        absl::StrCat("not enrolling (the join token was not used): ", s.message()));
+  };
+  if (absl::Status s = store_->CheckWritable(); !s.ok()) return not_enrolling(s);
+  if (before_enrolling) {
+    if (absl::Status s = before_enrolling(); !s.ok()) return not_enrolling(s);
+  }
   return Enroll(*token);
 }
 

@@ -40,9 +40,13 @@ class IdentityManager {
   // The stored identity; when none is stored, a new one enrolled with the
   // token `join_token` returns (called only then; "" when none was given) and
   // saved. A stored identity of another cluster or past its expiry is an error
-  // saying what to do.
+  // saying what to do. Enrolling spends the one-time token, so it first checks
+  // that the store can be written (IdentityStore::CheckWritable) and runs
+  // `before_enrolling` (e.g. the same check for where the intermediate will
+  // go); when either fails, the CA is not called and the token stays good.
   absl::StatusOr<client::Identity> LoadOrEnroll(
-      const std::function<absl::StatusOr<std::string>()>& join_token);
+      const std::function<absl::StatusOr<std::string>()>& join_token,
+      const std::function<absl::Status()>& before_enrolling = nullptr);
 
   // Whether `identity` is two thirds into its life (or unreadable).
   bool RenewalDue(const client::Identity& identity) const;

@@ -25,6 +25,12 @@ class IdentityStore {
   // Replaces the stored identity as a whole: never a key with the wrong
   // certificate. The key is kept where only the agent can read it.
   virtual absl::Status Save(const client::Identity& identity) = 0;
+  // Checks, writing nothing, that Save (and the saves beside it) can
+  // succeed: the place exists and the agent may read, create and replace
+  // what it keeps there. kNotFound naming what is missing,
+  // kPermissionDenied naming what to grant. Called before enrolling, which
+  // spends the one-time join token.
+  virtual absl::Status CheckWritable() = 0;
   // "Secret meshtrust-system/meshtrust-agent-identity", "directory /var/lib/...".
   virtual std::string Describe() const = 0;
 

@@ -240,6 +240,41 @@ absl::Status Installer::Install(const CaCerts& certs, std::string version) {
   return absl::OkStatus();
 }
 
+std::optional<ossl::UniquePtr<EVP_PKEY>> Installer::ReusableKey(const TrustBundleInfo& bundle,
+                                                                const CrlSetInfo& crls) {
+  if (!issued_not_installed_.has_value()) return std::nullopt;
+  const SignedIntermediate& issued = issued_not_installed_->signed_intermediate;
+  auto drop = [this](absl::string_view why) -> std::optional<ossl::UniquePtr<EVP_PKEY>> {
+    spdlog::info("not installing intermediate {} issued earlier: {}",
+                 issued_not_installed_->signed_intermediate.serial, why);
+    issued_not_installed_.reset();
+    return std::nullopt;
+  };
+  absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> key =
+      pki::PrivateKeyFromPem(issued_not_installed_->key_pem);
+  if (!key.ok()) return drop("its key is unreadable");
+  TimePoint now = clock_->Now();
+  if (!VerifySignedIntermediate(issued, key->get(), now).ok()) return drop("it no longer verifies");
+  absl::StatusOr<ossl::UniquePtr<X509>> cert = pki::ParseCertificatePem(issued.certificate_pem);
+  if (!cert.ok()) return drop("it is unreadable");
+  TimePoint not_before = pki::NotBefore(cert->get());
+  TimePoint renew_at =
+      not_before + std::chrono::duration_cast<TimePoint::duration>(
+                       (pki::NotAfter(cert->get()) - not_before) * options_.renew_fraction);
+  if (now >= renew_at) return drop("it is already due for renewal");
+  if (issued.roots_pem != bundle.roots_pem) return drop("the CA's trust bundle changed since");
+  std::string root = LastCertificatePem(issued.chain_pem);
+  if (!bundle.signing_root_pem.empty() && root != bundle.signing_root_pem)
+    return drop("the CA now signs with another root");
+  absl::StatusOr<std::vector<ossl::UniquePtr<X509>>> chain =
+      pki::ParseCertificateChainPem(issued.chain_pem);
+  if (!crls.root_crls_pem.empty() && chain.ok() &&
+      RevokedByRoot(crls.root_crls_pem, cert->get(), chain->back().get())) {
+    return drop("it was revoked");
+  }
+  return *std::move(key);
+}
+
 absl::StatusOr<InstallResult> Installer::EnsureInstalled(bool force_rekey) {
   absl::StatusOr<std::optional<InstalledCaCerts>> current = sink_->Read();
   if (!current.ok()) return current.status();
@@ -265,33 +300,64 @@ absl::StatusOr<InstallResult> Installer::EnsureInstalled(bool force_rekey) {
   if (!trusted.ok()) return trusted.status();
   Decision decision = Decide(*current, *bundle, *crls, force_rekey);
 
+  // Only a reissue could use what an earlier attempt was issued.
+  if (decision.action != Action::kReissue) issued_not_installed_.reset();
   std::optional<CaCerts> certs;
   if (decision.action == Action::kReissue) {
-    spdlog::info("issuing a new intermediate for {}: {}", options_.cluster, decision.reason);
-    // The key is generated here and leaves this process only into the sink.
-    absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> key = pki::GenerateKey(options_.key_algorithm);
-    if (!key.ok()) return key.status();
-    absl::StatusOr<std::string> csr = pki::BuildCsrDer(key->get(), "");
-    if (!csr.ok()) return csr.status();
-    absl::StatusOr<SignedIntermediate> signed_intermediate =
-        ca_->SignIntermediate(options_.cluster, *csr, options_.ttl);
-    if (!signed_intermediate.ok()) return signed_intermediate.status();
     // The answer carries its own bundle: judged the same way, with the root
     // the new intermediate chains to as the signing root.
-    trusted = trust_->Check(RootOffer{signed_intermediate->roots_pem,
-                                      LastCertificatePem(signed_intermediate->chain_pem),
-                                      signed_intermediate->endorsements_pem},
-                            installed_roots, installed_signing_root);
-    if (!trusted.ok()) return trusted.status();
-    if (absl::Status s = VerifySignedIntermediate(*signed_intermediate, key->get(), clock_->Now());
-        !s.ok()) {
-      return s;
+    auto check_trust = [&](const SignedIntermediate& answer) {
+      trusted = trust_->Check(RootOffer{answer.roots_pem, LastCertificatePem(answer.chain_pem),
+                                        answer.endorsements_pem},
+                              installed_roots, installed_signing_root);
+      return trusted.status();
+    };
+    std::optional<ossl::UniquePtr<EVP_PKEY>> key = ReusableKey(*bundle, *crls);
+    if (key.has_value()) {
+      if (absl::Status s = check_trust(issued_not_installed_->signed_intermediate); !s.ok()) {
+        issued_not_installed_.reset();
+        return s;
+      }
+      spdlog::info(
+          "installing intermediate {} for {}, issued by an earlier attempt whose install failed, "
+          "instead of asking for another: {}",
+          issued_not_installed_->signed_intermediate.serial, options_.cluster, decision.reason);
+    } else {
+      spdlog::info("issuing a new intermediate for {}: {}", options_.cluster, decision.reason);
+      // Every signing is an issued, audited intermediate: first make sure it
+      // can be installed.
+      if (absl::Status s = sink_->CheckWritable(); !s.ok()) {
+        return absl::Status(s.code(),
+                            absl::StrCat("not asking the CA for an intermediate: ", s.message()));
+      }
+      // The key is generated here and leaves this process only into the sink.
+      absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> generated =
+          pki::GenerateKey(options_.key_algorithm);
+      if (!generated.ok()) return generated.status();
+      absl::StatusOr<std::string> csr = pki::BuildCsrDer(generated->get(), "");
+      if (!csr.ok()) return csr.status();
+      absl::StatusOr<SignedIntermediate> signed_intermediate =
+          ca_->SignIntermediate(options_.cluster, *csr, options_.ttl);
+      if (!signed_intermediate.ok()) return signed_intermediate.status();
+      if (absl::Status s = check_trust(*signed_intermediate); !s.ok()) return s;
+      if (absl::Status s =
+              VerifySignedIntermediate(*signed_intermediate, generated->get(), clock_->Now());
+          !s.ok()) {
+        return s;
+      }
+      absl::StatusOr<SecretBytes> key_pem = pki::PrivateKeyToPkcs8Pem(generated->get());
+      if (!key_pem.ok()) return key_pem.status();
+      // Kept until installed; only this process holds it, and only the sink
+      // ever receives it.
+      issued_not_installed_ =
+          IssuedNotInstalled{*std::move(signed_intermediate), *std::move(key_pem)};
+      key = *std::move(generated);
     }
-    TrustBundleInfo issued_bundle{signed_intermediate->roots_pem,
-                                  signed_intermediate->bundle_sha256};
+    const SignedIntermediate& issued = issued_not_installed_->signed_intermediate;
+    TrustBundleInfo issued_bundle{issued.roots_pem, issued.bundle_sha256};
     absl::StatusOr<CaCerts> composed =
-        Compose(signed_intermediate->certificate_pem, signed_intermediate->chain_pem, key->get(),
-                issued_bundle, *crls, /*installed_crl_pem=*/"");
+        Compose(issued.certificate_pem, issued.chain_pem, key->get(), issued_bundle, *crls,
+                /*installed_crl_pem=*/"");
     if (!composed.ok()) return composed.status();
     certs = *std::move(composed);
   } else if (decision.action == Action::kRefresh) {
@@ -309,6 +375,7 @@ absl::StatusOr<InstallResult> Installer::EnsureInstalled(bool force_rekey) {
   if (certs.has_value()) {
     std::string version = current->has_value() ? (*current)->version : "";
     if (absl::Status s = Install(*certs, version); !s.ok()) return s;
+    issued_not_installed_.reset();
     result.changed = true;
     result.reissued = decision.action == Action::kReissue;
   }

@@ -6,6 +6,7 @@
 #define MESHTRUST_AGENT_CORE_INSTALLER_H_
 
 #include <chrono>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -13,6 +14,7 @@
 #include "agent/core/root_trust.h"
 #include "agent/core/secret_sink.h"
 #include "base/clock.h"
+#include "base/secret_bytes.h"
 #include "pki/key.h"
 
 namespace meshtrust::agent {
@@ -49,6 +51,9 @@ class Installer {
 
   // With `force_rekey`, issues a new key and intermediate even if the
   // installed one is current (an operator's `rotate intermediate`).
+  // An intermediate issued by an earlier call whose install failed is
+  // installed instead of a new one while it is still good (its key was never
+  // installed, so it is new to the sink either way).
   absl::StatusOr<InstallResult> EnsureInstalled(bool force_rekey = false);
 
   // CA answers refused for their roots so far.
@@ -71,11 +76,25 @@ class Installer {
   // Writes (retrying on conflicts), reads back and compares.
   absl::Status Install(const CaCerts& certs, std::string version);
 
+  // An intermediate the CA issued for a key generated here, kept until it
+  // is installed: when the write fails (a 403, a 500, the API server away),
+  // the next attempt installs it instead of having another one signed.
+  struct IssuedNotInstalled {
+    SignedIntermediate signed_intermediate;
+    SecretBytes key_pem;  // PKCS#8; wiped when dropped.
+  };
+  // The kept intermediate and its key, when it can still be installed now:
+  // it verifies, is not due for renewal, was issued under the CA's current
+  // bundle and signing root, and is not revoked. Drops it otherwise.
+  std::optional<ossl::UniquePtr<EVP_PKEY>> ReusableKey(const TrustBundleInfo& bundle,
+                                                       const CrlSetInfo& crls);
+
   CaConnection* ca_;
   SecretSink* sink_;
   RootTrust* trust_;
   const Clock* clock_;
   InstallerOptions options_;
+  std::optional<IssuedNotInstalled> issued_not_installed_;
   std::string last_ack_;  // What was last acknowledged (serial, bundle, CRL).
   TimePoint last_ack_at_;
 };

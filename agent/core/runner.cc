@@ -53,8 +53,16 @@ std::chrono::milliseconds Runner::Jittered(std::chrono::milliseconds d) {
       static_cast<int64_t>(static_cast<double>(d.count()) * factor(rng)));
 }
 
+std::chrono::milliseconds Runner::EqualJitter(std::chrono::milliseconds d) {
+  static thread_local std::mt19937_64 rng(std::random_device{}());
+  std::uniform_int_distribution<int64_t> half(0, d.count() / 2);
+  return std::chrono::milliseconds(d.count() - d.count() / 2 + half(rng));
+}
+
 void Runner::WatchLoop() {
-  std::chrono::milliseconds backoff = options_.backoff_initial;
+  std::chrono::milliseconds initial =
+      std::min(options_.watch_reconnect_initial, options_.watch_reconnect_max);
+  std::chrono::milliseconds backoff = initial;
   while (true) {
     {
       absl::MutexLock lock(&mu_);
@@ -64,7 +72,7 @@ void Runner::WatchLoop() {
     absl::Status ended = ca_->Watch(cluster_, [&](CaEvent event) {
       if (!connected_once) {
         connected_once = true;
-        backoff = options_.backoff_initial;
+        backoff = initial;
         {
           absl::MutexLock lock(&mu_);
           status_.watch_connected = true;
@@ -89,11 +97,13 @@ void Runner::WatchLoop() {
     status_.watch_connected = false;
     if (stop_) return;
     ++status_.watch_failures;
+    std::chrono::milliseconds wait = EqualJitter(backoff);
     status_.watch_backoff = backoff;
+    status_.watch_wait = wait;
     spdlog::warn("watch stream to the CA ended ({}); reconnecting in {} ms", ended.message(),
-                 backoff.count());
-    mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::FromChrono(Jittered(backoff)));
-    backoff = std::min(backoff * 2, options_.backoff_max);
+                 wait.count());
+    mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::FromChrono(wait));
+    backoff = std::min(backoff * 2, options_.watch_reconnect_max);
   }
 }
 
@@ -130,7 +140,9 @@ void Runner::Run() {
       wake_ = false;
     }
     int64_t refusals_before = installer_->trust_refusals();
+    if (options_.before_attempt) options_.before_attempt();
     absl::StatusOr<InstallResult> result = installer_->EnsureInstalled(force);
+    if (options_.after_attempt) options_.after_attempt();
     int64_t refused = installer_->trust_refusals() - refusals_before;
     RunnerStatus snapshot;
     std::chrono::milliseconds backoff{0};

@@ -37,17 +37,34 @@ struct RunnerStatus {
   int64_t attempts = 0;
   std::chrono::milliseconds retry_backoff{0};  // Before the next attempt, after a failure.
   int64_t watch_failures = 0;                  // Watch streams that ended or never opened.
-  std::chrono::milliseconds watch_backoff{0};  // Before the next Watch reconnect.
+  // The step of the Watch reconnect backoff (the wait is drawn from its
+  // upper half), and the wait last drawn.
+  std::chrono::milliseconds watch_backoff{0};
+  std::chrono::milliseconds watch_wait{0};
 };
 
 struct RunnerOptions {
   std::chrono::milliseconds reconcile_interval = std::chrono::seconds(30);
+  // Retries of failed work (the CA refused or could not sign, the sink could
+  // not be written): doubling from backoff_initial up to backoff_max.
   std::chrono::milliseconds backoff_initial = std::chrono::seconds(1);
   std::chrono::milliseconds backoff_max = std::chrono::minutes(5);
-  double jitter = 0.1;      // +/- this fraction on every wait.
+  // Reconnecting the Watch stream while the CA is unreachable: doubling from
+  // watch_reconnect_initial up to watch_reconnect_max, each wait drawn with
+  // equal jitter (between half the step and the step), so an agent is back
+  // on the stream within seconds of the CA's return, and a fleet does not
+  // reconnect in step. Kept short and apart from the retry backoff: a
+  // reconnect costs the CA one stream, not an audited signing.
+  std::chrono::milliseconds watch_reconnect_initial = std::chrono::milliseconds(500);
+  std::chrono::milliseconds watch_reconnect_max = std::chrono::seconds(5);
+  double jitter = 0.1;      // +/- this fraction on every other wait.
   std::string status_file;  // JSON, rewritten after every attempt; empty: none.
   // Called after every change to the installed set (e.g. restart istiod).
   std::function<absl::Status()> after_change;
+  // Called just before and just after each reconcile attempt (e.g. to hold
+  // each attempt to a deadline).
+  std::function<void()> before_attempt;
+  std::function<void()> after_attempt;
   // Where the status starts (a previous Runner's, so counters carry on).
   const RunnerStatus* initial_status = nullptr;
 };
@@ -81,6 +98,8 @@ class Runner {
   void WatchLoop() ABSL_LOCKS_EXCLUDED(mu_);
   void Wake(bool rotate) ABSL_LOCKS_EXCLUDED(mu_);
   std::chrono::milliseconds Jittered(std::chrono::milliseconds d);
+  // Between d/2 and d, uniformly.
+  static std::chrono::milliseconds EqualJitter(std::chrono::milliseconds d);
   void WriteStatusFile(const RunnerStatus& status) const;
 
   Installer* installer_;

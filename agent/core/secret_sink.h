@@ -55,6 +55,12 @@ class SecretSink {
   // else replaces only if the installed version is still `expected_version`.
   // kAborted when someone else wrote in between (re-read and retry).
   virtual absl::Status Write(const CaCerts& certs, const std::string& expected_version) = 0;
+  // Checks, writing nothing, that Write can succeed: the place exists (the
+  // namespace, the directory's parent) and the agent may read, create and
+  // replace the set there. kNotFound naming what is missing,
+  // kPermissionDenied naming what to grant. Called before the CA is asked
+  // to sign, so a sink the agent cannot write costs no intermediate.
+  virtual absl::Status CheckWritable() = 0;
   // "Secret istio-system/cacerts", "directory /etc/cacerts".
   virtual std::string Describe() const = 0;
 };

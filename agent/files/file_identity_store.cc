@@ -65,6 +65,8 @@ absl::StatusOr<client::Identity> ParseIdentityFile(absl::string_view text, absl:
   return id;
 }
 
+absl::Status FileIdentityStore::CheckWritable() { return CheckDirectoryWritable(dir_); }
+
 absl::StatusOr<std::optional<client::Identity>> FileIdentityStore::Load() {
   std::string path = dir_ + "/" + kIdentityFile;
   if (!PathExists(path)) return std::nullopt;

@@ -23,6 +23,7 @@ class FileIdentityStore final : public IdentityStore, public TrustedRootsStore {
   explicit FileIdentityStore(std::string dir) : dir_(std::move(dir)) {}
   absl::StatusOr<std::optional<client::Identity>> Load() override;
   absl::Status Save(const client::Identity& identity) override;
+  absl::Status CheckWritable() override;
   std::string Describe() const override { return "directory " + dir_; }
   absl::StatusOr<std::optional<std::string>> LoadTrustedRoots() override;
   absl::Status SaveTrustedRoots(const std::string& roots_pem) override;

@@ -43,6 +43,8 @@ void RemoveDataDirectory(const std::string& data_dir) {
 
 }  // namespace
 
+absl::Status FileSink::CheckWritable() { return CheckDirectoryWritable(dir_); }
+
 absl::StatusOr<std::optional<InstalledCaCerts>> FileSink::Read() {
   InstalledCaCerts out;
   bool any = false;

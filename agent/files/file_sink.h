@@ -15,6 +15,7 @@ class FileSink final : public SecretSink {
   explicit FileSink(std::string dir) : dir_(std::move(dir)) {}
   absl::StatusOr<std::optional<InstalledCaCerts>> Read() override;
   absl::Status Write(const CaCerts& certs, const std::string& expected_version) override;
+  absl::Status CheckWritable() override;
   std::string Describe() const override { return "directory " + dir_; }
 
  private:

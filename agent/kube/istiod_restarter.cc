@@ -12,9 +12,9 @@ absl::Status RestartDeployment(KubeClient* client, const std::string& ns, const 
   nlohmann::json patch;
   patch["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] =
       Rfc3339(now);
-  absl::StatusOr<KubeResponse> resp =
-      client->Request("PATCH", absl::StrCat("/apis/apps/v1/namespaces/", ns, "/deployments/", name),
-                      patch.dump(), "application/strategic-merge-patch+json");
+  absl::StatusOr<KubeResponse> resp = client->Request(
+      "PATCH", absl::StrCat("/apis/apps/v1/namespaces/", ns, "/deployments/", name, WriteQuery()),
+      patch.dump(), "application/strategic-merge-patch+json");
   if (!resp.ok()) return resp.status();
   if (resp->status != 200) return KubeError(*resp, "patch", "deployments", ns, name);
   spdlog::info("restarted Deployment {}/{} to load the new cacerts", ns, name);

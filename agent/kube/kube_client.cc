@@ -14,6 +14,7 @@
 #include "absl/strings/strip.h"
 #include "base/files.h"
 #include "base/secret_buffer.h"
+#include "base/version.h"
 #include "nlohmann/json.hpp"
 #include "yaml-cpp/yaml.h"
 
@@ -252,6 +253,9 @@ absl::StatusOr<KubeResponse> KubeClient::Request(absl::string_view method, const
   curl_easy_setopt(curl.get(), CURLOPT_CONNECTTIMEOUT_MS,
                    static_cast<long>(timeout_.count()));  // NOLINT
   curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
+  // Audit logs and API priority and fairness see who is calling.
+  std::string user_agent = absl::StrCat(kFieldManager, "/", kVersion);
+  curl_easy_setopt(curl.get(), CURLOPT_USERAGENT, user_agent.c_str());
   curl_easy_setopt(curl.get(), CURLOPT_PROTOCOLS_STR, "https");
   curl_easy_setopt(curl.get(), CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(curl.get(), CURLOPT_SSL_VERIFYHOST, 2L);
@@ -301,6 +305,13 @@ absl::StatusOr<KubeResponse> KubeClient::Request(absl::string_view method, const
                                                      path, " exceeded ", kMaxResponseBytes,
                                                      " bytes"));
   }
+  if (rc == CURLE_OPERATION_TIMEDOUT) {
+    // The server was reached or not, but did not finish in time: a slow or
+    // overloaded API server (or a network that drops packets), not a refusal.
+    return absl::DeadlineExceededError(absl::StrCat(
+        "the Kubernetes API at ", config_.server, " did not answer ", method, " ", path,
+        ": timed out after ", static_cast<double>(timeout_.count()) / 1000.0, " s (--timeout)"));
+  }
   if (rc != CURLE_OK) {
     return absl::UnavailableError(absl::StrCat("cannot reach the Kubernetes API at ",
                                                config_.server, ": ",
@@ -312,6 +323,25 @@ absl::StatusOr<KubeResponse> KubeClient::Request(absl::string_view method, const
   absl::string_view received = response.data.UnsafeSecretString();
   out.body.assign(received.data(), received.size());
   return out;
+}
+
+std::string WriteQuery(bool dry_run) {
+  return absl::StrCat("?fieldManager=", kFieldManager, dry_run ? "&dryRun=All" : "");
+}
+
+std::string RbacAdvice(const KubeAccess& access) {
+  std::string resource =
+      access.group.empty() ? access.resource : absl::StrCat(access.resource, ".", access.group);
+  if (access.verb == "create") {
+    return absl::StrCat("grant the agent's service account the verb \"create\" on resource \"",
+                        resource, "\" in namespace ", access.ns,
+                        " in a rule without resourceNames (Kubernetes authorizes a create "
+                        "before the object has a name, so create cannot be limited by name)");
+  }
+  return absl::StrCat("grant the agent's service account the verb \"", access.verb,
+                      "\" on resource \"", resource, "\"",
+                      access.name.empty() ? "" : absl::StrCat(" named \"", access.name, "\""),
+                      " in namespace ", access.ns);
 }
 
 absl::Status KubeError(const KubeResponse& response, absl::string_view verb,
@@ -329,11 +359,13 @@ absl::Status KubeError(const KubeResponse& response, absl::string_view verb,
       return absl::UnauthenticatedError(
           absl::StrCat("the Kubernetes API rejected our credentials (401) for ", what,
                        "; the token is invalid or expired", tail));
-    case 403:
-      return absl::PermissionDeniedError(absl::StrCat(
-          "RBAC forbids ", what, " (403): grant the agent's service account the verb \"", verb,
-          "\" on resource \"", resource, "\"",
-          name.empty() ? "" : absl::StrCat(" named \"", name, "\""), " in namespace ", ns, tail));
+    case 403: {
+      KubeAccess access{std::string(verb), resource == "deployments" ? "apps" : "",
+                        std::string(resource), std::string(ns),
+                        verb == "create" ? "" : std::string(name)};
+      return absl::PermissionDeniedError(
+          absl::StrCat("RBAC forbids ", what, " (403): ", RbacAdvice(access), tail));
+    }
     case 404:
       return absl::NotFoundError(absl::StrCat(what, " does not exist", tail));
     case 409:

@@ -64,8 +64,10 @@ class KubeClient {
                                                             std::chrono::milliseconds timeout);
   ~KubeClient();
 
-  // kUnavailable when the server cannot be reached or times out; any HTTP
-  // status is returned as a response.
+  // kUnavailable when the server cannot be reached, kDeadlineExceeded
+  // ("timed out after N s") when it does not answer within the timeout; any
+  // HTTP status is returned as a response. Sends User-Agent
+  // meshtrust-agent/<version>.
   absl::StatusOr<KubeResponse> Request(absl::string_view method, const std::string& path,
                                        const std::string& body = "",
                                        absl::string_view content_type = "application/json");
@@ -78,9 +80,35 @@ class KubeClient {
   std::chrono::milliseconds timeout_;
 };
 
+// The name the agent gives the API server for its writes (the fieldManager
+// in managedFields) and, with its version, as its User-Agent.
+inline constexpr char kFieldManager[] = "meshtrust-agent";
+
+// The query every write carries: "?fieldManager=meshtrust-agent", and
+// "&dryRun=All" for a write the server checks (authorization, admission,
+// validation) but does not store.
+std::string WriteQuery(bool dry_run = false);
+
+// One request the agent makes, as RBAC sees it. `name` is empty for
+// `create`: the API server authorizes a create before the object's name is
+// known, so a Role's resourceNames never match it.
+struct KubeAccess {
+  std::string verb;
+  std::string group;  // "" for the core group, "apps" for Deployments.
+  std::string resource;
+  std::string ns;
+  std::string name;
+};
+
+// What to grant for `access`, as an operator writes it in a Role: "grant the
+// agent's service account the verb ... on resource ... named ... in namespace
+// ...". For `create` it names no resource and says why a rule with
+// resourceNames cannot allow it.
+std::string RbacAdvice(const KubeAccess& access);
+
 // The error a non-2xx response means, for `verb` on `resource` `name` in
 // `ns`: 401 kUnauthenticated, 403 kPermissionDenied naming the missing RBAC
-// verb and resource, 404 kNotFound, 409 kAborted, 422 kInvalidArgument,
+// verb and resource with RbacAdvice, 404 kNotFound, 409 kAborted, 422 kInvalidArgument,
 // 5xx kUnavailable. The API server's own message is included.
 absl::Status KubeError(const KubeResponse& response, absl::string_view verb,
                        absl::string_view resource, absl::string_view ns, absl::string_view name);

@@ -12,8 +12,6 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr char kFieldManagerQuery[] = "?fieldManager=meshtrust-agent";
-
 std::string SecretsPath(const std::string& ns) {
   return absl::StrCat("/api/v1/namespaces/", ns, "/secrets");
 }
@@ -115,10 +113,9 @@ absl::Status KubeSecrets::Write(const std::string& ns, const KubeSecret& secret)
   // The API server records who wrote which fields (metadata.managedFields);
   // name ourselves rather than leave it to guess from the User-Agent.
   absl::StatusOr<KubeResponse> resp =
-      create
-          ? client_->Request("POST", absl::StrCat(SecretsPath(ns), kFieldManagerQuery), body)
-          : client_->Request(
-                "PUT", absl::StrCat(SecretsPath(ns), "/", secret.name, kFieldManagerQuery), body);
+      create ? client_->Request("POST", absl::StrCat(SecretsPath(ns), WriteQuery()), body)
+             : client_->Request(
+                   "PUT", absl::StrCat(SecretsPath(ns), "/", secret.name, WriteQuery()), body);
   Wipe(&body);
   if (!resp.ok()) return resp.status();
   if (resp->status == 200 || resp->status == 201) return absl::OkStatus();

@@ -36,6 +36,7 @@ class KubeSecrets {
   // Creates (empty resource_version) or replaces conditionally on
   // resource_version. kAborted on a conflict or when it already exists.
   absl::Status Write(const std::string& ns, const KubeSecret& secret);
+  KubeClient* client() const { return client_; }
 
  private:
   KubeClient* client_;

@@ -1,6 +1,7 @@
 #include "agent/kube/kubernetes_identity_store.h"
 
 #include "absl/strings/str_cat.h"
+#include "agent/kube/kube_access.h"
 #include "base/hex.h"
 
 namespace meshtrust::agent {
@@ -14,6 +15,10 @@ constexpr char kTrustedRoots[] = "trusted-roots.pem";
 constexpr char kAuditKey[] = "audit-public-key";
 constexpr char kCheckpoint[] = "audit-checkpoint";
 }  // namespace
+
+absl::Status KubernetesIdentityStore::CheckWritable() {
+  return CheckSecretWritable(secrets_.client(), ns_, name_);
+}
 
 absl::StatusOr<std::optional<client::Identity>> KubernetesIdentityStore::Load() {
   absl::MutexLock lock(&mu_);

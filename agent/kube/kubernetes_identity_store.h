@@ -18,6 +18,7 @@ class KubernetesIdentityStore final : public IdentityStore, public TrustedRootsS
       : secrets_(client), ns_(std::move(ns)), name_(std::move(name)) {}
   absl::StatusOr<std::optional<client::Identity>> Load() override;
   absl::Status Save(const client::Identity& identity) override;
+  absl::Status CheckWritable() override;
   std::string Describe() const override { return "Secret " + ns_ + "/" + name_; }
   absl::StatusOr<std::optional<std::string>> LoadTrustedRoots() override;
   absl::Status SaveTrustedRoots(const std::string& roots_pem) override;

@@ -1,10 +1,15 @@
 #include "agent/kube/kubernetes_sink.h"
 
 #include "absl/strings/str_cat.h"
+#include "agent/kube/kube_access.h"
 
 namespace meshtrust::agent {
 
 std::string KubernetesSink::Describe() const { return absl::StrCat("Secret ", ns_, "/", name_); }
+
+absl::Status KubernetesSink::CheckWritable() {
+  return CheckSecretWritable(secrets_.client(), ns_, name_);
+}
 
 absl::StatusOr<std::optional<InstalledCaCerts>> KubernetesSink::Read() {
   absl::StatusOr<std::optional<KubeSecret>> secret = secrets_.Get(ns_, name_);

@@ -20,6 +20,7 @@ class KubernetesSink final : public SecretSink {
       : secrets_(client), ns_(std::move(ns)), name_(std::move(name)) {}
   absl::StatusOr<std::optional<InstalledCaCerts>> Read() override;
   absl::Status Write(const CaCerts& certs, const std::string& expected_version) override;
+  absl::Status CheckWritable() override;
   std::string Describe() const override;
 
  private:

@@ -8,9 +8,13 @@
 #include <random>
 #include <set>
 #include <thread>
+#include <tuple>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "base/files.h"
+#include "base/version.h"
 #include "nlohmann/json.hpp"
 #include "pki/certificate.h"
 #include "pki/chain.h"
@@ -90,6 +94,120 @@ TEST_F(AgentCliTest, EnrollsOnceAndRestartsWithoutReenrolling) {
   ASSERT_EQ(rekeyed.exit_code, 0) << rekeyed.output;
   EXPECT_THAT(rekeyed.output, HasSubstr("installed intermediate"));
   EXPECT_NE(ca_->store()->GetCluster("cluster1")->acked_serial, cluster.acked_serial);
+}
+
+// A first run that cannot write must fail before it enrolls: the join token
+// is single-use, and the next run (once the cluster is fixed) needs it.
+TEST_F(AgentCliTest, AMissingIstioNamespaceFailsBeforeEnrollingAndKeepsTheToken) {
+  kube_->DeleteNamespace("istio-system");
+  std::string args = "--cluster cluster1 --pin " + ca_->pin() + " --root-fingerprint " +
+                     ca_->root_fingerprint() + " --token-file " + TokenFile("cluster1") +
+                     " --kubeconfig " + dir_.Sub("kubeconfig");
+  auto first = Agent(args);
+  EXPECT_EQ(first.exit_code, 1) << first.output;
+  EXPECT_THAT(first.output,
+              HasSubstr("not enrolling (the join token was not used): namespace istio-system "
+                        "does not exist, so Secret istio-system/cacerts cannot be written: create "
+                        "it (kubectl create namespace istio-system)"));
+  EXPECT_EQ(Enrollments("cluster1"), 0);
+  EXPECT_FALSE(kube_->Get("secrets", "meshtrust-system", "meshtrust-agent-identity").has_value());
+
+  // The operator does what the message says, with the real kubectl.
+  auto created = RunCommand("kubectl --kubeconfig " + dir_.Sub("kubeconfig") +
+                            " create namespace istio-system");
+  ASSERT_EQ(created.exit_code, 0) << created.output;
+  auto second = Agent(args);  // The same token file.
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_THAT(second.output, HasSubstr("installed intermediate"));
+  EXPECT_EQ(Enrollments("cluster1"), 1);
+}
+
+TEST_F(AgentCliTest, AForbiddenIdentitySecretFailsBeforeEnrollingAndKeepsTheToken) {
+  // deploy/agent/rbac, less the create on the agent's own namespace.
+  std::vector<testing::KubeRule> rules = {
+      {"get,update", "secrets", "istio-system", "cacerts"},
+      {"create", "secrets", "istio-system", "*"},
+      {"get,update", "secrets", "meshtrust-system", "meshtrust-agent-identity"}};
+  kube_->AddToken("agent", {"system:serviceaccount:meshtrust-system:meshtrust-agent", rules});
+  ASSERT_THAT(kube_->WriteKubeconfig(dir_.Sub("agent.kubeconfig"), "agent"), IsOk());
+  std::string args = "--cluster cluster1 --pin " + ca_->pin() + " --root-fingerprint " +
+                     ca_->root_fingerprint() + " --token-file " + TokenFile("cluster1") +
+                     " --kubeconfig " + dir_.Sub("agent.kubeconfig");
+  auto first = Agent(args);
+  EXPECT_EQ(first.exit_code, 1) << first.output;
+  EXPECT_THAT(first.output,
+              HasSubstr("not enrolling (the join token was not used): RBAC does not let the "
+                        "agent create secrets in namespace meshtrust-system"));
+  EXPECT_THAT(first.output, HasSubstr("grant the agent's service account the verb \"create\" on "
+                                      "resource \"secrets\" in namespace meshtrust-system in a "
+                                      "rule without resourceNames"));
+  EXPECT_EQ(Enrollments("cluster1"), 0);
+
+  rules.push_back({"create", "secrets", "meshtrust-system", "*"});
+  kube_->AddToken("agent", {"system:serviceaccount:meshtrust-system:meshtrust-agent", rules});
+  auto second = Agent(args);
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_EQ(Enrollments("cluster1"), 1);
+}
+
+// Each call answers within --timeout, but slowly: the run as a whole is
+// held to --deadline, and says so.
+TEST_F(AgentCliTest, ARunThatOutlivesItsDeadlineGivesUpAndSaysSo) {
+  kube_->SetFault([](const HttpRequest&) -> std::optional<HttpResponse> {
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    return std::nullopt;
+  });
+  auto slow = Agent("--cluster cluster1 --pin " + ca_->pin() + " --root-fingerprint " +
+                    ca_->root_fingerprint() + " --token-file " + TokenFile("cluster1") +
+                    " --kubeconfig " + dir_.Sub("kubeconfig") + " --timeout 10 --deadline 3");
+  kube_->SetFault(nullptr);
+  EXPECT_EQ(slow.exit_code, 1) << slow.output;
+  EXPECT_THAT(slow.output, HasSubstr("meshtrust-agent once did not finish within its deadline "
+                                     "(--deadline 3 s); giving up"));
+  EXPECT_EQ(Enrollments("cluster1"), 0);
+}
+
+// The API server learns who writes: every write names meshtrust-agent as
+// its field manager, and every request carries meshtrust-agent/<version>.
+TEST_F(AgentCliTest, NamesItselfToTheApiServer) {
+  std::vector<std::string> seen;
+  absl::Mutex mu;
+  kube_->SetFault([&](const HttpRequest& r) -> std::optional<HttpResponse> {
+    absl::MutexLock lock(&mu);
+    seen.push_back(
+        absl::StrCat(r.method, " ", r.path, "?", r.query, " UA=", r.Header("user-agent")));
+    return std::nullopt;
+  });
+  kube_->Put("deployments", "istio-system", nlohmann::json::parse(R"({
+      "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "istiod"},
+      "spec": {"template": {"metadata": {"annotations": {}}}}})"));
+  auto r = Agent("--cluster cluster1 --pin " + ca_->pin() + " --root-fingerprint " +
+                 ca_->root_fingerprint() + " --token-file " + TokenFile("cluster1") +
+                 " --restart-istiod --kubeconfig " + dir_.Sub("kubeconfig"));
+  kube_->SetFault(nullptr);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  absl::MutexLock lock(&mu);
+  int writes = 0;
+  for (const std::string& request : seen) {
+    EXPECT_THAT(request, HasSubstr(" UA=meshtrust-agent/" + std::string(kVersion)));
+    bool write = !absl::StartsWith(request, "GET ");
+    if (write && !absl::StrContains(request, "selfsubjectaccessreviews")) {
+      ++writes;
+      EXPECT_THAT(request, HasSubstr("fieldManager=meshtrust-agent"));
+    }
+  }
+  EXPECT_GE(writes, 3);  // The identity Secret, cacerts, istiod.
+  for (auto [resource, ns, name] :
+       {std::tuple{"secrets", "istio-system", "cacerts"},
+        std::tuple{"secrets", "meshtrust-system", "meshtrust-agent-identity"},
+        std::tuple{"deployments", "istio-system", "istiod"}}) {
+    auto object = kube_->Get(resource, ns, name);
+    ASSERT_TRUE(object.has_value()) << name;
+    bool named = false;
+    for (const auto& m : (*object)["metadata"]["managedFields"])
+      named |= m.value("manager", "") == "meshtrust-agent";
+    EXPECT_TRUE(named) << name << ": " << (*object)["metadata"].dump();
+  }
 }
 
 TEST_F(AgentCliTest, FileSinkAndFileIdentity) {
@@ -416,8 +534,11 @@ TEST_F(RunningAgentCliTest, ServesMetricsAndReadiness) {
     return RunCommand(
         absl::StrCat("curl -s -w ' HTTP %{http_code}' http://127.0.0.1:", port, path));
   };
-  ASSERT_TRUE(WaitFor("meshtrust_agent_watch_connected 1", [&] {
-    return get("/metrics").output.find("meshtrust_agent_watch_connected 1") != std::string::npos;
+  // The Watch stream may open before the first install has finished.
+  ASSERT_TRUE(WaitFor("meshtrust_agent_watch_connected 1 after a first success", [&] {
+    std::string text = get("/metrics").output;
+    return text.find("meshtrust_agent_watch_connected 1") != std::string::npos &&
+           text.find("meshtrust_agent_last_success_timestamp_seconds 0\n") == std::string::npos;
   }));
   std::string metrics = get("/metrics").output;
   EXPECT_THAT(metrics, HasSubstr("meshtrust_agent_info{cluster=\"cluster1\"} 1\n"));

@@ -283,6 +283,7 @@ std::string Now() {
 
 absl::StatusOr<std::unique_ptr<KubeEmulator>> KubeEmulator::Start(int port) {
   std::unique_ptr<KubeEmulator> e(new KubeEmulator());
+  for (const std::string& ns : DefaultNamespaces()) e->CreateNamespace(ns);
   absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> ca_key =
       pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
   if (!ca_key.ok()) return ca_key.status();
@@ -347,8 +348,31 @@ absl::Status KubeEmulator::WriteKubeconfig(const std::string& path,
   return WriteFileAtomically(path, yaml, 0600);
 }
 
+const std::vector<std::string>& KubeEmulator::DefaultNamespaces() {
+  static const auto* kNamespaces =
+      new std::vector<std::string>{"default",         "kube-system",  "kube-public",
+                                   "kube-node-lease", "istio-system", "meshtrust-system"};
+  return *kNamespaces;
+}
+
+void KubeEmulator::CreateNamespace(const std::string& ns) {
+  absl::MutexLock lock(&mu_);
+  namespaces_.try_emplace(ns, Now());
+}
+
+void KubeEmulator::DeleteNamespace(const std::string& ns) {
+  absl::MutexLock lock(&mu_);
+  namespaces_.erase(ns);
+  for (auto& [resource, objects] : objects_) {
+    for (auto it = objects.begin(); it != objects.end();) {
+      it = absl::StartsWith(it->first, ns + "/") ? objects.erase(it) : std::next(it);
+    }
+  }
+}
+
 void KubeEmulator::Put(const std::string& resource, const std::string& ns, json object) {
   absl::MutexLock lock(&mu_);
+  namespaces_.try_emplace(ns, Now());
   object["metadata"]["namespace"] = ns;
   object["metadata"]["resourceVersion"] = std::to_string(++resource_version_);
   if (!object["metadata"].contains("uid"))
@@ -416,8 +440,28 @@ HttpResponse KubeEmulator::Handle(const HttpRequest& req) {
     json apps = {{"name", "apps"},
                  {"versions", {{{"groupVersion", "apps/v1"}, {"version", "v1"}}}},
                  {"preferredVersion", {{"groupVersion", "apps/v1"}, {"version", "v1"}}}};
-    return Json(200, {{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", {apps}}});
+    json authorization = {
+        {"name", "authorization.k8s.io"},
+        {"versions", {{{"groupVersion", "authorization.k8s.io/v1"}, {"version", "v1"}}}},
+        {"preferredVersion", {{"groupVersion", "authorization.k8s.io/v1"}, {"version", "v1"}}}};
+    return Json(
+        200, {{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", {apps, authorization}}});
   }
+  if (req.method == "GET" && req.path == "/apis/authorization.k8s.io/v1") {
+    return Json(200, {{"kind", "APIResourceList"},
+                      {"apiVersion", "v1"},
+                      {"groupVersion", "authorization.k8s.io/v1"},
+                      {"resources",
+                       {{{"name", "selfsubjectaccessreviews"},
+                         {"singularName", ""},
+                         {"namespaced", false},
+                         {"kind", "SelfSubjectAccessReview"},
+                         {"verbs", {"create"}}}}}});
+  }
+  if (req.path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews") {
+    return HandleAccessReview(req, user);
+  }
+  if (req.path == "/api/v1/namespaces") return HandleNamespace(req, user, "");
   auto resource_entry = [](const char* name, const char* kind, bool namespaced) {
     return json{{"name", name},
                 {"singularName", ""},
@@ -452,20 +496,7 @@ HttpResponse KubeEmulator::Handle(const HttpRequest& req) {
   }
   if (!gv.empty() && parts.size() >= i + 2 && parts[i] == "namespaces") {
     std::string ns = parts[i + 1];
-    if (parts.size() == i + 2) {
-      if (!Allowed(user, "get", "namespaces", "", ns)) {
-        return StatusResponse(
-            403, "Forbidden",
-            absl::StrCat(
-                "namespaces \"", ns, "\" is forbidden: User \"", user.name,
-                "\" cannot get resource \"namespaces\" in API group \"\" at the cluster scope"),
-            ns, "namespaces");
-      }
-      return Json(200, {{"kind", "Namespace"},
-                        {"apiVersion", "v1"},
-                        {"metadata", {{"name", ns}}},
-                        {"status", {{"phase", "Active"}}}});
-    }
+    if (parts.size() == i + 2 && gv == "v1") return HandleNamespace(req, user, ns);
     if (parts.size() == i + 3 || parts.size() == i + 4) {
       std::string resource = parts[i + 2];
       std::string name = parts.size() == i + 4 ? parts[i + 3] : "";
@@ -476,6 +507,139 @@ HttpResponse KubeEmulator::Handle(const HttpRequest& req) {
     }
   }
   return StatusResponse(404, "NotFound", "the server could not find the requested resource");
+}
+
+HttpResponse KubeEmulator::HandleNamespace(const HttpRequest& req, const KubeUser& user,
+                                           const std::string& name) {
+  std::string verb;
+  if (req.method == "GET") verb = name.empty() ? "list" : "get";
+  if (req.method == "POST" && name.empty()) verb = "create";
+  if (req.method == "DELETE" && !name.empty()) verb = "delete";
+  if (verb.empty()) {
+    return StatusResponse(405, "MethodNotAllowed",
+                          "the server does not allow this method on the requested resource");
+  }
+  json body;
+  std::string target = name;
+  if (verb == "create") {
+    body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+    if (body.is_discarded() || !body.is_object())
+      return StatusResponse(400, "BadRequest", "the request body is not a JSON object");
+    if (body.contains("metadata") && body["metadata"].is_object() &&
+        body["metadata"].value("name", json()).is_string()) {
+      target = body["metadata"]["name"];
+    }
+  }
+  if (!Allowed(user, verb, "namespaces", "", verb == "create" || verb == "list" ? "" : target)) {
+    return StatusResponse(
+        403, "Forbidden",
+        absl::StrCat("namespaces", verb == "create" || target.empty() ? "" : " \"" + target + "\"",
+                     " is forbidden: User \"", user.name, "\" cannot ", verb,
+                     " resource \"namespaces\" in API group \"\" at the cluster scope"),
+        target, "namespaces");
+  }
+  bool dry_run = ParseQuery(req.query).count("dryRun") > 0;
+  absl::MutexLock lock(&mu_);
+  auto object = [](const std::string& ns, const std::string& created, const char* phase) {
+    return json{{"kind", "Namespace"},
+                {"apiVersion", "v1"},
+                {"metadata",
+                 {{"name", ns},
+                  {"uid", "uid-ns-" + ns},
+                  {"creationTimestamp", created},
+                  {"labels", {{"kubernetes.io/metadata.name", ns}}}}},
+                {"spec", {{"finalizers", {"kubernetes"}}}},
+                {"status", {{"phase", phase}}}};
+  };
+  if (verb == "list") {
+    json items = json::array();
+    for (const auto& [ns, created] : namespaces_) items.push_back(object(ns, created, "Active"));
+    return Json(200, {{"kind", "NamespaceList"},
+                      {"apiVersion", "v1"},
+                      {"metadata", {{"resourceVersion", std::to_string(resource_version_)}}},
+                      {"items", items}});
+  }
+  auto existing = namespaces_.find(target);
+  if (verb == "create") {
+    std::vector<std::string> errs;
+    if (target.size() > 63) errs.push_back("must be no more than 63 characters");
+    if (!Matches(target, "[a-z0-9]([-a-z0-9]*[a-z0-9])?")) {
+      errs.push_back(
+          "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or "
+          "'-', and must start and end with an alphanumeric character");
+    }
+    if (!errs.empty()) {
+      return StatusResponse(
+          422, "Invalid",
+          absl::StrCat("Namespace \"", target, "\" is invalid: metadata.name: ", "Invalid value: ",
+                       json(target).dump(), ": ", absl::StrJoin(errs, ", ")),
+          target, "Namespace");
+    }
+    if (existing != namespaces_.end()) {
+      return StatusResponse(409, "AlreadyExists",
+                            absl::StrCat("namespaces \"", target, "\" already exists"), target,
+                            "namespaces");
+    }
+    std::string created = Now();
+    if (!dry_run) namespaces_.emplace(target, created);
+    return Json(201, object(target, created, "Active"));
+  }
+  if (existing == namespaces_.end()) {
+    return StatusResponse(404, "NotFound", absl::StrCat("namespaces \"", target, "\" not found"),
+                          target, "namespaces");
+  }
+  if (verb == "get") return Json(200, object(target, existing->second, "Active"));
+  // Deleted at once with what it holds (the real server finalizes first).
+  json gone = object(target, existing->second, "Terminating");
+  if (!dry_run) {
+    namespaces_.erase(existing);
+    for (auto& [resource, objects] : objects_) {
+      for (auto it = objects.begin(); it != objects.end();) {
+        it = absl::StartsWith(it->first, target + "/") ? objects.erase(it) : std::next(it);
+      }
+    }
+  }
+  return Json(200, gone);
+}
+
+HttpResponse KubeEmulator::HandleAccessReview(const HttpRequest& req, const KubeUser& user) {
+  if (req.method != "POST") {
+    return StatusResponse(405, "MethodNotAllowed",
+                          "the server does not allow this method on the requested resource");
+  }
+  json review = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+  if (review.is_discarded() || !review.is_object())
+    return StatusResponse(400, "BadRequest", "the request body is not a JSON object");
+  if (review.value("apiVersion", json("authorization.k8s.io/v1")) != "authorization.k8s.io/v1" ||
+      review.value("kind", json("SelfSubjectAccessReview")) != "SelfSubjectAccessReview") {
+    return StatusResponse(400, "BadRequest",
+                          "the body is not an authorization.k8s.io/v1 SelfSubjectAccessReview");
+  }
+  const json spec = review.value("spec", json::object());
+  const json attributes = spec.is_object() ? spec.value("resourceAttributes", json()) : json();
+  bool has_other = spec.is_object() && spec.contains("nonResourceAttributes");
+  if ((attributes.is_null() || !attributes.is_object()) == !has_other) {
+    return StatusResponse(
+        422, "Invalid",
+        "SelfSubjectAccessReview.authorization.k8s.io \"\" is invalid: spec: Invalid value: "
+        "exactly one of nonResourceAttributes or resourceAttributes must be specified");
+  }
+  bool allowed = false;
+  if (attributes.is_object()) {
+    allowed = Allowed(user, attributes.value("verb", ""), attributes.value("resource", ""),
+                      attributes.value("namespace", ""), attributes.value("name", ""));
+  }
+  review["apiVersion"] = "authorization.k8s.io/v1";
+  review["kind"] = "SelfSubjectAccessReview";
+  if (!review.contains("metadata") || !review["metadata"].is_object())
+    review["metadata"] = json::object();
+  review["metadata"]["creationTimestamp"] = nullptr;
+  review["status"] = {{"allowed", allowed}};
+  if (allowed) {
+    review["status"]["reason"] =
+        absl::StrCat("RBAC: allowed by the rules of User \"", user.name, "\"");
+  }
+  return Json(201, review);
 }
 
 HttpResponse KubeEmulator::HandleObject(const HttpRequest& req, const KubeUser& user,
@@ -556,6 +720,16 @@ HttpResponse KubeEmulator::HandleObject(const HttpRequest& req, const KubeUser& 
                      resource, "\" in API group \"", gv == "v1" ? "" : "apps",
                      "\" in the namespace \"", ns, "\""),
         target, resource);
+  }
+
+  // NamespaceLifecycle admission: nothing is written (nor dry-run) into a
+  // namespace that does not exist.
+  if (writes) {
+    absl::MutexLock lock(&mu_);
+    if (namespaces_.count(ns) == 0) {
+      return StatusResponse(404, "NotFound", absl::StrCat("namespaces \"", ns, "\" not found"), ns,
+                            "namespaces");
+    }
   }
 
   // What a full object in the body must say about itself.

@@ -13,7 +13,14 @@
 // take (415). dryRun=All validates and answers without storing anything;
 // fieldManager is recorded in metadata.managedFields. JSON patch, JSON merge
 // patch and strategic merge patch are applied as three different things.
-// Put() is the test's back door and checks nothing.
+// Namespaces exist or not: a write (dry run included) into a missing one is
+// 404 `namespaces "x" not found`, as kube-apiserver's NamespaceLifecycle
+// admission answers after authorization; kubectl can create and delete
+// them. SelfSubjectAccessReviews are answered from the same RBAC rules that
+// authorize requests, and every authenticated user may create one (as the
+// system:basic-user ClusterRole allows).
+// Put() is the test's back door and checks nothing (it creates the
+// namespace it names).
 #ifndef MESHTRUST_TESTS_KUBE_EMULATOR_KUBE_EMULATOR_H_
 #define MESHTRUST_TESTS_KUBE_EMULATOR_KUBE_EMULATOR_H_
 
@@ -21,6 +28,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -58,6 +66,13 @@ class KubeEmulator {
   // Writes a kubeconfig for `token` (certificate-authority-data inline).
   absl::Status WriteKubeconfig(const std::string& path, const std::string& token) const;
 
+  // The namespaces a new emulator has: a cluster with Istio and meshtrust's
+  // namespaces already made.
+  static const std::vector<std::string>& DefaultNamespaces();
+  // Back doors: a namespace appears, or disappears with everything in it.
+  void CreateNamespace(const std::string& ns) ABSL_LOCKS_EXCLUDED(mu_);
+  void DeleteNamespace(const std::string& ns) ABSL_LOCKS_EXCLUDED(mu_);
+
   // Direct access for tests: resource is "secrets", "configmaps", "deployments".
   void Put(const std::string& resource, const std::string& ns, nlohmann::json object)
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -74,6 +89,9 @@ class KubeEmulator {
  private:
   KubeEmulator() = default;
   HttpResponse Handle(const HttpRequest& req) ABSL_LOCKS_EXCLUDED(mu_);
+  HttpResponse HandleNamespace(const HttpRequest& req, const KubeUser& user,
+                               const std::string& name) ABSL_LOCKS_EXCLUDED(mu_);
+  HttpResponse HandleAccessReview(const HttpRequest& req, const KubeUser& user);
   HttpResponse HandleObject(const HttpRequest& req, const KubeUser& user,
                             const std::string& group_version, const std::string& ns,
                             const std::string& resource, const std::string& name)
@@ -85,6 +103,8 @@ class KubeEmulator {
   std::map<std::string, KubeUser> tokens_ ABSL_GUARDED_BY(mu_);
   // resource -> "ns/name" -> object
   std::map<std::string, std::map<std::string, nlohmann::json>> objects_ ABSL_GUARDED_BY(mu_);
+  // name -> creationTimestamp
+  std::map<std::string, std::string> namespaces_ ABSL_GUARDED_BY(mu_);
   uint64_t resource_version_ ABSL_GUARDED_BY(mu_) = 1000;
   Fault fault_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> requests_ ABSL_GUARDED_BY(mu_);

@@ -375,6 +375,78 @@ TEST_F(KubeEmulatorTest, AuthenticationAndRbac) {
                                      "the namespace \\\"istio-system\\\""));
 }
 
+TEST_F(KubeEmulatorTest, WritesNeedTheirNamespaceToExist) {
+  auto created = Kubectl("create namespace team-a");
+  ASSERT_EQ(created.exit_code, 0) << created.output;
+  EXPECT_THAT(created.output, HasSubstr("namespace/team-a created"));
+  EXPECT_THAT(Kubectl("get namespaces").output, HasSubstr("team-a"));
+  EXPECT_THAT(Kubectl("get namespace team-a -o json").output, HasSubstr("\"phase\": \"Active\""));
+  ASSERT_EQ(Kubectl("-n team-a create secret generic s --from-literal=a=b").exit_code, 0);
+  auto deleted = Kubectl("delete namespace team-a");
+  ASSERT_EQ(deleted.exit_code, 0) << deleted.output;
+  EXPECT_FALSE(emulator_->Get("secrets", "team-a", "s").has_value());
+
+  std::string path = "/api/v1/namespaces/team-a/secrets";
+  // A dry run is admitted like the write, so it is refused too, and
+  // authorization still comes first.
+  for (const std::string& query : {std::string(), std::string("?dryRun=All")}) {
+    ExpectStatus(Call("POST", path + query, R"({"metadata":{"name":"s"}})"), 404, "NotFound",
+                 "namespaces \"team-a\" not found");
+  }
+  auto kubectl = Kubectl("-n team-a create secret generic s --from-literal=a=b");
+  EXPECT_NE(kubectl.exit_code, 0);
+  EXPECT_THAT(kubectl.output, HasSubstr("namespaces \"team-a\" not found"));
+  ExpectStatus(Call("GET", "/api/v1/namespaces/team-a"), 404, "NotFound",
+               "namespaces \"team-a\" not found");
+  // Reading a Secret there is an ordinary 404 for the Secret.
+  ExpectStatus(Call("GET", path + "/s"), 404, "NotFound", "secrets \"s\" not found");
+  emulator_->CreateNamespace("team-a");
+  EXPECT_EQ(Call("POST", path, R"({"metadata":{"name":"s"}})").status, 201);
+}
+
+TEST_F(KubeEmulatorTest, SelfSubjectAccessReviewsAnswerFromTheRbacRules) {
+  agent::KubeConfig config;
+  config.server = emulator_->server_url();
+  config.ca_pem = emulator_->ca_pem();
+  config.token = "reader";
+  auto reader = *agent::KubeClient::Create(std::move(config), std::chrono::seconds(5));
+  auto review = [&](const json& attributes) {
+    json body = {{"apiVersion", "authorization.k8s.io/v1"},
+                 {"kind", "SelfSubjectAccessReview"},
+                 {"spec", {{"resourceAttributes", attributes}}}};
+    auto r = reader->Request("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+                             body.dump());
+    EXPECT_THAT(r, IsOk());
+    EXPECT_EQ(r->status, 201) << r->body;
+    return json::parse(r->body)["status"]["allowed"].get<bool>();
+  };
+  EXPECT_TRUE(review({{"namespace", "istio-system"},
+                      {"verb", "get"},
+                      {"resource", "secrets"},
+                      {"name", "cacerts"}}));
+  EXPECT_FALSE(review({{"namespace", "istio-system"},
+                       {"verb", "get"},
+                       {"resource", "secrets"},
+                       {"name", "other"}}));
+  EXPECT_FALSE(review({{"namespace", "istio-system"},
+                       {"verb", "update"},
+                       {"resource", "secrets"},
+                       {"name", "cacerts"}}));
+  // Answered, not stored: nothing else changes.
+  EXPECT_FALSE(emulator_->Get("secrets", "istio-system", "cacerts").has_value());
+
+  // kubectl asks the same way.
+  ASSERT_THAT(emulator_->WriteKubeconfig(dir_.Sub("reader.kubeconfig"), "reader"), IsOk());
+  auto can = RunCommand("kubectl --kubeconfig " + dir_.Sub("reader.kubeconfig") +
+                        " -n istio-system auth can-i get secrets/cacerts");
+  EXPECT_EQ(can.exit_code, 0) << can.output;
+  EXPECT_THAT(can.output, HasSubstr("yes"));
+  auto cannot = RunCommand("kubectl --kubeconfig " + dir_.Sub("reader.kubeconfig") +
+                           " -n istio-system auth can-i create secrets");
+  EXPECT_NE(cannot.exit_code, 0);
+  EXPECT_THAT(cannot.output, HasSubstr("no"));
+}
+
 TEST_F(KubeEmulatorTest, DeploymentsCanBePatched) {
   emulator_->Put("deployments", "istio-system", json::parse(R"({
       "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "istiod"},

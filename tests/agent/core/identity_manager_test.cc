@@ -167,6 +167,7 @@ class InMemoryIdentityStore : public IdentityStore {
     stored = Copy(identity);
     return absl::OkStatus();
   }
+  absl::Status CheckWritable() override { return writable; }
   std::string Describe() const override { return "memory"; }
   absl::StatusOr<std::optional<ca::AuditCheckpoint>> LoadCheckpoint() override {
     return checkpoint;
@@ -185,6 +186,7 @@ class InMemoryIdentityStore : public IdentityStore {
   std::optional<client::Identity> stored;
   std::optional<ca::AuditCheckpoint> checkpoint;
   absl::Status save_error;
+  absl::Status writable;  // What CheckWritable answers.
   int saves = 0;
 };
 
@@ -248,6 +250,44 @@ class IdentityManagerTest : public ::testing::Test {
   IdentityManager manager_;
   int token_reads_ = 0;
 };
+
+// Enrolling spends the join token: nothing that could make the save fail
+// afterwards may be found only then.
+TEST_F(IdentityManagerTest, DoesNotEnrollWhileWhereItWritesIsNotWritable) {
+  store_.writable = absl::PermissionDeniedError("RBAC does not let the agent create secrets");
+  EXPECT_THAT(LoadOrEnroll(),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("not enrolling (the join token was not used): RBAC does not let "
+                                 "the agent create secrets")));
+  EXPECT_EQ(enroller_.calls, 0);
+  store_.writable = absl::OkStatus();
+
+  // The caller's own check (where the intermediate will go) comes first too.
+  int checks = 0;
+  auto missing_namespace = [&checks] {
+    ++checks;
+    return absl::NotFoundError("namespace istio-system does not exist");
+  };
+  EXPECT_THAT(manager_.LoadOrEnroll([] { return std::string(kToken); }, missing_namespace),
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr("not enrolling (the join token was not used): namespace "
+                                 "istio-system does not exist")));
+  EXPECT_EQ(checks, 1);
+  EXPECT_EQ(enroller_.calls, 0);
+  EXPECT_FALSE(store_.stored.has_value());
+
+  // Fixed, the same token enrolls; a stored identity is not checked again.
+  ASSERT_THAT(manager_.LoadOrEnroll([] { return std::string(kToken); },
+                                    [&checks] {
+                                      ++checks;
+                                      return absl::OkStatus();
+                                    }),
+              IsOk());
+  EXPECT_EQ(enroller_.calls, 1);
+  EXPECT_EQ(checks, 2);
+  ASSERT_THAT(manager_.LoadOrEnroll([] { return std::string(kToken); }, missing_namespace), IsOk());
+  EXPECT_EQ(checks, 2);
+}
 
 TEST_F(IdentityManagerTest, FirstStartEnrollsWithTheTokenAndSavesTheIdentity) {
   ASSERT_OK_AND_ASSIGN(client::Identity id, LoadOrEnroll());

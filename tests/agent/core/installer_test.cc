@@ -134,6 +134,29 @@ class TamperingConnection : public CaConnection {
   std::function<void(SignedIntermediate*)> tamper_;
 };
 
+// A sink whose writes fail (as a 403 or a 500 from the API server would)
+// a given number of times before they reach the real one.
+class FailingWritesSink : public SecretSink {
+ public:
+  FailingWritesSink(SecretSink* real, int failures) : real_(real), failures_(failures) {}
+  absl::StatusOr<std::optional<InstalledCaCerts>> Read() override { return real_->Read(); }
+  absl::Status Write(const CaCerts& certs, const std::string& expected_version) override {
+    ++writes;
+    if (failures_ > 0) {
+      --failures_;
+      return absl::UnavailableError("the Kubernetes API failed update secrets (500) (test)");
+    }
+    return real_->Write(certs, expected_version);
+  }
+  absl::Status CheckWritable() override { return real_->CheckWritable(); }
+  std::string Describe() const override { return real_->Describe(); }
+  int writes = 0;
+
+ private:
+  SecretSink* real_;
+  int failures_;
+};
+
 class InstallerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -179,6 +202,14 @@ class InstallerTest : public ::testing::Test {
   }
 
   std::optional<json> Cacerts() { return kube_->Get("secrets", "istio-system", "cacerts"); }
+  // Intermediates the CA signed for cluster1, from its audit log.
+  int Signings() {
+    int n = 0;
+    auto records = ca_->store()->ReadAudit(0, 100000);
+    for (const auto& r : *records)
+      n += r.event.action == "SignIntermediate" && r.event.result == "ok";
+    return n;
+  }
 
   std::unique_ptr<testing::TestCa> ca_;
   client::Identity admin_, agent_;
@@ -352,7 +383,11 @@ TEST_F(InstallerTest, RefusesWhatTheReadBackDoesNotMatch) {
                       Options());
   bool written = false;
   kube_->SetFault([&](const HttpRequest& req) -> std::optional<HttpResponse> {
-    if (req.method == "POST") written = true;
+    // The write itself (not an access review or a dry run).
+    if (req.method == "POST" && absl::EndsWith(req.path, "/secrets") &&
+        !absl::StrContains(req.query, "dryRun")) {
+      written = true;
+    }
     if (req.method != "GET" || !written) return std::nullopt;
     // The read-back answers with a set whose ca-cert.pem is not what was written.
     json altered = *Cacerts();
@@ -578,7 +613,9 @@ TEST_F(InstallerTest, ApiServerFaultsAreNamedAndChangeNothing) {
          }
          return std::nullopt;
        },
-       absl::StatusCode::kUnavailable, "cannot reach the Kubernetes API",
+       absl::StatusCode::kDeadlineExceeded,
+       "did not answer GET /api/v1/namespaces/istio-system/"
+       "secrets/cacerts: timed out after 1 s",
        [release] { release->Notify(); }},
   };
   KubeConfig config;
@@ -633,6 +670,70 @@ TEST_F(InstallerTest, RejectedCredentialsAndMissingRbacAreNamed) {
           HasSubstr(
               "grant the agent's service account the verb \"create\" on resource \"secrets\"")));
   EXPECT_FALSE(Cacerts().has_value());
+}
+
+// Every signing is an issued and audited intermediate: none is asked for
+// while the agent could not install it.
+TEST_F(InstallerTest, AsksForNoSignatureItCouldNotInstall) {
+  auto limited = Client("no-create");
+  KubernetesSink forbidden(limited.get(), "istio-system");
+  Installer a(connection_.get(), &forbidden, roots_.trust.get(), &SystemClock::Get(), Options());
+  EXPECT_THAT(a.EnsureInstalled(),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("not asking the CA for an intermediate: RBAC does not let the "
+                                 "agent create secrets, update secrets \"cacerts\" in namespace "
+                                 "istio-system")));
+  kube_->DeleteNamespace("istio-system");
+  Installer b(connection_.get(), sink_.get(), roots_.trust.get(), &SystemClock::Get(), Options());
+  EXPECT_THAT(b.EnsureInstalled(),
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr("not asking the CA for an intermediate: namespace istio-system "
+                                 "does not exist")));
+  EXPECT_EQ(Signings(), 0);
+  kube_->CreateNamespace("istio-system");
+  EXPECT_THAT(b.EnsureInstalled(), IsOk());
+  EXPECT_EQ(Signings(), 1);
+}
+
+// A write that fails after the CA signed: the retries install what was
+// issued, with the key generated for it, and no second intermediate.
+TEST_F(InstallerTest, RetriesInstallTheIntermediateAlreadyIssued) {
+  FailingWritesSink flaky(sink_.get(), /*failures=*/3);
+  Installer installer(connection_.get(), &flaky, roots_.trust.get(), &SystemClock::Get(),
+                      Options());
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_THAT(installer.EnsureInstalled(),
+                StatusIs(absl::StatusCode::kUnavailable, HasSubstr("(500)")));
+  }
+  EXPECT_FALSE(Cacerts().has_value());
+  ASSERT_OK_AND_ASSIGN(InstallResult result, installer.EnsureInstalled());
+  EXPECT_TRUE(result.changed);
+  EXPECT_EQ(flaky.writes, 4);
+  EXPECT_EQ(Signings(), 1);
+  // What was installed is that one intermediate, with its own key.
+  ASSERT_OK_AND_ASSIGN(auto installed, sink_->Read());
+  ASSERT_TRUE(installed.has_value());
+  EXPECT_EQ(installed->files.serial, ca_->store()->GetCluster("cluster1")->current_serial);
+  ASSERT_OK_AND_ASSIGN(auto cert, pki::ParseCertificatePem(installed->files.ca_cert_pem));
+  ASSERT_OK_AND_ASSIGN(auto key, pki::PrivateKeyFromPem(installed->files.ca_key_pem));
+  EXPECT_TRUE(pki::SamePublicKey(key.get(), pki::PublicKeyOf(cert.get())));
+  // Installed, it is not reused: a rotation gets a new one.
+  ASSERT_THAT(installer.EnsureInstalled(/*force_rekey=*/true), IsOk());
+  EXPECT_EQ(Signings(), 2);
+}
+
+TEST_F(InstallerTest, AnIssuedIntermediateDueForRenewalIsNotReused) {
+  FakeClock clock;
+  FailingWritesSink flaky(sink_.get(), /*failures=*/1);
+  InstallerOptions options = Options();
+  options.ttl = std::chrono::hours(3);
+  Installer installer(connection_.get(), &flaky, roots_.trust.get(), &clock, options);
+  EXPECT_THAT(installer.EnsureInstalled(), StatusIs(absl::StatusCode::kUnavailable, ::testing::_));
+  EXPECT_EQ(Signings(), 1);
+  // Two thirds of its life later, it would be renewed at once: a new one.
+  clock.Advance(std::chrono::hours(2) + std::chrono::minutes(10));
+  ASSERT_THAT(installer.EnsureInstalled(), IsOk());
+  EXPECT_EQ(Signings(), 2);
 }
 
 TEST_F(InstallerTest, RefusesAnswersThatAreNotOursOrDoNotChain) {

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <thread>
 
 #include "agent/core/agent_metrics.h"
@@ -131,7 +132,8 @@ class RunnerTest : public ::testing::Test {
   std::unique_ptr<RunningAgent> Start(
       const std::string& cluster, const Clock* clock,
       std::chrono::hours ttl = std::chrono::hours(0),
-      std::chrono::milliseconds reconcile_interval = std::chrono::milliseconds(200)) {
+      std::chrono::milliseconds reconcile_interval = std::chrono::milliseconds(200),
+      const std::function<void(RunnerOptions*)>& adjust = nullptr) {
     auto a = std::make_unique<RunningAgent>();
     a->dir = dir_.Sub(cluster);
     a->identity = ca_->EnrollOverGrpc(ca_->AddCluster(cluster));
@@ -150,7 +152,10 @@ class RunnerTest : public ::testing::Test {
     r.reconcile_interval = reconcile_interval;
     r.backoff_initial = std::chrono::milliseconds(50);
     r.backoff_max = std::chrono::milliseconds(400);
+    r.watch_reconnect_initial = std::chrono::milliseconds(50);
+    r.watch_reconnect_max = std::chrono::milliseconds(400);
     r.status_file = a->dir + ".status.json";
+    if (adjust) adjust(&r);
     a->runner = std::make_unique<Runner>(a->installer.get(), a->gate.get(), clock, cluster, r);
     a->thread = std::thread([runner = a->runner.get()] { runner->Run(); });
     // The status (and its file, rewritten just after) follows the install.
@@ -305,13 +310,56 @@ TEST_F(RunnerTest, RetryBackoffDoublesUpToItsCap) {
   c1->gate->away = false;
 }
 
+// The Watch reconnect has its own bound, apart from the retry backoff: here
+// the retries may wait a minute, the reconnects 400 ms (each wait between
+// half of that and all of it).
 TEST_F(RunnerTest, WatchReconnectBackoffDoublesUpToItsCap) {
-  auto c1 = Start("cluster1", &SystemClock::Get());
+  auto c1 =
+      Start("cluster1", &SystemClock::Get(), std::chrono::hours(0), std::chrono::milliseconds(200),
+            [](RunnerOptions* r) { r->backoff_max = std::chrono::minutes(1); });
   ca_->StopServer();
-  ASSERT_TRUE(WaitFor("six failed Watch reconnects",
-                      [&] { return c1->runner->status().watch_failures >= 6; }));
-  EXPECT_EQ(c1->runner->status().watch_backoff, std::chrono::milliseconds(400));
-  EXPECT_FALSE(c1->runner->status().watch_connected);
+  ASSERT_TRUE(WaitFor("eight failed Watch reconnects",
+                      [&] { return c1->runner->status().watch_failures >= 8; }));
+  RunnerStatus s = c1->runner->status();
+  EXPECT_EQ(s.watch_backoff, std::chrono::milliseconds(400));
+  EXPECT_GE(s.watch_wait, std::chrono::milliseconds(200));
+  EXPECT_LE(s.watch_wait, std::chrono::milliseconds(400));
+  EXPECT_FALSE(s.watch_connected);
+}
+
+// The CA away for over half a minute, then back: with the agent's default
+// timing (retries back off to minutes), the Watch stream is open again
+// within seconds, not after a backoff grown while the CA was away (an
+// unbounded doubling from 1 s waits 32 s by then, and gRPC's own channel
+// backoff up to 120 s).
+TEST_F(RunnerTest, WatchReconnectsWithinSecondsOfTheCaComingBack) {
+  auto c1 = Start("cluster1", &SystemClock::Get(), std::chrono::hours(0),
+                  std::chrono::milliseconds(200), [](RunnerOptions* r) {
+                    RunnerOptions defaults;
+                    defaults.reconcile_interval = r->reconcile_interval;
+                    defaults.status_file = r->status_file;
+                    *r = defaults;
+                  });
+  auto stopped = std::chrono::steady_clock::now();
+  ca_->StopServer();
+  ASSERT_TRUE(WaitFor("33 s of the CA away", [&] {
+    return std::chrono::steady_clock::now() - stopped > std::chrono::seconds(33);
+  }));
+  RunnerStatus away = c1->runner->status();
+  EXPECT_FALSE(away.watch_connected);
+  EXPECT_GE(away.watch_failures, 5);
+  EXPECT_LE(away.watch_backoff, std::chrono::seconds(5));
+  auto back = std::chrono::steady_clock::now();
+  ca_->RestartServer();
+  ASSERT_TRUE(WaitFor("the Watch stream to reconnect",
+                      [&] { return c1->runner->status().watch_connected; }));
+  auto took = std::chrono::steady_clock::now() - back;
+  // The bound: one reconnect wait (at most 5 s) and one gRPC channel
+  // reconnect (at most 5 s and its 20 % jitter), with room for a loaded
+  // machine.
+  EXPECT_LT(took, std::chrono::seconds(15))
+      << "reconnected " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+      << " ms after the CA came back";
 }
 
 TEST_F(RunnerTest, PerformsARotationRequestedWhileTheCaIsAwayLater) {
