@@ -171,16 +171,12 @@ void GatedListener::AcceptOne() {
     bool admit = false;
     {
       absl::MutexLock lock(&mu_);
-      auto at_cap = [&] {
-        if (static_cast<int>(open_.size()) >= options_.max_connections) return true;
-        if (options_.max_connections_per_peer <= 0) return false;
-        auto it = per_peer_.find(address);
-        return it != per_peer_.end() && it->second >= options_.max_connections_per_peer;
-      };
-      if (at_cap() && std::chrono::steady_clock::now() - last_sweep_ >= kSweepAtCapEvery) Sweep();
+      if (AtCap(address) && std::chrono::steady_clock::now() - last_sweep_ >= kSweepAtCapEvery) {
+        Sweep();
+      }
       if (static_cast<int>(open_.size()) >= options_.max_connections) {
         ++stats_.refused_at_cap;
-      } else if (at_cap()) {
+      } else if (AtCap(address)) {
         ++stats_.refused_peer_cap;
       } else {
         // A descriptor number we still track was closed and reused: the old
@@ -204,6 +200,13 @@ void GatedListener::AcceptOne() {
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     handoff_(fd);
   }
+}
+
+bool GatedListener::AtCap(const std::string& peer) const {
+  if (static_cast<int>(open_.size()) >= options_.max_connections) return true;
+  if (options_.max_connections_per_peer <= 0) return false;
+  auto it = per_peer_.find(peer);
+  return it != per_peer_.end() && it->second >= options_.max_connections_per_peer;
 }
 
 void GatedListener::Sweep() {

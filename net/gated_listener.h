@@ -91,6 +91,9 @@ class GatedListener {
                 Handoff handoff);
   void Loop();
   void AcceptOne() ABSL_LOCKS_EXCLUDED(mu_);
+  // Whether the total cap, or `peer`'s, is reached.
+  bool AtCap(const std::string& peer) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Forgets the connections whose descriptor no longer names their socket.
   void Sweep() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const int listen_fd_;
