@@ -96,6 +96,11 @@ absl::StatusOr<IssuedIdentity> Enrollment::Enroll(absl::string_view token,
   if (absl::StatusOr<pki::KeyAlgorithm> alg = CheckIdentityCsr(csr->get()); !alg.ok()) {
     return call.Refuse(alg.status());
   }
+  if (subject->kind == CallerKind::kAgent) {
+    if (absl::Status s = CheckSubjectCluster(csr->get(), subject->name); !s.ok()) {
+      return call.Refuse(s);
+    }
+  }
   absl::StatusOr<ossl::UniquePtr<X509>> cert =
       IssueIdentity(control_, *options_, clock_->Now(), *subject, pki::PublicKeyOf(csr->get()));
   if (!cert.ok()) return call.Refuse(cert.status());
@@ -130,6 +135,9 @@ absl::StatusOr<IssuedIdentity> Enrollment::RenewIdentity(const Caller& caller,
   if (absl::StatusOr<pki::KeyAlgorithm> alg = CheckIdentityCsr(csr->get()); !alg.ok()) {
     return call.Refuse(alg.status());
   }
+  if (absl::Status s = CheckSubjectCluster(csr->get(), caller.name); !s.ok()) {
+    return call.Refuse(s);
+  }
   if (absl::Status s = renewals_.Admit(*cluster, clock_->Now(), &call); !s.ok()) return s;
   EnrollmentSubject subject{CallerKind::kAgent, caller.name};
   absl::StatusOr<ossl::UniquePtr<X509>> cert =
@@ -160,6 +168,11 @@ absl::StatusOr<NewJoinToken> Enrollment::CreateAdminToken(const EnrollmentSubjec
   NewJoinToken token = MintJoinToken(admin.ToString(), ttl, clock_->Now(), &record);
   if (absl::Status s = store_->AddJoinToken(record, call.Succeeded()); !s.ok()) return s;
   return token;
+}
+
+absl::Status Enrollment::CheckSubjectCluster(X509_REQ* csr, absl::string_view cluster) {
+  return CheckSubjectNamesNoOtherCluster(
+      csr, cluster, [this](absl::string_view name) { return store_->GetCluster(name).ok(); });
 }
 
 }  // namespace meshtrust::ca

@@ -57,6 +57,9 @@ class Enrollment {
   size_t ThrottledRenewals() { return renewals_.Throttled(clock_->Now()); }
 
  private:
+  // CheckSubjectNamesNoOtherCluster against the registered clusters.
+  absl::Status CheckSubjectCluster(X509_REQ* csr, absl::string_view cluster);
+
   Store* store_;
   const Clock* clock_;
   const AuditTrail* audit_;

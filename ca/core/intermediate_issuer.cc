@@ -50,6 +50,12 @@ absl::StatusOr<IssuedIntermediate> IntermediateIssuer::SignIntermediate(
   absl::StatusOr<pki::KeyAlgorithm> alg =
       CheckIntermediateCsr(csr->get(), cluster_name, cluster->policy);
   if (!alg.ok()) return call.Refuse(alg.status());
+  if (absl::Status s = CheckSubjectNamesNoOtherCluster(
+          csr->get(), cluster_name,
+          [this](absl::string_view name) { return store_->GetCluster(name).ok(); });
+      !s.ok()) {
+    return call.Refuse(s);
+  }
 
   std::shared_ptr<const TrustSnapshot> trust = trust_->Current();
   const SigningCa& signer = *trust->active;

@@ -200,4 +200,26 @@ absl::StatusOr<pki::KeyAlgorithm> CheckIdentityCsr(X509_REQ* csr) {
   return alg;
 }
 
+absl::Status CheckSubjectNamesNoOtherCluster(
+    X509_REQ* csr, absl::string_view own_cluster,
+    const std::function<bool(absl::string_view)>& is_cluster) {
+  for (const pki::SubjectEntry& entry : pki::SubjectEntries(csr)) {
+    if (entry.field != "OU" && entry.field != "CN") continue;
+    absl::string_view value = entry.value;
+    std::vector<absl::string_view> named = {value, value.substr(0, value.find(' '))};
+    if (size_t at = value.find("/cluster/"); at != absl::string_view::npos) {
+      absl::string_view rest = value.substr(at + 9);
+      named.push_back(rest.substr(0, rest.find('/')));
+    }
+    for (absl::string_view name : named) {
+      if (name.empty() || name == own_cluster || !is_cluster(name)) continue;
+      return absl::InvalidArgumentError(
+          absl::StrCat("CSR subject ", entry.field, " names cluster \"", name,
+                       "\", but the caller is cluster \"", own_cluster,
+                       "\"; send an empty subject (the CA writes its own)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace meshtrust::ca

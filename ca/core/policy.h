@@ -4,6 +4,7 @@
 #define MESHTRUST_CA_CORE_POLICY_H_
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,17 @@ absl::StatusOr<pki::KeyAlgorithm> CheckIntermediateCsr(X509_REQ* csr, absl::stri
 
 // Any approved key, then CheckCsrStructure.
 absl::StatusOr<pki::KeyAlgorithm> CheckIdentityCsr(X509_REQ* csr);
+
+// A CSR subject may name no cluster but the caller's own. An OU or CN that
+// names another cluster (`is_cluster` answers for a name) is refused with
+// kInvalidArgument, although the CA writes its own subject: a misleading
+// request is refused and audited, as the other malformed ones are. A value
+// names a cluster when the whole of it, its part before the first space
+// (the CA's own CN reads "<cluster> intermediate CA ..."), or the segment
+// after "/cluster/" of a SPIFFE-style identity is one.
+absl::Status CheckSubjectNamesNoOtherCluster(
+    X509_REQ* csr, absl::string_view own_cluster,
+    const std::function<bool(absl::string_view)>& is_cluster);
 
 }  // namespace meshtrust::ca
 

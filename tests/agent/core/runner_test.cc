@@ -9,6 +9,7 @@
 #include <atomic>
 #include <filesystem>
 #include <functional>
+#include <iostream>
 #include <thread>
 
 #include "agent/core/agent_metrics.h"
@@ -349,8 +350,12 @@ TEST_F(RunnerTest, WatchReconnectsWithinSecondsOfTheCaComingBack) {
   EXPECT_FALSE(away.watch_connected);
   EXPECT_GE(away.watch_failures, 5);
   EXPECT_LE(away.watch_backoff, std::chrono::seconds(5));
+  std::string before = c1->Serial();
   auto back = std::chrono::steady_clock::now();
   ca_->RestartServer();
+  // An operator rotates the moment the CA is back, before the agent has
+  // reconnected: the request is kept and delivered when it does.
+  ASSERT_THAT(ca_->authority()->RotateIntermediate(ca_->LocalOperator(), "cluster1"), IsOk());
   ASSERT_TRUE(WaitFor("the Watch stream to reconnect",
                       [&] { return c1->runner->status().watch_connected; }));
   auto took = std::chrono::steady_clock::now() - back;
@@ -360,6 +365,13 @@ TEST_F(RunnerTest, WatchReconnectsWithinSecondsOfTheCaComingBack) {
   EXPECT_LT(took, std::chrono::seconds(15))
       << "reconnected " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
       << " ms after the CA came back";
+  ASSERT_TRUE(WaitFor("the rotation requested at restart", [&] { return c1->Serial() != before; }));
+  auto rekeyed = std::chrono::steady_clock::now() - back;
+  std::cout << "reconnected " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+            << " ms and re-keyed "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(rekeyed).count()
+            << " ms after the CA came back\n";
+  EXPECT_LT(rekeyed, std::chrono::seconds(20));
 }
 
 TEST_F(RunnerTest, PerformsARotationRequestedWhileTheCaIsAwayLater) {

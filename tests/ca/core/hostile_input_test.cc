@@ -232,6 +232,45 @@ TEST_F(HostileInputTest, CsrHygiene) {
   EXPECT_THAT(ca_->authority()->Enroll(token.token, good, "10.0.0.9"), IsOk());
 }
 
+// The CA writes its own subject, but a CSR whose subject names another
+// cluster is misleading and refused (and audited), for every call that
+// takes a CSR.
+TEST_F(HostileInputTest, CsrSubjectNamingAnotherClusterIsRefused) {
+  auto key = *pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
+  auto csr = [&](std::vector<std::pair<std::string, std::string>> subject) {
+    return testing::CsrWithRawSubject(key.get(), subject, V_ASN1_UTF8STRING);
+  };
+  const std::string other =
+      "names cluster \"cluster2\", but the caller is cluster \"cluster1\"; send an empty subject";
+  ExpectRefused("OU of another cluster", Sign(csr({{"OU", "cluster2"}})), kInvalid,
+                "CSR subject OU " + other, "SignIntermediate");
+  ExpectRefused("CN in the CA's own form", Sign(csr({{"CN", "cluster2 intermediate CA 1"}})),
+                kInvalid, "CSR subject CN " + other, "SignIntermediate");
+  ExpectRefused("CN holding an identity",
+                Sign(csr({{"CN", "spiffe://meshtrust/cluster/cluster2"}})), kInvalid,
+                "CSR subject CN " + other, "SignIntermediate");
+  ExpectRefused(
+      "renewal naming another cluster",
+      [&] {
+        return ca_->authority()->RenewIdentity(agent1_, csr({{"CN", "cluster2"}}));
+      },
+      kInvalid, "CSR subject CN " + other, "RenewIdentity");
+  NewJoinToken token = *ca_->authority()->CreateJoinToken(ca_->LocalOperator(), "cluster2",
+                                                          std::chrono::minutes(10));
+  ExpectRefused(
+      "enrollment naming another cluster",
+      [&] {
+        return ca_->authority()->Enroll(token.token, csr({{"CN", "cluster1"}}), "10.0.0.9");
+      },
+      kInvalid, "CSR subject CN names cluster \"cluster1\", but the caller is cluster \"cluster2\"",
+      "Enroll");
+  // Its own name, or a name that is no cluster, passes; the refusal above
+  // did not spend the token.
+  EXPECT_THAT(Sign(csr({{"OU", "cluster1"}, {"CN", "cluster1 intermediate CA 1"}}))(), IsOk());
+  EXPECT_THAT(Sign(csr({{"CN", "cluster9"}}))(), IsOk());
+  EXPECT_THAT(ca_->authority()->Enroll(token.token, csr({{"CN", "cluster2"}}), "10.0.0.9"), IsOk());
+}
+
 TEST_F(HostileInputTest, CsrsAskingForMoreThanAnIntermediate) {
   auto key = *pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
   const std::vector<std::pair<std::string, std::string>> requests[] = {
