@@ -1,5 +1,6 @@
 #include "pki/certificate.h"
 
+#include <arpa/inet.h>
 #include <openssl/rand.h>
 #include <sodium.h>
 
@@ -340,6 +341,25 @@ std::vector<std::string> Ia5Sans(X509* cert, int type) {
 std::vector<std::string> UriSans(X509* cert) { return Ia5Sans(cert, GEN_URI); }
 
 std::vector<std::string> DnsSans(X509* cert) { return Ia5Sans(cert, GEN_DNS); }
+
+std::vector<std::string> IpSans(X509* cert) {
+  std::vector<std::string> out;
+  ossl::UniquePtr<GENERAL_NAMES> names(
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
+  if (names == nullptr) return out;
+  for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
+    const GENERAL_NAME* gn = sk_GENERAL_NAME_value(names.get(), i);
+    if (gn->type != GEN_IPADD) continue;
+    const ASN1_OCTET_STRING* ip = gn->d.iPAddress;
+    int len = ASN1_STRING_length(ip);
+    if (len != 4 && len != 16) continue;
+    char buf[INET6_ADDRSTRLEN] = {};
+    if (::inet_ntop(len == 4 ? AF_INET : AF_INET6, ASN1_STRING_get0_data(ip), buf, sizeof(buf))) {
+      out.emplace_back(buf);
+    }
+  }
+  return out;
+}
 
 bool IsCa(X509* cert) {
   return X509_check_ca(cert) == 1 && (X509_get_extension_flags(cert) & EXFLAG_CA);

@@ -89,6 +89,7 @@ std::string SubjectString(const X509* cert);  // RFC 2253.
 std::string IssuerString(const X509* cert);
 std::vector<std::string> UriSans(X509* cert);
 std::vector<std::string> DnsSans(X509* cert);
+std::vector<std::string> IpSans(X509* cert);  // Dotted or RFC 5952 text.
 bool IsCa(X509* cert);
 long PathLen(X509* cert);  // -1 if absent.  NOLINT(runtime/int)
 // Whether `cert` may be used for every usage in `usages` (KeyUsage bits): its

@@ -312,6 +312,11 @@ absl::StatusOr<InstallResult> Installer::EnsureInstalled(bool force_rekey) {
                               installed_roots, installed_signing_root);
       return trusted.status();
     };
+    // A rotation request is answered by a new key: one kept from an
+    // ordinary attempt predates the request.
+    if (force_rekey && issued_not_installed_.has_value() && !issued_not_installed_->forced) {
+      issued_not_installed_.reset();
+    }
     std::optional<ossl::UniquePtr<EVP_PKEY>> key = ReusableKey(*bundle, *crls);
     if (key.has_value()) {
       if (absl::Status s = check_trust(issued_not_installed_->signed_intermediate); !s.ok()) {
@@ -350,7 +355,7 @@ absl::StatusOr<InstallResult> Installer::EnsureInstalled(bool force_rekey) {
       // Kept until installed; only this process holds it, and only the sink
       // ever receives it.
       issued_not_installed_ =
-          IssuedNotInstalled{*std::move(signed_intermediate), *std::move(key_pem)};
+          IssuedNotInstalled{*std::move(signed_intermediate), *std::move(key_pem), force_rekey};
       key = *std::move(generated);
     }
     const SignedIntermediate& issued = issued_not_installed_->signed_intermediate;

@@ -82,6 +82,9 @@ class Installer {
   struct IssuedNotInstalled {
     SignedIntermediate signed_intermediate;
     SecretBytes key_pem;  // PKCS#8; wiped when dropped.
+    // Issued for an operator's rotation request: only such a one may answer
+    // the request when it is delivered again.
+    bool forced = false;
   };
   // The kept intermediate and its key, when it can still be installed now:
   // it verifies, is not due for renewal, was issued under the CA's current

@@ -83,13 +83,22 @@ absl::StatusOr<IssuedIntermediate> IntermediateIssuer::SignIntermediate(
   // once.
   absl::StatusOr<std::string> asked = RotationAskedFor(*cluster, signer);
   if (!asked.ok()) return call.Fail(asked.status());
-  if (asked->empty() || !ClaimExemption(cluster->name, *asked)) {
+  bool exempt = !asked->empty() && ClaimExemption(cluster->name, *asked);
+  if (!exempt) {
     if (absl::Status s = throttle_.Admit(*cluster, now, &call); !s.ok()) return s;
   }
+  // An issuance that fails after the claim gives the exemption back, so the
+  // retry is not counted against the limit.
+  auto give_back = [&] {
+    if (exempt) ReleaseExemption(cluster->name, *asked);
+  };
   pki::CertificateTemplate tmpl = profiles::ClusterIntermediate(profile);
   absl::StatusOr<ossl::UniquePtr<X509>> cert = pki::IssueCertificate(
       tmpl, pki::PublicKeyOf(csr->get()), signer.certificate.get(), *signer.signer);
-  if (!cert.ok()) return call.Refuse(cert.status());
+  if (!cert.ok()) {
+    give_back();
+    return call.Refuse(cert.status());
+  }
 
   CertificateRecord rec = IssuedCertificateRecord(cert->get(), CertificateKind::kIntermediate,
                                                   cluster->name, now, signer.key_id);
@@ -97,6 +106,7 @@ absl::StatusOr<IssuedIntermediate> IntermediateIssuer::SignIntermediate(
   // The certificate leaves this function only if it and its audit record
   // are durable.
   if (absl::Status s = store_->RecordCertificate(rec, call.Succeeded()); !s.ok()) {
+    give_back();
     spdlog::error("intermediate for {} not issued: {}", cluster->name, s.ToString());
     return s;
   }
@@ -130,6 +140,12 @@ bool IntermediateIssuer::ClaimExemption(const std::string& cluster, const std::s
   if (claimed == rotation) return false;
   claimed = rotation;
   return true;
+}
+
+void IntermediateIssuer::ReleaseExemption(const std::string& cluster, const std::string& rotation) {
+  absl::MutexLock lock(&mu_);
+  auto it = exempted_.find(cluster);
+  if (it != exempted_.end() && it->second == rotation) exempted_.erase(it);
 }
 
 absl::StatusOr<TrustBundle> IntermediateIssuer::GetTrustBundle(const Caller& caller) {

@@ -74,6 +74,9 @@ class IntermediateIssuer {
   // requests answering one rotation, only one goes uncounted.
   bool ClaimExemption(const std::string& cluster, const std::string& rotation)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // Undoes a claim whose issuance failed.
+  void ReleaseExemption(const std::string& cluster, const std::string& rotation)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   Store* store_;
   const Clock* clock_;

@@ -211,7 +211,9 @@ absl::Status CheckSubjectNamesNoOtherCluster(
       absl::string_view rest = value.substr(at + 9);
       named.push_back(rest.substr(0, rest.find('/')));
     }
-    for (absl::string_view name : named) {
+    for (absl::string_view as_written : named) {
+      // Cluster names are lowercase; "CLUSTER2" names cluster2 as well.
+      std::string name = absl::AsciiStrToLower(as_written);
       if (name.empty() || name == own_cluster || !is_cluster(name)) continue;
       return absl::InvalidArgumentError(
           absl::StrCat("CSR subject ", entry.field, " names cluster \"", name,

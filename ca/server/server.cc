@@ -17,7 +17,7 @@ namespace meshtrust::ca {
 namespace {
 
 constexpr auto kProbeDeadline = std::chrono::seconds(2);
-constexpr auto kProbeReuse = std::chrono::seconds(1);
+constexpr auto kProbeEvery = std::chrono::seconds(1);
 constexpr auto kLoopStalledAfter = std::chrono::seconds(15);
 constexpr auto kUnexplainedFailureLimit = std::chrono::minutes(2);
 
@@ -43,7 +43,10 @@ absl::StatusOr<std::unique_ptr<CaServer>> CaServer::Start(Authority* authority,
   if (absl::StatusOr<std::vector<ossl::UniquePtr<X509>>> chain =
           pki::ParseCertificateChainPem(options.server_chain_pem);
       chain.ok() && !chain->empty()) {
+    // The name the probe checks the certificate against: a DNS name, else
+    // an IP address it holds (gRPC matches IP SANs too).
     std::vector<std::string> names = pki::DnsSans(chain->front().get());
+    if (names.empty()) names = pki::IpSans(chain->front().get());
     if (!names.empty()) server->probe_server_name_ = names.front();
   }
 
@@ -65,6 +68,11 @@ absl::StatusOr<std::unique_ptr<CaServer>> CaServer::Start(Authority* authority,
   builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
                              static_cast<int>(options.handshake_timeout.count()));
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, 10 * 60 * 1000);
+  // A peer gone without a FIN (node lost, partition) is found within a
+  // minute and a half, so its Watch stream stops counting against the
+  // cluster's cap.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60 * 1000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
   // Requests are small: no receive window growth, small header lists.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
@@ -107,6 +115,7 @@ absl::StatusOr<std::unique_ptr<CaServer>> CaServer::Start(Authority* authority,
   if (grpc::HealthCheckServiceInterface* health = server->server_->GetHealthCheckService()) {
     health->SetServingStatus(true);
   }
+  server->prober_ = std::thread([s = server.get()] { s->ProbeLoop(); });
   return server;
 }
 
@@ -148,44 +157,56 @@ absl::Status CaServer::Probe() {
   return absl::OkStatus();
 }
 
-absl::Status CaServer::CheckServing() {
-  if (listener_ == nullptr) return absl::UnavailableError("the gRPC server is shut down");
-  absl::MutexLock lock(&probe_mu_);
-  auto now = std::chrono::steady_clock::now();
-  if (probed_at_ != std::chrono::steady_clock::time_point() && now - probed_at_ < kProbeReuse) {
-    return probe_result_;
-  }
-  absl::Status result = Probe();
-  GatedListenerStats stats = listener_->stats();
-  if (!result.ok() && stats.open >= connection_cap_) {
-    result = absl::UnavailableError(
-        absl::StrCat("the gRPC listener is at its connection cap (", stats.open, " of ",
-                     connection_cap_, " open); new connections are closed until some end"));
-    unexplained_failure_since_ = {};
-  } else if (!result.ok()) {
-    if (unexplained_failure_since_ == std::chrono::steady_clock::time_point()) {
-      unexplained_failure_since_ = now;
+void CaServer::ProbeLoop() {
+  for (;;) {
+    absl::Status result = Probe();
+    GatedListenerStats stats = listener_->stats();
+    auto now = std::chrono::steady_clock::now();
+    absl::MutexLock lock(&probe_mu_);
+    if (!result.ok() && stats.open >= connection_cap_) {
+      result = absl::UnavailableError(
+          absl::StrCat("the gRPC listener is at its connection cap (", stats.open, " of ",
+                       connection_cap_, " open); new connections are closed until some end"));
+      unexplained_failure_since_ = {};
+    } else if (!result.ok()) {
+      if (unexplained_failure_since_ == std::chrono::steady_clock::time_point()) {
+        unexplained_failure_since_ = now;
+      }
+    } else {
+      unexplained_failure_since_ = {};
     }
-  } else {
-    unexplained_failure_since_ = {};
+    probed_at_ = now;
+    probe_result_ = result;
+    if (probe_mu_.AwaitWithTimeout(absl::Condition(&stop_probing_),
+                                   absl::FromChrono(kProbeEvery))) {
+      return;
+    }
   }
-  probed_at_ = std::chrono::steady_clock::now();
-  probe_result_ = result;
-  return result;
 }
 
-absl::Status CaServer::CheckAlive() {
+absl::Status CaServer::CheckServing() const {
+  absl::MutexLock lock(&probe_mu_);
+  return probe_result_;
+}
+
+absl::Status CaServer::CheckAlive() const {
   if (listener_ == nullptr) return absl::UnavailableError("the gRPC server is shut down");
-  auto since_turn = std::chrono::steady_clock::now() - listener_->last_turn();
+  auto now = std::chrono::steady_clock::now();
+  auto since_turn = now - listener_->last_turn();
   if (since_turn > kLoopStalledAfter) {
     return absl::UnavailableError(
         absl::StrCat("the gRPC accept loop has not turned for ",
                      std::chrono::duration_cast<std::chrono::seconds>(since_turn).count(), " s"));
   }
-  (void)CheckServing();
   absl::MutexLock lock(&probe_mu_);
+  if (probed_at_ != std::chrono::steady_clock::time_point() &&
+      now - probed_at_ > kLoopStalledAfter) {
+    return absl::UnavailableError(absl::StrCat(
+        "the loopback check of the gRPC listener has not finished for ",
+        std::chrono::duration_cast<std::chrono::seconds>(now - probed_at_).count(), " s"));
+  }
   if (unexplained_failure_since_ != std::chrono::steady_clock::time_point() &&
-      std::chrono::steady_clock::now() - unexplained_failure_since_ > kUnexplainedFailureLimit) {
+      now - unexplained_failure_since_ > kUnexplainedFailureLimit) {
     return absl::UnavailableError(
         absl::StrCat("the gRPC listener has failed its loopback check for over two minutes: ",
                      probe_result_.message()));
@@ -221,6 +242,11 @@ void CaServer::RegisterMetrics(MetricsRegistry* registry) {
 }
 
 void CaServer::Shutdown(std::chrono::milliseconds grace) {
+  {
+    absl::MutexLock lock(&probe_mu_);
+    stop_probing_ = true;
+  }
+  if (prober_.joinable()) prober_.join();
   if (listener_ != nullptr) listener_->Stop();
   if (server_ == nullptr) return;
   server_->Shutdown(std::chrono::system_clock::now() + grace);

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -55,13 +56,15 @@ class CaServer {
   int port() const { return port_; }
   int connection_cap() const { return connection_cap_; }
   // Readiness: a gRPC health check over a new TLS connection to our own
-  // port, answered within two seconds (the result is reused for a second).
-  // Fails while the listener is at its connection cap or does not accept.
-  absl::Status CheckServing() ABSL_LOCKS_EXCLUDED(probe_mu_);
-  // Liveness: fails when the accept loop has stopped turning, or the
-  // loopback check has failed for two minutes without the connection cap
-  // explaining it; a restart is then the cure.
-  absl::Status CheckAlive() ABSL_LOCKS_EXCLUDED(probe_mu_);
+  // port, made every second on a thread of its own (so a slow check never
+  // holds up the HTTP threads or the kubelet's probe); this returns the
+  // latest answer. Fails while the listener is at its connection cap or does
+  // not accept.
+  absl::Status CheckServing() const ABSL_LOCKS_EXCLUDED(probe_mu_);
+  // Liveness: fails when the accept loop or the checking thread has stopped
+  // turning, or the loopback check has failed for two minutes without the
+  // connection cap explaining it; a restart is then the cure.
+  absl::Status CheckAlive() const ABSL_LOCKS_EXCLUDED(probe_mu_);
   GatedListenerStats connection_stats() const;
   // meshtrust_ca_connections_* (docs/metrics.md); `this` must outlive
   // every scrape.
@@ -73,6 +76,7 @@ class CaServer {
  private:
   CaServer() = default;
   absl::Status Probe();
+  void ProbeLoop() ABSL_LOCKS_EXCLUDED(probe_mu_);
 
   std::unique_ptr<TrustAuthorityService> agents_;
   std::unique_ptr<AdminService> admin_;
@@ -82,11 +86,14 @@ class CaServer {
   int port_ = 0;
   int connection_cap_ = 0;
   std::string probe_root_pem_;     // The control CA, which issued the server certificate.
-  std::string probe_server_name_;  // A DNS name of the server certificate, if it has one.
+  std::string probe_server_name_;  // A DNS name, else an IP address, of the server certificate.
 
-  absl::Mutex probe_mu_;
+  std::thread prober_;
+  mutable absl::Mutex probe_mu_;
+  bool stop_probing_ ABSL_GUARDED_BY(probe_mu_) = false;
   std::chrono::steady_clock::time_point probed_at_ ABSL_GUARDED_BY(probe_mu_);
-  absl::Status probe_result_ ABSL_GUARDED_BY(probe_mu_);
+  absl::Status probe_result_ ABSL_GUARDED_BY(probe_mu_) =
+      absl::UnavailableError("the loopback check of the gRPC listener has not run yet");
   // Since when the probe has failed without the cap explaining it (epoch:
   // it has not).
   std::chrono::steady_clock::time_point unexplained_failure_since_ ABSL_GUARDED_BY(probe_mu_);
