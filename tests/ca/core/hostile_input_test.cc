@@ -146,18 +146,20 @@ TEST_F(HostileInputTest, KeysAreCheckedBeforeTheSignature) {
 }
 
 TEST_F(HostileInputTest, CsrSubjectNeverReachesTheCertificate) {
-  // A cluster1 CSR whose subject imitates cluster2's intermediate, with
-  // tricks in the values: the certificate is built from the template alone.
+  // A cluster1 CSR whose subject imitates the intermediate of a cluster not
+  // (yet) registered, with tricks in the values: the certificate is built
+  // from the template alone. (Naming a registered cluster is refused:
+  // CsrSubjectNamingAnotherClusterIsRefused.)
   auto key = *pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
   std::string csr = testing::CsrWithSubject(
       key.get(),
-      {{"O", "meshtrust"}, {"OU", "cluster2"}, {"CN", "cluster2 intermediate CA 1,OU=cluster2"}});
+      {{"O", "meshtrust"}, {"OU", "cluster7"}, {"CN", "cluster7 intermediate CA 1,OU=cluster7"}});
   ASSERT_OK_AND_ASSIGN(IssuedIntermediate issued, Sign(csr)());
   auto cert = *pki::ParseCertificatePem(issued.certificate_pem);
   std::string subject = pki::SubjectString(cert.get());
   EXPECT_THAT(subject, StartsWith("CN=cluster1 intermediate CA "));
   EXPECT_THAT(subject, ::testing::EndsWith(",OU=cluster1,O=meshtrust"));
-  EXPECT_THAT(subject, ::testing::Not(HasSubstr("cluster2")));
+  EXPECT_THAT(subject, ::testing::Not(HasSubstr("cluster7")));
 }
 
 // Each class of CSR the CA does not sign, refused with its own message both
