@@ -321,8 +321,9 @@ std::string SubjectString(const X509* cert) { return NameString(X509_get_subject
 std::string IssuerString(const X509* cert) { return NameString(X509_get_issuer_name(cert)); }
 
 namespace {
-// The IA5String names of one GeneralName type (URI or DNS) in the SAN.
-std::vector<std::string> Ia5Sans(X509* cert, int type) {
+// The names of one GeneralName type in the SAN, as text: URI and DNS names
+// as written, IP addresses in their usual notation.
+std::vector<std::string> SansOfType(X509* cert, int type) {
   std::vector<std::string> out;
   ossl::UniquePtr<GENERAL_NAMES> names(
       static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
@@ -330,36 +331,29 @@ std::vector<std::string> Ia5Sans(X509* cert, int type) {
   for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
     const GENERAL_NAME* gn = sk_GENERAL_NAME_value(names.get(), i);
     if (gn->type != type) continue;
-    const ASN1_IA5STRING* s = gn->d.ia5;
-    out.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
-                     static_cast<size_t>(ASN1_STRING_length(s)));
-  }
-  return out;
-}
-}  // namespace
-
-std::vector<std::string> UriSans(X509* cert) { return Ia5Sans(cert, GEN_URI); }
-
-std::vector<std::string> DnsSans(X509* cert) { return Ia5Sans(cert, GEN_DNS); }
-
-std::vector<std::string> IpSans(X509* cert) {
-  std::vector<std::string> out;
-  ossl::UniquePtr<GENERAL_NAMES> names(
-      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
-  if (names == nullptr) return out;
-  for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
-    const GENERAL_NAME* gn = sk_GENERAL_NAME_value(names.get(), i);
-    if (gn->type != GEN_IPADD) continue;
+    if (type != GEN_IPADD) {
+      const ASN1_IA5STRING* s = gn->d.ia5;
+      out.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                       static_cast<size_t>(ASN1_STRING_length(s)));
+      continue;
+    }
     const ASN1_OCTET_STRING* ip = gn->d.iPAddress;
     int len = ASN1_STRING_length(ip);
-    if (len != 4 && len != 16) continue;
     char buf[INET6_ADDRSTRLEN] = {};
-    if (::inet_ntop(len == 4 ? AF_INET : AF_INET6, ASN1_STRING_get0_data(ip), buf, sizeof(buf))) {
+    if ((len == 4 || len == 16) &&
+        ::inet_ntop(len == 4 ? AF_INET : AF_INET6, ASN1_STRING_get0_data(ip), buf, sizeof(buf))) {
       out.emplace_back(buf);
     }
   }
   return out;
 }
+}  // namespace
+
+std::vector<std::string> UriSans(X509* cert) { return SansOfType(cert, GEN_URI); }
+
+std::vector<std::string> DnsSans(X509* cert) { return SansOfType(cert, GEN_DNS); }
+
+std::vector<std::string> IpSans(X509* cert) { return SansOfType(cert, GEN_IPADD); }
 
 bool IsCa(X509* cert) {
   return X509_check_ca(cert) == 1 && (X509_get_extension_flags(cert) & EXFLAG_CA);
