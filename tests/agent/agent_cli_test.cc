@@ -272,6 +272,11 @@ TEST_F(AgentCliTest, KillNineDuringAWriteLeavesTheOldSetOrTheNew) {
                          " --sink file --dir ", out, " --identity-dir ", dir_.Sub("identity")));
   ASSERT_EQ(first.exit_code, 0) << first.output;
   argv.push_back("--rekey");
+  // Every run asks for an intermediate, far past the default issuance limit.
+  ca::IssuanceLimit unlimited;
+  unlimited.unlimited = true;
+  ASSERT_THAT(ca_->authority()->SetIssuanceLimit(ca_->LocalOperator(), "cluster1", unlimited),
+              IsOk());
   // Kill at random moments within one and a half times what a whole run
   // takes on this machine, so some runs die mid-way and some finish.
   auto started = std::chrono::steady_clock::now();
