@@ -8,6 +8,7 @@
 
 namespace meshtrust::ca {
 
+using sqlite_internal::Connection;
 using sqlite_internal::QueryRows;
 using sqlite_internal::Statement;
 
@@ -16,6 +17,7 @@ absl::Status SqliteStore::LoadHead() {
   Statement st(db_, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
   int rc = st.Step();
   if (rc == SQLITE_ROW) {
+    absl::MutexLock head_lock(&head_mu_);
     head_.sequence = static_cast<uint64_t>(st.Int(0));
     head_.hash = st.Blob(1);
   } else if (rc != SQLITE_DONE) {
@@ -24,9 +26,10 @@ absl::Status SqliteStore::LoadHead() {
   return absl::OkStatus();
 }
 
-absl::Status SqliteStore::AppendAuditLocked(const AuditEvent& audit, AuditHead* new_head) {
+absl::Status SqliteStore::AppendAuditLocked(const AuditEvent& audit, const AuditHead& head,
+                                            AuditHead* new_head) {
   if (signer_ == nullptr) return absl::FailedPreconditionError("store is open read-only");
-  absl::StatusOr<AuditRecord> sealed = signer_->Seal(head_.sequence + 1, audit, head_.hash);
+  absl::StatusOr<AuditRecord> sealed = signer_->Seal(head.sequence + 1, audit, head.hash);
   if (!sealed.ok()) {
     return absl::UnavailableError(
         absl::StrCat("audit log write failed, so nothing was done: signing the record: ",
@@ -80,7 +83,7 @@ absl::StatusOr<std::vector<AuditRecord>> SqliteStore::ReadAudit(uint64_t after_s
 }
 
 AuditHead SqliteStore::Head() {
-  absl::MutexLock lock(&mu_);
+  absl::MutexLock lock(&head_mu_);
   return head_;
 }
 

@@ -9,6 +9,7 @@
 
 namespace meshtrust::ca {
 
+using sqlite_internal::Connection;
 using sqlite_internal::ExpectOneRowChanged;
 using sqlite_internal::QueryRows;
 using sqlite_internal::Statement;
@@ -52,7 +53,7 @@ CertificateRecord ReadCertificate(const Statement& st) {
 
 namespace sqlite_internal {
 
-absl::Status InsertCertificate(sqlite3* db, const CertificateRecord& cert) {
+absl::Status InsertCertificate(Connection* db, const CertificateRecord& cert) {
   Statement st(db,
                "INSERT INTO certificates (serial, kind, subject_name, subject, not_before, "
                "not_after, pem, issued_at, issuer_key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
@@ -91,10 +92,10 @@ absl::Status SqliteStore::RecordCertificate(const CertificateRecord& cert,
 }
 
 absl::StatusOr<CertificateRecord> SqliteStore::GetCertificate(absl::string_view serial) {
-  absl::MutexLock lock(&mu_);
-  Statement st(
-      db_,
-      absl::StrCat("SELECT ", kCertificateColumns, " FROM certificates WHERE serial = ?").c_str());
+  Reader db(this);
+  if (!db.ok()) return db.status();
+  Statement st(db.get(),
+               absl::StrCat("SELECT ", kCertificateColumns, " FROM certificates WHERE serial = ?"));
   st.Bind(serial);
   int rc = st.Step();
   if (rc == SQLITE_DONE) return NoCertificateError(serial);
@@ -110,7 +111,7 @@ absl::Status SqliteStore::SupersedeRenewedIdentity(absl::string_view successor, 
                  "superseded_at IS NULL");
     st.Bind(UnixMillis(at)).Bind(successor);
     if (absl::Status r = st.Run(); !r.ok()) return r;
-    if (sqlite3_changes(db_) == 1) return absl::OkStatus();
+    if (sqlite_internal::Changes(db_) == 1) return absl::OkStatus();
     Statement exists(db_, "SELECT 1 FROM identity_renewals WHERE serial = ?");
     exists.Bind(successor);
     if (exists.Step() == SQLITE_ROW) {
@@ -123,9 +124,10 @@ absl::Status SqliteStore::SupersedeRenewedIdentity(absl::string_view successor, 
 
 absl::StatusOr<std::vector<CertificateRecord>> SqliteStore::ListCertificates(
     const CertificateFilter& filter) {
-  absl::MutexLock lock(&mu_);
+  Reader db(this);
+  if (!db.ok()) return db.status();
   return QueryRows<CertificateRecord>(
-      db_,
+      db.get(),
       absl::StrCat("SELECT ", kCertificateColumns,
                    " FROM certificates WHERE (?1 = '' OR subject_name = ?1) AND "
                    "(?2 = '' OR kind = ?2) ORDER BY issued_at DESC, serial LIMIT ?3"),
@@ -169,7 +171,7 @@ absl::Status SqliteStore::RevokeCertificate(absl::string_view serial, int reason
                  "AND revoked_at IS NULL");
     st.Bind(UnixMillis(at)).Bind(int64_t{reason}).Bind(serial);
     if (absl::Status r = st.Run(); !r.ok()) return r;
-    if (sqlite3_changes(db_) == 1) return absl::OkStatus();
+    if (sqlite_internal::Changes(db_) == 1) return absl::OkStatus();
     Statement exists(db_, "SELECT 1 FROM certificates WHERE serial = ?");
     exists.Bind(serial);
     if (exists.Step() == SQLITE_ROW) return AlreadyRevokedError(serial);
@@ -179,9 +181,10 @@ absl::Status SqliteStore::RevokeCertificate(absl::string_view serial, int reason
 
 absl::StatusOr<std::vector<CertificateRecord>> SqliteStore::ListRevoked(
     absl::string_view issuer_key_id) {
-  absl::MutexLock lock(&mu_);
+  Reader db(this);
+  if (!db.ok()) return db.status();
   return QueryRows<CertificateRecord>(
-      db_,
+      db.get(),
       absl::StrCat("SELECT ", kCertificateColumns,
                    " FROM certificates WHERE issuer_key_id = ? AND revoked_at IS "
                    "NOT NULL ORDER BY serial"),
@@ -197,15 +200,16 @@ absl::Status SqliteStore::SaveCrl(const CrlRecord& crl, const AuditEvent& audit)
     st.Bind(crl.root_key_id).Bind(static_cast<int64_t>(crl.number)).Bind(crl.crl_pem);
     st.Bind(UnixMillis(crl.this_update)).Bind(UnixMillis(crl.next_update));
     if (absl::Status r = st.Run(); !r.ok()) return r;
-    if (sqlite3_changes(db_) != 1) return CrlNumberNotAboveError(crl.number);
+    if (sqlite_internal::Changes(db_) != 1) return CrlNumberNotAboveError(crl.number);
     return absl::OkStatus();
   });
 }
 
 absl::StatusOr<std::vector<CrlRecord>> SqliteStore::ListCrls() {
-  absl::MutexLock lock(&mu_);
+  Reader db(this);
+  if (!db.ok()) return db.status();
   return QueryRows<CrlRecord>(
-      db_,
+      db.get(),
       "SELECT root_key_id, number, pem, this_update, next_update FROM crls ORDER BY "
       "root_key_id",
       "listing CRLs", [](const Statement& st) {
@@ -221,9 +225,10 @@ absl::StatusOr<std::vector<CrlRecord>> SqliteStore::ListCrls() {
 
 absl::StatusOr<std::vector<IntermediateCrlRecord>> SqliteStore::ListIntermediateCrls(
     TimePoint now) {
-  absl::MutexLock lock(&mu_);
+  Reader db(this);
+  if (!db.ok()) return db.status();
   return QueryRows<IntermediateCrlRecord>(
-      db_,
+      db.get(),
       "SELECT cluster, serial, pem, next_update, intermediate_not_after FROM "
       "intermediate_crls WHERE next_update > ? AND intermediate_not_after > ? ORDER BY "
       "cluster, intermediate_not_after, serial",

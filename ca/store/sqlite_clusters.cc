@@ -9,6 +9,7 @@
 
 namespace meshtrust::ca {
 
+using sqlite_internal::Connection;
 using sqlite_internal::ExpectOneRowChanged;
 using sqlite_internal::InsertCertificate;
 using sqlite_internal::QueryRows;
@@ -51,7 +52,7 @@ absl::StatusOr<ClusterRecord> ReadCluster(const Statement& st) {
   return c;
 }
 
-absl::Status InsertJoinToken(sqlite3* db, const JoinTokenRecord& token) {
+absl::Status InsertJoinToken(Connection* db, const JoinTokenRecord& token) {
   Statement st(db, "INSERT INTO join_tokens (hash, subject, created, expires) VALUES (?, ?, ?, ?)");
   st.Bind(token.hash)
       .Bind(token.subject)
@@ -78,8 +79,9 @@ absl::Status SqliteStore::AddCluster(const ClusterRecord& cluster, const JoinTok
 }
 
 absl::StatusOr<ClusterRecord> SqliteStore::GetCluster(absl::string_view name) {
-  absl::MutexLock lock(&mu_);
-  Statement st(db_, absl::StrCat(kClusterSelect, " WHERE c.name = ?").c_str());
+  Reader db(this);
+  if (!db.ok()) return db.status();
+  Statement st(db.get(), absl::StrCat(kClusterSelect, " WHERE c.name = ?"));
   st.Bind(name);
   int rc = st.Step();
   if (rc == SQLITE_DONE) return ClusterNotRegisteredError(name);
@@ -88,8 +90,9 @@ absl::StatusOr<ClusterRecord> SqliteStore::GetCluster(absl::string_view name) {
 }
 
 absl::StatusOr<std::vector<ClusterRecord>> SqliteStore::ListClusters() {
-  absl::MutexLock lock(&mu_);
-  return QueryRows<ClusterRecord>(db_, absl::StrCat(kClusterSelect, " ORDER BY c.name"),
+  Reader db(this);
+  if (!db.ok()) return db.status();
+  return QueryRows<ClusterRecord>(db.get(), absl::StrCat(kClusterSelect, " ORDER BY c.name"),
                                   "listing clusters", ReadCluster);
 }
 
@@ -164,8 +167,9 @@ absl::Status SqliteStore::AddJoinToken(const JoinTokenRecord& token, const Audit
 }
 
 absl::StatusOr<JoinTokenRecord> SqliteStore::GetJoinToken(absl::string_view hash) {
-  absl::MutexLock lock(&mu_);
-  Statement st(db_,
+  Reader db(this);
+  if (!db.ok()) return db.status();
+  Statement st(db.get(),
                "SELECT hash, subject, created, expires, used_at FROM join_tokens WHERE hash = ?");
   st.Bind(hash);
   int rc = st.Step();
@@ -190,7 +194,7 @@ absl::Status SqliteStore::RedeemJoinToken(absl::string_view hash, TimePoint now,
                  "expires > ?");
     st.Bind(UnixMillis(now)).Bind(hash).Bind(UnixMillis(now));
     if (absl::Status s = st.Run(); !s.ok()) return s;
-    if (sqlite3_changes(db_) != 1) {
+    if (sqlite_internal::Changes(db_) != 1) {
       Statement why(db_, "SELECT used_at FROM join_tokens WHERE hash = ?");
       why.Bind(hash);
       if (why.Step() == SQLITE_ROW && !why.IsNull(0)) return JoinTokenUsedError();

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -21,13 +22,40 @@
 namespace meshtrust::ca {
 namespace sqlite_internal {
 
-// One prepared statement; binds by position, finalised on destruction.
+// One database connection and the statements prepared on it. Preparing a
+// statement costs more than running most of ours, so each is prepared once
+// per connection and kept for reuse. A connection is used by one thread at a
+// time (the writer under the store's lock, a reader while it is leased).
+class Connection {
+ public:
+  explicit Connection(sqlite3* handle) : handle_(handle) {}
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  sqlite3* handle() const { return handle_; }
+  // A prepared statement for `sql` (reset, nothing bound), taken out of the
+  // cache so that a statement nested inside another's rows gets its own;
+  // null with *rc set when `sql` does not prepare.
+  sqlite3_stmt* Take(const std::string& sql, int* rc);
+  // Returns a statement taken for `sql`, reset.
+  void Give(std::string sql, sqlite3_stmt* stmt);
+
+ private:
+  sqlite3* handle_;
+  absl::flat_hash_map<std::string, sqlite3_stmt*> idle_;
+};
+
+// One prepared statement (from its connection's cache); binds by position,
+// reset and returned to the cache on destruction.
 class Statement {
  public:
-  Statement(sqlite3* db, const char* sql) : db_(db) {
-    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
+  Statement(Connection* db, std::string sql) : conn_(db), db_(db->handle()), sql_(std::move(sql)) {
+    stmt_ = db->Take(sql_, &rc_);
   }
-  ~Statement() { sqlite3_finalize(stmt_); }
+  ~Statement() {
+    if (stmt_ != nullptr) conn_->Give(std::move(sql_), stmt_);
+  }
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
 
@@ -83,9 +111,11 @@ class Statement {
   bool IsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
 
  private:
+  Connection* conn_;
   sqlite3* db_;
+  std::string sql_;
   sqlite3_stmt* stmt_ = nullptr;
-  int rc_;
+  int rc_ = SQLITE_OK;
   int index_ = 0;
 };
 
@@ -98,10 +128,9 @@ struct IsStatusOr<absl::StatusOr<T>> : std::true_type {};
 // each with `read` (returning T, or absl::StatusOr<T> when a row can be
 // refused). `what` names the query in errors ("listing clusters").
 template <typename T, typename Read, typename... Params>
-absl::StatusOr<std::vector<T>> QueryRows(sqlite3* db, const std::string& sql,
-                                         absl::string_view what, Read read,
-                                         const Params&... params) {
-  Statement st(db, sql.c_str());
+absl::StatusOr<std::vector<T>> QueryRows(Connection* db, std::string sql, absl::string_view what,
+                                         Read read, const Params&... params) {
+  Statement st(db, std::move(sql));
   (st.Bind(params), ...);
   std::vector<T> out;
   int rc;
@@ -128,37 +157,47 @@ inline absl::Status Exec(sqlite3* db, const char* sql) {
   return absl::OkStatus();
 }
 
+inline absl::Status Exec(Connection* db, const char* sql) { return Exec(db->handle(), sql); }
+
 // `refusal` unless the last statement changed exactly one row.
-inline absl::Status ExpectOneRowChanged(sqlite3* db, absl::Status refusal) {
-  if (sqlite3_changes(db) != 1) return refusal;
+inline absl::Status ExpectOneRowChanged(Connection* db, absl::Status refusal) {
+  if (sqlite3_changes(db->handle()) != 1) return refusal;
   return absl::OkStatus();
 }
 
 // Inserts an issued certificate; kAlreadyExists when its serial was issued
 // before. Defined in sqlite_certificates.cc; RedeemJoinToken records the
 // enrolled identity with it too.
-absl::Status InsertCertificate(sqlite3* db, const CertificateRecord& cert);
+absl::Status InsertCertificate(Connection* db, const CertificateRecord& cert);
+
+// How many rows the last statement on `db` changed.
+inline int Changes(Connection* db) { return sqlite3_changes(db->handle()); }
 
 }  // namespace sqlite_internal
+
+// A read-only connection leased for one read, returned when it goes.
+class SqliteStore::Reader {
+ public:
+  explicit Reader(SqliteStore* store) : store_(store), conn_(store->TakeReader()) {}
+  ~Reader() {
+    if (conn_.ok()) store_->GiveReader(*std::move(conn_));
+  }
+  Reader(const Reader&) = delete;
+  Reader& operator=(const Reader&) = delete;
+
+  bool ok() const { return conn_.ok(); }
+  absl::Status status() const { return conn_.status(); }
+  sqlite_internal::Connection* get() const { return conn_->get(); }
+
+ private:
+  SqliteStore* store_;
+  absl::StatusOr<std::unique_ptr<sqlite_internal::Connection>> conn_;
+};
 
 // Defined here so that every part of the backend can instantiate it.
 template <typename Body>
 absl::Status SqliteStore::Mutate(const AuditEvent& audit, Body body) {
-  absl::MutexLock lock(&mu_);
-  if (absl::Status s = sqlite_internal::Exec(db_, "BEGIN IMMEDIATE"); !s.ok()) return s;
-  AuditHead new_head;
-  absl::Status s = body();
-  if (s.ok()) s = AppendAuditLocked(audit, &new_head);
-  if (s.ok()) {
-    if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK) {
-      head_ = std::move(new_head);
-      return absl::OkStatus();
-    }
-    s = absl::UnavailableError(
-        absl::StrCat("database commit failed, so nothing was done: ", sqlite3_errmsg(db_)));
-  }
-  sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-  return s;
+  return Write(audit, absl::FunctionRef<absl::Status()>(body));
 }
 
 }  // namespace meshtrust::ca

@@ -7,13 +7,14 @@
 
 namespace meshtrust::ca {
 
+using sqlite_internal::Connection;
 using sqlite_internal::ExpectOneRowChanged;
 using sqlite_internal::QueryRows;
 using sqlite_internal::Statement;
 
 namespace {
 
-absl::Status SetRotationState(sqlite3* db, absl::string_view rotation_state) {
+absl::Status SetRotationState(Connection* db, absl::string_view rotation_state) {
   Statement st(db,
                "INSERT INTO meta (key, value) VALUES ('root_rotation', ?1) ON CONFLICT (key) DO "
                "UPDATE SET value = ?1");
@@ -59,8 +60,9 @@ absl::Status SqliteStore::UpdateRoots(
 }
 
 absl::StatusOr<std::string> SqliteStore::RotationState() {
-  absl::MutexLock lock(&mu_);
-  Statement st(db_, "SELECT value FROM meta WHERE key = 'root_rotation'");
+  Reader db(this);
+  if (!db.ok()) return db.status();
+  Statement st(db.get(), "SELECT value FROM meta WHERE key = 'root_rotation'");
   int rc = st.Step();
   if (rc == SQLITE_ROW) return st.Text(0);
   if (rc != SQLITE_DONE) return st.Error("reading the rotation state");
@@ -68,9 +70,10 @@ absl::StatusOr<std::string> SqliteStore::RotationState() {
 }
 
 absl::StatusOr<std::vector<RootRecord>> SqliteStore::ListRoots() {
-  absl::MutexLock lock(&mu_);
+  Reader db(this);
+  if (!db.ok()) return db.status();
   return QueryRows<RootRecord>(
-      db_,
+      db.get(),
       "SELECT r.id, r.key_id, r.certificate_pem, r.chain_pem, r.anchor_pem, r.status, r.created, "
       "coalesce(e.certificate_pem, '') FROM roots r LEFT JOIN root_endorsements e "
       "ON e.key_id = r.key_id ORDER BY r.id",

@@ -11,15 +11,18 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "ca/store/store.h"
 
-struct sqlite3;
-
 namespace meshtrust::ca {
+namespace sqlite_internal {
+class Connection;
+}
 
 class SqliteStore final : public Store {
  public:
@@ -88,21 +91,49 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::string> IntegrityCheck() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  class Transaction;
-  SqliteStore(sqlite3* db, const AuditSigner* signer) : db_(db), signer_(signer) {}
+  class Reader;
+  struct PendingWrite;
+  SqliteStore(std::unique_ptr<sqlite_internal::Connection> db, std::string path,
+              const AuditSigner* signer);
   absl::Status Migrate() ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status LoadHead() ABSL_LOCKS_EXCLUDED(mu_);
   // Runs `body` and appends `audit` in one IMMEDIATE transaction.
   template <typename Body>
   absl::Status Mutate(const AuditEvent& audit, Body body) ABSL_LOCKS_EXCLUDED(mu_);
-  absl::Status AppendAuditLocked(const AuditEvent& audit, AuditHead* new_head)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Group commit: the write joins the queue; whichever writer finds no
+  // commit under way runs every queued write in one transaction (each under
+  // a savepoint of its own, so one that fails leaves the others) and one
+  // fsync'd COMMIT, then wakes the others with their results.
+  absl::Status Write(const AuditEvent& audit, absl::FunctionRef<absl::Status()> body)
+      ABSL_LOCKS_EXCLUDED(mu_, queue_mu_);
+  void CommitBatch(const std::vector<PendingWrite*>& batch) ABSL_LOCKS_EXCLUDED(mu_);
+  // Seals `audit` as the record after `head` and inserts it.
+  absl::Status AppendAuditLocked(const AuditEvent& audit, const AuditHead& head,
+                                 AuditHead* new_head) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A read-only connection of its own for one read (opened on first need),
+  // so reads never wait for a commit.
+  absl::StatusOr<std::unique_ptr<sqlite_internal::Connection>> TakeReader()
+      ABSL_LOCKS_EXCLUDED(readers_mu_);
+  void GiveReader(std::unique_ptr<sqlite_internal::Connection> reader)
+      ABSL_LOCKS_EXCLUDED(readers_mu_);
 
-  absl::Mutex mu_;
-  // One connection, used by one call at a time.
-  sqlite3* db_ ABSL_PT_GUARDED_BY(mu_);
+  const std::string path_;
   const AuditSigner* signer_;
-  AuditHead head_ ABSL_GUARDED_BY(mu_);  // The committed head.
+  absl::Mutex mu_;
+  // The writing connection, used by one call at a time.
+  const std::unique_ptr<sqlite_internal::Connection> owned_db_;
+  sqlite_internal::Connection* const db_ ABSL_PT_GUARDED_BY(mu_);
+
+  absl::Mutex queue_mu_;
+  absl::CondVar queue_cv_;
+  std::vector<PendingWrite*> queue_ ABSL_GUARDED_BY(queue_mu_);
+  bool committing_ ABSL_GUARDED_BY(queue_mu_) = false;
+
+  absl::Mutex readers_mu_;
+  std::vector<std::unique_ptr<sqlite_internal::Connection>> readers_ ABSL_GUARDED_BY(readers_mu_);
+
+  mutable absl::Mutex head_mu_;
+  AuditHead head_ ABSL_GUARDED_BY(head_mu_);  // The committed head.
 };
 
 }  // namespace meshtrust::ca
