@@ -34,7 +34,7 @@ absl::StatusOr<ossl::UniquePtr<ASN1_INTEGER>> RandomSerial() {
 // holds (or providers it loads), so the to-be-signed part is encoded here
 // from the certificate's own fields, each by OpenSSL's encoder, and the
 // signed certificate is parsed back.
-absl::StatusOr<ossl::UniquePtr<X509>> SignCertificate(X509* cert, const Signer& signer) {
+absl::StatusOr<std::string> SignCertificateDer(X509* cert, const Signer& signer) {
   absl::StatusOr<std::string> algorithm = SignatureAlgorithmIdentifierDer(signer.algorithm());
   if (!algorithm.ok()) return algorithm.status();
   std::string serial = EncodeDer(X509_get0_serialNumber(cert), i2d_ASN1_INTEGER);
@@ -54,9 +54,48 @@ absl::StatusOr<ossl::UniquePtr<X509>> SignCertificate(X509* cert, const Signer& 
              absl::StrCat(absl::string_view(kVersion3, sizeof(kVersion3)), serial, *algorithm,
                           issuer, DerTlv(kDerSequence, absl::StrCat(not_before, not_after)),
                           subject, spki, DerTlv(kDerExplicit3, extensions)));
-  absl::StatusOr<std::string> signed_der = SignX509Envelope(tbs, *algorithm, signer);
-  if (!signed_der.ok()) return signed_der.status();
-  return ParseCertificateDer(*signed_der);
+  return SignX509Envelope(tbs, *algorithm, signer);
+}
+
+// Gives `cert` the public key `spki` holds, copied field by field: unlike
+// X509_set_pubkey, no key is decoded or encoded (OpenSSL 3 runs its
+// provider decoder and encoder machinery for that, which costs more than
+// the signature).
+absl::Status CopyPublicKey(const X509_PUBKEY* spki, X509* cert) {
+  ASN1_OBJECT* key_oid = nullptr;
+  const unsigned char* bits = nullptr;
+  int bits_len = 0;
+  X509_ALGOR* algorithm = nullptr;
+  if (X509_PUBKEY_get0_param(&key_oid, &bits, &bits_len, &algorithm, spki) != 1 ||
+      algorithm == nullptr) {
+    return absl::InvalidArgumentError("the public key is unreadable");
+  }
+  const ASN1_OBJECT* oid = nullptr;
+  int param_type = V_ASN1_UNDEF;
+  const void* param = nullptr;
+  X509_ALGOR_get0(&oid, &param_type, &param, algorithm);
+  void* param_copy = nullptr;
+  if (param_type == V_ASN1_OBJECT) {
+    param_copy = OBJ_dup(static_cast<const ASN1_OBJECT*>(param));
+  } else if (param_type == V_ASN1_SEQUENCE) {
+    param_copy = ASN1_STRING_dup(static_cast<const ASN1_STRING*>(param));
+  } else if (param_type != V_ASN1_NULL && param_type != V_ASN1_UNDEF) {
+    return absl::InvalidArgumentError("the public key's algorithm parameters are of no known kind");
+  }
+  ossl::UniquePtr<ASN1_OBJECT> oid_copy(OBJ_dup(oid));
+  unsigned char* bits_copy = static_cast<unsigned char*>(OPENSSL_memdup(bits, bits_len));
+  if (oid_copy == nullptr || bits_copy == nullptr || (param != nullptr && param_copy == nullptr)) {
+    OPENSSL_free(bits_copy);
+    if (param_type == V_ASN1_OBJECT) ASN1_OBJECT_free(static_cast<ASN1_OBJECT*>(param_copy));
+    if (param_type == V_ASN1_SEQUENCE) ASN1_STRING_free(static_cast<ASN1_STRING*>(param_copy));
+    return InternalOpenSslError("copying a public key");
+  }
+  // set0 takes ownership of every copy, also when it fails.
+  if (X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(cert), oid_copy.release(), param_type, param_copy,
+                             bits_copy, bits_len) != 1) {
+    return InternalOpenSslError("copying a public key");
+  }
+  return absl::OkStatus();
 }
 
 absl::Status AddConfExtension(X509* cert, X509V3_CTX* ctx, int nid, const char* value) {
@@ -167,9 +206,10 @@ absl::StatusOr<ossl::UniquePtr<X509_NAME>> BuildName(const std::vector<NameEntry
   return name;
 }
 
-}  // namespace
-
-absl::StatusOr<ossl::UniquePtr<X509>> IssueCertificate(const CertificateTemplate& tmpl,
+// Fills in an unsigned certificate from `tmpl` for the subject key `spki`
+// or, when null, `subject_key`, issued by `issuer` (self-signed when null).
+absl::StatusOr<ossl::UniquePtr<X509>> BuildCertificate(const CertificateTemplate& tmpl,
+                                                       const X509_PUBKEY* spki,
                                                        EVP_PKEY* subject_key, X509* issuer,
                                                        const Signer& issuer_signer) {
   EVP_PKEY* expected_signer = issuer != nullptr ? X509_get0_pubkey(issuer) : subject_key;
@@ -198,8 +238,12 @@ absl::StatusOr<ossl::UniquePtr<X509>> IssueCertificate(const CertificateTemplate
       X509_set_subject_name(cert.get(), subject->get()) != 1 ||
       X509_set_issuer_name(cert.get(), issuer_name) != 1 ||
       X509_set1_notBefore(cert.get(), not_before.get()) != 1 ||
-      X509_set1_notAfter(cert.get(), not_after.get()) != 1 ||
-      X509_set_pubkey(cert.get(), subject_key) != 1) {
+      X509_set1_notAfter(cert.get(), not_after.get()) != 1) {
+    return InternalOpenSslError("filling in a certificate");
+  }
+  if (spki != nullptr) {
+    if (absl::Status s = CopyPublicKey(spki, cert.get()); !s.ok()) return s;
+  } else if (X509_set_pubkey(cert.get(), subject_key) != 1) {
     return InternalOpenSslError("filling in a certificate");
   }
 
@@ -252,7 +296,39 @@ absl::StatusOr<ossl::UniquePtr<X509>> IssueCertificate(const CertificateTemplate
       return s;
     }
   }
-  return SignCertificate(cert.get(), issuer_signer);
+  return cert;
+}
+
+}  // namespace
+
+absl::StatusOr<ossl::UniquePtr<X509>> IssueCertificate(const CertificateTemplate& tmpl,
+                                                       EVP_PKEY* subject_key, X509* issuer,
+                                                       const Signer& issuer_signer) {
+  absl::StatusOr<ossl::UniquePtr<X509>> cert =
+      BuildCertificate(tmpl, nullptr, subject_key, issuer, issuer_signer);
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> der = SignCertificateDer(cert->get(), issuer_signer);
+  if (!der.ok()) return der.status();
+  return ParseCertificateDer(*der);
+}
+
+absl::StatusOr<IssuedCertificate> IssueCertificateForCsr(const CertificateTemplate& tmpl,
+                                                         X509_REQ* csr, X509* issuer,
+                                                         const Signer& issuer_signer) {
+  if (issuer == nullptr) return absl::InvalidArgumentError("a CSR's certificate needs an issuer");
+  absl::StatusOr<ossl::UniquePtr<X509>> cert = BuildCertificate(
+      tmpl, X509_REQ_get_X509_PUBKEY(csr), X509_REQ_get0_pubkey(csr), issuer, issuer_signer);
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> der = SignCertificateDer(cert->get(), issuer_signer);
+  if (!der.ok()) return der.status();
+  IssuedCertificate out;
+  out.serial_hex = SerialHex(cert->get());
+  out.subject = SubjectString(cert->get());
+  out.not_before = NotBefore(cert->get());
+  out.not_after = NotAfter(cert->get());
+  out.pem = EncodePem(*der, "CERTIFICATE");
+  out.der = *std::move(der);
+  return out;
 }
 
 absl::StatusOr<ossl::UniquePtr<X509>> IssueCertificate(const CertificateTemplate& tmpl,

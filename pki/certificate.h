@@ -66,6 +66,24 @@ absl::StatusOr<ossl::UniquePtr<X509>> IssueCertificate(const CertificateTemplate
                                                        EVP_PKEY* subject_key, X509* issuer,
                                                        EVP_PKEY* issuer_key);
 
+// A certificate as issued: its encodings and the fields a CA records.
+struct IssuedCertificate {
+  std::string der;
+  std::string pem;
+  std::string serial_hex;  // As SerialHex.
+  std::string subject;     // As SubjectString.
+  TimePoint not_before;
+  TimePoint not_after;
+};
+
+// Signs a certificate for the public key of `csr` (whose signature the
+// caller has verified), as IssueCertificate does, on the fast path: the key
+// is copied from the CSR as it is encoded there, and the signed certificate
+// is not parsed back. `issuer` must not be null.
+absl::StatusOr<IssuedCertificate> IssueCertificateForCsr(const CertificateTemplate& tmpl,
+                                                         X509_REQ* csr, X509* issuer,
+                                                         const Signer& issuer_signer);
+
 // Parsing. DER must be consumed completely; PEM must be exactly one
 // CERTIFICATE block (or, for chains, one or more).
 absl::StatusOr<ossl::UniquePtr<X509>> ParseCertificateDer(absl::string_view der);

@@ -1,6 +1,7 @@
 #include "pki/signer.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "pki/der.h"
 #include "pki/error.h"
 #include "pki/key.h"
@@ -44,13 +45,8 @@ class InMemorySigner final : public Signer {
   EVP_PKEY* public_key() const override { return public_key_.get(); }
 
   absl::StatusOr<std::string> Sign(absl::string_view message) const override {
-    ossl::UniquePtr<EVP_MD_CTX> ctx(EVP_MD_CTX_new());
-    if (ctx == nullptr ||
-        EVP_DigestSignInit_ex(ctx.get(), nullptr,
-                              md_ == nullptr ? nullptr : EVP_MD_get0_name(md_.get()), nullptr,
-                              nullptr, key_.get(), nullptr) != 1) {
-      return InternalOpenSslError("starting a signature");
-    }
+    ossl::UniquePtr<EVP_MD_CTX> ctx = StartSignature();
+    if (ctx == nullptr) return InternalOpenSslError("starting a signature");
     const auto* in = reinterpret_cast<const unsigned char*>(message.data());
     size_t len = 0;
     if (EVP_DigestSign(ctx.get(), nullptr, &len, in, message.size()) != 1) {
@@ -66,10 +62,37 @@ class InMemorySigner final : public Signer {
   }
 
  private:
+  ossl::UniquePtr<EVP_MD_CTX> NewSignature() const {
+    ossl::UniquePtr<EVP_MD_CTX> ctx(EVP_MD_CTX_new());
+    if (ctx == nullptr ||
+        EVP_DigestSignInit_ex(ctx.get(), nullptr,
+                              md_ == nullptr ? nullptr : EVP_MD_get0_name(md_.get()), nullptr,
+                              nullptr, key_.get(), nullptr) != 1) {
+      return nullptr;
+    }
+    return ctx;
+  }
+
+  // A context ready to sign: a copy of one set up once. Setting one up
+  // fetches the algorithms and prepares the key, which costs several times
+  // the signature itself.
+  ossl::UniquePtr<EVP_MD_CTX> StartSignature() const {
+    absl::MutexLock lock(&mu_);
+    if (ready_ == nullptr) ready_ = NewSignature();
+    if (ready_ != nullptr) {
+      ossl::UniquePtr<EVP_MD_CTX> copy(EVP_MD_CTX_new());
+      if (copy != nullptr && EVP_MD_CTX_copy_ex(copy.get(), ready_.get()) == 1) return copy;
+      ERR_clear_error();
+    }
+    return NewSignature();
+  }
+
   ossl::UniquePtr<EVP_PKEY> key_;
   ossl::UniquePtr<EVP_PKEY> public_key_;
   SignatureAlgorithm alg_;
   ossl::UniquePtr<EVP_MD> md_;
+  mutable absl::Mutex mu_;
+  mutable ossl::UniquePtr<EVP_MD_CTX> ready_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace

@@ -63,9 +63,16 @@ AuditedCall AuditTrail::BeginAs(absl::string_view caller, absl::string_view acti
 
 AuditCheckpoint AuditTrail::Checkpoint() const {
   AuditHead head = store_->Head();
+  {
+    absl::MutexLock lock(&mu_);
+    if (!last_.signature.empty() && last_.sequence == head.sequence && last_.head_hash == head.hash)
+      return last_;
+  }
   absl::StatusOr<AuditCheckpoint> checkpoint = signer_->SignCheckpoint(head);
   if (checkpoint.ok()) {
     if (sink_ != nullptr) sink_->Published(*checkpoint);
+    absl::MutexLock lock(&mu_);
+    if (checkpoint->sequence > last_.sequence) last_ = *checkpoint;
     return *std::move(checkpoint);
   }
   // The records are signed and stored; only this receipt is not. An unsigned

@@ -31,6 +31,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "base/clock.h"
 #include "ca/audit/audit_chain.h"
 #include "ca/audit/audit_checkpoint.h"
@@ -73,8 +74,7 @@ class AuditedCall {
 };
 
 // The audit log as the Authority's parts use it: calls recorded in `store`
-// at `clock`'s time, and checkpoints signed by `signer`. Immutable, so
-// thread safe.
+// at `clock`'s time, and checkpoints signed by `signer`. Thread safe.
 class AuditTrail {
  public:
   // `store`, `signer` and `clock` must outlive it.
@@ -90,8 +90,10 @@ class AuditTrail {
   AuditedCall BeginAs(absl::string_view caller, absl::string_view action, absl::string_view target,
                       absl::string_view request_digest) const;
 
-  // The signed head of the log, handed to agents with every response.
-  AuditCheckpoint Checkpoint() const;
+  // The signed head of the log, handed to agents with every response. Each
+  // head is signed once: the responses of writes committed together (and
+  // any read answered before the next write) share its checkpoint.
+  AuditCheckpoint Checkpoint() const ABSL_LOCKS_EXCLUDED(mu_);
   // The key that verifies the log's signatures.
   const std::string& public_key() const { return signer_->public_key(); }
 
@@ -100,6 +102,8 @@ class AuditTrail {
   const AuditSigner* signer_;
   const Clock* clock_;
   CheckpointSink* sink_;
+  mutable absl::Mutex mu_;
+  mutable AuditCheckpoint last_ ABSL_GUARDED_BY(mu_);
 };
 
 // Hex SHA-256 over length-prefixed parts; the audit's request digest.

@@ -18,17 +18,18 @@ constexpr absl::string_view kTokenUsed =
     "join token was already used; tokens are single-use, create a new one";
 constexpr absl::string_view kTokenExpired = "join token has expired; create a new one";
 
-// A client identity for `subject`'s public `key`, from the control CA's template.
-absl::StatusOr<ossl::UniquePtr<X509>> IssueIdentity(const ControlCa& control,
-                                                    const AuthorityOptions& options, TimePoint now,
-                                                    const EnrollmentSubject& subject,
-                                                    EVP_PKEY* key) {
-  absl::StatusOr<pki::KeyAlgorithm> algorithm = pki::ClassifyKey(key);
+// A client identity for the key of `subject`'s (checked) `csr`, from the
+// control CA's template.
+absl::StatusOr<pki::IssuedCertificate> IssueIdentity(const ControlCa& control,
+                                                     const AuthorityOptions& options, TimePoint now,
+                                                     const EnrollmentSubject& subject,
+                                                     X509_REQ* csr) {
+  absl::StatusOr<pki::KeyAlgorithm> algorithm = pki::ClassifyKey(pki::PublicKeyOf(csr));
   if (!algorithm.ok()) return algorithm.status();
   pki::CertificateTemplate tmpl = profiles::Identity(
       options.organization, subject, *algorithm, now - options.backdate,
       std::min(now + options.identity_ttl, pki::NotAfter(control.certificate.get())));
-  return pki::IssueCertificate(tmpl, key, control.certificate.get(), *control.signer);
+  return pki::IssueCertificateForCsr(tmpl, csr, control.certificate.get(), *control.signer);
 }
 
 }  // namespace
@@ -101,12 +102,12 @@ absl::StatusOr<IssuedIdentity> Enrollment::Enroll(absl::string_view token,
       return call.Refuse(s);
     }
   }
-  absl::StatusOr<ossl::UniquePtr<X509>> cert =
-      IssueIdentity(control_, *options_, clock_->Now(), *subject, pki::PublicKeyOf(csr->get()));
+  absl::StatusOr<pki::IssuedCertificate> cert =
+      IssueIdentity(control_, *options_, clock_->Now(), *subject, csr->get());
   if (!cert.ok()) return call.Refuse(cert.status());
 
   CertificateRecord rec =
-      IssuedCertificateRecord(cert->get(),
+      IssuedCertificateRecord(*std::move(cert),
                               subject->kind == CallerKind::kAgent ? CertificateKind::kAgentIdentity
                                                                   : CertificateKind::kAdminIdentity,
                               subject->name, now);
@@ -140,10 +141,10 @@ absl::StatusOr<IssuedIdentity> Enrollment::RenewIdentity(const Caller& caller,
   }
   if (absl::Status s = renewals_.Admit(*cluster, clock_->Now(), &call); !s.ok()) return s;
   EnrollmentSubject subject{CallerKind::kAgent, caller.name};
-  absl::StatusOr<ossl::UniquePtr<X509>> cert =
-      IssueIdentity(control_, *options_, clock_->Now(), subject, pki::PublicKeyOf(csr->get()));
+  absl::StatusOr<pki::IssuedCertificate> cert =
+      IssueIdentity(control_, *options_, clock_->Now(), subject, csr->get());
   if (!cert.ok()) return call.Refuse(cert.status());
-  CertificateRecord rec = IssuedCertificateRecord(cert->get(), CertificateKind::kAgentIdentity,
+  CertificateRecord rec = IssuedCertificateRecord(*std::move(cert), CertificateKind::kAgentIdentity,
                                                   caller.name, clock_->Now());
   // The caller's identity stays valid until the renewed one is first used.
   rec.renews = caller.serial;

@@ -93,14 +93,14 @@ absl::StatusOr<IssuedIntermediate> IntermediateIssuer::SignIntermediate(
     if (exempt) ReleaseExemption(cluster->name, *asked);
   };
   pki::CertificateTemplate tmpl = profiles::ClusterIntermediate(profile);
-  absl::StatusOr<ossl::UniquePtr<X509>> cert = pki::IssueCertificate(
-      tmpl, pki::PublicKeyOf(csr->get()), signer.certificate.get(), *signer.signer);
+  absl::StatusOr<pki::IssuedCertificate> cert =
+      pki::IssueCertificateForCsr(tmpl, csr->get(), signer.certificate.get(), *signer.signer);
   if (!cert.ok()) {
     give_back();
     return call.Refuse(cert.status());
   }
 
-  CertificateRecord rec = IssuedCertificateRecord(cert->get(), CertificateKind::kIntermediate,
+  CertificateRecord rec = IssuedCertificateRecord(*std::move(cert), CertificateKind::kIntermediate,
                                                   cluster->name, now, signer.key_id);
   call.set_serial(rec.serial);
   // The certificate leaves this function only if it and its audit record

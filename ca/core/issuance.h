@@ -13,6 +13,7 @@
 #include "base/clock.h"
 #include "ca/core/states.h"
 #include "ca/store/store.h"
+#include "pki/certificate.h"
 #include "pki/ossl.h"
 #include "pki/signer.h"
 
@@ -37,6 +38,9 @@ struct SigningCa {
 // `kind` for `subject_name` (a cluster or an admin); `issuer_key_id` names
 // the signing root of an intermediate.
 CertificateRecord IssuedCertificateRecord(X509* certificate, CertificateKind kind,
+                                          absl::string_view subject_name, TimePoint issued_at,
+                                          absl::string_view issuer_key_id = "");
+CertificateRecord IssuedCertificateRecord(pki::IssuedCertificate certificate, CertificateKind kind,
                                           absl::string_view subject_name, TimePoint issued_at,
                                           absl::string_view issuer_key_id = "");
 

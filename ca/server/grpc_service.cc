@@ -4,9 +4,12 @@
 
 #include <cstring>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 #include "pki/certificate.h"
+#include "pki/digest.h"
 #include "pki/key.h"
 
 namespace meshtrust::ca {
@@ -121,18 +124,49 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
+namespace {
+
+// Callers by their certificate: a caller is a pure function of the
+// certificate the TLS layer verified, and parsing one costs more than most
+// calls (OpenSSL 3 decodes its key through the provider machinery), while an
+// agent presents the same certificate on every call. Keyed by the SHA-256 of
+// the PEM; bounded, and emptied when full.
+class CallerCache {
+ public:
+  absl::StatusOr<Caller> Get(absl::string_view pem) ABSL_LOCKS_EXCLUDED(mu_) {
+    std::string key = pki::Sha256Hex(pem);
+    {
+      absl::MutexLock lock(&mu_);
+      if (auto it = callers_.find(key); it != callers_.end()) return it->second;
+    }
+    absl::StatusOr<ossl::UniquePtr<X509>> cert = pki::ParseCertificatePem(pem);
+    if (!cert.ok()) {
+      return absl::UnauthenticatedError(
+          absl::StrCat("client certificate is unreadable: ", cert.status().message()));
+    }
+    absl::StatusOr<Caller> caller = CallerFromCertificate(cert->get());
+    if (!caller.ok()) return caller.status();
+    absl::MutexLock lock(&mu_);
+    if (callers_.size() >= kMaxCallers) callers_.clear();
+    callers_.emplace(std::move(key), *caller);
+    return caller;
+  }
+
+ private:
+  static constexpr size_t kMaxCallers = 16384;
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, Caller> callers_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
 absl::StatusOr<Caller> CallerFromContext(const grpc::ServerContext* context) {
+  static CallerCache* const cache = new CallerCache();
   std::shared_ptr<const grpc::AuthContext> auth = context->auth_context();
   if (auth == nullptr) return Caller::Anonymous();
   std::vector<grpc::string_ref> pems = auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
   if (pems.empty()) return Caller::Anonymous();
-  absl::string_view pem(pems[0].data(), pems[0].size());
-  absl::StatusOr<ossl::UniquePtr<X509>> cert = pki::ParseCertificatePem(pem);
-  if (!cert.ok()) {
-    return absl::UnauthenticatedError(
-        absl::StrCat("client certificate is unreadable: ", cert.status().message()));
-  }
-  return CallerFromCertificate(cert->get());
+  return cache->Get(absl::string_view(pems[0].data(), pems[0].size()));
 }
 
 std::string SourceAddress(absl::string_view peer) {
