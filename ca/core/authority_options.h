@@ -30,7 +30,7 @@ struct AuthorityOptions {
   // Failed join-token guesses allowed per source address (ca/core/enroll_limiter.h).
   EnrollLimits enroll_limits;
   // Watch streams one cluster may hold open at once (0: no cap); each costs
-  // the server a thread (ca/core/watch_hub.h).
+  // the server memory and writes (ca/core/watch_hub.h).
   int max_watch_streams_per_cluster = kDefaultMaxWatchStreamsPerCluster;
   // Told of every audit checkpoint handed out (not owned; may be null). The
   // state directory's PublishedCheckpoint keeps the newest outside the

@@ -21,6 +21,24 @@ std::optional<WatchEventType> WatchHub::Subscription::Next(std::chrono::millisec
   return e;
 }
 
+std::optional<WatchEventType> WatchHub::Subscription::TryNext() {
+  absl::MutexLock lock(&mu_);
+  if (closed_ || events_.empty()) return std::nullopt;
+  WatchEventType e = events_.front();
+  events_.pop_front();
+  return e;
+}
+
+void WatchHub::Subscription::SetListener(std::function<void()> listener) {
+  bool queued;
+  {
+    absl::MutexLock lock(&mu_);
+    listener_ = listener;
+    queued = !events_.empty();
+  }
+  if (queued && listener) listener();
+}
+
 // Waiters wake when the mutex is released with their condition true, so
 // nothing needs notifying.
 void WatchHub::Subscription::Close() {
@@ -29,10 +47,15 @@ void WatchHub::Subscription::Close() {
 }
 
 void WatchHub::Subscription::Push(WatchEventType event) {
-  absl::MutexLock lock(&mu_);
-  if (std::find(events_.begin(), events_.end(), event) != events_.end()) return;
-  if (events_.size() >= kMaxQueued) events_.pop_front();
-  events_.push_back(event);
+  std::function<void()> listener;
+  {
+    absl::MutexLock lock(&mu_);
+    if (std::find(events_.begin(), events_.end(), event) != events_.end()) return;
+    if (events_.size() >= kMaxQueued) events_.pop_front();
+    events_.push_back(event);
+    listener = listener_;
+  }
+  if (listener) listener();
 }
 
 void WatchHub::DropExpired() {

@@ -1,8 +1,9 @@
 // WatchHub: how the Authority tells connected agents that something changed.
 // Transport-neutral: the gRPC Watch stream drains a Subscription.
 //
-// Each open stream holds a thread of the server, so the number of streams
-// one cluster may hold open at once is capped (`max_per_cluster`). The cap
+// Every open stream costs the server memory and a share of its writes, so
+// the number of streams one cluster may hold open at once is capped
+// (`max_per_cluster`). The cap
 // is per cluster, not per client certificate: a cluster has one agent
 // identity, and renewing it yields a new certificate serial, so a cap per
 // serial would let one cluster lift its own cap by renewing. A cluster needs
@@ -13,6 +14,7 @@
 
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
@@ -38,9 +40,16 @@ class WatchHub {
     explicit Subscription(std::string cluster) : cluster_(std::move(cluster)) {}
     // The next event, or nullopt after `timeout` or once closed.
     std::optional<WatchEventType> Next(std::chrono::milliseconds timeout) ABSL_LOCKS_EXCLUDED(mu_);
+    // The next event if one is queued, without waiting.
+    std::optional<WatchEventType> TryNext() ABSL_LOCKS_EXCLUDED(mu_);
     void Close() ABSL_LOCKS_EXCLUDED(mu_);
     // Queues `event` (once: an event already queued is not queued again).
     void Push(WatchEventType event) ABSL_LOCKS_EXCLUDED(mu_);
+    // Calls `listener` (with no lock held, on the pushing thread) after
+    // each Push, and at once when events are already queued: for a stream
+    // that is written when there is something to write, instead of a
+    // thread waiting in Next. It must be quick and must not call back in.
+    void SetListener(std::function<void()> listener) ABSL_LOCKS_EXCLUDED(mu_);
     const std::string& cluster() const { return cluster_; }
 
    private:
@@ -50,6 +59,7 @@ class WatchHub {
     absl::Mutex mu_;
     std::deque<WatchEventType> events_ ABSL_GUARDED_BY(mu_);
     bool closed_ ABSL_GUARDED_BY(mu_) = false;
+    std::function<void()> listener_ ABSL_GUARDED_BY(mu_);
   };
 
   // `max_per_cluster` open subscriptions per cluster; 0 for no cap.

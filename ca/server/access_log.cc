@@ -59,7 +59,7 @@ class AccessLog final : public grpc::experimental::Interceptor {
                     .count() /
                 1000.0;
       std::string caller = "anonymous";
-      if (const auto* context = dynamic_cast<const grpc::ServerContext*>(info_->server_context())) {
+      if (const grpc::ServerContextBase* context = info_->server_context()) {
         absl::StatusOr<Caller> c = CallerFromContext(context);
         caller = c.ok() ? c->ToString() : "unreadable client certificate";
       }

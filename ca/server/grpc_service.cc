@@ -160,7 +160,7 @@ class CallerCache {
 
 }  // namespace
 
-absl::StatusOr<Caller> CallerFromContext(const grpc::ServerContext* context) {
+absl::StatusOr<Caller> CallerFromContext(const grpc::ServerContextBase* context) {
   static CallerCache* const cache = new CallerCache();
   std::shared_ptr<const grpc::AuthContext> auth = context->auth_context();
   if (auth == nullptr) return Caller::Anonymous();
@@ -392,47 +392,17 @@ grpc::Status AdminService::GetAuditCheckpoint(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status TrustAuthorityService::Watch(grpc::ServerContext* context,
-                                          const v1::WatchRequest* request,
-                                          grpc::ServerWriter<v1::WatchEvent>* writer) {
-  MESHTRUST_CALLER_OR_RETURN(caller, context);
+grpc::ServerWriteReactor<v1::WatchEvent>* TrustAuthorityService::Watch(
+    grpc::CallbackServerContext* context, const v1::WatchRequest* request) {
+  absl::StatusOr<Caller> caller = CallerFromContext(context);
+  if (!caller.ok()) {
+    return WatchStreams::Refuse(ToGrpcStatus(
+        authority_->RefuseMalformed(Caller::Anonymous(), "Watch", "", caller.status())));
+  }
   absl::StatusOr<std::shared_ptr<WatchHub::Subscription>> sub =
       authority_->Watch(*caller, request->cluster());
-  if (!sub.ok()) return ToGrpcStatus(sub.status());
-  auto checkpoint = [&] {
-    v1::WatchEvent e;
-    e.set_type(v1::WatchEvent::CHECKPOINT);
-    ToProto(authority_->Checkpoint(), e.mutable_checkpoint());
-    return writer->Write(e);
-  };
-  // The first message tells the agent the stream is live.
-  if (!checkpoint()) return grpc::Status::OK;
-  auto last_write = std::chrono::steady_clock::now();
-  while (!context->IsCancelled()) {
-    std::optional<WatchEventType> next = (*sub)->Next(std::chrono::milliseconds(250));
-    bool heartbeat_due = std::chrono::steady_clock::now() - last_write >= heartbeat_;
-    // A stream outlives the checks made when it opened: before each write,
-    // end it if the identity was revoked or expired, or the cluster disabled.
-    if (next.has_value() || heartbeat_due) {
-      if (absl::Status s = authority_->Reauthorize(*caller, "Watch"); !s.ok()) {
-        (*sub)->Close();
-        return ToGrpcStatus(s);
-      }
-    }
-    if (next.has_value()) {
-      v1::WatchEvent e;
-      e.set_type(*next == WatchEventType::kBundleChanged ? v1::WatchEvent::BUNDLE_CHANGED
-                 : *next == WatchEventType::kCrlChanged  ? v1::WatchEvent::CRL_CHANGED
-                                                         : v1::WatchEvent::ROTATE_NOW);
-      if (!writer->Write(e)) break;
-      last_write = std::chrono::steady_clock::now();
-    } else if (heartbeat_due) {
-      if (!checkpoint()) break;
-      last_write = std::chrono::steady_clock::now();
-    }
-  }
-  (*sub)->Close();
-  return grpc::Status::OK;
+  if (!sub.ok()) return WatchStreams::Refuse(ToGrpcStatus(sub.status()));
+  return watch_streams_.Open(*caller, *std::move(sub));
 }
 
 grpc::Status AdminService::RootRotation(grpc::ServerContext* context,

@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "ca/core/authority.h"
 #include "ca/server/ca_metrics.h"
+#include "ca/server/watch_streams.h"
 #include "meshtrust/v1/meshtrust.grpc.pb.h"
 
 namespace meshtrust::ca {
@@ -16,7 +17,7 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 
 // The caller of a call: anonymous without a client certificate, else the
 // meshtrust identity in the certificate the TLS layer verified.
-absl::StatusOr<Caller> CallerFromContext(const grpc::ServerContext* context);
+absl::StatusOr<Caller> CallerFromContext(const grpc::ServerContextBase* context);
 
 // The address a call came from, for per-source limits: the IPv4 address, or
 // the /64 of an IPv6 address (one host usually holds a whole /64), from a
@@ -24,13 +25,14 @@ absl::StatusOr<Caller> CallerFromContext(const grpc::ServerContext* context);
 // Anything else is returned as it is.
 std::string SourceAddress(absl::string_view peer);
 
-class TrustAuthorityService final : public v1::TrustAuthority::Service {
+class TrustAuthorityService final
+    : public v1::TrustAuthority::WithCallbackMethod_Watch<v1::TrustAuthority::Service> {
  public:
   // `heartbeat`: how often a Watch stream sends a checkpoint when idle.
   // `metrics` may be null.
   explicit TrustAuthorityService(Authority* authority, CaMetrics* metrics = nullptr,
                                  std::chrono::milliseconds heartbeat = std::chrono::seconds(30))
-      : authority_(authority), metrics_(metrics), heartbeat_(heartbeat) {}
+      : authority_(authority), metrics_(metrics), watch_streams_(authority, heartbeat) {}
   grpc::Status Enroll(grpc::ServerContext* context, const v1::EnrollRequest* request,
                       v1::EnrollResponse* response) override;
   grpc::Status RenewIdentity(grpc::ServerContext* context, const v1::RenewIdentityRequest* request,
@@ -45,13 +47,14 @@ class TrustAuthorityService final : public v1::TrustAuthority::Service {
                    v1::AckResponse* response) override;
   grpc::Status GetCrls(grpc::ServerContext* context, const v1::GetCrlsRequest* request,
                        v1::CrlSet* response) override;
-  grpc::Status Watch(grpc::ServerContext* context, const v1::WatchRequest* request,
-                     grpc::ServerWriter<v1::WatchEvent>* writer) override;
+  // Written by a callback reactor: no thread per stream (WatchStreams).
+  grpc::ServerWriteReactor<v1::WatchEvent>* Watch(grpc::CallbackServerContext* context,
+                                                  const v1::WatchRequest* request) override;
 
  private:
   Authority* authority_;
   CaMetrics* metrics_;
-  std::chrono::milliseconds heartbeat_;
+  WatchStreams watch_streams_;
 };
 
 class AdminService final : public v1::Admin::Service {

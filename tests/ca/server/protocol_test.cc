@@ -458,6 +458,98 @@ bool Eventually(Pred pred) {
   return true;
 }
 
+int ThreadsOfThisProcess() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
+  }
+  return -1;
+}
+
+// Watch streams are callback reactors served by one writer thread: opening
+// hundreds of them adds no threads, every one of them still receives what is
+// published, and each ends when its agent goes.
+TEST(WatchStreamsTest, HundredsOfStreamsHoldNoThreadEachAndAllReceiveEvents) {
+  constexpr int kStreams = 200;
+  testing::TestCaOptions options;
+  options.authority.max_watch_streams_per_cluster = 0;
+  auto ca = TestCa::Create(options);
+  client::Identity admin = ca->EnrollOverGrpc(ca->init().admin_token);
+  client::Identity agent = ca->EnrollOverGrpc(ca->AddClusterOverGrpc(admin, "cluster1"));
+  auto stub = ca->AgentStub(agent);
+
+  // An asynchronous client on one completion queue, so that the client side
+  // adds no thread per stream either.
+  struct Stream {
+    grpc::ClientContext context;
+    std::unique_ptr<grpc::ClientAsyncReader<v1::WatchEvent>> reader;
+    v1::WatchEvent event;
+    std::vector<v1::WatchEvent::Type> received;
+  };
+  grpc::CompletionQueue cq;
+  std::vector<std::unique_ptr<Stream>> streams;
+  auto read_until = [&](const std::function<bool()>& done) {
+    auto give_up = std::chrono::system_clock::now() + std::chrono::seconds(60);
+    while (!done()) {
+      void* tag;
+      bool ok;
+      if (cq.AsyncNext(&tag, &ok, give_up) != grpc::CompletionQueue::GOT_EVENT) return false;
+      auto* s = static_cast<Stream*>(tag);
+      if (!ok) continue;
+      if (s->event.type() != v1::WatchEvent::TYPE_UNSPECIFIED)
+        s->received.push_back(s->event.type());
+      s->event.Clear();
+      s->reader->Read(&s->event, s);
+    }
+    return true;
+  };
+  auto count = [&](v1::WatchEvent::Type type) {
+    int n = 0;
+    for (auto& s : streams) n += std::count(s->received.begin(), s->received.end(), type) > 0;
+    return n;
+  };
+  // One stream first, so the server's fixed threads are all started.
+  int threads_with_one = -1;
+  for (int i = 0; i < kStreams; ++i) {
+    if (i == 1) {
+      ASSERT_TRUE(read_until([&] { return count(v1::WatchEvent::CHECKPOINT) == 1; }));
+      threads_with_one = ThreadsOfThisProcess();
+    }
+    auto s = std::make_unique<Stream>();
+    s->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+    v1::WatchRequest req;
+    req.set_cluster("cluster1");
+    s->reader = stub->PrepareAsyncWatch(&s->context, req, &cq);
+    s->reader->StartCall(s.get());
+    streams.push_back(std::move(s));
+  }
+  ASSERT_TRUE(read_until([&] { return count(v1::WatchEvent::CHECKPOINT) == kStreams; }))
+      << "every stream is live";
+  EXPECT_EQ(ca->authority()->WatchStreamsOf("cluster1"), kStreams);
+  // The sync server this replaced held a thread per stream (199 more).
+  EXPECT_LT(ThreadsOfThisProcess() - threads_with_one, 10)
+      << "threads added by " << kStreams - 1 << " more Watch streams";
+
+  // A rotation requested of the cluster reaches every stream.
+  auto admin_stub = ca->AdminStub(admin);
+  v1::RotateIntermediateRequest rotate;
+  rotate.set_cluster("cluster1");
+  v1::RotateIntermediateResponse rotated;
+  auto ctx = client::NewContext();
+  ASSERT_TRUE(admin_stub->RotateIntermediate(ctx.get(), rotate, &rotated).ok());
+  ASSERT_TRUE(read_until([&] { return count(v1::WatchEvent::ROTATE_NOW) == kStreams; }));
+
+  // Agents that go free their streams.
+  for (auto& s : streams) s->context.TryCancel();
+  ASSERT_TRUE(Eventually([&] { return ca->authority()->WatchStreamsOf("cluster1") == 0; }));
+  cq.Shutdown();
+  void* tag;
+  bool ok;
+  while (cq.Next(&tag, &ok)) {
+  }
+}
+
 // One agent identity once held 3,000 Watch streams open, a server thread
 // each. A cluster may hold a few; the excess is refused, audited once.
 TEST_F(ProtocolTest, WatchStreamsAreCappedPerCluster) {
