@@ -68,6 +68,7 @@ struct Flags {
   int deadline_seconds = 300;
   // run mode
   int reconcile_seconds = 30;
+  double crl_refresh_delay_seconds = 2;
   double renew_fraction = 2.0 / 3.0;
   std::string status_file;
   std::string metrics_listen;
@@ -416,6 +417,8 @@ int RunForever(const Flags& f) {
     }
     RunnerOptions options;
     options.reconcile_interval = std::chrono::seconds(f.reconcile_seconds);
+    options.crl_refresh_delay =
+        std::chrono::milliseconds(static_cast<int64_t>(f.crl_refresh_delay_seconds * 1000));
     options.status_file = f.status_file;
     options.before_attempt = [&watchdog] { watchdog.Arm("a reconcile"); };
     options.after_attempt = [&watchdog] { watchdog.Disarm(); };
@@ -480,6 +483,11 @@ int main(int argc, char** argv) {
       "run", "Keep a valid intermediate installed: renew, react to the CA, repair (long-running)");
   run->add_option("--reconcile-seconds", f.reconcile_seconds,
                   "How often to re-read and repair cacerts")
+      ->capture_default_str();
+  run->add_option("--crl-refresh-delay", f.crl_refresh_delay_seconds,
+                  "Seconds to wait after the CA announces a CRL-only change before rewriting "
+                  "ca-crl.pem, so a burst of changes (a fleet re-keying) is written once")
+      ->check(CLI::Range(0.0, 60.0))
       ->capture_default_str();
   run->add_option("--metrics-listen", f.metrics_listen,
                   "host:port for /metrics, /healthz and /readyz (e.g. 0.0.0.0:9090)");

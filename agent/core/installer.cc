@@ -200,7 +200,14 @@ absl::StatusOr<CaCerts> Installer::Compose(const std::string& certificate_pem,
   certs.ca_key_pem = *std::move(key_pem);
   certs.cert_chain_pem = chain_pem;
   certs.root_cert_pem = bundle.roots_pem;
-  certs.ca_crl_pem = *own_crl_pem + crls.root_crls_pem + crls.intermediate_crls_pem;
+  // The CA's set holds this intermediate's own CRL too once it was
+  // acknowledged: it is first already, so it is not repeated (and the
+  // acknowledgement does not change what is written).
+  std::string others = crls.intermediate_crls_pem;
+  if (size_t at = others.find(*own_crl_pem); at != std::string::npos) {
+    others.erase(at, own_crl_pem->size());
+  }
+  certs.ca_crl_pem = *own_crl_pem + crls.root_crls_pem + others;
   certs.serial = pki::SerialHex(cert->get());
   certs.not_after = Rfc3339(pki::NotAfter(cert->get()));
   certs.bundle_sha256 = bundle.sha256;
@@ -360,20 +367,36 @@ absl::StatusOr<InstallResult> Installer::EnsureInstalled(bool force_rekey) {
     }
     const SignedIntermediate& issued = issued_not_installed_->signed_intermediate;
     TrustBundleInfo issued_bundle{issued.roots_pem, issued.bundle_sha256};
+    // The mesh's CRLs as the CA serves them now that the new intermediate is
+    // the cluster's current one: they now include the CRL of the one it
+    // replaces (workloads go on presenting chains through it), so the set
+    // is written complete at once instead of in a second write.
+    crls = ca_->GetCrls();
+    if (!crls.ok()) return crls.status();
     absl::StatusOr<CaCerts> composed =
         Compose(issued.certificate_pem, issued.chain_pem, key->get(), issued_bundle, *crls,
                 /*installed_crl_pem=*/"");
     if (!composed.ok()) return composed.status();
     certs = *std::move(composed);
   } else if (decision.action == Action::kRefresh) {
-    spdlog::info("refreshing {} for {}: {}", sink_->Describe(), options_.cluster, decision.reason);
     const CaCerts& files = (*current)->files;
     absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> key = pki::PrivateKeyFromPem(files.ca_key_pem);
     if (!key.ok()) return key.status();
     absl::StatusOr<CaCerts> composed = Compose(files.ca_cert_pem, files.cert_chain_pem, key->get(),
                                                *bundle, *crls, files.ca_crl_pem);
     if (!composed.ok()) return composed.status();
-    certs = *std::move(composed);
+    // A change that changes nothing written (the CA's CRL set gained only
+    // this intermediate's own CRL) is not written: every write makes istiod
+    // reload and push the CRLs to every namespace.
+    if (composed->root_cert_pem != files.root_cert_pem ||
+        composed->ca_crl_pem != files.ca_crl_pem ||
+        composed->cert_chain_pem != files.cert_chain_pem) {
+      spdlog::info("refreshing {} for {}: {}", sink_->Describe(), options_.cluster,
+                   decision.reason);
+      certs = *std::move(composed);
+    } else {
+      spdlog::debug("{} already holds what the CA's change would write", sink_->Describe());
+    }
   }
   InstallResult result;
   result.reason = decision.reason;

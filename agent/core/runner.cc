@@ -41,6 +41,14 @@ void Runner::Wake(bool rotate) {
   rotate_ = rotate_ || rotate;
 }
 
+void Runner::WakeForCrls() {
+  std::chrono::milliseconds delay = Jittered(options_.crl_refresh_delay);
+  absl::MutexLock lock(&mu_);
+  if (crl_due_.has_value()) return;
+  crl_due_ = std::chrono::steady_clock::now() + delay;
+  crl_scheduled_ = true;
+}
+
 RunnerStatus Runner::status() const {
   absl::MutexLock lock(&mu_);
   return status_;
@@ -86,8 +94,10 @@ void Runner::WatchLoop() {
           Wake(true);
           break;
         case CaEvent::kBundleChanged:
-        case CaEvent::kCrlChanged:
           Wake(false);
+          break;
+        case CaEvent::kCrlChanged:
+          WakeForCrls();
           break;
         case CaEvent::kHeartbeat:
           break;
@@ -132,12 +142,22 @@ void Runner::Run() {
     bool force = false;
     {
       absl::MutexLock lock(&mu_);
-      mu_.AwaitWithTimeout(absl::Condition(this, &Runner::StoppedOrWoken),
-                           absl::FromChrono(next_check - std::chrono::steady_clock::now()));
+      while (true) {
+        auto deadline = crl_due_.has_value() ? std::min(next_check, *crl_due_) : next_check;
+        mu_.AwaitWithTimeout(absl::Condition(this, &Runner::StoppedOrWoken),
+                             absl::FromChrono(deadline - std::chrono::steady_clock::now()));
+        if (stop_ || wake_ || std::chrono::steady_clock::now() >= deadline) break;
+        // A CRL change announced while waiting: wait for its deadline.
+        crl_scheduled_ = false;
+      }
       if (stop_) break;
       force = rotate_;
       rotate_ = false;
       wake_ = false;
+      // This attempt reads the CRLs as they are now: whatever was pending
+      // is picked up by it.
+      crl_due_.reset();
+      crl_scheduled_ = false;
     }
     int64_t refusals_before = installer_->trust_refusals();
     if (options_.before_attempt) options_.before_attempt();

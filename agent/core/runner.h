@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -57,6 +58,11 @@ struct RunnerOptions {
   // reconnect costs the CA one stream, not an audited signing.
   std::chrono::milliseconds watch_reconnect_initial = std::chrono::milliseconds(500);
   std::chrono::milliseconds watch_reconnect_max = std::chrono::seconds(5);
+  // A CRL-only change is picked up this long after it is announced (with
+  // jitter), so that a burst of them (a fleet re-keying, each new
+  // intermediate bringing its CRL) is written once rather than once each.
+  // Rotations, trust-bundle changes and reconnects are acted on at once.
+  std::chrono::milliseconds crl_refresh_delay = std::chrono::seconds(2);
   double jitter = 0.1;      // +/- this fraction on every other wait.
   std::string status_file;  // JSON, rewritten after every attempt; empty: none.
   // Called after every change to the installed set (e.g. restart istiod).
@@ -97,6 +103,8 @@ class Runner {
  private:
   void WatchLoop() ABSL_LOCKS_EXCLUDED(mu_);
   void Wake(bool rotate) ABSL_LOCKS_EXCLUDED(mu_);
+  // Wakes the loop crl_refresh_delay from now, unless a wake is due sooner.
+  void WakeForCrls() ABSL_LOCKS_EXCLUDED(mu_);
   std::chrono::milliseconds Jittered(std::chrono::milliseconds d);
   // Between d/2 and d, uniformly.
   static std::chrono::milliseconds EqualJitter(std::chrono::milliseconds d);
@@ -108,12 +116,17 @@ class Runner {
   std::string cluster_;
   RunnerOptions options_;
 
-  bool StoppedOrWoken() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || wake_; }
+  bool StoppedOrWoken() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stop_ || wake_ || crl_scheduled_;
+  }
 
   mutable absl::Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   bool rotate_ ABSL_GUARDED_BY(mu_) = false;
+  // When a CRL-only change is to be picked up; unset when none is pending.
+  std::optional<std::chrono::steady_clock::time_point> crl_due_ ABSL_GUARDED_BY(mu_);
+  bool crl_scheduled_ ABSL_GUARDED_BY(mu_) = false;  // crl_due_ set since the wait began.
   RunnerStatus status_ ABSL_GUARDED_BY(mu_);
   std::thread watch_thread_;
 };

@@ -252,6 +252,71 @@ TEST_F(RunnerTest, RepairsADeletedCacerts) {
       WaitFor("the deleted set to be written again", [&] { return !c1->Serial().empty(); }));
 }
 
+// A rotation writes the rotating cluster's cacerts once (its own new CRL,
+// coming back from the CA in the mesh's CRL set, changes nothing written),
+// and a burst of other clusters' re-keys is written once, not once each.
+TEST_F(RunnerTest, ARotationIsWrittenOnceAndABurstOfCrlChangesOnce) {
+  auto slow = [](RunnerOptions* r) { r->crl_refresh_delay = std::chrono::seconds(5); };
+  auto c1 = Start("cluster1", &SystemClock::Get(), std::chrono::hours(0), kOnlyEvents, slow);
+  auto c2 = Start("cluster2", &SystemClock::Get(), std::chrono::hours(0), kOnlyEvents, slow);
+  auto c3 = Start("cluster3", &SystemClock::Get(), std::chrono::hours(0), kOnlyEvents, slow);
+  // Every file holds the CRL every current intermediate signed.
+  auto holds_crls_of = [&](RunningAgent* a, std::vector<std::string> clusters) {
+    std::string file = ReadFile(a->dir + "/ca-crl.pem").value_or("");
+    for (const std::string& c : clusters) {
+      auto record = ca_->store()->GetCluster(c);
+      if (!record.ok() || record->intermediate_crl_pem.empty() ||
+          record->acked_serial != record->current_serial ||
+          file.find(record->intermediate_crl_pem) == std::string::npos) {
+        return false;
+      }
+    }
+    return true;
+  };
+  const std::vector<std::string> all = {"cluster1", "cluster2", "cluster3"};
+  ASSERT_TRUE(WaitFor("every cluster to hold every CRL", [&] {
+    return holds_crls_of(c1.get(), all) && holds_crls_of(c2.get(), all) &&
+           holds_crls_of(c3.get(), all);
+  }));
+  // The attempts that wrote those files finish (their acknowledgements and
+  // status updates come just after the write).
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+
+  // cluster2 re-keys alone: it writes once; the CRL change it causes is
+  // looked at (an attempt) and written nowhere but in the other clusters.
+  RunnerStatus c2_before = c2->runner->status();
+  RunnerStatus c1_before = c1->runner->status();
+  std::string old2 = c2->Serial();
+  ASSERT_THAT(ca_->authority()->RotateIntermediate(ca_->LocalOperator(), "cluster2"), IsOk());
+  ASSERT_TRUE(WaitFor("cluster1 to hold cluster2's new CRL", [&] {
+    return c2->Serial() != old2 && holds_crls_of(c1.get(), all) &&
+           c1->runner->status().changes > c1_before.changes;
+  }));
+  ASSERT_TRUE(WaitFor("cluster2 to look at the CRL change its own re-key caused",
+                      [&] { return c2->runner->status().attempts >= c2_before.attempts + 2; }));
+  EXPECT_EQ(c2->runner->status().changes, c2_before.changes + 1) << "one write per rotation";
+  EXPECT_EQ(c1->runner->status().changes, c1_before.changes + 1);
+  std::string c2_crls = *ReadFile(c2->dir + "/ca-crl.pem");
+  std::string own = ca_->store()->GetCluster("cluster2")->intermediate_crl_pem;
+  EXPECT_EQ(c2_crls.find(own), 0u) << "its own CRL comes first";
+  EXPECT_EQ(c2_crls.find(own, own.size()), std::string::npos) << "and only once";
+
+  // cluster2 and cluster3 re-key together: cluster1 writes once for both.
+  c1_before = c1->runner->status();
+  std::string old3 = c3->Serial();
+  old2 = c2->Serial();
+  ASSERT_THAT(ca_->authority()->RotateIntermediate(ca_->LocalOperator(), "cluster2"), IsOk());
+  ASSERT_THAT(ca_->authority()->RotateIntermediate(ca_->LocalOperator(), "cluster3"), IsOk());
+  ASSERT_TRUE(WaitFor("cluster1 to hold both new CRLs", [&] {
+    return c2->Serial() != old2 && c3->Serial() != old3 && holds_crls_of(c1.get(), all) &&
+           c1->runner->status().changes > c1_before.changes;
+  }));
+  // Had the burst been written once per CRL, the second write's status
+  // would follow within this second.
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  EXPECT_EQ(c1->runner->status().changes, c1_before.changes + 1) << "a burst is written once";
+}
+
 TEST_F(RunnerTest, RevocationReachesOtherClustersThroughTheWatchStream) {
   // cluster1 learns of the new CRL only through its Watch stream; revoked
   // cluster2 finds out at its next periodic reconcile (the CA refuses its
