@@ -40,6 +40,7 @@
 #include "net/http_server.h"
 #include "net/ops_http.h"
 #include "pki/certificate.h"
+#include "pki/istiod_acceptance.h"
 #include "pki/key.h"
 #include "spdlog/sinks/stdout_sinks.h"
 
@@ -63,6 +64,7 @@ struct Flags {
   std::string key_algorithm = "ecdsa-p256";
   int64_t ttl_hours = 0;
   bool adopt = false;
+  std::string istio_version = "any";
   bool rekey = false;
   int timeout_seconds = 15;
   int deadline_seconds = 300;
@@ -273,6 +275,7 @@ absl::StatusOr<Agent> Setup(const Flags& f, AuditCheckpointCounters* checkpoints
   options.ttl = std::chrono::hours(f.ttl_hours);
   options.adopt = f.adopt;
   options.renew_fraction = f.renew_fraction;
+  options.root_bundle_rule = *pki::RootBundleRuleForIstioVersion(f.istio_version);  // Checked.
   a.installer = std::make_unique<Installer>(a.ca.get(), a.sink.get(), a.root_trust.get(),
                                             &SystemClock::Get(), options);
   return a;
@@ -544,6 +547,18 @@ int main(int argc, char** argv) {
                     "Requested intermediate lifetime (0: the CA policy's maximum)")
         ->capture_default_str();
     cmd->add_flag("--adopt", f.adopt, "Replace a cacerts that meshtrust did not write");
+    cmd->add_option("--istio-version", f.istio_version,
+                    "The Istio version of this cluster's istiod (1.x), which decides how a "
+                    "changed root-cert.pem must relate to the installed one: before 1.31 the new "
+                    "file must contain the old one byte for byte (or the reverse), from 1.31 "
+                    "one set of certificates must contain the other. \"any\" applies the byte "
+                    "rule, which every version accepts")
+        ->check([](const std::string& v) {
+          absl::StatusOr<meshtrust::pki::RootBundleRule> rule =
+              meshtrust::pki::RootBundleRuleForIstioVersion(v);
+          return rule.ok() ? std::string() : std::string(rule.status().message());
+        })
+        ->capture_default_str();
     cmd->add_option("--timeout", f.timeout_seconds, "Per-call timeout in seconds")
         ->capture_default_str();
     cmd->add_option("--deadline", f.deadline_seconds,

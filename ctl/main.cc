@@ -581,8 +581,15 @@ int main(int argc, char** argv) {
   revoke
       ->add_option("--reason", reason,
                    "RFC 5280 reason: keyCompromise, cACompromise, affiliationChanged, "
-                   "superseded, cessationOfOperation, privilegeWithdrawn, unspecified")
+                   "superseded, cessationOfOperation, privilegeWithdrawn, unspecified, or "
+                   "certificateHold (the one revocation `revoke release` can undo)")
       ->capture_default_str();
+  std::string release_serial;
+  CLI::App* revoke_release = revoke->add_subcommand(
+      "release",
+      "Un-revoke a certificate on hold (revoked with --reason certificateHold); audited. Every "
+      "root CRL is re-signed without it and pushed to the agents. Other revocations are final");
+  revoke_release->add_option("serial", release_serial, "The certificate's hex serial")->required();
 
   CLI::App* audit = app.add_subcommand("audit", "The audit log");
   audit->require_subcommand(1);
@@ -784,6 +791,23 @@ int main(int argc, char** argv) {
         g, [&](Admin::Stub* s, grpc::ClientContext* c) { return s->RootRotation(c, req, &resp); });
     if (!status.ok()) return Fail(status);
     PrintRootRotation(g, resp);
+    return 0;
+  }
+  if (revoke_release->parsed()) {
+    v1::ReleaseHoldRequest req;
+    req.set_serial(release_serial);
+    v1::RevokeResponse resp;
+    status = Invoke(
+        g, [&](Admin::Stub* s, grpc::ClientContext* c) { return s->ReleaseHold(c, req, &resp); });
+    if (!status.ok()) return Fail(status);
+    if (g.structured()) {
+      std::fputs(g.Render({{"released_serial", release_serial}, {"crl_number", resp.crl_number()}})
+                     .c_str(),
+                 stdout);
+    } else {
+      std::printf("released the hold on %s; CRL number %llu published without it\n",
+                  release_serial.c_str(), static_cast<unsigned long long>(resp.crl_number()));
+    }
     return 0;
   }
   if (revoke->parsed()) {

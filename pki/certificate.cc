@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/clock.h"
+#include "pki/crl.h"
 #include "pki/der.h"
 #include "pki/digest.h"
 #include "pki/error.h"
@@ -395,6 +396,8 @@ std::string NameString(const X509_NAME* name) {
 
 std::string SubjectString(const X509* cert) { return NameString(X509_get_subject_name(cert)); }
 std::string IssuerString(const X509* cert) { return NameString(X509_get_issuer_name(cert)); }
+// Declared in pki/crl.h; here beside the name printer it shares.
+std::string CrlIssuerString(const X509_CRL* crl) { return NameString(X509_CRL_get_issuer(crl)); }
 
 namespace {
 // The names of one GeneralName type in the SAN, as text: URI and DNS names

@@ -53,6 +53,8 @@ uint64_t CrlNumber(X509_CRL* crl);
 TimePoint CrlThisUpdate(const X509_CRL* crl);
 TimePoint CrlNextUpdate(const X509_CRL* crl);
 std::vector<std::string> RevokedSerials(X509_CRL* crl);
+// The CRL's issuer name, RFC 2253 (as SubjectString).
+std::string CrlIssuerString(const X509_CRL* crl);
 
 }  // namespace meshtrust::pki
 

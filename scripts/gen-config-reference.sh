@@ -16,7 +16,7 @@ commands=(
   "ctl/meshtrustctl certs list"
   "ctl/meshtrustctl rotate intermediate" "ctl/meshtrustctl root status"
   "ctl/meshtrustctl root rotate begin" "ctl/meshtrustctl root rotate activate"
-  "ctl/meshtrustctl root rotate finish" "ctl/meshtrustctl revoke" "ctl/meshtrustctl audit list"
+  "ctl/meshtrustctl root rotate finish" "ctl/meshtrustctl revoke" "ctl/meshtrustctl revoke release" "ctl/meshtrustctl audit list"
   "ctl/meshtrustctl audit verify" "ctl/meshtrustctl audit checkpoint"
 )
 {

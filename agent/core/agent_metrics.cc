@@ -1,5 +1,9 @@
 #include "agent/core/agent_metrics.h"
 
+#include <map>
+#include <string>
+#include <vector>
+
 namespace meshtrust::agent {
 namespace {
 
@@ -43,6 +47,30 @@ void RegisterAgentMetrics(MetricsRegistry* registry, const std::string& cluster,
       "CA answers refused because their roots were not pinned, not endorsed by a trusted root, or "
       "dropped the installed intermediate's root outside a rotation's retire phase",
       one([](const RunnerStatus& s) { return double(s.trust_refusals); }));
+  // Every rule and kind has a sample from the start, so rate() sees the first.
+  auto by_label = [status](const char* label, std::vector<std::string> keys,
+                           std::map<std::string, int64_t> RunnerStatus::*field) {
+    return [status, label, keys, field] {
+      RunnerStatus s = status();
+      std::vector<MetricSample> out;
+      for (const std::string& k : keys) {
+        auto it = (s.*field).find(k);
+        out.push_back({{{label, k}}, it == (s.*field).end() ? 0.0 : double(it->second)});
+      }
+      return out;
+    };
+  };
+  registry->AddCounterReader(
+      "meshtrust_agent_istiod_refusals_total",
+      "Sets of cacerts not written because istiod would have refused them, by the rule they broke",
+      by_label("rule", {"chain", "key", "key_mismatch", "crl_parse", "crl_missing", "root_bundle"},
+               &RunnerStatus::istiod_refusals));
+  registry->AddCounterReader(
+      "meshtrust_agent_crl_repairs_total",
+      "CRLs from the CA left out of ca-crl.pem, or kept from the installed set, so that istiod "
+      "accepts it",
+      by_label("action", {"dropped_unparsable", "dropped_untrusted", "kept_installed"},
+               &RunnerStatus::crl_repairs));
 }
 
 void RegisterAuditCheckpointMetrics(MetricsRegistry* registry,

@@ -158,29 +158,18 @@ Installer::Decision Installer::Decide(const std::optional<InstalledCaCerts>& ins
 absl::StatusOr<CaCerts> Installer::Compose(const std::string& certificate_pem,
                                            const std::string& chain_pem, EVP_PKEY* key,
                                            const TrustBundleInfo& bundle, const CrlSetInfo& crls,
-                                           const std::string& installed_crl_pem) const {
+                                           const std::string& own_crl_source,
+                                           const std::string& installed_crl_pem) {
   absl::StatusOr<ossl::UniquePtr<X509>> cert = pki::ParseCertificatePem(certificate_pem);
   if (!cert.ok()) return cert.status();
-  // The roots' CRLs must be signed by roots we trust.
   absl::StatusOr<std::vector<ossl::UniquePtr<X509>>> roots =
       pki::ParseCertificateChainPem(bundle.roots_pem);
   if (!roots.ok()) return roots.status();
-  if (!crls.root_crls_pem.empty()) {
-    absl::StatusOr<std::vector<ossl::UniquePtr<X509_CRL>>> root_crls =
-        pki::ParseCrlsPem(crls.root_crls_pem);
-    if (!root_crls.ok()) return root_crls.status();
-    for (const auto& crl : *root_crls) {
-      bool signed_by_a_root = false;
-      for (const auto& root : *roots)
-        signed_by_a_root |= pki::VerifyCrl(crl.get(), root.get()).ok();
-      if (!signed_by_a_root) {
-        return absl::DataLossError(
-            "a root CRL from the CA is not signed by a trusted root; not installed");
-      }
-    }
-  }
+  absl::StatusOr<std::vector<ossl::UniquePtr<X509>>> chain =
+      pki::ParseCertificateChainPem(chain_pem);
+  if (!chain.ok()) return chain.status();
   TimePoint now = clock_->Now();
-  std::optional<std::string> own_crl_pem = CurrentOwnCrl(installed_crl_pem, cert->get(), now);
+  std::optional<std::string> own_crl_pem = CurrentOwnCrl(own_crl_source, cert->get(), now);
   if (!own_crl_pem.has_value()) {
     pki::CrlTemplate own;
     own.number = static_cast<uint64_t>(UnixSeconds(now));
@@ -193,6 +182,12 @@ absl::StatusOr<CaCerts> Installer::Compose(const std::string& certificate_pem,
     if (!own_crl.ok()) return own_crl.status();
     own_crl_pem = pki::CrlPem(own_crl->get());
   }
+  // The CA's CRLs, without what istiod would refuse: a CRL problem must not
+  // hold back the key and certificates (crl_set.h).
+  absl::StatusOr<ComposedCrlSet> crl_set =
+      ComposeCrlSet(*own_crl_pem, Raw(*chain, 1), Raw(*roots), crls, installed_crl_pem);
+  if (!crl_set.ok()) return crl_set.status();
+  for (const auto& [what, n] : crl_set->repairs) crl_repairs_[what] += n;
   absl::StatusOr<SecretBytes> key_pem = pki::PrivateKeyToPkcs8Pem(key);
   if (!key_pem.ok()) return key_pem.status();
   CaCerts certs;
@@ -200,14 +195,7 @@ absl::StatusOr<CaCerts> Installer::Compose(const std::string& certificate_pem,
   certs.ca_key_pem = *std::move(key_pem);
   certs.cert_chain_pem = chain_pem;
   certs.root_cert_pem = bundle.roots_pem;
-  // The CA's set holds this intermediate's own CRL too once it was
-  // acknowledged: it is first already, so it is not repeated (and the
-  // acknowledgement does not change what is written).
-  std::string others = crls.intermediate_crls_pem;
-  if (size_t at = others.find(*own_crl_pem); at != std::string::npos) {
-    others.erase(at, own_crl_pem->size());
-  }
-  certs.ca_crl_pem = *own_crl_pem + crls.root_crls_pem + others;
+  certs.ca_crl_pem = std::move(crl_set->ca_crl_pem);
   certs.serial = pki::SerialHex(cert->get());
   certs.not_after = Rfc3339(pki::NotAfter(cert->get()));
   certs.bundle_sha256 = bundle.sha256;
@@ -215,9 +203,16 @@ absl::StatusOr<CaCerts> Installer::Compose(const std::string& certificate_pem,
   return certs;
 }
 
-absl::Status Installer::Install(const CaCerts& certs, std::string version) {
+absl::Status Installer::Install(const CaCerts& certs,
+                                const std::optional<InstalledCaCerts>& installed) {
+  std::optional<InstalledCaCerts> reread;  // What a conflict left there.
+  const std::optional<InstalledCaCerts>* holding = &installed;
   for (int attempt = 0;; ++attempt) {
-    absl::Status written = sink_->Write(certs, version);
+    // A set istiod would drop is never written (istiod_guard.h); judged
+    // again after a conflict, since istiod holds whatever is there now.
+    absl::Status written =
+        WriteIfIstiodAccepts(sink_, certs, holding->has_value() ? (*holding)->version : "",
+                             *holding, options_.root_bundle_rule, clock_->Now(), &istiod_refusals_);
     if (written.ok()) break;
     if (!absl::IsAborted(written) || attempt >= options_.max_conflict_retries) return written;
     // Someone else wrote in between: look again before overwriting.
@@ -230,17 +225,18 @@ absl::Status Installer::Install(const CaCerts& certs, std::string version) {
           absl::StrCat(sink_->Describe(),
                        " was replaced by something meshtrust did not write; leaving it untouched"));
     }
-    version = again->has_value() ? (*again)->version : "";
+    reread = *std::move(again);
+    holding = &reread;
   }
   // Read back what the sink now holds before telling the CA.
-  absl::StatusOr<std::optional<InstalledCaCerts>> installed = sink_->Read();
-  if (!installed.ok()) return installed.status();
-  if (!installed->has_value() || !(*installed)->managed ||
-      (*installed)->files.ca_cert_pem != certs.ca_cert_pem ||
-      !(*installed)->files.ca_key_pem.Equals(certs.ca_key_pem) ||
-      (*installed)->files.root_cert_pem != certs.root_cert_pem ||
-      (*installed)->files.cert_chain_pem != certs.cert_chain_pem ||
-      (*installed)->files.ca_crl_pem != certs.ca_crl_pem) {
+  absl::StatusOr<std::optional<InstalledCaCerts>> read_back = sink_->Read();
+  if (!read_back.ok()) return read_back.status();
+  if (!read_back->has_value() || !(*read_back)->managed ||
+      (*read_back)->files.ca_cert_pem != certs.ca_cert_pem ||
+      !(*read_back)->files.ca_key_pem.Equals(certs.ca_key_pem) ||
+      (*read_back)->files.root_cert_pem != certs.root_cert_pem ||
+      (*read_back)->files.cert_chain_pem != certs.cert_chain_pem ||
+      (*read_back)->files.ca_crl_pem != certs.ca_crl_pem) {
     return absl::DataLossError(
         absl::StrCat(sink_->Describe(), " does not hold what was just written"));
   }
@@ -296,10 +292,11 @@ absl::StatusOr<InstallResult> Installer::EnsureInstalled(bool force_rekey) {
   absl::StatusOr<CrlSetInfo> crls = ca_->GetCrls();
   if (!crls.ok()) return crls.status();
   // What is installed now anchors which roots may come and go.
-  std::string installed_roots, installed_signing_root;
+  std::string installed_roots, installed_signing_root, installed_crl_pem;
   if (current->has_value() && (*current)->managed) {
     installed_roots = (*current)->files.root_cert_pem;
     installed_signing_root = LastCertificatePem((*current)->files.cert_chain_pem);
+    installed_crl_pem = (*current)->files.ca_crl_pem;
   }
   absl::StatusOr<std::string> trusted = trust_->Check(
       RootOffer{bundle->roots_pem, bundle->signing_root_pem, bundle->endorsements_pem},
@@ -375,7 +372,7 @@ absl::StatusOr<InstallResult> Installer::EnsureInstalled(bool force_rekey) {
     if (!crls.ok()) return crls.status();
     absl::StatusOr<CaCerts> composed =
         Compose(issued.certificate_pem, issued.chain_pem, key->get(), issued_bundle, *crls,
-                /*installed_crl_pem=*/"");
+                /*own_crl_source=*/"", installed_crl_pem);
     if (!composed.ok()) return composed.status();
     certs = *std::move(composed);
   } else if (decision.action == Action::kRefresh) {
@@ -383,7 +380,7 @@ absl::StatusOr<InstallResult> Installer::EnsureInstalled(bool force_rekey) {
     absl::StatusOr<ossl::UniquePtr<EVP_PKEY>> key = pki::PrivateKeyFromPem(files.ca_key_pem);
     if (!key.ok()) return key.status();
     absl::StatusOr<CaCerts> composed = Compose(files.ca_cert_pem, files.cert_chain_pem, key->get(),
-                                               *bundle, *crls, files.ca_crl_pem);
+                                               *bundle, *crls, files.ca_crl_pem, files.ca_crl_pem);
     if (!composed.ok()) return composed.status();
     // A change that changes nothing written (the CA's CRL set gained only
     // this intermediate's own CRL) is not written: every write makes istiod
@@ -401,8 +398,7 @@ absl::StatusOr<InstallResult> Installer::EnsureInstalled(bool force_rekey) {
   InstallResult result;
   result.reason = decision.reason;
   if (certs.has_value()) {
-    std::string version = current->has_value() ? (*current)->version : "";
-    if (absl::Status s = Install(*certs, version); !s.ok()) return s;
+    if (absl::Status s = Install(*certs, *current); !s.ok()) return s;
     issued_not_installed_.reset();
     result.changed = true;
     result.reissued = decision.action == Action::kReissue;

@@ -11,10 +11,13 @@
 
 #include "absl/status/statusor.h"
 #include "agent/core/ca_connection.h"
+#include "agent/core/crl_set.h"
+#include "agent/core/istiod_guard.h"
 #include "agent/core/root_trust.h"
 #include "agent/core/secret_sink.h"
 #include "base/clock.h"
 #include "base/secret_bytes.h"
+#include "pki/istiod_acceptance.h"
 #include "pki/key.h"
 
 namespace meshtrust::agent {
@@ -29,6 +32,9 @@ struct InstallerOptions {
   // An unchanged installed set is acknowledged again only this often (each
   // Ack is an audit record at the CA); any change is acknowledged at once.
   std::chrono::seconds reack_interval = std::chrono::hours(1);
+  // How istiod compares a changed root-cert.pem with the installed one
+  // (--istio-version): the byte rule holds for every Istio version.
+  pki::RootBundleRule root_bundle_rule = pki::RootBundleRule::kBytes;
 };
 
 struct InstallResult {
@@ -58,6 +64,10 @@ class Installer {
 
   // CA answers refused for their roots so far.
   int64_t trust_refusals() const { return trust_->refusals(); }
+  // Sets not written because istiod would have refused them, by rule, so far.
+  const IstiodRefusals& istiod_refusals() const { return istiod_refusals_; }
+  // Changes made to the CA's CRLs so that istiod accepts ca-crl.pem, so far.
+  const CrlRepairs& crl_repairs() const { return crl_repairs_; }
 
  private:
   enum class Action { kNone, kRefresh, kReissue };
@@ -68,13 +78,17 @@ class Installer {
   Decision Decide(const std::optional<InstalledCaCerts>& installed, const TrustBundleInfo& bundle,
                   const CrlSetInfo& crls, bool force_rekey) const;
   // Assembles the complete set. This intermediate's own CRL is taken from
-  // `installed_crl_pem` while it is current, and signed anew otherwise.
+  // `own_crl_source` while it is current, and signed anew otherwise; a root
+  // in the chain the CA offers no usable CRL for keeps its CRL from
+  // `installed_crl_pem` (crl_set.h).
   absl::StatusOr<CaCerts> Compose(const std::string& certificate_pem, const std::string& chain_pem,
                                   EVP_PKEY* key, const TrustBundleInfo& bundle,
-                                  const CrlSetInfo& crls,
-                                  const std::string& installed_crl_pem) const;
-  // Writes (retrying on conflicts), reads back and compares.
-  absl::Status Install(const CaCerts& certs, std::string version);
+                                  const CrlSetInfo& crls, const std::string& own_crl_source,
+                                  const std::string& installed_crl_pem);
+
+  // Writes (retrying on conflicts) if istiod, holding `installed`, would
+  // accept the set (istiod_guard.h); reads back and compares.
+  absl::Status Install(const CaCerts& certs, const std::optional<InstalledCaCerts>& installed);
 
   // An intermediate the CA issued for a key generated here, kept until it
   // is installed: when the write fails (a 403, a 500, the API server away),
@@ -98,6 +112,8 @@ class Installer {
   const Clock* clock_;
   InstallerOptions options_;
   std::optional<IssuedNotInstalled> issued_not_installed_;
+  IstiodRefusals istiod_refusals_;
+  CrlRepairs crl_repairs_;
   std::string last_ack_;  // What was last acknowledged (serial, bundle, CRL).
   TimePoint last_ack_at_;
 };

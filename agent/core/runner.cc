@@ -160,6 +160,8 @@ void Runner::Run() {
       crl_scheduled_ = false;
     }
     int64_t refusals_before = installer_->trust_refusals();
+    IstiodRefusals istiod_before = installer_->istiod_refusals();
+    CrlRepairs repairs_before = installer_->crl_repairs();
     if (options_.before_attempt) options_.before_attempt();
     absl::StatusOr<InstallResult> result = installer_->EnsureInstalled(force);
     if (options_.after_attempt) options_.after_attempt();
@@ -170,6 +172,11 @@ void Runner::Run() {
       absl::MutexLock lock(&mu_);
       ++status_.attempts;
       status_.trust_refusals += refused;
+      // The installer counts from its start; the status from the first Runner's.
+      for (const auto& [rule, n] : installer_->istiod_refusals())
+        status_.istiod_refusals[rule] += n - istiod_before[rule];
+      for (const auto& [what, n] : installer_->crl_repairs())
+        status_.crl_repairs[what] += n - repairs_before[what];
       if (result.ok()) {
         failures = 0;
         status_.serial = result->serial;

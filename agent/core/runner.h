@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <thread>
@@ -31,6 +32,10 @@ struct RunnerStatus {
   int64_t failures_total = 0;
   int changes = 0;
   int64_t trust_refusals = 0;  // CA answers whose roots RootTrust refused.
+  // Sets not written because istiod would have refused them, by rule.
+  std::map<std::string, int64_t> istiod_refusals;
+  // Changes to the CA's CRLs so that istiod accepts ca-crl.pem, by kind.
+  std::map<std::string, int64_t> crl_repairs;
   bool watch_connected = false;
   // Observability of the loops themselves (not in the status file): every
   // reconcile attempt, and the waits chosen after failures, so callers can

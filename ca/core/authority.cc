@@ -117,6 +117,11 @@ absl::StatusOr<RevokeResult> Authority::Revoke(const Caller& caller, absl::strin
   return revocation_.Revoke(caller, cluster, serial, reason);
 }
 
+absl::StatusOr<RevokeResult> Authority::ReleaseHold(const Caller& caller,
+                                                    absl::string_view serial) {
+  return revocation_.ReleaseHold(caller, serial);
+}
+
 absl::StatusOr<int> Authority::RotateIntermediate(const Caller& caller, absl::string_view cluster) {
   return clusters_.RotateIntermediate(caller, cluster);
 }

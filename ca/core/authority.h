@@ -112,6 +112,9 @@ class Authority {
   // then re-signs the CRLs.
   absl::StatusOr<RevokeResult> Revoke(const Caller& caller, absl::string_view cluster,
                                       absl::string_view serial, absl::string_view reason);
+  // Releases the hold on `serial` (revoked with certificateHold) and
+  // re-signs the CRLs; see Revocation::ReleaseHold.
+  absl::StatusOr<RevokeResult> ReleaseHold(const Caller& caller, absl::string_view serial);
 
   // Asks `cluster`'s agent to re-key; returns how many of its agents were
   // listening. 0 is not an error: the request is durable and reaches the

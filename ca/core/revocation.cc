@@ -6,10 +6,16 @@
 #include "absl/strings/str_join.h"
 #include "base/logging.h"
 #include "ca/core/states.h"
+#include "ca/store/store_errors.h"
 #include "pki/crl.h"
 #include "pki/digest.h"
 
 namespace meshtrust::ca {
+namespace {
+
+constexpr int kCertificateHoldReason = 6;  // RFC 5280 CRLReason certificateHold.
+
+}  // namespace
 
 absl::Status Revocation::RefreshCrls(bool force) {
   absl::MutexLock lock(&crl_mu_);
@@ -26,18 +32,27 @@ absl::Status Revocation::RefreshCrls(bool force) {
     for (const CrlRecord& c : *existing) {
       if (c.root_key_id == root.key_id) current = &c;
     }
-    bool due = current == nullptr ||
-               now >= current->this_update + (current->next_update - current->this_update) / 2;
-    if (!force && !due) continue;
     absl::StatusOr<std::vector<CertificateRecord>> revoked = store_->ListRevoked(root.key_id);
     if (!revoked.ok()) return revoked.status();
+    // An expired certificate leaves the CRL (RFC 5280 5.1.2.6 allows it;
+    // verifiers refuse it for its dates). One the current CRL was signed
+    // while it was valid, and that expired since, makes a new CRL due, so
+    // that expiry too publishes a fresh, signed CRL.
+    bool expired_since = false;
     pki::CrlTemplate tmpl;
+    for (const CertificateRecord& r : *revoked) {
+      if (r.not_after <= now) {
+        expired_since |= current != nullptr && r.not_after > current->this_update;
+        continue;
+      }
+      tmpl.revoked.push_back({r.serial, r.revoked_at, r.revocation_reason});
+    }
+    bool due = current == nullptr || expired_since ||
+               now >= current->this_update + (current->next_update - current->this_update) / 2;
+    if (!force && !due) continue;
     tmpl.number = next_number++;
     tmpl.this_update = now - options_->backdate;
     tmpl.next_update = now + options_->crl_validity;
-    for (const CertificateRecord& r : *revoked) {
-      tmpl.revoked.push_back({r.serial, r.revoked_at, r.revocation_reason});
-    }
     absl::StatusOr<ossl::UniquePtr<X509_CRL>> crl =
         pki::IssueCrl(tmpl, root.certificate.get(), *root.signer);
     if (!crl.ok()) return crl.status();
@@ -150,6 +165,41 @@ absl::StatusOr<RevokeResult> Revocation::Revoke(const Caller& caller, absl::stri
   spdlog::warn("{} revoked {} ({}): {}", caller.ToString(), cluster.empty() ? serial : cluster,
                pki::RevocationReasonName(*reason), absl::StrJoin(result.serials, ", "));
   if (absl::Status s = RefreshCrls(/*force=*/true); !s.ok()) return s;
+  absl::StatusOr<std::vector<CrlRecord>> crls = store_->ListCrls();
+  if (crls.ok()) {
+    for (const CrlRecord& c : *crls) result.crl_number = std::max(result.crl_number, c.number);
+  }
+  return result;
+}
+
+absl::StatusOr<RevokeResult> Revocation::ReleaseHold(const Caller& caller,
+                                                     absl::string_view serial) {
+  AuditedCall call = audit_->Begin(caller, "ReleaseHold", serial, RequestDigest({serial}));
+  call.set_serial(serial);
+  if (absl::Status s = authorizer_->AuthorizeAdmin(caller, AdminAccess::kWrite); !s.ok()) {
+    return call.Refuse(s);
+  }
+  if (serial.empty()) return call.Refuse(absl::InvalidArgumentError("give the serial to release"));
+  // Named here, with the reason's name; the store's conditional update
+  // decides, so a concurrent change cannot slip between.
+  absl::StatusOr<CertificateRecord> cert = store_->GetCertificate(serial);
+  if (!cert.ok()) {
+    return absl::IsNotFound(cert.status()) ? call.Refuse(cert.status()) : cert.status();
+  }
+  if (!cert->revoked) return call.Refuse(NotRevokedError(serial));
+  if (cert->revocation_reason != kCertificateHoldReason) {
+    return call.Refuse(absl::FailedPreconditionError(absl::StrCat(
+        "certificate ", serial, " was revoked with reason ",
+        pki::RevocationReasonName(cert->revocation_reason),
+        "; only a certificate on hold (revoked with reason certificateHold) can be released")));
+  }
+  absl::Status s = store_->ReleaseHold(serial, call.Succeeded("ok: hold released"));
+  if (absl::IsNotFound(s) || absl::IsFailedPrecondition(s)) return call.Refuse(s);
+  if (!s.ok()) return s;
+  spdlog::warn("{} released the hold on {}", caller.ToString(), serial);
+  if (absl::Status r = RefreshCrls(/*force=*/true); !r.ok()) return r;
+  RevokeResult result;
+  result.serials = {std::string(serial)};
   absl::StatusOr<std::vector<CrlRecord>> crls = store_->ListCrls();
   if (crls.ok()) {
     for (const CrlRecord& c : *crls) result.crl_number = std::max(result.crl_number, c.number);

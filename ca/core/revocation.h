@@ -55,8 +55,17 @@ class Revocation {
   // then re-signs the CRLs.
   absl::StatusOr<RevokeResult> Revoke(const Caller& caller, absl::string_view cluster,
                                       absl::string_view serial, absl::string_view reason);
-  // Re-signs each root's CRL when it is missing, half-way to nextUpdate, or
-  // (with `force`) always, and tells the agents when it signed one.
+  // Releases a hold: `serial`, revoked with reason certificateHold, is no
+  // longer revoked (audited as "ReleaseHold"), and every root's CRL is
+  // re-signed at once without it (never an empty CRL file: a signed CRL
+  // with fewer entries), so that every agent installs the fresh set.
+  // kNotFound for an unknown serial; kFailedPrecondition, naming the
+  // reason, for a certificate not revoked or revoked for another reason.
+  absl::StatusOr<RevokeResult> ReleaseHold(const Caller& caller, absl::string_view serial);
+  // Re-signs each root's CRL when it is missing, half-way to nextUpdate,
+  // when a certificate it lists has expired since it was signed (expired
+  // certificates leave the CRL), or (with `force`) always, and tells the
+  // agents when it signed one.
   absl::Status RefreshCrls(bool force) ABSL_LOCKS_EXCLUDED(crl_mu_);
   // The current CRL of the root `key_id`, PEM; kNotFound for unknown roots.
   absl::StatusOr<std::string> RootCrlPem(absl::string_view key_id);

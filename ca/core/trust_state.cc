@@ -24,6 +24,7 @@ absl::Status TrustState::Reload() {
       snapshot->bundle.roots_pem += root.anchor_pem;
       snapshot->bundle.endorsements_pem += root.endorsement_pem;
     }
+    snapshot->bundle.sequence += *status == RootStatus::kRetired ? 2 : 1;
     auto ca = std::make_shared<SigningCa>();
     ca->key_id = root.key_id;
     absl::StatusOr<ossl::UniquePtr<X509>> cert = pki::ParseCertificatePem(root.certificate_pem);

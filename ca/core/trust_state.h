@@ -7,6 +7,7 @@
 #ifndef MESHTRUST_CA_CORE_TRUST_STATE_H_
 #define MESHTRUST_CA_CORE_TRUST_STATE_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +29,10 @@ struct TrustBundle {
   // Cross-certificates by which earlier roots endorse the later ones
   // (RootRecord::endorsement_pem), for agents that pin a root.
   std::string endorsements_pem;
+  // Grows whenever roots_pem changes: one for each root that joined the
+  // bundle, one more for each that left it (the SPIFFE bundle's
+  // spiffe_sequence). Roots are never deleted, only retired.
+  uint64_t sequence = 0;
 };
 
 // One consistent view of the roots.

@@ -488,4 +488,15 @@ grpc::Status AdminService::Revoke(grpc::ServerContext* context, const v1::Revoke
   return grpc::Status::OK;
 }
 
+grpc::Status AdminService::ReleaseHold(grpc::ServerContext* context,
+                                       const v1::ReleaseHoldRequest* request,
+                                       v1::RevokeResponse* response) {
+  MESHTRUST_CALLER_OR_RETURN(caller, context);
+  absl::StatusOr<RevokeResult> result = authority_->ReleaseHold(*caller, request->serial());
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  for (const std::string& serial : result->serials) response->add_revoked_serials(serial);
+  response->set_crl_number(result->crl_number);
+  return grpc::Status::OK;
+}
+
 }  // namespace meshtrust::ca

@@ -82,6 +82,8 @@ class AdminService final : public v1::Admin::Service {
                                   v1::AuditCheckpoint* response) override;
   grpc::Status Revoke(grpc::ServerContext* context, const v1::RevokeRequest* request,
                       v1::RevokeResponse* response) override;
+  grpc::Status ReleaseHold(grpc::ServerContext* context, const v1::ReleaseHoldRequest* request,
+                           v1::RevokeResponse* response) override;
   grpc::Status RootRotation(grpc::ServerContext* context, const v1::RootRotationRequest* request,
                             v1::RootRotationStatus* response) override;
   grpc::Status GetMeshStatus(grpc::ServerContext* context, const v1::GetMeshStatusRequest* request,

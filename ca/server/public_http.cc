@@ -2,6 +2,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "ca/server/spiffe_bundle.h"
 #include "pki/crl.h"
 #include "pki/pem.h"
 
@@ -17,6 +18,12 @@ HttpResponse Text(int status, std::string body) {
 HttpResponse HandlePublicHttp(Authority* authority, const HttpRequest& request) {
   if (request.method != "GET") return Text(405, "only GET is served here\n");
   if (request.path == "/healthz") return Text(200, "ok\n");
+  if (request.path == "/spiffe-bundle") {
+    absl::StatusOr<std::string> bundle =
+        SpiffeBundleJson(authority->CurrentBundle(), kSpiffeRefreshHint);
+    if (!bundle.ok()) return Text(500, absl::StrCat(bundle.status().message(), "\n"));
+    return {200, "application/json", *bundle};
+  }
   if (request.path == "/crl") {
     std::string all;
     for (const std::string& id : authority->RootKeyIds()) {

@@ -179,6 +179,24 @@ absl::Status SqliteStore::RevokeCertificate(absl::string_view serial, int reason
   });
 }
 
+absl::Status SqliteStore::ReleaseHold(absl::string_view serial, const AuditEvent& audit) {
+  constexpr int64_t kCertificateHold = 6;  // RFC 5280 CRLReason.
+  return Mutate(audit, [&]() -> absl::Status {
+    Statement st(
+        db_,
+        "UPDATE certificates SET revoked_at = NULL, revocation_reason = 0 WHERE serial = ? "
+        "AND revoked_at IS NOT NULL AND revocation_reason = ?");
+    st.Bind(serial).Bind(kCertificateHold);
+    if (absl::Status r = st.Run(); !r.ok()) return r;
+    if (sqlite3_changes(db_) == 1) return absl::OkStatus();
+    Statement state(db_, "SELECT revoked_at, revocation_reason FROM certificates WHERE serial = ?");
+    state.Bind(serial);
+    if (state.Step() != SQLITE_ROW) return NoCertificateError(serial);
+    if (state.IsNull(0)) return NotRevokedError(serial);
+    return NotOnHoldError(serial, static_cast<int>(state.Int(1)));
+  });
+}
+
 absl::StatusOr<std::vector<CertificateRecord>> SqliteStore::ListRevoked(
     absl::string_view issuer_key_id) {
   Reader db(this);

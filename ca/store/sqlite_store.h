@@ -56,6 +56,8 @@ class SqliteStore final : public Store {
       ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status RevokeCertificate(absl::string_view serial, int reason, TimePoint at,
                                  const AuditEvent& audit) override ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status ReleaseHold(absl::string_view serial, const AuditEvent& audit) override
+      ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<std::vector<CertificateRecord>> ListRevoked(
       absl::string_view issuer_key_id) override ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status SaveCrl(const CrlRecord& crl, const AuditEvent& audit) override

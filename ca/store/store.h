@@ -194,6 +194,12 @@ class Store : public AuditLogReader {
                                                                  const AuditEvent& audit) = 0;
   virtual absl::Status RevokeCertificate(absl::string_view serial, int reason, TimePoint at,
                                          const AuditEvent& audit) = 0;
+  // Releases a hold: the certificate `serial`, revoked with reason
+  // certificateHold (RFC 5280 CRLReason 6), is no longer revoked, in one
+  // transaction with `audit`. kNotFound (NoCertificateError), or
+  // kFailedPrecondition when it is not revoked (NotRevokedError) or was
+  // revoked for another reason (NotOnHoldError); nothing changes then.
+  virtual absl::Status ReleaseHold(absl::string_view serial, const AuditEvent& audit) = 0;
   // Revoked intermediates signed by the root `issuer_key_id`.
   virtual absl::StatusOr<std::vector<CertificateRecord>> ListRevoked(
       absl::string_view issuer_key_id) = 0;

@@ -34,6 +34,17 @@ absl::Status AlreadyRevokedError(absl::string_view serial) {
   return absl::AlreadyExistsError(absl::StrCat("certificate ", serial, " is already revoked"));
 }
 
+absl::Status NotRevokedError(absl::string_view serial) {
+  return absl::FailedPreconditionError(
+      absl::StrCat("certificate ", serial, " is not revoked; there is no hold to release"));
+}
+
+absl::Status NotOnHoldError(absl::string_view serial, int reason) {
+  return absl::FailedPreconditionError(
+      absl::StrCat("certificate ", serial, " was revoked with CRLReason ", reason,
+                   ", not certificateHold (6); only a hold can be released"));
+}
+
 absl::Status CrlNumberNotAboveError(uint64_t number) {
   return absl::FailedPreconditionError(
       absl::StrCat("CRL number ", number, " is not above the stored one"));

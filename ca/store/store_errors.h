@@ -30,6 +30,11 @@ absl::Status SerialIssuedError(absl::string_view serial);
 absl::Status NoCertificateError(absl::string_view serial);
 // kAlreadyExists.
 absl::Status AlreadyRevokedError(absl::string_view serial);
+// kFailedPrecondition: releasing a hold on a certificate that is not revoked,
+// or was revoked for another reason (an RFC 5280 CRLReason code) than
+// certificateHold.
+absl::Status NotRevokedError(absl::string_view serial);
+absl::Status NotOnHoldError(absl::string_view serial, int reason);
 // kFailedPrecondition: a root's CRL numbers only go up.
 absl::Status CrlNumberNotAboveError(uint64_t number);
 

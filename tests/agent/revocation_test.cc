@@ -202,5 +202,46 @@ TEST_F(RevocationTest, AnAgentWhoseIntermediateWasRevokedBySerialReissues) {
   EXPECT_FALSE(again.reissued);
 }
 
+TEST_F(RevocationTest, AReleasedHoldReachesEveryClusterAsAFreshValidCrlSet) {
+  MeshCluster& c1 = *clusters_[0];
+  MeshCluster& c2 = *clusters_[1];
+  MeshCluster& c3 = *clusters_[2];
+  std::string held = c2.Serial();
+  ASSERT_THAT(ca_->authority()->Revoke(ca_->LocalOperator(), "", held, "certificateHold"), IsOk());
+  for (MeshCluster* c : {&c1, &c3}) ASSERT_THAT(c->installer->EnsureInstalled(), IsOk());
+  EXPECT_THAT(RootCrlSerials(c1), Contains(held));
+  EXPECT_NE(Handshake(c1, c2).exit_code, 0);
+
+  ASSERT_OK_AND_ASSIGN(auto released, ca_->authority()->ReleaseHold(ca_->LocalOperator(), held));
+  for (MeshCluster* c : {&c1, &c3}) {
+    SCOPED_TRACE(c->name);
+    ASSERT_OK_AND_ASSIGN(InstallResult r, c->installer->EnsureInstalled());
+    EXPECT_TRUE(r.changed);
+    EXPECT_THAT(RootCrlSerials(*c), Not(Contains(held)));
+    // Never an empty ca-crl.pem: fresh, signed CRLs, one from every CA in
+    // the chain, which istiod of every version takes.
+    ASSERT_OK_AND_ASSIGN(std::optional<InstalledCaCerts> installed, c->sink->Read());
+    ASSERT_FALSE(installed->files.ca_crl_pem.empty());
+    auto crls = *pki::ParseCrlsPem(installed->files.ca_crl_pem);
+    EXPECT_GE(crls.size(), 2u);
+    auto root = *pki::ParseCertificatePem(installed->files.root_cert_pem);
+    bool fresh_root_crl = false;
+    for (auto& crl : crls) {
+      fresh_root_crl |= pki::VerifyCrl(crl.get(), root.get()).ok() &&
+                        pki::CrlNumber(crl.get()) == released.crl_number;
+    }
+    EXPECT_TRUE(fresh_root_crl);
+    EXPECT_FALSE(IstiodVerdict(installed->files, std::nullopt, pki::RootBundleRule::kBytes,
+                               std::chrono::system_clock::now())
+                     .has_value());
+  }
+  // cluster2's workloads are trusted again.
+  EXPECT_EQ(Handshake(c1, c2).exit_code, 0) << Handshake(c1, c2).output;
+  // And cluster2's agent keeps its intermediate: it is no longer revoked.
+  ASSERT_OK_AND_ASSIGN(InstallResult c2_result, c2.installer->EnsureInstalled());
+  EXPECT_FALSE(c2_result.reissued);
+  EXPECT_EQ(c2.Serial(), held);
+}
+
 }  // namespace
 }  // namespace meshtrust::agent

@@ -108,5 +108,40 @@ TEST_F(ClusterCliTest, AnOperatorChangesAndLiftsAClustersIssuanceLimit) {
   EXPECT_THAT(unknown.output, HasSubstr("nope"));
 }
 
+TEST_F(ClusterCliTest, AnOperatorReleasesAHoldAndOnlyAHold) {
+  auto held = ca_->authority()->SignIntermediate(agent_, "c1", FreshCsr(), {});
+  auto compromised = ca_->authority()->SignIntermediate(agent_, "c1", FreshCsr(), {});
+  ASSERT_TRUE(held.ok() && compromised.ok());
+  CommandResult hold =
+      Ctl(absl::StrCat("revoke --serial ", held->serial, " --reason certificateHold"));
+  ASSERT_EQ(hold.exit_code, 0) << hold.output;
+  ASSERT_EQ(Ctl(absl::StrCat("revoke --serial ", compromised->serial, " --reason keyCompromise"))
+                .exit_code,
+            0);
+
+  CommandResult release = Ctl(absl::StrCat("revoke release ", held->serial));
+  EXPECT_EQ(release.exit_code, 0) << release.output;
+  EXPECT_THAT(release.output,
+              HasSubstr(absl::StrCat("released the hold on ", held->serial, "; CRL number ")));
+  EXPECT_FALSE(ca_->store()->GetCertificate(held->serial)->revoked);
+
+  CommandResult refused = Ctl(absl::StrCat("revoke release ", compromised->serial));
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_THAT(refused.output, HasSubstr("was revoked with reason keyCompromise; only a "
+                                        "certificate on hold"));
+  EXPECT_TRUE(ca_->store()->GetCertificate(compromised->serial)->revoked);
+  CommandResult again = Ctl(absl::StrCat("-o json revoke release ", held->serial));
+  EXPECT_NE(again.exit_code, 0);
+  EXPECT_THAT(again.output, HasSubstr("is not revoked"));
+  CommandResult no_serial = Ctl("revoke release");
+  EXPECT_NE(no_serial.exit_code, 0);
+  EXPECT_THAT(no_serial.output, HasSubstr("serial is required"));
+
+  // The audit log shows who released what.
+  CommandResult audit = Ctl("audit list");
+  EXPECT_THAT(audit.output, HasSubstr("ReleaseHold"));
+  EXPECT_THAT(audit.output, HasSubstr(held->serial));
+}
+
 }  // namespace
 }  // namespace meshtrust::ctl

@@ -470,7 +470,10 @@ class BigCrlSetConnection : public TamperingConnection {
   absl::StatusOr<CrlSetInfo> GetCrls() override {
     absl::StatusOr<CrlSetInfo> crls = real_->GetCrls();
     if (crls.ok() && extra_ > 0) {
-      crls->intermediate_crls_pem += std::string(extra_, 'c');
+      // Valid CRLs (istiod would take them), so only the size is wrong.
+      std::string padding;
+      while (padding.size() < extra_) padding += crls->root_crls_pem;
+      crls->intermediate_crls_pem += padding;
       crls->sha256 = pki::Sha256Hex(crls->root_crls_pem + crls->intermediate_crls_pem);
     }
     return crls;
@@ -496,19 +499,188 @@ TEST_F(InstallerTest, ACacertsOverTheSecretSizeLimitIsRefusedByNameAndTheOldSetS
   EXPECT_EQ(installed->files.serial, first.serial);
 }
 
-TEST_F(InstallerTest, RefusesARootCrlNotSignedByATrustedRoot) {
+TEST_F(InstallerTest, LeavesOutARootCrlNotSignedByATrustedRoot) {
   testing::RogueRoot rogue = testing::MakeRogueRoot();
   pki::CrlTemplate crl;
   crl.number = 1;
   crl.this_update = std::chrono::system_clock::now();
   crl.next_update = crl.this_update + std::chrono::hours(24);
   auto forged = *pki::IssueCrl(crl, rogue.cert.get(), rogue.key.get());
-  ForgedCrlConnection forging(connection_.get(), pki::CrlPem(forged.get()));
+  std::string forged_pem = pki::CrlPem(forged.get());
+  ForgedCrlConnection forging(connection_.get(), forged_pem);
   Installer installer(&forging, sink_.get(), roots_.trust.get(), &SystemClock::Get(), Options());
-  EXPECT_THAT(installer.EnsureInstalled(),
-              StatusIs(absl::StatusCode::kDataLoss,
-                       HasSubstr("a root CRL from the CA is not signed by a trusted root")));
+  ASSERT_OK_AND_ASSIGN(InstallResult result, installer.EnsureInstalled());
+  EXPECT_TRUE(result.changed);
+  ASSERT_OK_AND_ASSIGN(auto installed, sink_->Read());
+  EXPECT_THAT(installed->files.ca_crl_pem, ::testing::Not(HasSubstr(forged_pem)));
+  EXPECT_EQ(installer.crl_repairs().at("dropped_untrusted"), 1);
+  EXPECT_FALSE(IstiodVerdict(installed->files, std::nullopt, pki::RootBundleRule::kBytes,
+                             std::chrono::system_clock::now())
+                   .has_value());
+}
+
+// A CA connection whose CRL set is altered, as a CA with a damaged CRL, or
+// one that has not signed a new root's CRL yet, would send it.
+class CrlTamperingConnection : public TamperingConnection {
+ public:
+  CrlTamperingConnection(CaConnection* real, std::function<void(CrlSetInfo*)> tamper)
+      : TamperingConnection(real, [](SignedIntermediate*) {}), real_(real), tamper_(tamper) {}
+  absl::StatusOr<CrlSetInfo> GetCrls() override {
+    absl::StatusOr<CrlSetInfo> crls = real_->GetCrls();
+    if (crls.ok() && enabled) {
+      tamper_(&*crls);
+      crls->sha256 = pki::Sha256Hex(crls->root_crls_pem + crls->intermediate_crls_pem);
+    }
+    return crls;
+  }
+  bool enabled = true;
+
+ private:
+  CaConnection* real_;
+  std::function<void(CrlSetInfo*)> tamper_;
+};
+
+void DropRootCrlsAndAddJunk(CrlSetInfo* crls) {
+  crls->root_crls_pem.clear();
+  crls->intermediate_crls_pem += pki::EncodePem("not a CRL", "X509 CRL");
+}
+
+TEST_F(InstallerTest, AKeyRotationNeverShipsACrlSetIstiodWouldRefuse) {
+  // The CA offers no CRL of the root and nothing is installed to keep one
+  // from: istiod would refuse the set ("missing CRL signed by
+  // certificates"), so neither sink receives it.
+  CrlTamperingConnection ca(connection_.get(), DropRootCrlsAndAddJunk);
+  testing::TempDir dir;
+  FileSink file_sink(dir.Sub("etc-cacerts"));
+  for (SecretSink* sink : std::vector<SecretSink*>{sink_.get(), &file_sink}) {
+    SCOPED_TRACE(sink->Describe());
+    Installer installer(&ca, sink, roots_.trust.get(), &SystemClock::Get(), Options());
+    EXPECT_THAT(installer.EnsureInstalled(),
+                StatusIs(absl::StatusCode::kFailedPrecondition,
+                         HasSubstr("istiod would refuse this cacerts (rule crl_missing): missing "
+                                   "CRL signed by certificates")));
+    EXPECT_EQ(installer.istiod_refusals().at("crl_missing"), 1);
+    EXPECT_EQ(installer.crl_repairs().at("dropped_unparsable"), 1);
+    ASSERT_OK_AND_ASSIGN(auto installed, sink->Read());
+    EXPECT_FALSE(installed.has_value());
+  }
   EXPECT_FALSE(Cacerts().has_value());
+}
+
+TEST_F(InstallerTest, ACrlProblemDoesNotHoldBackAKeyRotation) {
+  testing::TempDir dir;
+  FileSink file_sink(dir.Sub("etc-cacerts"));
+  for (SecretSink* sink : std::vector<SecretSink*>{sink_.get(), &file_sink}) {
+    SCOPED_TRACE(sink->Describe());
+    CrlTamperingConnection ca(connection_.get(), DropRootCrlsAndAddJunk);
+    ca.enabled = false;
+    Installer installer(&ca, sink, roots_.trust.get(), &SystemClock::Get(), Options());
+    ASSERT_OK_AND_ASSIGN(InstallResult first, installer.EnsureInstalled());
+    ASSERT_OK_AND_ASSIGN(auto before, sink->Read());
+    auto root_crls = *pki::ParseCrlsPem((*connection_->GetCrls()).root_crls_pem);
+    ASSERT_EQ(root_crls.size(), 1u);
+    std::string root_crl = pki::CrlPem(root_crls[0].get());
+
+    // Now the CA's root CRL is gone and one CRL is junk; an operator asks
+    // for a new key all the same.
+    ca.enabled = true;
+    ASSERT_OK_AND_ASSIGN(InstallResult rotated, installer.EnsureInstalled(/*force_rekey=*/true));
+    EXPECT_TRUE(rotated.reissued);
+    EXPECT_NE(rotated.serial, first.serial);
+    ASSERT_OK_AND_ASSIGN(auto after, sink->Read());
+    EXPECT_EQ(after->files.serial, rotated.serial);
+    // The root's CRL istiod accepted last time is kept; the junk is left out.
+    EXPECT_THAT(after->files.ca_crl_pem, HasSubstr(root_crl));
+    EXPECT_THAT(after->files.ca_crl_pem,
+                ::testing::Not(HasSubstr(pki::EncodePem("not a CRL", "X509 CRL"))));
+    EXPECT_EQ(installer.crl_repairs().at("kept_installed"), 1);
+    EXPECT_EQ(installer.crl_repairs().at("dropped_unparsable"), 1);
+    EXPECT_TRUE(installer.istiod_refusals().empty());
+    std::optional<InstalledCaCerts> held = std::move(*before);
+    EXPECT_FALSE(IstiodVerdict(after->files, held, pki::RootBundleRule::kBytes,
+                               std::chrono::system_clock::now())
+                     .has_value());
+    EXPECT_FALSE(IstiodVerdict(after->files, held, pki::RootBundleRule::kCertificateSet,
+                               std::chrono::system_clock::now())
+                     .has_value());
+  }
+}
+
+CaCerts CopyOf(const CaCerts& c) {
+  CaCerts out;
+  out.ca_cert_pem = c.ca_cert_pem;
+  out.ca_key_pem = SecretBytes::CopyOf(c.ca_key_pem.UnsafeSecretView());
+  out.cert_chain_pem = c.cert_chain_pem;
+  out.root_cert_pem = c.root_cert_pem;
+  out.ca_crl_pem = c.ca_crl_pem;
+  out.serial = c.serial;
+  out.not_after = c.not_after;
+  out.bundle_sha256 = c.bundle_sha256;
+  out.crl_set_sha256 = c.crl_set_sha256;
+  return out;
+}
+
+TEST_F(InstallerTest, EveryIstiodRuleKeepsARefusedSetOutOfEitherSink) {
+  testing::TempDir dir;
+  FileSink file_sink(dir.Sub("etc-cacerts"));
+  testing::RogueRoot rogue = testing::MakeRogueRoot();
+  std::string rogue_pem = pki::CertificatePem(rogue.cert.get());
+  auto other_key = *pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
+  // One way to break each rule, applied to the set installed now.
+  std::vector<std::pair<std::string, std::function<void(CaCerts*)>>> breakers = {
+      {"chain", [&](CaCerts* c) { c->ca_cert_pem = rogue_pem; }},
+      {"chain", [&](CaCerts* c) { c->cert_chain_pem = "not PEM"; }},
+      {"key",
+       [&](CaCerts* c) {
+         c->ca_key_pem =
+             SecretBytes::CopyOf("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n");
+       }},
+      {"key_mismatch",
+       [&](CaCerts* c) { c->ca_key_pem = *pki::PrivateKeyToPkcs8Pem(other_key.get()); }},
+      {"crl_parse", [&](CaCerts* c) { c->ca_crl_pem += pki::EncodePem("not a CRL", "X509 CRL"); }},
+      {"crl_missing",
+       [&](CaCerts* c) {
+         // The intermediate's own CRL only: none from the root.
+         auto crls = *pki::ParseCrlsPem(c->ca_crl_pem);
+         c->ca_crl_pem = pki::CrlPem(crls[0].get());
+       }},
+      {"root_bundle", [&](CaCerts* c) { c->root_cert_pem = rogue_pem; }},
+  };
+  for (SecretSink* sink : std::vector<SecretSink*>{sink_.get(), &file_sink}) {
+    SCOPED_TRACE(sink->Describe());
+    Installer installer(connection_.get(), sink, roots_.trust.get(), &SystemClock::Get(),
+                        Options());
+    ASSERT_THAT(installer.EnsureInstalled(), IsOk());
+    ASSERT_OK_AND_ASSIGN(std::optional<InstalledCaCerts> installed, sink->Read());
+    IstiodRefusals refusals;
+    for (const auto& [rule, breaker] : breakers) {
+      SCOPED_TRACE(rule);
+      CaCerts broken = CopyOf(installed->files);
+      broken.serial = "ffff";  // So that a write would show.
+      breaker(&broken);
+      for (pki::RootBundleRule bundle_rule :
+           {pki::RootBundleRule::kBytes, pki::RootBundleRule::kCertificateSet}) {
+        EXPECT_THAT(WriteIfIstiodAccepts(sink, broken, installed->version, installed, bundle_rule,
+                                         std::chrono::system_clock::now(), &refusals),
+                    StatusIs(absl::StatusCode::kFailedPrecondition,
+                             HasSubstr(absl::StrCat("istiod would refuse this cacerts (rule ", rule,
+                                                    "): "))));
+      }
+      ASSERT_OK_AND_ASSIGN(auto now_installed, sink->Read());
+      EXPECT_EQ(now_installed->version, installed->version);
+      EXPECT_EQ(now_installed->files.serial, installed->files.serial);
+      EXPECT_EQ(now_installed->files.ca_crl_pem, installed->files.ca_crl_pem);
+      EXPECT_TRUE(now_installed->files.ca_key_pem.Equals(installed->files.ca_key_pem));
+    }
+    EXPECT_EQ(refusals["chain"], 4);
+    EXPECT_EQ(refusals["root_bundle"], 2);
+    // The unbroken set goes through the same door.
+    CaCerts same = CopyOf(installed->files);
+    EXPECT_THAT(
+        WriteIfIstiodAccepts(sink, same, installed->version, installed, pki::RootBundleRule::kBytes,
+                             std::chrono::system_clock::now(), &refusals),
+        IsOk());
+  }
 }
 
 TEST_F(InstallerTest, LeavesAForeignCacertsAlone) {

@@ -12,6 +12,7 @@
 #include <iostream>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "agent/core/agent_metrics.h"
 #include "agent/files/file_sink.h"
 #include "agent/grpc/grpc_ca_connection.h"
@@ -22,6 +23,7 @@
 #include "pki/crl.h"
 #include "pki/digest.h"
 #include "pki/key.h"
+#include "pki/pem.h"
 #include "tests/testing/hostile_inputs.h"
 #include "tests/testing/mesh.h"
 #include "tests/testing/status_matchers.h"
@@ -58,6 +60,7 @@ class GatedConnection : public CaConnection {
   explicit GatedConnection(CaConnection* real) : real_(real) {}
   std::atomic<bool> away{false};
   std::atomic<bool> append_rogue_root{false};
+  std::atomic<bool> junk_crl{false};
 
   absl::StatusOr<SignedIntermediate> SignIntermediate(const std::string& cluster,
                                                       const std::string& csr,
@@ -76,7 +79,12 @@ class GatedConnection : public CaConnection {
   }
   absl::StatusOr<CrlSetInfo> GetCrls() override {
     if (away) return absl::UnavailableError("the CA is away (test)");
-    return real_->GetCrls();
+    absl::StatusOr<CrlSetInfo> crls = real_->GetCrls();
+    if (crls.ok() && junk_crl) {
+      crls->intermediate_crls_pem += pki::EncodePem("not a CRL", "X509 CRL");
+      crls->sha256 = pki::Sha256Hex(crls->root_crls_pem + crls->intermediate_crls_pem);
+    }
+    return crls;
   }
   absl::Status Watch(const std::string& cluster,
                      const std::function<void(CaEvent)>& on_event) override {
@@ -485,6 +493,33 @@ TEST_F(RunnerTest, ReadinessGoesFalseNearExpiryWhileRenewalKeepsFailing) {
                                                      "CA is away (test)")));
   EXPECT_EQ(c1->Serial(), installed.serial);  // The set is kept meanwhile.
   c1->gate->away = false;
+}
+
+TEST_F(RunnerTest, CountsCrlRepairsAndIstiodRefusalsInItsMetrics) {
+  auto a = Start("cluster1", &SystemClock::Get());
+  MetricsRegistry registry;
+  RegisterAgentMetrics(&registry, "cluster1", [&] { return a->runner->status(); });
+  std::string before = registry.Render();
+  for (const char* rule :
+       {"chain", "key", "key_mismatch", "crl_parse", "crl_missing", "root_bundle"}) {
+    EXPECT_THAT(before, HasSubstr(absl::StrCat("meshtrust_agent_istiod_refusals_total{rule=\"",
+                                               rule, "\"} 0\n")));
+  }
+  EXPECT_THAT(before,
+              HasSubstr("meshtrust_agent_crl_repairs_total{action=\"dropped_unparsable\"} 0\n"));
+
+  // A CRL set with a block that is not a CRL: left out, the rest installed.
+  a->gate->junk_crl = true;
+  ASSERT_TRUE(WaitFor("a repaired CRL set",
+                      [&] { return a->runner->status().crl_repairs["dropped_unparsable"] >= 1; }));
+  EXPECT_THAT(registry.Render(),
+              ::testing::ContainsRegex(
+                  "meshtrust_agent_crl_repairs_total\\{action=\"dropped_unparsable\"\\} "
+                  "[1-9][0-9]*\n"));
+  EXPECT_THAT(*ReadFile(a->dir + "/ca-crl.pem"),
+              ::testing::Not(HasSubstr(pki::EncodePem("not a CRL", "X509 CRL"))));
+  EXPECT_TRUE(a->runner->status().istiod_refusals.empty());
+  a->gate->junk_crl = false;
 }
 
 TEST_F(RunnerTest, RefusesAnUnendorsedRootLoudlyAndKeepsWhatIsInstalled) {

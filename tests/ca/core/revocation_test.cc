@@ -1,6 +1,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "ca/core/authority.h"
 #include "ca/server/public_http.h"
@@ -72,6 +73,113 @@ TEST_F(CaRevocationTest, RevokingASerialPublishesANewCrl) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("exactly one")));
   EXPECT_THAT(ca_->authority()->Revoke(agent_, "", b.serial, "superseded"),
               StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("not an admin")));
+}
+
+TEST_F(CaRevocationTest, ReleasingAHoldPublishesAFreshCrlWithoutItAndIsAudited) {
+  IssuedIntermediate held = Sign();
+  IssuedIntermediate other = Sign();
+  ASSERT_THAT(ca_->authority()->Revoke(ca_->LocalOperator(), "", held.serial, "certificateHold"),
+              IsOk());
+  ASSERT_THAT(ca_->authority()->Revoke(ca_->LocalOperator(), "", other.serial, "keyCompromise"),
+              IsOk());
+  auto before = RootCrl();
+  EXPECT_THAT(pki::RevokedSerials(before.get()), ::testing::Contains(held.serial));
+
+  ASSERT_OK_AND_ASSIGN(RevokeResult r,
+                       ca_->authority()->ReleaseHold(ca_->LocalOperator(), held.serial));
+  EXPECT_THAT(r.serials, ElementsAre(held.serial));
+  auto after = RootCrl();
+  EXPECT_EQ(pki::CrlNumber(after.get()), r.crl_number);
+  EXPECT_GT(pki::CrlNumber(after.get()), pki::CrlNumber(before.get()));
+  EXPECT_THAT(pki::RevokedSerials(after.get()), ElementsAre(other.serial));
+  auto roots = *pki::ParseCertificateChainPem(ca_->authority()->CurrentBundle().roots_pem);
+  EXPECT_THAT(pki::VerifyCrl(after.get(), roots[0].get()), IsOk());
+  EXPECT_FALSE(ca_->store()->GetCertificate(held.serial)->revoked);
+
+  // The audit log records the release, its caller and the serial.
+  auto records = *ca_->store()->ReadAudit(0, 100000);
+  int released = 0;
+  for (const auto& rec : records) {
+    if (rec.event.action != "ReleaseHold") continue;
+    if (rec.event.result == "ok: hold released") {
+      ++released;
+      EXPECT_EQ(rec.event.serial, held.serial);
+      EXPECT_EQ(rec.event.target, held.serial);
+      EXPECT_THAT(rec.event.caller, HasSubstr("operator"));
+    }
+  }
+  EXPECT_EQ(released, 1);
+
+  // Only a hold can be released; anything else changes nothing.
+  EXPECT_THAT(ca_->authority()->ReleaseHold(ca_->LocalOperator(), other.serial),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("was revoked with reason keyCompromise; only a certificate on "
+                                 "hold (revoked with reason certificateHold) can be released")));
+  EXPECT_TRUE(ca_->store()->GetCertificate(other.serial)->revoked);
+  EXPECT_THAT(ca_->authority()->ReleaseHold(ca_->LocalOperator(), held.serial),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("is not revoked")));
+  EXPECT_THAT(ca_->authority()->ReleaseHold(ca_->LocalOperator(), "abcdef"),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("no certificate")));
+  EXPECT_THAT(ca_->authority()->ReleaseHold(ca_->LocalOperator(), ""),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("give the serial")));
+  EXPECT_THAT(ca_->authority()->ReleaseHold(agent_, other.serial),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("not an admin")));
+  EXPECT_EQ(pki::CrlNumber(RootCrl().get()), r.crl_number);  // No CRL for a refusal.
+  int refused = 0;
+  auto all = *ca_->store()->ReadAudit(0, 100000);
+  for (const auto& rec : all) {
+    refused += rec.event.action == "ReleaseHold" && absl::StartsWith(rec.event.result, "refused");
+  }
+  EXPECT_EQ(refused, 5);
+}
+
+TEST_F(CaRevocationTest, StoreReleasesOnlyAHold) {
+  IssuedIntermediate held = Sign();
+  IssuedIntermediate revoked = Sign();
+  IssuedIntermediate valid = Sign();
+  ASSERT_THAT(ca_->authority()->Revoke(ca_->LocalOperator(), "", held.serial, "certificateHold"),
+              IsOk());
+  ASSERT_THAT(ca_->authority()->Revoke(ca_->LocalOperator(), "", revoked.serial, "superseded"),
+              IsOk());
+  AuditEvent event;
+  event.caller = "test";
+  event.action = "ReleaseHold";
+  event.result = "ok";
+  EXPECT_THAT(ca_->store()->ReleaseHold(revoked.serial, event),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("revoked with CRLReason 4, not certificateHold (6)")));
+  EXPECT_THAT(ca_->store()->ReleaseHold(valid.serial, event),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("is not revoked")));
+  EXPECT_THAT(ca_->store()->ReleaseHold("0abc", event),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("no certificate with serial 0abc")));
+  uint64_t head = ca_->store()->Head().sequence;
+  ASSERT_THAT(ca_->store()->ReleaseHold(held.serial, event), IsOk());
+  EXPECT_EQ(ca_->store()->Head().sequence, head + 1);  // With its audit record.
+  EXPECT_FALSE(ca_->store()->GetCertificate(held.serial)->revoked);
+  EXPECT_TRUE(ca_->store()->GetCertificate(revoked.serial)->revoked);
+}
+
+TEST_F(CaRevocationTest, AnExpiredCertificateLeavesTheCrlInAFreshSignedOne) {
+  auto key = *pki::GenerateKey(pki::KeyAlgorithm::kEcdsaP256);
+  ASSERT_OK_AND_ASSIGN(
+      IssuedIntermediate shortlived,
+      ca_->authority()->SignIntermediate(agent_, "cluster1", *pki::BuildCsrDer(key.get(), ""),
+                                         std::chrono::hours(1)));
+  ASSERT_THAT(
+      ca_->authority()->Revoke(ca_->LocalOperator(), "", shortlived.serial, "keyCompromise"),
+      IsOk());
+  auto listed = RootCrl();
+  EXPECT_THAT(pki::RevokedSerials(listed.get()), ElementsAre(shortlived.serial));
+  clock_.Advance(std::chrono::hours(2));  // Expired; the CRL itself is far from its nextUpdate.
+  ASSERT_THAT(ca_->authority()->RefreshCrls(), IsOk());
+  auto fresh = RootCrl();
+  EXPECT_GT(pki::CrlNumber(fresh.get()), pki::CrlNumber(listed.get()));
+  EXPECT_THAT(pki::RevokedSerials(fresh.get()), ::testing::IsEmpty());
+  auto roots = *pki::ParseCertificateChainPem(ca_->authority()->CurrentBundle().roots_pem);
+  EXPECT_THAT(pki::VerifyCrl(fresh.get(), roots[0].get()), IsOk());
+  // Nothing more expired: no new CRL until it is due.
+  ASSERT_THAT(ca_->authority()->RefreshCrls(), IsOk());
+  EXPECT_EQ(pki::CrlNumber(RootCrl().get()), pki::CrlNumber(fresh.get()));
 }
 
 TEST_F(CaRevocationTest, RevokingAClusterDisablesItAndRevokesItsIdentity) {

@@ -305,6 +305,19 @@ TEST_F(ProtocolTest, MissingAndOutOfRangeFieldsOnEveryRpc) {
                 StatusCode::NOT_FOUND, "00ff");
   ExpectRefused("revoke: unknown cluster", revoke([](auto* r) { r->set_cluster("cluster9"); }),
                 StatusCode::NOT_FOUND, "cluster9");
+  auto release = [&](std::string serial) {
+    return [&, serial] {
+      v1::ReleaseHoldRequest req;
+      req.set_serial(serial);
+      v1::RevokeResponse resp;
+      return admin_stub_->ReleaseHold(client::NewContext().get(), req, &resp);
+    };
+  };
+  ExpectRefused("release: no serial", release(""), StatusCode::INVALID_ARGUMENT,
+                "give the serial to release");
+  ExpectRefused("release: unknown serial", release("00ff"), StatusCode::NOT_FOUND, "00ff");
+  ExpectRefused("release: not revoked", release(issued.serial()), StatusCode::FAILED_PRECONDITION,
+                "is not revoked; there is no hold to release");
   ExpectRefused(
       "rotate: no cluster",
       [&] {
@@ -321,7 +334,7 @@ TEST_F(ProtocolTest, MissingAndOutOfRangeFieldsOnEveryRpc) {
         return admin_stub_->RootRotation(client::NewContext().get(), req, &resp);
       },
       StatusCode::INVALID_ARGUMENT, "unknown root rotation action 99");
-  EXPECT_EQ(cases_, 35);
+  EXPECT_EQ(cases_, 38);
 }
 
 TEST_F(ProtocolTest, OutOfRangeValuesThatHaveAMeaningAreCapped) {
