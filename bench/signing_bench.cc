@@ -85,7 +85,9 @@ struct WindowResult {
 };
 
 // `concurrency` SignIntermediate calls kept in flight until Run() ends.
-class ClosedLoop {
+// Owned by shared pointers, one held by every call in flight: the last
+// answer may still be on its way out of Done() when Run() returns.
+class ClosedLoop : public std::enable_shared_from_this<ClosedLoop> {
  public:
   ClosedLoop(v1::TrustAuthority::Stub* stub, std::string cluster,
              const std::vector<std::string>& csrs, int concurrency)
@@ -146,9 +148,10 @@ class ClosedLoop {
     call->request.set_csr_der(csrs_[next_csr_.fetch_add(1) % csrs_.size()]);
     call->start = SteadyClock::now();
     Call* raw = call.release();  // Owned again by Done().
-    stub_->async()->SignIntermediate(
-        raw->context.get(), &raw->request, &raw->response,
-        [this, raw](grpc::Status status) { Done(std::unique_ptr<Call>(raw), std::move(status)); });
+    stub_->async()->SignIntermediate(raw->context.get(), &raw->request, &raw->response,
+                                     [self = shared_from_this(), raw](grpc::Status status) {
+                                       self->Done(std::unique_ptr<Call>(raw), std::move(status));
+                                     });
   }
 
   void Done(std::unique_ptr<Call> call, grpc::Status status) {
@@ -357,8 +360,8 @@ int Main(int argc, char** argv) {
   for (int c : concurrency) {
     std::fprintf(stderr, "signing_bench: c=%d for %s after %s of warm-up\n", c, duration.c_str(),
                  warmup.c_str());
-    ClosedLoop loop(stub.get(), cluster, *csrs, c);
-    WindowResult result = loop.Run(warm, window, ca_pid);
+    auto loop = std::make_shared<ClosedLoop>(stub.get(), cluster, *csrs, c);
+    WindowResult result = loop->Run(warm, window, ca_pid);
     nlohmann::ordered_json line = {
         {"bench", "signing"}, {"impl", "meshtrust"}, {"ca", mode}, {"csr_key", key}, {"tag", tag}};
     line.update(Report(result, c));
