@@ -72,7 +72,8 @@ double Seconds(SteadyClock::duration d) { return std::chrono::duration<double>(d
 // Everything the agents share: counts of work in flight, for the driver to
 // know when the fleet has gone quiet.
 struct FleetActivity {
-  std::atomic<int> busy{0};  // Agents in the middle of an operation.
+  std::atomic<int> busy{0};      // Agents in the middle of an operation.
+  std::atomic<int> retrying{0};  // Agents waiting to retry a failed one.
   std::atomic<int64_t> last_change_ns{0};
   std::atomic<int> streams_live{0};
   std::atomic<int> streams_ended{0};
@@ -117,6 +118,9 @@ class SimAgent {
     return AgentView{serial_,          bundle_sha256_,      serial_acked_at_,
                      bundle_acked_at_, revocation_seen_at_, !busy_ && !Pending()};
   }
+
+  // Starts an operation whose retry is due (the driver calls it now and then).
+  void Retry() { Next(); }
 
   // Events, from the Watch stream or the driver.
   void RotateNow() {
@@ -234,11 +238,15 @@ class SimAgent {
   // Starts the next operation unless one is running: a rotation first, then
   // a bundle change, then a CRL change.
   void Next() {
-    enum { kNone, kRekey, kBundle, kCrl } op = kNone;
+    Op op = kNone;
     {
       absl::MutexLock lock(&mu_);
-      if (busy_ || !Pending()) return;
+      if (busy_ || !Pending() || SteadyClock::now() < retry_at_) return;
       busy_ = true;
+      if (retrying_) {
+        retrying_ = false;
+        --fleet_->retrying;
+      }
       if (rotate_) {
         op = kRekey;
         rotate_ = false;
@@ -251,16 +259,21 @@ class SimAgent {
         crl_ = false;
       }
     }
+    {
+      absl::MutexLock lock(&mu_);
+      op_ = op;
+    }
     ++fleet_->busy;
     if (op == kRekey) Rekey();
     if (op == kBundle) RefreshBundle();
     if (op == kCrl) RefreshCrls();
   }
 
-  void Finish() {
+  void Finish(bool ok = true) {
     {
       absl::MutexLock lock(&mu_);
       busy_ = false;
+      if (ok) failures_ = 0;
     }
     fleet_->Touch();
     // Next() counts a new operation before this one is uncounted, so the
@@ -270,9 +283,23 @@ class SimAgent {
     --fleet_->busy;
   }
 
+  // As the agent does after a failure: the same work again later, with
+  // exponential backoff (1 s doubling to 16 s).
   void Fail(absl::string_view what, const absl::Status& status) {
     fleet_->Error(absl::StrCat(cluster_, " ", what, ": ", status.message()));
-    Finish();
+    {
+      absl::MutexLock lock(&mu_);
+      if (op_ == kRekey) rotate_ = true;
+      if (op_ == kBundle) bundle_ = true;
+      if (op_ == kCrl) crl_ = true;
+      retry_at_ = SteadyClock::now() + std::chrono::seconds(1 << std::min(failures_, 4));
+      ++failures_;
+      if (!retrying_) {
+        retrying_ = true;
+        ++fleet_->retrying;
+      }
+    }
+    Finish(/*ok=*/false);
   }
 
   void Rekey() {
@@ -412,6 +439,8 @@ class SimAgent {
     return at == std::string::npos ? "" : chain.substr(at);
   }
 
+  enum Op { kNone, kRekey, kBundle, kCrl };
+
   FleetActivity* fleet_;
   const std::string cluster_;
   const client::Identity identity_;
@@ -422,6 +451,10 @@ class SimAgent {
   bool rotate_ ABSL_GUARDED_BY(mu_) = false;
   bool bundle_ ABSL_GUARDED_BY(mu_) = false;
   bool crl_ ABSL_GUARDED_BY(mu_) = false;
+  Op op_ ABSL_GUARDED_BY(mu_) = kNone;
+  bool retrying_ ABSL_GUARDED_BY(mu_) = false;
+  int failures_ ABSL_GUARDED_BY(mu_) = 0;
+  SteadyClock::time_point retry_at_ ABSL_GUARDED_BY(mu_);
   std::string serial_ ABSL_GUARDED_BY(mu_);
   std::string bundle_sha256_ ABSL_GUARDED_BY(mu_);
   std::string own_crl_pem_ ABSL_GUARDED_BY(mu_);
@@ -436,6 +469,7 @@ struct Options {
   int enroll_parallel = 16;
   std::string idle = "10s";
   std::string phase_timeout = "600s";
+  std::string settle_timeout = "60s";
   std::string ca_binary = MESHTRUST_CA_BINARY;
   std::string work_dir;
   std::string only;  // Empty: every measurement.
@@ -445,6 +479,7 @@ class Driver {
  public:
   Driver(Options options, BenchCa* ca) : options_(std::move(options)), ca_(ca) {
     absl::ParseDuration(options_.phase_timeout, &phase_timeout_);
+    absl::ParseDuration(options_.settle_timeout, &settle_timeout_);
   }
   ~Driver() {
     for (auto& agent : agents_) agent->CancelWatch();
@@ -452,7 +487,10 @@ class Driver {
       while (!agent->WatchDone()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     // Operations still in flight hold `this` of their agent.
-    WaitQuiet(std::chrono::milliseconds(0), absl::Seconds(60));
+    SteadyClock::time_point end = SteadyClock::now() + std::chrono::seconds(60);
+    while (fleet_.busy.load() > 0 && SteadyClock::now() < end) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
   }
 
   absl::Status Run() {
@@ -570,6 +608,7 @@ class Driver {
         ++first_pending;
       }
       if (first_pending == agents_.size()) return true;
+      RetryDue();
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
     return false;
@@ -582,10 +621,28 @@ class Driver {
     SteadyClock::time_point end = SteadyClock::now() + absl::ToChronoSeconds(limit);
     while (SteadyClock::now() < end) {
       SteadyClock::time_point last{SteadyClock::duration(fleet_.last_change_ns.load())};
-      if (fleet_.busy.load() == 0 && SteadyClock::now() - last >= quiet) return last;
+      if (fleet_.busy.load() == 0 && fleet_.retrying.load() == 0 &&
+          SteadyClock::now() - last >= quiet) {
+        return last;
+      }
+      RetryDue();
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     return std::nullopt;
+  }
+
+  // On stderr, as a phase's clusters are all done (its line waits for quiet).
+  void Progress(absl::string_view phase, SteadyClock::time_point start) {
+    std::fprintf(stderr, "fleet_sim: %s: every cluster done after %.3f s; %lld errors so far\n",
+                 std::string(phase).c_str(), Seconds(SteadyClock::now() - start),
+                 static_cast<long long>(fleet_.errors.load()));
+  }
+
+  // Every 100 ms, lets agents whose backoff has passed try again.
+  void RetryDue() {
+    if (fleet_.retrying.load() == 0 || SteadyClock::now() < next_retry_sweep_) return;
+    next_retry_sweep_ = SteadyClock::now() + std::chrono::milliseconds(100);
+    for (auto& agent : agents_) agent->Retry();
   }
 
   absl::Status Stuck(absl::string_view what) {
@@ -653,8 +710,9 @@ class Driver {
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
     if (!acked) return Stuck("the fleet-wide rotation");
+    Progress("rotate intermediate", start);
     std::optional<SteadyClock::time_point> quiet =
-        WaitQuiet(std::chrono::milliseconds(500), phase_timeout_);
+        WaitQuiet(std::chrono::milliseconds(500), settle_timeout_);
     Json line = {
         {"measure", "rotate_intermediate_all"},
         {"rotate_rpcs_refused", refused.load()},
@@ -687,8 +745,9 @@ class Driver {
         })) {
       return Stuck(absl::StrCat("root rotate ", name));
     }
+    Progress(absl::StrCat("root rotate ", name), start);
     std::optional<SteadyClock::time_point> quiet =
-        WaitQuiet(std::chrono::milliseconds(500), phase_timeout_);
+        WaitQuiet(std::chrono::milliseconds(500), settle_timeout_);
     Json line = {{"measure", "root_rotation"}, {"phase", name}, {"rpc_s", Round(rpc_s, 3)}};
     line.update(Spread(start, [rekey](const AgentView& v) {
       return rekey ? v.serial_acked_at : v.bundle_acked_at;
@@ -731,8 +790,9 @@ class Driver {
           return v.revocation_seen_at != SteadyClock::time_point{};
         }))
       return Stuck("the revocation");
+    Progress("revocation", start);
     std::optional<SteadyClock::time_point> quiet =
-        WaitQuiet(std::chrono::milliseconds(500), phase_timeout_);
+        WaitQuiet(std::chrono::milliseconds(500), settle_timeout_);
     Json line = {{"measure", "revocation"}, {"rpc_s", Round(rpc_s, 3)}};
     line.update(Spread(start, [](const AgentView& v) { return v.revocation_seen_at; }));
     line["settled_s"] = quiet ? nlohmann::ordered_json(Round(Seconds(*quiet - start), 3)) : nullptr;
@@ -743,6 +803,9 @@ class Driver {
   Options options_;
   BenchCa* ca_;
   absl::Duration phase_timeout_;
+  SteadyClock::time_point next_retry_sweep_;
+  // How long a phase waits for the fleet to go quiet after it is done.
+  absl::Duration settle_timeout_;
   FleetActivity fleet_;
   std::vector<std::unique_ptr<SimAgent>> agents_;
 };
@@ -764,13 +827,19 @@ int Main(int argc, char** argv) {
   app.add_option("--idle", o.idle, "How long the CA's idle CPU is measured")->capture_default_str();
   app.add_option("--phase-timeout", o.phase_timeout, "Give up on a phase after this long")
       ->capture_default_str();
+  app.add_option("--settle-timeout", o.settle_timeout,
+                 "After a phase, wait at most this long for the fleet to go quiet before the next "
+                 "(settled_s is null when it did not)")
+      ->capture_default_str();
   app.add_option("--ca-binary", o.ca_binary, "meshtrust-ca to start")->capture_default_str();
   app.add_option("--work-dir", o.work_dir,
                  "Where the CA keeps its state and log (default: a temporary directory)");
   CLI11_PARSE(app, argc, argv);
   absl::Duration d;
-  if (!absl::ParseDuration(o.idle, &d) || !absl::ParseDuration(o.phase_timeout, &d)) {
-    return Fail(absl::InvalidArgumentError("--idle and --phase-timeout take durations like 10s"));
+  if (!absl::ParseDuration(o.idle, &d) || !absl::ParseDuration(o.phase_timeout, &d) ||
+      !absl::ParseDuration(o.settle_timeout, &d)) {
+    return Fail(absl::InvalidArgumentError(
+        "--idle, --phase-timeout and --settle-timeout take durations like 10s"));
   }
 
   // Each agent holds one connection: descriptors for N of them here and in

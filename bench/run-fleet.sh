@@ -29,5 +29,6 @@ if [ "$hard" != unlimited ] && [ "$hard" -lt "$want" ]; then
 fi
 ulimit -Sn "$(ulimit -Hn)"
 echo "run-fleet: $N agents, open-files limit $(ulimit -n), $(nproc) CPUs" >&2
-"$SIM" --agents "$N" --idle "${IDLE:-10s}" --phase-timeout "${PHASE_TIMEOUT:-900s}" |
+"$SIM" --agents "$N" --idle "${IDLE:-10s}" --phase-timeout "${PHASE_TIMEOUT:-900s}" \
+  --settle-timeout "${SETTLE_TIMEOUT:-60s}" |
   tee "$OUT_DIR/fleet-$N.jsonl"

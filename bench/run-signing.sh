@@ -14,10 +14,10 @@
 #      same kind of P-256 CSRs to /api/v1/cfssl/sign for the window.
 # Both are measured the same way: answered signings in the window, latency
 # percentiles, utime+stime of the server's pid from /proc per signing, and
-# its VmRSS/VmHWM. JSON lines go to stdout and $OUT_DIR/signing.jsonl
-# (default build/bench-results/) (one
-# per run, then one "signing_ratio" line per concurrency and round); a table
-# goes to stderr at the end. See bench/README.md.
+# its VmRSS/VmHWM. JSON lines (one per run, then one "signing_ratio" line
+# per concurrency and round) go to stdout and to $OUT_DIR/signing.jsonl
+# (default build/bench-results/); a table goes to stderr at the end. See
+# bench/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
