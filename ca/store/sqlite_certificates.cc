@@ -188,7 +188,7 @@ absl::Status SqliteStore::ReleaseHold(absl::string_view serial, const AuditEvent
         "AND revoked_at IS NOT NULL AND revocation_reason = ?");
     st.Bind(serial).Bind(kCertificateHold);
     if (absl::Status r = st.Run(); !r.ok()) return r;
-    if (sqlite3_changes(db_) == 1) return absl::OkStatus();
+    if (sqlite_internal::Changes(db_) == 1) return absl::OkStatus();
     Statement state(db_, "SELECT revoked_at, revocation_reason FROM certificates WHERE serial = ?");
     state.Bind(serial);
     if (state.Step() != SQLITE_ROW) return NoCertificateError(serial);
