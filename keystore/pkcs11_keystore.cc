@@ -218,7 +218,12 @@ class Pkcs11Token {
       }
       // The token is not where it was. Some modules (SoftHSM2 among them)
       // only see a token that came back after a fresh C_Initialize.
-      if (attempt == 0) (void)module_->Reinitialize();
+      if (attempt == 0) {
+        if (absl::Status s = module_->Reinitialize(); !s.ok()) {
+          return absl::UnavailableError(absl::StrCat(
+              "token ", Describe(), " is unavailable: ", last.message(), "; ", s.message()));
+        }
+      }
     }
     return absl::UnavailableError(
         absl::StrCat("token ", Describe(), " is unavailable: ", last.message()));
@@ -926,6 +931,20 @@ std::vector<std::string> Pkcs11KeyStore::List() const {
   }
   std::sort(ids.begin(), ids.end());
   return ids;
+}
+
+absl::Status Pkcs11KeyStore::DestroyKey(absl::string_view id) {
+  absl::StatusOr<Pkcs11Token::Lease> lease = token_->Acquire();
+  if (!lease.ok()) return lease.status();
+  std::vector<CK_ATTRIBUTE> by_label = {{CKA_LABEL, const_cast<char*>(id.data()), id.size()}};
+  absl::StatusOr<std::vector<CK_OBJECT_HANDLE>> found =
+      FindObjects(token_->f(), lease->session(), by_label);
+  if (!found.ok()) return found.status();
+  for (CK_OBJECT_HANDLE object : *found) {
+    CK_RV rv = token_->f()->C_DestroyObject(lease->session(), object);
+    if (rv != CKR_OK) return CkError(absl::StrCat("destroying \"", id, "\" in ", Describe()), rv);
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Pkcs11KeyStore::CheckAvailable() const {

@@ -64,6 +64,11 @@ class Pkcs11KeyStore final : public KeyStore {
   bool Contains(absl::string_view id) const override;
   std::vector<std::string> List() const override;
 
+  // Destroys the key pair labelled `id`, for undoing a `meshtrust-ca init`
+  // that failed after making it: never for a key whose certificate was
+  // handed out. OK when there is none.
+  absl::Status DestroyKey(absl::string_view id);
+
   // OK when the token is present and a session is logged in; kUnavailable
   // saying why not. For readiness probes.
   absl::Status CheckAvailable() const;
