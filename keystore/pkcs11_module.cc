@@ -38,7 +38,10 @@ absl::StatusOr<std::shared_ptr<Pkcs11Module>> Pkcs11Module::Load(const std::stri
         "PKCS#11 module ", path,
         " does not exist; install the HSM vendor's client library or fix module-path"));
   }
-  void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  // RTLD_NODELETE: C_Finalize ends the module's work, but vendor modules
+  // often leave threads or exit handlers behind that must not outlive the
+  // code they run, so the library stays mapped once loaded.
+  void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
   if (handle == nullptr) {
     const char* err = ::dlerror();
     return absl::FailedPreconditionError(absl::StrCat("cannot load PKCS#11 module ", path, ": ",

@@ -246,13 +246,24 @@ TEST(HsmCaProcessTest, ReadyzReportsARemovedTokenAndItsReturn) {
                                    "/readyz"))
         .output;
   };
-  EXPECT_THAT(readyz(), HasSubstr("HTTP 200"));
+  // Readiness also waits for the CA's own loopback check of its gRPC
+  // listener, so each state is waited for (bounded, as a safety net).
+  auto wait_for = [&readyz](const std::string& wanted) {
+    std::string answer;
+    for (int i = 0; i < 600; ++i) {
+      answer = readyz();
+      if (absl::StrContains(answer, wanted)) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return answer;
+  };
+  EXPECT_THAT(wait_for("HTTP 200"), HasSubstr("HTTP 200"));
   ASSERT_TRUE(token.Remove());
-  std::string away = readyz();
+  std::string away = wait_for("HTTP 503");
   EXPECT_THAT(away, HasSubstr("HTTP 503"));
   EXPECT_THAT(away, HasSubstr("token pkcs11:token=meshtrust-test is unavailable"));
   ASSERT_TRUE(token.Restore());
-  EXPECT_THAT(readyz(), HasSubstr("HTTP 200"));
+  EXPECT_THAT(wait_for("HTTP 200"), HasSubstr("HTTP 200"));
 }
 
 }  // namespace
