@@ -41,6 +41,7 @@ namespace {
 struct KekFlags {
   std::string kek_file;
   std::string passphrase_file;
+  std::string hsm_uri;
 
   void Add(CLI::App* cmd) {
     cmd->add_option("--kek-file", kek_file,
@@ -49,6 +50,12 @@ struct KekFlags {
     cmd->add_option("--passphrase-file", passphrase_file,
                     "File holding the keystore passphrase (Argon2id); alternative to --kek-file")
         ->envname("MESHTRUST_PASSPHRASE_FILE");
+    cmd->add_option("--hsm-uri", hsm_uri,
+                    "RFC 7512 pkcs11: URI of the token that holds the mesh roots, e.g. "
+                    "'pkcs11:token=meshtrust?module-path=/usr/lib/softhsm/libsofthsm2.so"
+                    "&pin-source=file:/run/secrets/hsm-pin' (PIN from a file or "
+                    "pin-source=env:NAME, never in the URI). Every other key stays sealed")
+        ->envname("MESHTRUST_HSM_URI");
   }
   absl::StatusOr<keystore::KekSource> Source() const {
     if (kek_file.empty() == passphrase_file.empty()) {
@@ -89,6 +96,7 @@ int RunInit(const InitOptions& base, const KekFlags& kek, const std::string& roo
   absl::StatusOr<keystore::KekSource> source = kek.Source();
   if (!source.ok()) return Fail(source.status());
   options.kek = *source;
+  options.hsm_uri = kek.hsm_uri;
   absl::StatusOr<pki::KeyAlgorithm> alg = pki::ParseKeyAlgorithm(root_alg);
   if (!alg.ok()) return Fail(alg.status());
   if (*alg != pki::KeyAlgorithm::kEcdsaP256 && *alg != pki::KeyAlgorithm::kEcdsaP384 &&
@@ -184,7 +192,8 @@ int RunServe(const std::string& state_dir, const KekFlags& kek, const ServeFlags
   options.max_watch_streams_per_cluster = flags.max_watch_streams_per_cluster;
   absl::StatusOr<keystore::KekSource> source = kek.Source();
   if (!source.ok()) return Fail(source.status());
-  absl::StatusOr<OpenedCa> ca = OpenCa(state_dir, *source, &SystemClock::Get(), options);
+  absl::StatusOr<OpenedCa> ca =
+      OpenCa(state_dir, *source, &SystemClock::Get(), options, kek.hsm_uri);
   if (!ca.ok()) return Fail(ca.status());
   CaState* state = &ca->state;
   Authority* authority = ca->authority.get();
@@ -244,10 +253,15 @@ int RunServe(const std::string& state_dir, const KekFlags& kek, const ServeFlags
   std::unique_ptr<HttpServer> ops;
   if (!flags.metrics_listen.empty()) {
     absl::StatusOr<std::unique_ptr<HttpServer>> started = HttpServer::Start(
-        flags.metrics_listen, [&registry, authority, grpc = server->get()](const HttpRequest& req) {
+        flags.metrics_listen, [&registry, authority, grpc = server->get(),
+                               token = state->token.get()](const HttpRequest& req) {
           return HandleOpsHttp(
               registry,
-              [authority, grpc]() -> absl::Status {
+              [authority, grpc, token]() -> absl::Status {
+                // A token that went away fails closed: no signing, not ready.
+                if (token != nullptr) {
+                  if (absl::Status s = token->CheckAvailable(); !s.ok()) return s;
+                }
                 if (absl::Status s = authority->CheckReady(); !s.ok()) return s;
                 return grpc->CheckServing();
               },
@@ -287,7 +301,8 @@ int RunAdminToken(const std::string& state_dir, const KekFlags& kek, const std::
                   const std::string& role, int ttl_minutes) {
   absl::StatusOr<keystore::KekSource> source = kek.Source();
   if (!source.ok()) return Fail(source.status());
-  absl::StatusOr<OpenedCa> ca = OpenCa(state_dir, *source, &SystemClock::Get(), AuthorityOptions{});
+  absl::StatusOr<OpenedCa> ca =
+      OpenCa(state_dir, *source, &SystemClock::Get(), AuthorityOptions{}, kek.hsm_uri);
   if (!ca.ok()) return Fail(ca.status());
   if (role != "operator" && role != "auditor") {
     return Fail(absl::InvalidArgumentError("--role must be operator or auditor"));
@@ -388,6 +403,8 @@ int main(int argc, char** argv) {
                        "The CAs above an imported intermediate, ending with the offline root");
   init_cmd->add_option("--admin-name", init.admin_name, "Name of the first operator")
       ->capture_default_str();
+  init_cmd->add_flag("--hsm-control-ca", init.hsm_control_ca,
+                     "Generate the control CA in the --hsm-uri token too");
 
   std::string state_dir;
   ServeFlags serve;

@@ -11,6 +11,7 @@ packages=(
   libsodium-dev libspdlog-dev libsqlite3-dev libmicrohttpd-dev
   libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev
+  libp11-kit-dev softhsm2
   ca-certificates curl clang-format
 )
 

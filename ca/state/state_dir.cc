@@ -5,7 +5,9 @@
 
 #include <filesystem>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "base/files.h"
 #include "base/hex.h"
@@ -13,6 +15,7 @@
 #include "ca/core/profiles.h"
 #include "ca/core/states.h"
 #include "keystore/keystore.h"
+#include "keystore/split_keystore.h"
 #include "pki/certificate.h"
 #include "pki/chain.h"
 
@@ -40,6 +43,53 @@ absl::StatusOr<bool> IsEmptyDirectory(const std::string& dir) {
                      "Choose a new directory or remove this one deliberately"));
   }
   return true;
+}
+
+// Which keys live in a token, as recorded in <state>/hsm-keys:
+//   token pkcs11:token=...
+//   keys mesh-root-* [control-ca]
+struct HsmKeys {
+  std::string token;  // The token's URI without its query.
+  bool control_ca = false;
+};
+
+constexpr absl::string_view kHsmKeysFile = "hsm-keys";
+
+std::string FormatHsmKeys(const HsmKeys& keys) {
+  return absl::StrCat("token ", keys.token, "\nkeys mesh-root-*",
+                      keys.control_ca ? " control-ca" : "", "\n");
+}
+
+absl::StatusOr<HsmKeys> ParseHsmKeys(absl::string_view text, absl::string_view path) {
+  HsmKeys out;
+  bool have_keys = false;
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+    if (absl::ConsumePrefix(&line, "token ")) {
+      out.token = std::string(line);
+    } else if (absl::ConsumePrefix(&line, "keys ")) {
+      have_keys = true;
+      for (absl::string_view key : absl::StrSplit(line, ' ', absl::SkipEmpty())) {
+        if (key == "control-ca") {
+          out.control_ca = true;
+        } else if (key != "mesh-root-*") {
+          return absl::DataLossError(absl::StrCat(path, " names an unknown key \"", key, "\""));
+        }
+      }
+    } else {
+      return absl::DataLossError(absl::StrCat(path, " has an unknown line \"", line, "\""));
+    }
+  }
+  if (out.token.empty() || !have_keys) {
+    return absl::DataLossError(absl::StrCat(path, " does not name a token and its keys"));
+  }
+  return out;
+}
+
+// Which key ids the token holds.
+std::function<bool(absl::string_view)> InToken(bool control_ca) {
+  return [control_ca](absl::string_view id) {
+    return absl::StartsWith(id, kMeshRootKeyPrefix) || (control_ca && id == kControlCaKeyId);
+  };
 }
 
 struct GeneratedCa {
@@ -145,7 +195,8 @@ absl::StatusOr<GeneratedCa> ImportCa(const InitOptions& options, TimePoint now,
   return out;
 }
 
-absl::StatusOr<InitResult> Initialize(const InitOptions& options, const Clock& clock) {
+absl::StatusOr<InitResult> Initialize(const InitOptions& options, const Clock& clock,
+                                      keystore::Pkcs11KeyStore* hsm) {
   const std::string& dir = options.state_dir;
   TimePoint now = clock.Now();
   std::string keys_dir = Path(dir, "keys");
@@ -153,6 +204,20 @@ absl::StatusOr<InitResult> Initialize(const InitOptions& options, const Clock& c
   absl::StatusOr<std::unique_ptr<keystore::SealedFileKeyStore>> keys =
       keystore::SealedFileKeyStore::Create(keys_dir, options.kek, options.argon2);
   if (!keys.ok()) return keys.status();
+  // With a token, the roots (and maybe the control CA) are made in it.
+  std::unique_ptr<keystore::SplitKeyStore> split;
+  if (hsm != nullptr) {
+    split = std::make_unique<keystore::SplitKeyStore>(hsm, keys->get(),
+                                                      InToken(options.hsm_control_ca));
+    HsmKeys recorded{hsm->Describe(), options.hsm_control_ca};
+    if (absl::Status s =
+            WriteFileAtomically(Path(dir, kHsmKeysFile), FormatHsmKeys(recorded), 0644, true);
+        !s.ok()) {
+      return s;
+    }
+  }
+  keystore::KeyStore& signing_keys =
+      split != nullptr ? static_cast<keystore::KeyStore&>(*split) : **keys;
 
   // The audit key first: everything after it is audited.
   absl::StatusOr<std::shared_ptr<const pki::Signer>> audit_key =
@@ -174,9 +239,9 @@ absl::StatusOr<InitResult> Initialize(const InitOptions& options, const Clock& c
   absl::StatusOr<GeneratedCa> root =
       options.import_certificate.empty()
           ? GenerateSelfSignedCa(
-                **keys, root_key_id, options.root_algorithm,
+                signing_keys, root_key_id, options.root_algorithm,
                 profiles::MeshRoot(options.organization, "1", now, options.root_ttl))
-          : ImportCa(options, now, **keys, root_key_id);
+          : ImportCa(options, now, signing_keys, root_key_id);
   if (!root.ok()) return root.status();
   RootRecord record;
   record.key_id = root_key_id;
@@ -196,7 +261,7 @@ absl::StatusOr<InitResult> Initialize(const InitOptions& options, const Clock& c
 
   // The control CA, a separate trust domain for client and server identities.
   absl::StatusOr<GeneratedCa> control = GenerateSelfSignedCa(
-      **keys, kControlCaKeyId, pki::KeyAlgorithm::kEcdsaP256,
+      signing_keys, kControlCaKeyId, pki::KeyAlgorithm::kEcdsaP256,
       profiles::ControlCa(options.organization, now, std::chrono::hours(24 * 365 * 10)));
   if (!control.ok()) return control.status();
   std::string control_pem = pki::CertificatePem(control->certificate.get());
@@ -226,8 +291,9 @@ absl::StatusOr<InitResult> Initialize(const InitOptions& options, const Clock& c
   // The first operator enrolls with a one-time token, generating its key on
   // its own machine: the CA never holds an admin's private key.
   ControlCa control_ca{std::move(control->certificate), std::move(control->signer)};
-  absl::StatusOr<std::unique_ptr<Authority>> authority = Authority::Create(
-      store->get(), keys->get(), signer->get(), &clock, std::move(control_ca), AuthorityOptions{});
+  absl::StatusOr<std::unique_ptr<Authority>> authority =
+      Authority::Create(store->get(), &signing_keys, signer->get(), &clock, std::move(control_ca),
+                        AuthorityOptions{});
   if (!authority.ok()) return authority.status();
   EnrollmentSubject admin{CallerKind::kOperator, options.admin_name};
   absl::StatusOr<NewJoinToken> token =
@@ -258,6 +324,31 @@ absl::StatusOr<InitResult> InitializeStateDir(const InitOptions& options, const 
   if (absl::Status s = ValidateAdminName(options.admin_name); !s.ok()) return s;
   absl::StatusOr<bool> exists_empty = IsEmptyDirectory(dir);
   if (!exists_empty.ok()) return exists_empty.status();
+  // The token first: a wrong PIN or a missing module leaves nothing behind.
+  std::unique_ptr<keystore::Pkcs11KeyStore> token;
+  std::vector<std::string> token_ids;
+  if (!options.hsm_uri.empty()) {
+    if (!options.import_certificate.empty()) {
+      return absl::InvalidArgumentError(
+          "--import-cert and --hsm-uri do not go together: a key that existed outside "
+          "the HSM does not get its protection, so a token-held root is generated inside it");
+    }
+    absl::StatusOr<std::unique_ptr<keystore::Pkcs11KeyStore>> opened =
+        keystore::Pkcs11KeyStore::Open(options.hsm_uri);
+    if (!opened.ok()) return opened.status();
+    token = *std::move(opened);
+    token_ids.push_back(absl::StrCat(kMeshRootKeyPrefix, "1"));
+    if (options.hsm_control_ca) token_ids.emplace_back(kControlCaKeyId);
+    for (const std::string& id : token_ids) {
+      if (token->Contains(id)) {
+        return absl::AlreadyExistsError(
+            absl::StrCat("token ", token->Describe(), " already holds a key labelled \"", id,
+                         "\" (another CA's?); give each CA a token of its own"));
+      }
+    }
+  } else if (options.hsm_control_ca) {
+    return absl::InvalidArgumentError("--hsm-control-ca needs --hsm-uri");
+  }
   bool created = false;
   if (!*exists_empty) {
     if (absl::Status s = MakeDirectory(dir, 0700); !s.ok()) return s;
@@ -265,8 +356,11 @@ absl::StatusOr<InitResult> InitializeStateDir(const InitOptions& options, const 
   } else if (::chmod(dir.c_str(), 0700) != 0) {
     return absl::PermissionDeniedError(absl::StrCat("cannot chmod 0700 ", dir));
   }
-  absl::StatusOr<InitResult> result = Initialize(options, clock);
+  absl::StatusOr<InitResult> result = Initialize(options, clock, token.get());
   if (!result.ok()) {
+    // Keys this init made in the token: nothing was ever signed for them
+    // that anyone kept.
+    for (const std::string& id : token_ids) (void)token->DestroyKey(id);
     // Leave nothing half-made behind.
     std::error_code ec;
     if (created) {
@@ -283,7 +377,8 @@ absl::StatusOr<InitResult> InitializeStateDir(const InitOptions& options, const 
 absl::StatusOr<ControlCa> CaState::LoadControlCa() const {
   absl::StatusOr<ossl::UniquePtr<X509>> cert = pki::ParseCertificatePem(control_ca_pem);
   if (!cert.ok()) return cert.status();
-  absl::StatusOr<std::shared_ptr<const pki::Signer>> signer = keys->GetSigner(kControlCaKeyId);
+  absl::StatusOr<std::shared_ptr<const pki::Signer>> signer =
+      signing_keys()->GetSigner(kControlCaKeyId);
   if (!signer.ok()) return signer.status();
   if (!pki::SamePublicKey((*signer)->public_key(), pki::PublicKeyOf(cert->get()))) {
     return absl::DataLossError("control-ca.pem does not match the control CA key in the keystore");
@@ -291,7 +386,8 @@ absl::StatusOr<ControlCa> CaState::LoadControlCa() const {
   return ControlCa{*std::move(cert), *std::move(signer)};
 }
 
-absl::StatusOr<CaState> OpenStateDir(const std::string& dir, const keystore::KekSource& kek) {
+absl::StatusOr<CaState> OpenStateDir(const std::string& dir, const keystore::KekSource& kek,
+                                     const std::string& hsm_uri) {
   if (!PathExists(dir)) {
     return absl::NotFoundError(
         absl::StrCat("state directory ", dir, " does not exist; run meshtrust-ca init"));
@@ -304,6 +400,33 @@ absl::StatusOr<CaState> OpenStateDir(const std::string& dir, const keystore::Kek
       keystore::SealedFileKeyStore::Open(Path(dir, "keys"), kek);
   if (!keys.ok()) return keys.status();
   state.keys = *std::move(keys);
+  std::string hsm_keys_path = Path(dir, kHsmKeysFile);
+  if (PathExists(hsm_keys_path)) {
+    absl::StatusOr<std::string> text = ReadFile(hsm_keys_path, 4096);
+    if (!text.ok()) return text.status();
+    absl::StatusOr<HsmKeys> recorded = ParseHsmKeys(*text, hsm_keys_path);
+    if (!recorded.ok()) return recorded.status();
+    if (hsm_uri.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "this CA keeps its mesh roots in token ", recorded->token, "; give --hsm-uri '",
+          recorded->token, "?module-path=/path/to/module.so&pin-source=file:/path/to/pin'"));
+    }
+    absl::StatusOr<std::unique_ptr<keystore::Pkcs11KeyStore>> token =
+        keystore::Pkcs11KeyStore::Open(hsm_uri);
+    if (!token.ok()) return token.status();
+    if ((*token)->Describe() != recorded->token) {
+      return absl::FailedPreconditionError(absl::StrCat("--hsm-uri names ", (*token)->Describe(),
+                                                        ", but this CA's keys are in ",
+                                                        recorded->token));
+    }
+    state.token = *std::move(token);
+    state.split_keys = std::make_unique<keystore::SplitKeyStore>(
+        state.token.get(), state.keys.get(), InToken(recorded->control_ca));
+  } else if (!hsm_uri.empty()) {
+    return absl::FailedPreconditionError(
+        "--hsm-uri is given, but this CA keeps every key in its sealed keystore (it was "
+        "initialised without a token)");
+  }
   absl::StatusOr<std::shared_ptr<const pki::Signer>> audit_key = state.keys->GetSigner(kAuditKeyId);
   if (!audit_key.ok()) return audit_key.status();
   absl::StatusOr<std::unique_ptr<AuditSigner>> signer = AuditSigner::Create(*std::move(audit_key));
@@ -338,16 +461,17 @@ absl::StatusOr<CaState> OpenStateDir(const std::string& dir, const keystore::Kek
 }
 
 absl::StatusOr<OpenedCa> OpenCa(const std::string& dir, const keystore::KekSource& kek,
-                                const Clock* clock, AuthorityOptions options) {
+                                const Clock* clock, AuthorityOptions options,
+                                const std::string& hsm_uri) {
   OpenedCa opened;
-  absl::StatusOr<CaState> state = OpenStateDir(dir, kek);
+  absl::StatusOr<CaState> state = OpenStateDir(dir, kek, hsm_uri);
   if (!state.ok()) return state.status();
   opened.state = *std::move(state);
   absl::StatusOr<ControlCa> control = opened.state.LoadControlCa();
   if (!control.ok()) return control.status();
   options.checkpoint_sink = opened.state.published_checkpoint.get();
   absl::StatusOr<std::unique_ptr<Authority>> authority = Authority::Create(
-      opened.state.store.get(), opened.state.keys.get(), opened.state.audit_signer.get(), clock,
+      opened.state.store.get(), opened.state.signing_keys(), opened.state.audit_signer.get(), clock,
       *std::move(control), std::move(options));
   if (!authority.ok()) return authority.status();
   opened.authority = *std::move(authority);

@@ -9,6 +9,8 @@
 //     audit-public-key     the audit log's Ed25519 public key, hex
 //     audit-checkpoint.json  the newest audit checkpoint handed out (JSON);
 //                          written by `serve`, checked by every opening
+//     hsm-keys             only when keys live in a PKCS#11 token: the token
+//                          (URI without its query) and which keys it holds
 //
 // No file in it holds a private key in the clear.
 #ifndef MESHTRUST_CA_STATE_STATE_DIR_H_
@@ -26,6 +28,7 @@
 #include "ca/core/authority.h"
 #include "ca/state/published_checkpoint.h"
 #include "ca/store/sqlite_store.h"
+#include "keystore/pkcs11_keystore.h"
 #include "keystore/sealed_file_keystore.h"
 #include "pki/key.h"
 
@@ -48,6 +51,11 @@ struct InitOptions {
   std::vector<std::string> server_ip_addresses = {"127.0.0.1", "::1"};
   std::string admin_name = "admin";
   std::chrono::seconds admin_token_ttl = std::chrono::hours(1);
+  // A pkcs11: URI: the mesh roots (this one and every one root rotation
+  // makes) are generated inside that token; with `hsm_control_ca`, the
+  // control CA too. Empty: every key is sealed.
+  std::string hsm_uri;
+  bool hsm_control_ca = false;
 };
 
 struct InitResult {
@@ -67,6 +75,15 @@ absl::StatusOr<InitResult> InitializeStateDir(const InitOptions& options, const 
 struct CaState {
   std::string dir;
   std::unique_ptr<keystore::SealedFileKeyStore> keys;
+  // When keys live in a token: the token, and the store that sends each key
+  // id to the token or to `keys`. Declared after `keys`, destroyed before.
+  std::unique_ptr<keystore::Pkcs11KeyStore> token;
+  std::unique_ptr<keystore::KeyStore> split_keys;
+  // Where signing keys are looked up and made: the split store when there
+  // is a token, else the sealed keystore.
+  keystore::KeyStore* signing_keys() const {
+    return split_keys != nullptr ? split_keys.get() : keys.get();
+  }
   std::unique_ptr<AuditSigner> audit_signer;
   std::unique_ptr<SqliteStore> store;
   // The newest checkpoint handed out, kept outside the database; opening
@@ -81,8 +98,11 @@ struct CaState {
 };
 
 // Opens `dir`: checks its permissions, unseals the keystore with `kek`, opens
-// the database.
-absl::StatusOr<CaState> OpenStateDir(const std::string& dir, const keystore::KekSource& kek);
+// the token when the CA keeps keys in one (`hsm_uri` must then name that
+// token; kFailedPrecondition when it is missing, given to a CA without a
+// token, or names another token), opens the database.
+absl::StatusOr<CaState> OpenStateDir(const std::string& dir, const keystore::KekSource& kek,
+                                     const std::string& hsm_uri = "");
 
 // An opened state directory and the Authority over it.
 struct OpenedCa {
@@ -96,7 +116,8 @@ struct OpenedCa {
 // control CA: how every command that serves or changes the CA starts.
 // `clock` must outlive the result.
 absl::StatusOr<OpenedCa> OpenCa(const std::string& dir, const keystore::KekSource& kek,
-                                const Clock* clock, AuthorityOptions options);
+                                const Clock* clock, AuthorityOptions options,
+                                const std::string& hsm_uri = "");
 
 // Opens only what offline audit verification needs (no key material).
 absl::StatusOr<std::unique_ptr<SqliteStore>> OpenStoreReadOnly(const std::string& dir);
@@ -105,6 +126,8 @@ absl::StatusOr<std::string> ReadAuditPublicKey(const std::string& path);
 inline constexpr absl::string_view kControlCaKeyId = "control-ca";
 inline constexpr absl::string_view kServerKeyId = "server-tls";
 inline constexpr absl::string_view kAuditKeyId = "audit-signing";
+// Every mesh root's key id starts so ("mesh-root-1", "mesh-root-2", ...).
+inline constexpr absl::string_view kMeshRootKeyPrefix = "mesh-root-";
 
 }  // namespace meshtrust::ca
 

@@ -46,12 +46,15 @@ std::unique_ptr<TestCa> TestCa::Create(TestCaOptions options) {
   ca::InitOptions init;
   init.state_dir = t->state_dir_;
   init.kek = keystore::KekSource::KeyFile(t->kek_file_);
+  init.hsm_uri = options.hsm_uri;
+  init.hsm_control_ca = options.hsm_control_ca;
   auto result = ca::InitializeStateDir(init, *clock);
   Die(result.status(), "init");
   t->init_ = *result;
   t->authority_options_ = options.authority;
   t->serve_ = options.serve;
-  auto opened = ca::OpenCa(t->state_dir_, init.kek, clock, options.authority);
+  t->hsm_uri_ = options.hsm_uri;
+  auto opened = ca::OpenCa(t->state_dir_, init.kek, clock, options.authority, options.hsm_uri);
   Die(opened.status(), "open CA");
   t->state_ = std::move(opened->state);
   t->authority_ = std::move(opened->authority);
@@ -80,8 +83,8 @@ absl::Status TestCa::Reopen() {
   StopServer();
   authority_.reset();
   state_ = ca::CaState();
-  auto opened =
-      ca::OpenCa(state_dir_, keystore::KekSource::KeyFile(kek_file_), clock_, authority_options_);
+  auto opened = ca::OpenCa(state_dir_, keystore::KekSource::KeyFile(kek_file_), clock_,
+                           authority_options_, hsm_uri_);
   if (!opened.ok()) return opened.status();
   state_ = std::move(opened->state);
   authority_ = std::move(opened->authority);

@@ -22,6 +22,10 @@ struct TestCaOptions {
   bool serve = true;
   const Clock* clock = nullptr;  // Default: the system clock.
   ca::AuthorityOptions authority;
+  // A pkcs11: URI: the mesh roots (and with hsm_control_ca the control CA)
+  // are made in that token.
+  std::string hsm_uri;
+  bool hsm_control_ca = false;
 };
 
 class TestCa {
@@ -80,6 +84,7 @@ class TestCa {
   int port_ = 0;
   const Clock* clock_ = nullptr;
   ca::AuthorityOptions authority_options_;
+  std::string hsm_uri_;
   bool serve_ = false;
   std::optional<ca::Caller> operator_;
   TimePoint operator_not_after_;
