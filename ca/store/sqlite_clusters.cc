@@ -19,13 +19,15 @@ namespace {
 
 // A rotation request remembers the newest certificate row when it was made
 // (certificates are only ever added, so rowids grow): an intermediate of the
-// cluster with a higher rowid was issued after the request.
+// cluster with a higher rowid was issued after the request. The cluster's
+// current intermediate is its newest, so looking at that one row (by its
+// serial) answers it, however many the cluster was issued before.
 constexpr const char* kClusterSelect =
     "SELECT c.name, c.enabled, c.policy, c.created, c.current_serial, c.current_not_after, "
     "c.acked_serial, c.acked_bundle, c.acked_at, c.intermediate_crl, "
     "COALESCE(a.not_after, 0), r.requested_at, "
-    "EXISTS (SELECT 1 FROM certificates i WHERE i.subject_name = c.name AND i.kind = "
-    "'intermediate' AND i.rowid > r.after_certificate) "
+    "COALESCE((SELECT i.rowid FROM certificates i WHERE i.serial = c.current_serial) > "
+    "r.after_certificate, 0) "
     "FROM clusters c LEFT JOIN certificates a ON a.serial = c.acked_serial AND a.kind = "
     "'intermediate' LEFT JOIN rotation_requests r ON r.cluster = c.name";
 
