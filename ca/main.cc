@@ -462,8 +462,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   serve_cmd
       ->add_option("--max-watch-streams-per-cluster", serve.max_watch_streams_per_cluster,
-                   "Watch streams one cluster's agent identity may hold open at once (each holds "
-                   "a server thread); more are refused with RESOURCE_EXHAUSTED. 0: no cap")
+                   "Watch streams one cluster's agent identity may hold open at once (each costs "
+                   "the CA memory and writes); more are refused with RESOURCE_EXHAUSTED. 0: no "
+                   "cap")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
 
