@@ -197,8 +197,11 @@ absl::StatusOr<std::unique_ptr<Connection>> SqliteStore::TakeReader() {
 }
 
 void SqliteStore::GiveReader(std::unique_ptr<Connection> reader) {
+  // Each connection keeps its own page cache: a burst of concurrent reads
+  // opens more, and only a few are kept for the next one.
+  constexpr size_t kIdleReaders = 4;
   absl::MutexLock lock(&readers_mu_);
-  readers_.push_back(std::move(reader));
+  if (readers_.size() < kIdleReaders) readers_.push_back(std::move(reader));
 }
 
 struct SqliteStore::PendingWrite {
