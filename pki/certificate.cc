@@ -75,6 +75,9 @@ absl::Status CopyPublicKey(const X509_PUBKEY* spki, X509* cert) {
   int param_type = V_ASN1_UNDEF;
   const void* param = nullptr;
   X509_ALGOR_get0(&oid, &param_type, &param, algorithm);
+  // Only an OID (EC curves) or a SEQUENCE (explicit parameters) is an
+  // object to copy; an RSA key's NULL is no object (OpenSSL's decoder even
+  // leaves a non-null marker in its place) and Ed25519 has none.
   void* param_copy = nullptr;
   if (param_type == V_ASN1_OBJECT) {
     param_copy = OBJ_dup(static_cast<const ASN1_OBJECT*>(param));
@@ -83,17 +86,18 @@ absl::Status CopyPublicKey(const X509_PUBKEY* spki, X509* cert) {
   } else if (param_type != V_ASN1_NULL && param_type != V_ASN1_UNDEF) {
     return absl::InvalidArgumentError("the public key's algorithm parameters are of no known kind");
   }
-  ossl::UniquePtr<ASN1_OBJECT> oid_copy(OBJ_dup(oid));
+  bool needs_param = param_type == V_ASN1_OBJECT || param_type == V_ASN1_SEQUENCE;
+  ASN1_OBJECT* oid_copy = OBJ_dup(oid);
   unsigned char* bits_copy = static_cast<unsigned char*>(OPENSSL_memdup(bits, bits_len));
-  if (oid_copy == nullptr || bits_copy == nullptr || (param != nullptr && param_copy == nullptr)) {
+  // X509_PUBKEY_set0_param takes every copy when it succeeds, none when it
+  // fails.
+  if (oid_copy == nullptr || bits_copy == nullptr || (needs_param && param_copy == nullptr) ||
+      X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(cert), oid_copy, param_type, param_copy,
+                             bits_copy, bits_len) != 1) {
+    ASN1_OBJECT_free(oid_copy);
     OPENSSL_free(bits_copy);
     if (param_type == V_ASN1_OBJECT) ASN1_OBJECT_free(static_cast<ASN1_OBJECT*>(param_copy));
     if (param_type == V_ASN1_SEQUENCE) ASN1_STRING_free(static_cast<ASN1_STRING*>(param_copy));
-    return InternalOpenSslError("copying a public key");
-  }
-  // set0 takes ownership of every copy, also when it fails.
-  if (X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(cert), oid_copy.release(), param_type, param_copy,
-                             bits_copy, bits_len) != 1) {
     return InternalOpenSslError("copying a public key");
   }
   return absl::OkStatus();

@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 
 #include "pki/chain.h"
+#include "pki/csr.h"
 #include "pki/key.h"
+#include "pki/signer.h"
 #include "tests/testing/status_matchers.h"
 
 namespace meshtrust::pki {
@@ -66,6 +68,40 @@ TEST(CertificateTest, IssuesIntermediateFromTemplate) {
   EXPECT_EQ(SerialHex(reparsed.get()), SerialHex(cert.get()));
   EXPECT_THAT(ParseCertificateDer(CertificateDer(cert.get()) + "x"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("trailing")));
+}
+
+// The fast path for a CSR's key (its SubjectPublicKeyInfo copied field by
+// field, the signed certificate not parsed back) issues, for every key
+// algorithm meshtrust accepts, the certificate the general path would: the
+// CSR's key, a valid chain, and fields that match what it reports.
+TEST(CertificateTest, IssuesForEveryCsrKeyAlgorithmOnTheFastPath) {
+  TimePoint now = Clock::now();
+  Ca root = MakeRoot(now);
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Signer> signer,
+                       NewInMemorySigner(ossl::UpRef(root.key.get())));
+  for (KeyAlgorithm alg : AllKeyAlgorithms()) {
+    SCOPED_TRACE(std::string(KeyAlgorithmName(alg)));
+    ASSERT_OK_AND_ASSIGN(ossl::UniquePtr<EVP_PKEY> key, GenerateKey(alg));
+    ASSERT_OK_AND_ASSIGN(std::string csr_der, BuildCsrDer(key.get(), "x"));
+    ASSERT_OK_AND_ASSIGN(ossl::UniquePtr<X509_REQ> csr, ParseCsr(csr_der));
+    CertificateTemplate t;
+    t.subject = {{"O", "test"}, {"CN", "issued"}};
+    t.not_before = now - std::chrono::minutes(5);
+    t.not_after = now + std::chrono::hours(24);
+    t.is_ca = true;
+    t.path_len = 0;
+    t.key_usage = kKeyCertSign | kCrlSign;
+    ASSERT_OK_AND_ASSIGN(IssuedCertificate issued,
+                         IssueCertificateForCsr(t, csr.get(), root.cert.get(), *signer));
+    ASSERT_OK_AND_ASSIGN(ossl::UniquePtr<X509> cert, ParseCertificateDer(issued.der));
+    EXPECT_TRUE(SamePublicKey(PublicKeyOf(cert.get()), key.get()));
+    EXPECT_THAT(VerifyChain(cert.get(), {}, {root.cert.get()}), IsOk());
+    EXPECT_EQ(issued.serial_hex, SerialHex(cert.get()));
+    EXPECT_EQ(issued.subject, SubjectString(cert.get()));
+    EXPECT_EQ(issued.not_after, NotAfter(cert.get()));
+    EXPECT_EQ(issued.pem, CertificatePem(cert.get()));
+    EXPECT_NE(X509_get0_subject_key_id(cert.get()), nullptr);
+  }
 }
 
 TEST(CertificateTest, SerialsAreRandomAndPositive) {
