@@ -147,8 +147,10 @@ Installer::Decision Installer::Decide(const std::optional<InstalledCaCerts>& ins
   if (installed->files.root_cert_pem != bundle.roots_pem) {
     return {Action::kRefresh, "the CA's trust bundle changed"};
   }
-  if (installed->files.crl_set_sha256 != crls.sha256)
+  if (installed->files.crl_set_sha256 != crls.sha256 &&
+      unchanged_crl_set_ != installed->files.serial + "/" + crls.sha256) {
     return {Action::kRefresh, "the mesh's CRLs changed"};
+  }
   if (!CurrentOwnCrl(installed->files.ca_crl_pem, cert->get(), now).has_value()) {
     return {Action::kRefresh, "the intermediate's own CRL is missing or due to be re-signed"};
   }
@@ -393,6 +395,7 @@ absl::StatusOr<InstallResult> Installer::EnsureInstalled(bool force_rekey) {
       certs = *std::move(composed);
     } else {
       spdlog::debug("{} already holds what the CA's change would write", sink_->Describe());
+      unchanged_crl_set_ = files.serial + "/" + crls->sha256;
     }
   }
   InstallResult result;

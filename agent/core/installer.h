@@ -112,6 +112,10 @@ class Installer {
   const Clock* clock_;
   InstallerOptions options_;
   std::optional<IssuedNotInstalled> issued_not_installed_;
+  // The CA's CRL set (its SHA-256) a refresh found to change nothing
+  // written, with the installed serial: not looked at again until either
+  // changes.
+  std::string unchanged_crl_set_;
   IstiodRefusals istiod_refusals_;
   CrlRepairs crl_repairs_;
   std::string last_ack_;  // What was last acknowledged (serial, bundle, CRL).
