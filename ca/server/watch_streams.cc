@@ -118,20 +118,25 @@ class WatchStreams::Reactor final : public grpc::ServerWriteReactor<v1::WatchEve
 };
 
 WatchStreams::WatchStreams(Authority* authority, std::chrono::milliseconds heartbeat)
-    : authority_(authority), heartbeat_(heartbeat) {
+    : authority_(authority), heartbeat_(heartbeat), owner_(std::make_shared<Owner>()) {
+  {
+    absl::MutexLock lock(&owner_->mu);
+    owner_->streams = this;
+  }
   writer_ = std::thread([this] { WriterLoop(); });
 }
 
 WatchStreams::~WatchStreams() {
   {
+    // Waits for a listener running now; later ones find no owner.
+    absl::MutexLock lock(&owner_->mu);
+    owner_->streams = nullptr;
+  }
+  {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
   writer_.join();
-  // No event published from now on may reach this object.
-  absl::MutexLock lock(&mu_);
-  for (auto& [ptr, stream] : streams_) stream->sub().SetListener(nullptr);
-  for (auto& stream : ready_) stream->sub().SetListener(nullptr);
 }
 
 grpc::ServerWriteReactor<v1::WatchEvent>* WatchStreams::Refuse(const grpc::Status& status) {
@@ -148,8 +153,11 @@ grpc::ServerWriteReactor<v1::WatchEvent>* WatchStreams::Open(
     streams_.emplace(stream.get(), stream);
   }
   std::weak_ptr<Stream> weak = stream;
-  stream->sub().SetListener([this, weak] {
-    if (std::shared_ptr<Stream> s = weak.lock()) Schedule(s);
+  stream->sub().SetListener([owner = owner_, weak] {
+    std::shared_ptr<Stream> s = weak.lock();
+    if (s == nullptr) return;
+    absl::MutexLock lock(&owner->mu);
+    if (owner->streams != nullptr) owner->streams->Schedule(s);
   });
   // The first write, a checkpoint, tells the agent the stream is live.
   Schedule(stream);

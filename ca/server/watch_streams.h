@@ -64,8 +64,17 @@ class WatchStreams {
   // Schedules every quiet stream whose heartbeat is due.
   void ScheduleHeartbeats(std::chrono::steady_clock::time_point now) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // What the subscriptions' listeners reach this object through: cleared
+  // (under its mutex) before this object goes, so a listener already called
+  // when it goes never touches it.
+  struct Owner {
+    absl::Mutex mu;
+    WatchStreams* streams ABSL_GUARDED_BY(mu);
+  };
+
   Authority* const authority_;
   const std::chrono::milliseconds heartbeat_;
+  const std::shared_ptr<Owner> owner_;
   mutable absl::Mutex mu_;
   absl::flat_hash_map<Stream*, std::shared_ptr<Stream>> streams_ ABSL_GUARDED_BY(mu_);
   std::deque<std::shared_ptr<Stream>> ready_ ABSL_GUARDED_BY(mu_);
