@@ -268,9 +268,9 @@ void SqliteStore::CommitBatch(const std::vector<PendingWrite*>& batch) {
       w->result = lost;
       continue;
     }
+    if (s.ok()) s = Exec(db_, "RELEASE write");
     if (s.ok()) {
-      s = Exec(db_, "RELEASE write");
-      if (s.ok()) head = std::move(next);
+      head = std::move(next);
     } else {
       sqlite3_exec(db, "ROLLBACK TO write; RELEASE write", nullptr, nullptr, nullptr);
     }
