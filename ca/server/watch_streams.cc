@@ -50,7 +50,6 @@ class WatchStreams::Stream {
   bool finished = false;
   bool greeted = false;    // The first checkpoint was written.
   v1::WatchEvent message;  // The write in flight.
-  std::chrono::steady_clock::time_point last_write;
 
   // Set by gRPC's callbacks, read by the writer.
   void WriteDone(bool ok) ABSL_LOCKS_EXCLUDED(mu_) {
@@ -69,16 +68,14 @@ class WatchStreams::Stream {
     if (writing_) return Next::kWait;
     return gone_ ? Next::kFinish : Next::kWrite;
   }
-  void Writing() ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::MutexLock lock(&mu_);
-    writing_ = true;
-  }
   bool Quiet(std::chrono::steady_clock::time_point since) ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     return !writing_ && quiet_since_ <= since;
   }
-  void Wrote(std::chrono::steady_clock::time_point at) ABSL_LOCKS_EXCLUDED(mu_) {
+  // A write starts at `at`: the stream is not quiet from then on.
+  void Writing(std::chrono::steady_clock::time_point at) ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
+    writing_ = true;
     quiet_since_ = at;
   }
   // In the writer's queue (set and cleared under WatchStreams::mu_).
@@ -232,7 +229,7 @@ void WatchStreams::Serve(Stream& stream) {
     stream.greeted = true;
   } else {
     std::optional<WatchEventType> next = stream.sub().TryNext();
-    bool heartbeat_due = now - stream.last_write >= heartbeat_;
+    bool heartbeat_due = stream.Quiet(now - heartbeat_);
     if (!next.has_value() && !heartbeat_due) return;
     // A stream outlives the checks made when it opened: before each write,
     // end it if the identity was revoked or expired, or the cluster disabled.
@@ -250,9 +247,7 @@ void WatchStreams::Serve(Stream& stream) {
     e.mutable_checkpoint()->set_head_hash(c.head_hash);
     e.mutable_checkpoint()->set_signature(c.signature);
   }
-  stream.last_write = now;
-  stream.Wrote(now);
-  stream.Writing();
+  stream.Writing(now);
   stream.reactor->StartWrite(&stream.message);
 }
 
